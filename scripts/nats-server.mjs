@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// Provisions a nats-server new enough for jetsource (atomic batches with subject
+// expectations need >= 2.14.4). Order: $NATS_SERVER_BIN, PATH, our cache, then a
+// signature-checked download of Debian unstable's package through apt-get under a
+// private configuration (nothing on the system changes; the mirror is read from the
+// machine's own apt sources, never written here).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const MINIMUM_VERSION = '2.14.4';
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const cacheDir = join(root, '.cache', 'nats-server');
+const cachedBin = join(cacheDir, 'root', 'usr', 'sbin', 'nats-server');
+
+/** Returns the version a nats-server binary reports, or undefined if it cannot run. */
+export function versionOf(bin) {
+  try {
+    const out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return /v?(\d+\.\d+\.\d+)/.exec(out)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+export function isNewEnough(version) {
+  if (!version) return false;
+  const [a, b, c] = version.split('.').map(Number);
+  const [x, y, z] = MINIMUM_VERSION.split('.').map(Number);
+  return a !== x ? a > x : b !== y ? b > y : c >= z;
+}
+
+function onPath() {
+  try {
+    return execFileSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first `URIs:` / `deb` mirror of Debian's main archive configured on this machine. */
+function debianMirror() {
+  const dirs = ['/etc/apt/sources.list.d'];
+  const files = dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).map((f) => join(d, f)) : []));
+  if (existsSync('/etc/apt/sources.list')) files.push('/etc/apt/sources.list');
+  for (const file of files.filter((f) => /\.(sources|list)$/.test(f))) {
+    const text = readFileSync(file, 'utf8');
+    const uris = [...text.matchAll(/^\s*URIs:\s*(\S+)/gm), ...text.matchAll(/^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)/gm)]
+      .map((m) => m[1])
+      .filter((u) => /\/debian\/?$/.test(u));
+    if (uris.length) return uris[0];
+  }
+  return undefined;
+}
+
+function download() {
+  const mirror = debianMirror();
+  if (!mirror) throw new Error('no Debian mirror is configured in /etc/apt; set NATS_SERVER_BIN to a nats-server >= ' + MINIMUM_VERSION);
+  const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
+  rmSync(cacheDir, { recursive: true, force: true });
+  for (const d of ['lists/partial', 'archives/partial', 'etc', 'debs']) mkdirSync(join(cacheDir, d), { recursive: true });
+  const sources = join(cacheDir, 'etc', 'sources.list');
+  writeFileSync(sources, `deb [signed-by=${keyring}] ${mirror} unstable main\n`);
+  const apt = [
+    '-q', '-o', `Dir::Etc::SourceList=${sources}`, '-o', 'Dir::Etc::SourceParts=/dev/null',
+    '-o', `Dir::State::Lists=${join(cacheDir, 'lists')}`, '-o', `Dir::Cache=${cacheDir}`,
+    '-o', 'Debug::NoLocking=1', '-o', 'APT::Sandbox::User=root',
+  ];
+  // `update` verifies the InRelease signature against Debian's archive keyring; the
+  // package's checksum is then verified against that signed index by `download`.
+  execFileSync('apt-get', [...apt, 'update'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('apt-get', [...apt, 'download', 'nats-server'], { cwd: join(cacheDir, 'debs'), stdio: ['ignore', 'ignore', 'inherit'] });
+  const deb = readdirSync(join(cacheDir, 'debs')).find((f) => f.endsWith('.deb'));
+  execFileSync('dpkg-deb', ['-x', join(cacheDir, 'debs', deb), join(cacheDir, 'root')]);
+  for (const d of ['lists', 'archives', 'debs', 'etc']) rmSync(join(cacheDir, d), { recursive: true, force: true });
+}
+
+/** Finds or fetches a new-enough nats-server and returns its absolute path. */
+export function provisionNatsServer({ log = (m) => console.error(m) } = {}) {
+  const candidates = [
+    ['NATS_SERVER_BIN', process.env.NATS_SERVER_BIN],
+    ['PATH', onPath()],
+    ['cache', existsSync(cachedBin) ? cachedBin : undefined],
+  ];
+  for (const [where, bin] of candidates) {
+    if (!bin) continue;
+    const version = versionOf(bin);
+    if (isNewEnough(version)) return bin;
+    log(`nats-server from ${where} (${bin}) is ${version ?? 'not runnable'}; jetsource needs >= ${MINIMUM_VERSION}`);
+  }
+  log('fetching nats-server from Debian unstable (signature-checked, private apt configuration)...');
+  try {
+    download();
+  } catch (err) {
+    throw new Error(
+      `could not provision nats-server >= ${MINIMUM_VERSION}: ${err.message}\n` +
+        'Install one yourself and set NATS_SERVER_BIN=/path/to/nats-server.',
+    );
+  }
+  const version = versionOf(cachedBin);
+  if (!isNewEnough(version)) throw new Error(`downloaded nats-server is ${version}; jetsource needs >= ${MINIMUM_VERSION}`);
+  log(`nats-server ${version} ready at ${cachedBin}`);
+  return cachedBin;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    console.log(provisionNatsServer());
+  } catch (err) {
+    console.error(err.message);
+    process.exit(1);
+  }
+}

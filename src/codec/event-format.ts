@@ -1,0 +1,152 @@
+import { nuid } from '@nats-io/nats-core';
+import { InvalidTokenError, MalformedEventError, ValidationError } from '../errors.js';
+import type { AppendOptions, EntityWrite, EnvelopeOf, EventMap, ExpectedVersion } from '../store/types.js';
+import { describeEntity, type EntityRef, type SubjectScheme } from '../subjects/subjects.js';
+import type { EventCodec } from './codec.js';
+import { fromHeaders, Header, toHeaderPairs } from './metadata.js';
+import { check, type Checked, type EventSchemas } from './schema.js';
+
+/** One event ready for the wire: subject, headers and bytes. */
+export interface PreparedEvent {
+  readonly id: string;
+  readonly subject: string;
+  readonly headers: ReadonlyArray<[string, string]>;
+  readonly data: Uint8Array;
+}
+
+/** One entity's events ready for the wire, with the expectation to enforce. */
+export interface PreparedWrite {
+  readonly entity: EntityRef;
+  /** `<prefix>.<tenant>.<type>.<id>.*`: the subject the version check covers. */
+  readonly entitySubject: string;
+  readonly expect: ExpectedVersion;
+  readonly events: ReadonlyArray<PreparedEvent>;
+}
+
+/** A stored message as any store or transport hands it over. */
+export interface StoredMessage {
+  readonly sequence: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+  header(name: string): string | undefined;
+  headerNames(): Iterable<string>;
+}
+
+/** Options shared by every store for how events are addressed, encoded and validated. */
+export interface EventFormatOptions<E extends EventMap> {
+  codec: EventCodec;
+  /** When given, only these event types may be written or read, and their data is validated both ways. */
+  schemas?: EventSchemas<E>;
+}
+
+// randomUUID is missing in insecure browser contexts (plain http on a LAN address); nuid is unique too.
+const newId: () => string =
+  typeof globalThis.crypto?.randomUUID === 'function' ? () => globalThis.crypto.randomUUID() : () => nuid.next();
+
+/**
+ * Turns typed events into wire messages and stored messages back into typed envelopes.
+ * Pure apart from id and clock defaults; shared by the JetStream store, the in-memory
+ * store and watch, so all of them accept and reject exactly the same things.
+ */
+export class EventFormat<E extends EventMap> {
+  constructor(
+    readonly scheme: SubjectScheme,
+    private readonly options: EventFormatOptions<E>,
+  ) {}
+
+  /** Validates, encodes and addresses every write. Throws before anything is sent. */
+  async prepare(writes: ReadonlyArray<EntityWrite<E>>, options: AppendOptions = {}): Promise<PreparedWrite[]> {
+    const seen = new Set<string>();
+    const time = new Date().toISOString();
+    const prepared: PreparedWrite[] = [];
+    for (const write of writes) {
+      const entitySubject = this.scheme.entity(write.entity);
+      if (seen.has(entitySubject)) {
+        throw new ValidationError('appendAll', [
+          { message: `${describeEntity(write.entity)} appears twice; put all its events in one write` },
+        ]);
+      }
+      seen.add(entitySubject);
+      if (write.events.length === 0) {
+        throw new ValidationError('append', [{ message: `no events for ${describeEntity(write.entity)}` }]);
+      }
+      const events: PreparedEvent[] = [];
+      for (const event of write.events) {
+        const data = await this.validate(String(event.type), event.data);
+        const id = event.id ?? newId();
+        const headers = toHeaderPairs({
+          id,
+          type: event.type,
+          time,
+          tenant: this.scheme.tenant,
+          correlationId: event.correlationId ?? options.correlationId,
+          causationId: event.causationId ?? options.causationId,
+          traceparent: event.traceparent ?? options.traceparent,
+          schemaVersion: event.schemaVersion,
+          meta: event.meta,
+        });
+        events.push({ id, subject: this.scheme.event(write.entity, event.type), headers, data: this.options.codec.encode(data) });
+      }
+      prepared.push({ entity: write.entity, entitySubject, expect: checkExpect(write.expect ?? 'any'), events });
+    }
+    return prepared;
+  }
+
+  /** Decodes a stored message, or throws {@link MalformedEventError} with its raw bytes. */
+  decode(msg: StoredMessage): EnvelopeOf<E> | Promise<EnvelopeOf<E>> {
+    const fail = (reason: MalformedEventError['reason'], detail: string, cause?: unknown) =>
+      new MalformedEventError(msg.sequence, msg.subject, msg.data, reason, detail, { cause });
+    let address;
+    try {
+      address = this.scheme.parse(msg.subject);
+    } catch (cause) {
+      throw fail('subject', (cause as Error).message, cause);
+    }
+    let data: unknown;
+    try {
+      data = this.options.codec.decode(msg.data);
+    } catch (cause) {
+      throw fail('json', String((cause as Error).message ?? cause), cause);
+    }
+    const meta = fromHeaders((n) => msg.header(n), msg.headerNames());
+    const build = (checked: Checked): EnvelopeOf<E> => {
+      if (!checked.ok) throw fail('validation', checked.issues.map((i) => i.message).join('; '));
+      return {
+        ...meta,
+        id: meta.id ?? `seq-${msg.sequence}`,
+        type: address.eventType,
+        data: checked.value,
+        entity: address.entity,
+        tenant: address.tenant,
+        sequence: msg.sequence,
+        time: new Date(meta.time ?? 0),
+        subject: msg.subject,
+        meta: meta.meta ?? {},
+      } as EnvelopeOf<E>;
+    };
+    const schemas = this.options.schemas as Record<string, never> | undefined;
+    if (schemas && !(address.eventType in schemas)) {
+      throw fail('unknown-type', `"${address.eventType}" is not in the store's schemas`);
+    }
+    const checked = check(schemas?.[address.eventType], data);
+    return checked instanceof Promise ? checked.then(build) : build(checked);
+  }
+
+  private async validate(type: string, data: unknown): Promise<unknown> {
+    const schemas = this.options.schemas as Record<string, never> | undefined;
+    if (schemas && !(type in schemas)) {
+      throw new ValidationError(type, [{ message: `unknown event type; known: ${Object.keys(schemas).join(', ')}` }]);
+    }
+    const checked = await check(schemas?.[type], data);
+    if (!checked.ok) throw new ValidationError(type, checked.issues);
+    return checked.value;
+  }
+}
+
+function checkExpect(expect: ExpectedVersion): ExpectedVersion {
+  if (expect === 'any' || expect === 'new' || (Number.isSafeInteger(expect) && expect >= 0)) return expect;
+  throw new InvalidTokenError('expect', expect, "use 'any', 'new' or a sequence number >= 0");
+}
+
+/** The header that carries an event id, exposed for stores that compare ids after a lost ack. */
+export const eventIdHeader = Header.Id;

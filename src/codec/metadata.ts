@@ -1,0 +1,85 @@
+import { InvalidTokenError } from '../errors.js';
+
+/** Metadata that travels with an event, in message headers. */
+export interface EventMetadata {
+  /** Groups every event caused by one request or workflow. */
+  correlationId?: string;
+  /** The id of the event or command that caused this one. */
+  causationId?: string;
+  /** W3C trace context, so traces continue across the store. */
+  traceparent?: string;
+  /** The version of the data's schema, for upcasting. */
+  schemaVersion?: number;
+  /** Your own string metadata, stored as `Es-Meta-<key>` headers. */
+  meta?: Readonly<Record<string, string>>;
+}
+
+/** Header names jetsource writes. `Nats-Msg-Id` doubles as the event id, so retries are deduplicated. */
+export const Header = {
+  Id: 'Nats-Msg-Id',
+  Type: 'Es-Type',
+  Time: 'Es-Time',
+  Tenant: 'Es-Tenant',
+  SchemaVersion: 'Es-Schema-Version',
+  CorrelationId: 'Es-Correlation-Id',
+  CausationId: 'Es-Causation-Id',
+  Traceparent: 'traceparent',
+  MetaPrefix: 'Es-Meta-',
+} as const;
+
+/** The header fields one stored event carries, as plain pairs (no I/O, no nats.js types). */
+export interface HeaderFields extends EventMetadata {
+  id: string;
+  type: string;
+  time: string;
+  tenant: string;
+}
+
+const metaKey = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+const badValue = /[\r\n]/;
+
+/** Flattens metadata to header pairs, refusing keys or values that headers cannot carry. */
+export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [
+    [Header.Id, fields.id],
+    [Header.Type, fields.type],
+    [Header.Time, fields.time],
+    [Header.Tenant, fields.tenant],
+  ];
+  const optional: Array<[string, string | number | undefined]> = [
+    [Header.SchemaVersion, fields.schemaVersion],
+    [Header.CorrelationId, fields.correlationId],
+    [Header.CausationId, fields.causationId],
+    [Header.Traceparent, fields.traceparent],
+  ];
+  for (const [k, v] of optional) if (v !== undefined) pairs.push([k, String(v)]);
+  for (const [k, v] of Object.entries(fields.meta ?? {})) {
+    if (!metaKey.test(k)) throw new InvalidTokenError('meta key', k, 'use letters, digits and "-" (max 64)');
+    pairs.push([Header.MetaPrefix + k, v]);
+  }
+  for (const [k, v] of pairs) {
+    if (typeof v !== 'string' || badValue.test(v)) throw new InvalidTokenError(`header ${k}`, v, 'must be a single-line string');
+  }
+  return pairs;
+}
+
+/** Reads metadata back from a header lookup. Missing optional fields stay undefined. */
+export function fromHeaders(get: (name: string) => string | undefined, keys: Iterable<string>): EventMetadata & {
+  id?: string;
+  time?: string;
+} {
+  const meta: Record<string, string> = {};
+  for (const k of keys) {
+    if (k.startsWith(Header.MetaPrefix)) meta[k.slice(Header.MetaPrefix.length)] = get(k) ?? '';
+  }
+  const version = get(Header.SchemaVersion);
+  return {
+    id: get(Header.Id),
+    time: get(Header.Time),
+    schemaVersion: version === undefined ? undefined : Number(version),
+    correlationId: get(Header.CorrelationId),
+    causationId: get(Header.CausationId),
+    traceparent: get(Header.Traceparent),
+    meta,
+  };
+}

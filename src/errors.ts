@@ -1,0 +1,212 @@
+/** Every error jetsource raises has one of these codes. */
+export type JetsourceErrorCode =
+  | 'CONCURRENCY'
+  | 'INVALID_TOKEN'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'BATCH_TOO_LARGE'
+  | 'VALIDATION'
+  | 'MALFORMED_EVENT'
+  | 'PERMISSION_DENIED'
+  | 'TENANT_MISMATCH'
+  | 'STORE_NOT_FOUND'
+  | 'STORE_CONFIG'
+  | 'UNAVAILABLE'
+  | 'SERVER';
+
+const brand = Symbol.for('jetsource.error');
+
+/** Base class of every jetsource error: a stable `code`, a `name`, and the original `cause`. */
+export class JetsourceError extends Error {
+  readonly code: JetsourceErrorCode;
+  readonly [brand] = true;
+  constructor(code: JetsourceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'JetsourceError';
+  }
+}
+
+/**
+ * True for any jetsource error, even one from another copy of the library (another realm
+ * or bundle), where `instanceof` would fail. Narrow further with `code`.
+ */
+export function isJetsourceError(err: unknown, code?: JetsourceErrorCode): err is JetsourceError {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    (err as Record<symbol, unknown>)[brand] === true &&
+    (code === undefined || (err as JetsourceError).code === code)
+  );
+}
+
+/** The entity changed since it was read: reload it, decide again, and retry the append. */
+export class ConcurrencyError extends JetsourceError {
+  constructor(
+    readonly entity: string,
+    readonly expected: number | 'new',
+    readonly actual: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'CONCURRENCY',
+      `${entity} is at ${actual === undefined ? 'an unknown version' : `version ${actual}`}, not ${expected}: ` +
+        'another writer appended first. Load it again, re-decide, and retry.',
+      options,
+    );
+    this.name = 'ConcurrencyError';
+  }
+}
+
+/** A tenant, entity type, id or event type cannot be used as a subject token. */
+export class InvalidTokenError extends JetsourceError {
+  constructor(
+    readonly part: string,
+    readonly value: unknown,
+    reason: string,
+  ) {
+    super('INVALID_TOKEN', `invalid ${part} ${JSON.stringify(value)}: ${reason}`);
+    this.name = 'InvalidTokenError';
+  }
+}
+
+/** An encoded event exceeds the server's `max_payload`. Nothing was written. */
+export class PayloadTooLargeError extends JetsourceError {
+  constructor(
+    readonly subject: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(
+      'PAYLOAD_TOO_LARGE',
+      `event on ${subject} is ${size} bytes, over the server's max_payload of ${limit}. ` +
+        'Store large blobs elsewhere and append a reference, or raise max_payload.',
+    );
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+/** An atomic append holds more events than the server accepts in one batch. Nothing was written. */
+export class BatchTooLargeError extends JetsourceError {
+  constructor(
+    readonly count: number,
+    readonly limit: number,
+  ) {
+    super(
+      'BATCH_TOO_LARGE',
+      `an atomic append of ${count} events exceeds the batch limit of ${limit}. ` +
+        'Split it, or raise jetstream.limits.batch.max_msgs on the server and `maxBatch` on the store.',
+    );
+    this.name = 'BatchTooLargeError';
+  }
+}
+
+/** Event data failed its Standard Schema, or its type is not in the store's schema map. */
+export class ValidationError extends JetsourceError {
+  constructor(
+    readonly eventType: string,
+    readonly issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>,
+  ) {
+    super(
+      'VALIDATION',
+      `${eventType} is invalid: ${issues.map((i) => (i.path?.length ? `${i.path.join('.')}: ` : '') + i.message).join('; ')}`,
+    );
+    this.name = 'ValidationError';
+  }
+}
+
+/** Why a stored event could not be decoded. */
+export type MalformedReason = 'subject' | 'json' | 'unknown-type' | 'validation' | 'upcast';
+
+/** A stored event could not be decoded. It carries the raw bytes so nothing is lost. */
+export class MalformedEventError extends JetsourceError {
+  constructor(
+    readonly sequence: number,
+    readonly subject: string,
+    readonly raw: Uint8Array,
+    readonly reason: MalformedReason,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'MALFORMED_EVENT',
+      `event #${sequence} on ${subject} is malformed (${reason}): ${detail}. ` +
+        "Fix the schema or codec, or read with { onMalformed: 'report' } to receive it beside the good events.",
+      options,
+    );
+    this.name = 'MalformedEventError';
+  }
+}
+
+/** The connection's user may not use this subject. */
+export class PermissionDeniedError extends JetsourceError {
+  constructor(
+    readonly subject: string,
+    readonly operation: 'publish' | 'subscribe' | 'request',
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'PERMISSION_DENIED',
+      `permission denied to ${operation} ${subject}. Check the user's role (a reader cannot append) and tenant.`,
+      options,
+    );
+    this.name = 'PermissionDeniedError';
+  }
+}
+
+/** The credentials belong to a different tenant than the one the store was opened for. */
+export class TenantMismatchError extends JetsourceError {
+  constructor(
+    readonly tenant: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super('TENANT_MISMATCH', `these credentials cannot act as tenant "${tenant}": ${detail}`, options);
+    this.name = 'TenantMismatchError';
+  }
+}
+
+/** No stream answers for the store. An admin must create it with `ensureStore()`. */
+export class StoreNotFoundError extends JetsourceError {
+  constructor(
+    readonly stream: string,
+    options?: { cause?: unknown },
+  ) {
+    super('STORE_NOT_FOUND', `no JetStream stream "${stream}" answers; create it once with ensureStore().`, options);
+    this.name = 'StoreNotFoundError';
+  }
+}
+
+/** An existing stream's config is incompatible with the store, and changing it could lose data. */
+export class StoreConfigError extends JetsourceError {
+  constructor(
+    readonly stream: string,
+    readonly problems: string[],
+  ) {
+    super(
+      'STORE_CONFIG',
+      `stream "${stream}" is not a compatible jetsource store: ${problems.join('; ')}. ` +
+        'jetsource never replaces a stream; fix it by hand or use another stream name.',
+    );
+    this.name = 'StoreConfigError';
+  }
+}
+
+/** The server did not answer in time or is temporarily unavailable. It is safe to retry. */
+export class UnavailableError extends JetsourceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', `${message}. The operation is idempotent: retry it.`, options);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** The server refused an operation for a reason not covered by a more specific error. */
+export class ServerError extends JetsourceError {
+  constructor(
+    readonly errCode: number,
+    description: string,
+    options?: { cause?: unknown },
+  ) {
+    super('SERVER', `nats-server refused (${errCode}): ${description}`, options);
+    this.name = 'ServerError';
+  }
+}

@@ -1,0 +1,54 @@
+// jetsource: the isomorphic entry. Nothing here may import a Node built-in.
+export { connect, connectionDefaults } from './connection/connect.js';
+export type { ConnectOptions } from './connection/connect.js';
+
+export { createEventStore, JetStreamEventStore } from './store/jetstream-store.js';
+export type { EventStoreOptions } from './store/jetstream-store.js';
+export { ensureStore } from './store/ensure-store.js';
+export type { EnsureStoreOptions, EnsuredStore } from './store/ensure-store.js';
+export type {
+  AppendOptions,
+  AppendResult,
+  EntityWrite,
+  EnvelopeOf,
+  EventEnvelope,
+  EventMap,
+  EventReader,
+  EventStore,
+  Evolver,
+  ExpectedVersion,
+  Loaded,
+  MalformedEvent,
+  MalformedPolicy,
+  NewEvent,
+  ReadOptions,
+  ReadTarget,
+} from './store/types.js';
+
+export { SubjectScheme, describeEntity } from './subjects/subjects.js';
+export type { EntityRef, EventFilter, EventAddress } from './subjects/subjects.js';
+export { encodeToken, decodeToken } from './subjects/tokens.js';
+
+export { jsonCodec } from './codec/codec.js';
+export type { EventCodec } from './codec/codec.js';
+export { Header } from './codec/metadata.js';
+export type { EventMetadata } from './codec/metadata.js';
+export type { EventSchemas } from './codec/schema.js';
+
+export {
+  JetsourceError,
+  isJetsourceError,
+  ConcurrencyError,
+  InvalidTokenError,
+  PayloadTooLargeError,
+  BatchTooLargeError,
+  ValidationError,
+  MalformedEventError,
+  PermissionDeniedError,
+  TenantMismatchError,
+  StoreNotFoundError,
+  StoreConfigError,
+  UnavailableError,
+  ServerError,
+} from './errors.js';
+export type { JetsourceErrorCode, MalformedReason } from './errors.js';

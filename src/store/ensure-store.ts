@@ -1,0 +1,103 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import {
+  DiscardPolicy,
+  jetstreamManager,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  StoreCompression,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { StoreConfigError } from '../errors.js';
+import { assertPlainToken } from '../subjects/tokens.js';
+
+/** Options for {@link ensureStore}. Defaults favour keeping every event forever. */
+export interface EnsureStoreOptions {
+  /** Default `EVENTS`. */
+  stream?: string;
+  /** Subject prefix; the stream captures `<prefix>.>`. Default `es`. */
+  prefix?: string;
+  /** Default 1. Use 3 in a cluster. */
+  replicas?: number;
+  /** Default `'file'`. `'memory'` is for tests only. */
+  storage?: 'file' | 'memory';
+  /** How long `Nats-Msg-Id` deduplicates retries, in ms. Default 2 minutes. */
+  duplicateWindowMs?: number;
+  /** Maximum event age in ms; 0 (default) keeps events forever. */
+  maxAgeMs?: number;
+  /** Maximum stream size in bytes; -1 (default) is unlimited. */
+  maxBytes?: number;
+}
+
+/** What {@link ensureStore} found or did. */
+export interface EnsuredStore {
+  readonly stream: string;
+  readonly created: boolean;
+  readonly config: StreamConfig;
+}
+
+const nanos = (ms: number) => ms * 1_000_000;
+
+/**
+ * Creates the store's stream when it is missing, or verifies that an existing one keeps
+ * every guarantee jetsource relies on. It never updates or replaces a stream: an
+ * incompatible one raises {@link StoreConfigError} listing what differs.
+ * This is an admin step: tenant users in browsers are not allowed to run it.
+ */
+export async function ensureStore(nc: NatsConnection, options: EnsureStoreOptions = {}): Promise<EnsuredStore> {
+  const stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
+  const prefix = assertPlainToken('prefix', options.prefix ?? 'es');
+  const wanted: Partial<StreamConfig> & { name: string; subjects: string[] } = {
+    name: stream,
+    subjects: [`${prefix}.>`],
+    storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(options.maxAgeMs ?? 0),
+    max_bytes: options.maxBytes ?? -1,
+    max_msgs: -1,
+    max_msgs_per_subject: -1,
+    num_replicas: options.replicas ?? 1,
+    duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
+    allow_atomic: true,
+    allow_direct: true,
+    deny_delete: true,
+    deny_purge: true,
+    compression: StoreCompression.S2,
+  };
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  try {
+    const info = await jsm.streams.info(stream);
+    const problems = incompatibilities(info.config, wanted);
+    if (problems.length) throw new StoreConfigError(stream, problems);
+    return { stream, created: false, config: info.config };
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === 10059)) throw err;
+  }
+  const info = await jsm.streams.add(wanted);
+  return { stream, created: true, config: info.config };
+}
+
+/** Every way an existing stream would weaken durability, ordering, idempotency or reads. */
+export function incompatibilities(actual: StreamConfig, wanted: Partial<StreamConfig> & { subjects: string[] }): string[] {
+  const problems: string[] = [];
+  const differs = <K extends keyof StreamConfig>(key: K, label: string) => {
+    if (actual[key] !== wanted[key]) problems.push(`${label} is ${String(actual[key])}, expected ${String(wanted[key])}`);
+  };
+  for (const subject of wanted.subjects) {
+    if (!actual.subjects?.includes(subject)) problems.push(`subjects ${JSON.stringify(actual.subjects)} lack ${subject}`);
+  }
+  differs('storage', 'storage');
+  differs('retention', 'retention');
+  differs('max_age', 'max_age');
+  differs('max_bytes', 'max_bytes');
+  differs('max_msgs', 'max_msgs');
+  differs('max_msgs_per_subject', 'max_msgs_per_subject');
+  for (const flag of ['allow_atomic', 'allow_direct', 'deny_delete', 'deny_purge'] as const) {
+    if (!actual[flag]) problems.push(`${flag} is off`);
+  }
+  if ((actual.num_replicas ?? 1) < (wanted.num_replicas ?? 1)) problems.push(`num_replicas is ${actual.num_replicas}`);
+  if ((actual.duplicate_window ?? 0) < (wanted.duplicate_window ?? 0)) problems.push('duplicate_window is shorter');
+  if ((actual as { persist_mode?: string }).persist_mode === 'async') problems.push('persist_mode is async (no atomic batches)');
+  return problems;
+}

@@ -1,0 +1,125 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jsonCodec, type EventCodec } from '../codec/codec.js';
+import { EventFormat } from '../codec/event-format.js';
+import type { EventSchemas } from '../codec/schema.js';
+import { BatchTooLargeError } from '../errors.js';
+import { assertPlainToken } from '../subjects/tokens.js';
+import { SubjectScheme, type EntityRef } from '../subjects/subjects.js';
+import { readEvents, foldEvents, toFilter } from './reading.js';
+import { DirectReader } from './jetstream/direct.js';
+import { publishWrites, type PublishContext } from './jetstream/publish.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  EntityWrite,
+  EventMap,
+  EventReader,
+  EventStore,
+  Evolver,
+  Loaded,
+  NewEvent,
+  ReadOptions,
+  ReadTarget,
+} from './types.js';
+
+/** Options for {@link createEventStore}. */
+export interface EventStoreOptions<E extends EventMap> {
+  /** A connection from `connect()`, `wsconnect()` or `@nats-io/transport-node`. */
+  connection: NatsConnection;
+  /** The tenant every append, read and watch is scoped to. */
+  tenant: string;
+  /** First subject token. Default `es`. */
+  prefix?: string;
+  /** JetStream stream name. Default `EVENTS`. */
+  stream?: string;
+  /** Validators per event type; when given, unknown types are refused on write and read. */
+  schemas?: EventSchemas<E>;
+  /** Default: JSON. */
+  codec?: EventCodec;
+  /** The server's atomic batch limit (`jetstream.limits.batch.max_msgs`). Default 1000. */
+  maxBatch?: number;
+  /** Per-request timeout in ms. Default 5000. */
+  timeoutMs?: number;
+  /** Retries of an append after a timeout or transient error. Default 2. */
+  retries?: number;
+  /** Messages per direct-get page while reading. Default 1000. */
+  readPageSize?: number;
+}
+
+/**
+ * Opens an event store on an existing JetStream stream (see {@link ensureStore}).
+ * It needs no stream or consumer admin rights: appends publish to the tenant's
+ * subjects and reads use direct get, so it works for a restricted browser user.
+ *
+ * @example
+ * type Bank = { Opened: { owner: string }; Deposited: { amount: number } };
+ * const store = createEventStore<Bank>({ connection: nc, tenant: 'acme' });
+ * const { version } = await store.append({ type: 'account', id: 'a1' }, { type: 'Opened', data: { owner: 'Ann' } }, { expect: 'new' });
+ */
+export function createEventStore<E extends EventMap = EventMap>(options: EventStoreOptions<E>): JetStreamEventStore<E> {
+  return new JetStreamEventStore(options);
+}
+
+/** The JetStream-backed {@link EventStore}. Create it with {@link createEventStore}. */
+export class JetStreamEventStore<E extends EventMap = EventMap> implements EventStore<E> {
+  readonly tenant: string;
+  readonly stream: string;
+  readonly connection: NatsConnection;
+  readonly format: EventFormat<E>;
+  private readonly direct: DirectReader;
+  private readonly publish: PublishContext;
+  private readonly maxBatch: number;
+  private readonly pageSize: number;
+
+  constructor(options: EventStoreOptions<E>) {
+    this.tenant = options.tenant;
+    this.stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
+    this.connection = options.connection;
+    this.format = new EventFormat(new SubjectScheme(options.prefix ?? 'es', options.tenant), {
+      codec: options.codec ?? jsonCodec,
+      schemas: options.schemas,
+    });
+    const timeoutMs = options.timeoutMs ?? 5000;
+    this.direct = new DirectReader(options.connection, this.stream, timeoutMs);
+    this.maxBatch = options.maxBatch ?? 1000;
+    this.pageSize = options.readPageSize ?? 1000;
+    this.publish = {
+      nc: options.connection,
+      stream: this.stream,
+      timeoutMs,
+      retries: options.retries ?? 2,
+      lastMessage: (subject) => this.direct.last(subject),
+    };
+  }
+
+  async append(
+    entity: EntityRef,
+    events: NewEvent<E> | ReadonlyArray<NewEvent<E>>,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    const list = Array.isArray(events) ? (events as ReadonlyArray<NewEvent<E>>) : [events as NewEvent<E>];
+    const [result] = await this.appendAll([{ entity, events: list, expect: options.expect }], options);
+    return result!;
+  }
+
+  async appendAll(writes: ReadonlyArray<EntityWrite<E>>, options: Omit<AppendOptions, 'expect'> = {}): Promise<AppendResult[]> {
+    const count = writes.reduce((n, w) => n + w.events.length, 0);
+    if (count > this.maxBatch) throw new BatchTooLargeError(count, this.maxBatch);
+    const prepared = await this.format.prepare(writes, options);
+    return publishWrites(this.publish, prepared);
+  }
+
+  read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
+    const subject = this.format.scheme.filter(toFilter(target));
+    const until = options.until ?? Number.MAX_SAFE_INTEGER;
+    return readEvents(this.format, () => this.direct.range(subject, options.after ?? 0, until, this.pageSize), options);
+  }
+
+  load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>> {
+    return foldEvents(this.read(entity), evolver);
+  }
+
+  async version(entity: EntityRef): Promise<number> {
+    return (await this.direct.last(this.format.scheme.entity(entity)))?.sequence ?? 0;
+  }
+}

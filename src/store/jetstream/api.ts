@@ -1,0 +1,73 @@
+import { errors, type Msg, type MsgHdrs } from '@nats-io/nats-core';
+import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
+import type { StoredMessage } from '../../codec/event-format.js';
+
+/** JetStream API error codes jetsource acts on (nats-server `server/errors.json`). */
+export const ApiErrorCode = {
+  WrongLastSequence: 10071,
+  /** Ambiguous expectation, or a subject already written earlier in the same batch. */
+  ExpectationRace: 10164,
+  /** Stream temporarily unavailable (e.g. leader election). Transient. */
+  StreamUnavailable: 10163,
+  StreamNotFound: 10059,
+  BatchTooLarge: 10199,
+  AtomicDisabled: 10174,
+  BatchIncomplete: 10176,
+  TooManyBatches: 10210,
+} as const;
+
+/** A JetStream API reply: either a result or `{ error }`. */
+export interface ApiReply {
+  error?: { code: number; err_code: number; description: string };
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  batch?: string;
+  count?: number;
+}
+
+const decoder = new TextDecoder();
+
+export function parseReply(msg: Msg): ApiReply {
+  if (msg.data.length === 0) return {};
+  return JSON.parse(decoder.decode(msg.data)) as ApiReply;
+}
+
+/** Errors from a request that are safe to retry unchanged. */
+export function isTransient(err: unknown): boolean {
+  return (
+    err instanceof errors.TimeoutError ||
+    (err instanceof ServerError && (err.errCode === ApiErrorCode.StreamUnavailable || err.errCode === ApiErrorCode.TooManyBatches))
+  );
+}
+
+/**
+ * Maps what nats.js throws for a request into jetsource's errors, so callers see a
+ * permission problem, a missing store or an outage, never a bare protocol error.
+ */
+export function fromRequestError(err: unknown, stream: string, subject: string): unknown {
+  const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
+  if (cause instanceof errors.PermissionViolationError) {
+    return new PermissionDeniedError(cause.subject || subject, cause.operation === 'subscription' ? 'subscribe' : 'publish', {
+      cause,
+    });
+  }
+  if (cause instanceof errors.NoRespondersError) return new StoreNotFoundError(stream, { cause });
+  if (cause instanceof errors.TimeoutError) return new UnavailableError(`no answer from the server on ${subject}`, { cause });
+  if (cause instanceof errors.ClosedConnectionError || cause instanceof errors.DrainingConnectionError) {
+    return new UnavailableError('the connection is closed', { cause });
+  }
+  return err;
+}
+
+/** Adapts a direct-get reply (original headers plus `Nats-Sequence` / `Nats-Subject`) to a stored message. */
+export function directMessage(msg: Msg): StoredMessage {
+  const headers = msg.headers as MsgHdrs;
+  return {
+    sequence: Number(headers.get('Nats-Sequence')),
+    subject: headers.get('Nats-Subject'),
+    data: msg.data,
+    header: (name) => (headers.has(name) ? headers.get(name) : undefined),
+    headerNames: () => headers.keys(),
+  };
+}

@@ -1,0 +1,123 @@
+import type { EventMetadata } from '../codec/metadata.js';
+import type { MalformedEventError } from '../errors.js';
+import type { EntityRef, EventFilter } from '../subjects/subjects.js';
+
+/** The shape of a store's events: event type → data. `Record<string, unknown>` when untyped. */
+export type EventMap = Record<string, unknown>;
+
+/** A stored event with its position and metadata. */
+export interface EventEnvelope<T extends string = string, D = unknown> extends EventMetadata {
+  /** Unique event id (also the `Nats-Msg-Id` that deduplicates retries). */
+  readonly id: string;
+  readonly type: T;
+  readonly data: D;
+  readonly entity: EntityRef;
+  readonly tenant: string;
+  /** Stream sequence: the event's global position, and its entity's version once written. */
+  readonly sequence: number;
+  /** When the writer appended it. */
+  readonly time: Date;
+  readonly subject: string;
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+/** The envelope union of an event map, discriminated by `type`. */
+export type EnvelopeOf<E extends EventMap> = {
+  [K in keyof E & string]: EventEnvelope<K, E[K]>;
+}[keyof E & string];
+
+/** An event to append: a type from the map, its data, and optional metadata. */
+export type NewEvent<E extends EventMap> = {
+  [K in keyof E & string]: EventMetadata & {
+    readonly type: K;
+    readonly data: E[K];
+    /** Give your own id to make a retry across processes idempotent. Default: a random UUID. */
+    readonly id?: string;
+  };
+}[keyof E & string];
+
+/**
+ * What the writer expects the entity's version to be:
+ * - `'any'`: no check;
+ * - `'new'`: the entity has no events yet;
+ * - a number: the sequence of the entity's last event, as returned by `load` or `append`.
+ */
+export type ExpectedVersion = 'any' | 'new' | number;
+
+/** Options for one append. */
+export interface AppendOptions extends Omit<EventMetadata, 'meta' | 'schemaVersion'> {
+  /** Default `'any'`. */
+  expect?: ExpectedVersion;
+}
+
+/** What an append wrote. */
+export interface AppendResult {
+  /** One stream sequence per event, in order. */
+  readonly sequences: number[];
+  /** The entity's new version: the last sequence written. */
+  readonly version: number;
+}
+
+/** One entity's part of an atomic {@link EventStore.appendAll}. */
+export interface EntityWrite<E extends EventMap> {
+  readonly entity: EntityRef;
+  readonly events: ReadonlyArray<NewEvent<E>>;
+  readonly expect?: ExpectedVersion;
+}
+
+/** A stored event that could not be decoded, reported instead of thrown. */
+export interface MalformedEvent {
+  readonly sequence: number;
+  readonly subject: string;
+  readonly raw: Uint8Array;
+  readonly error: MalformedEventError;
+}
+
+/** What to do with a stored event that cannot be decoded. */
+export type MalformedPolicy = 'throw' | 'report';
+
+/** Options for {@link EventStore.read}. */
+export interface ReadOptions {
+  /** Start after this sequence (exclusive). Default 0: from the beginning. */
+  after?: number;
+  /** Stop at this sequence (inclusive). Default: wherever the stream is when the read reaches it. */
+  until?: number;
+  /** `'throw'` (default) fails the read; `'report'` collects them in {@link EventReader.malformed}. */
+  onMalformed?: MalformedPolicy;
+}
+
+/** An async iterable of events that also collects the malformed ones it skipped in `'report'` mode. */
+export interface EventReader<E extends EventMap> extends AsyncIterable<EnvelopeOf<E>> {
+  readonly malformed: ReadonlyArray<MalformedEvent>;
+}
+
+/** A pure fold of events into state. */
+export interface Evolver<S, E extends EventMap> {
+  readonly initial: S;
+  readonly evolve: (state: S, event: EnvelopeOf<E>) => S;
+}
+
+/** An entity's folded state and the version to pass as `expect` on the next append. */
+export interface Loaded<S> {
+  readonly state: S;
+  /** Sequence of the entity's last event; 0 when it has none. */
+  readonly version: number;
+}
+
+/** Selects events: an entity, or a filter over entity type, id and event type. */
+export type ReadTarget = EntityRef | EventFilter;
+
+/** The operations every jetsource store offers; the JetStream store and the in-memory twin both implement it. */
+export interface EventStore<E extends EventMap = EventMap> {
+  readonly tenant: string;
+  /** Appends events to one entity atomically. */
+  append(entity: EntityRef, events: NewEvent<E> | ReadonlyArray<NewEvent<E>>, options?: AppendOptions): Promise<AppendResult>;
+  /** Appends to several entities in one all-or-nothing batch; each entity has its own expectation. */
+  appendAll(writes: ReadonlyArray<EntityWrite<E>>, options?: Omit<AppendOptions, 'expect'>): Promise<AppendResult[]>;
+  /** Reads matching events in sequence order, ending once it has caught up. */
+  read(target?: ReadTarget, options?: ReadOptions): EventReader<E>;
+  /** Folds an entity's events into state. */
+  load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>>;
+  /** The entity's current version (sequence of its last event), 0 when it has none. */
+  version(entity: EntityRef): Promise<number>;
+}

@@ -1,0 +1,61 @@
+import { InvalidTokenError } from '../errors.js';
+
+// Characters kept as they are. Everything else, `=` included, becomes `=XX` per UTF-8
+// byte, so encoding is lossless and the result is a valid subject token and KV key.
+const plain = /^[A-Za-z0-9_-]$/;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const MAX_TOKEN = 256;
+
+/**
+ * Encodes a value (tenant, entity type, id or event type) as one subject token.
+ * Distinct values always give distinct tokens; {@link decodeToken} reverses it.
+ *
+ * @example encodeToken('order', 'a.b c') // 'a=2Eb=20c'
+ */
+export function encodeToken(part: string, value: string): string {
+  if (typeof value !== 'string') throw new InvalidTokenError(part, value, 'must be a string');
+  if (value.length === 0) throw new InvalidTokenError(part, value, 'must not be empty');
+  if (value.length > MAX_TOKEN) throw new InvalidTokenError(part, value, `must be at most ${MAX_TOKEN} characters`);
+  let out = '';
+  for (const ch of value) {
+    if (plain.test(ch)) {
+      out += ch;
+      continue;
+    }
+    for (const byte of encoder.encode(ch)) out += '=' + byte.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+/** Reverses {@link encodeToken}; throws {@link InvalidTokenError} on a token it could not have made. */
+export function decodeToken(part: string, token: string): string {
+  if (!/^(?:[A-Za-z0-9_-]|=[0-9A-F]{2})+$/.test(token)) {
+    throw new InvalidTokenError(part, token, 'is not an encoded jetsource token');
+  }
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; i++) {
+    if (token[i] === '=') {
+      bytes.push(parseInt(token.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(token.charCodeAt(i));
+    }
+  }
+  try {
+    return decoder.decode(new Uint8Array(bytes));
+  } catch (cause) {
+    throw new InvalidTokenError(part, token, `does not decode to UTF-8 (${String(cause)})`);
+  }
+}
+
+/**
+ * Checks a literal token that is used as is (the subject prefix, stream names): letters,
+ * digits, `_` and `-` only, so it can never act as a wildcard or split a subject.
+ */
+export function assertPlainToken(part: string, value: string): string {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+    throw new InvalidTokenError(part, value, 'use 1-64 letters, digits, "_" or "-"');
+  }
+  return value;
+}

@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Options for {@link startNatsServer}. */
+export interface NatsServerOptions {
+  /** nats-server binary. Default: `$NATS_SERVER_BIN`, else `nats-server` on `PATH`. */
+  bin?: string;
+  /** A config file to include (accounts, users, limits). Listeners and the store dir are overridden. */
+  configFile?: string;
+  /** JetStream store directory. Default: a fresh temporary directory, removed on {@link NatsServer.stop}. */
+  storeDir?: string;
+  /** TCP client port. Default: a free port chosen by the server. */
+  port?: number;
+  /** WebSocket port. Default: a free port chosen by the server. */
+  wsPort?: number;
+  /** Extra config text appended after everything else. */
+  extraConfig?: string;
+  /** How long to wait for the server to listen, in ms. Default 10 000. */
+  readyTimeoutMs?: number;
+}
+
+/** A running nats-server started by {@link startNatsServer}. */
+export interface NatsServer {
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string;
+  /** `ws://127.0.0.1:<port>` */
+  readonly wsUrl: string;
+  readonly port: number;
+  readonly wsPort: number;
+  /** `http://127.0.0.1:<port>` — the monitoring endpoint (`/connz`, `/jsz`, `/subsz`). */
+  readonly monitorUrl: string;
+  readonly storeDir: string;
+  /** Stops the process; the store directory is kept so {@link NatsServer.restart} can reuse it. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same ports and store directory. */
+  restart(): Promise<void>;
+  /** Stops the server and removes a temporary store directory. */
+  stop(): Promise<void>;
+}
+
+interface Ports {
+  nats: string[];
+  websocket: string[];
+  monitoring?: string[];
+}
+
+/**
+ * Starts a nats-server with JetStream on free loopback ports and a temporary store,
+ * waits until it accepts clients, and returns a handle to stop or restart it.
+ *
+ * @example
+ * const server = await startNatsServer();
+ * const nc = await wsconnect({ servers: server.wsUrl });
+ * await server.stop();
+ */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+  const bin = options.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
+  const workDir = await mkdtemp(join(tmpdir(), 'jetsource-nats-'));
+  const storeDir = options.storeDir ?? join(workDir, 'store');
+  let ports = { nats: options.port ?? -1, ws: options.wsPort ?? -1, monitor: -1 };
+  let child: ChildProcess | undefined;
+  let log = '';
+
+  const launch = async () => {
+    const configPath = join(workDir, `server-${Date.now()}.conf`);
+    const lines = [
+      options.configFile ? `include "${resolve(options.configFile)}"` : 'jetstream {}',
+      `listen: "127.0.0.1:${ports.nats}"`,
+      `http: "127.0.0.1:${ports.monitor}"`,
+      `websocket { listen: "127.0.0.1:${ports.ws}", no_tls: true, ping_interval: "20s" }`,
+      `ports_file_dir: "${workDir}"`,
+      options.extraConfig ?? '',
+    ];
+    await writeFile(configPath, lines.join('\n') + '\n');
+    log = '';
+    const proc = spawn(bin, ['-c', configPath, '-js', '-sd', storeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<never>((_, reject) => {
+      proc.once('error', (err) => reject(new Error(`cannot run ${bin}: ${err.message}. Set NATS_SERVER_BIN.`)));
+      proc.once('exit', (code) => reject(new Error(`nats-server exited with ${code}:\n${log}`)));
+    });
+    exited.catch(() => undefined);
+    const ready = waitForPorts(workDir, proc.pid!, options.readyTimeoutMs ?? 10_000);
+    const found = await Promise.race([ready, exited]);
+    ports = { nats: portOf(found.nats[0]), ws: portOf(found.websocket[0]), monitor: portOf(found.monitoring?.[0]) };
+  };
+
+  const kill = async () => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null) return;
+    const gone = new Promise((done) => proc.once('exit', done));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await gone;
+    clearTimeout(timer);
+  };
+
+  await launch();
+  return {
+    get url() {
+      return `nats://127.0.0.1:${ports.nats}`;
+    },
+    get wsUrl() {
+      return `ws://127.0.0.1:${ports.ws}`;
+    },
+    get port() {
+      return ports.nats;
+    },
+    get wsPort() {
+      return ports.ws;
+    },
+    get monitorUrl() {
+      return `http://127.0.0.1:${ports.monitor}`;
+    },
+    storeDir,
+    kill,
+    restart: async () => {
+      await kill();
+      await launch();
+    },
+    stop: async () => {
+      await kill();
+      // A caller's own store dir lives elsewhere; ours lives inside workDir.
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function portOf(url: string | undefined): number {
+  return url ? Number(new URL(url).port) : -1;
+}
+
+async function waitForPorts(dir: string, pid: number, timeoutMs: number): Promise<Ports> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const file = (await readdir(dir)).find((f) => f.endsWith(`_${pid}.ports`));
+    if (file) {
+      const text = await readFile(join(dir, file), 'utf8').catch(() => '');
+      if (text) return JSON.parse(text) as Ports;
+    }
+    await sleep(20);
+  }
+  throw new Error(`nats-server did not start listening within ${timeoutMs} ms`);
+}
