@@ -171,7 +171,11 @@ export class StoreNotFoundError extends JetsourceError {
     readonly stream: string,
     options?: { cause?: unknown },
   ) {
-    super('STORE_NOT_FOUND', `no JetStream stream "${stream}" answers; create it once with ensureStore().`, options);
+    super(
+      'STORE_NOT_FOUND',
+      `no JetStream stream "${stream}" answers; create it once with ensureStore().`,
+      options,
+    );
     this.name = 'StoreNotFoundError';
   }
 }

@@ -41,7 +41,9 @@ export interface EventFormatOptions<E extends EventMap> {
 
 // randomUUID is missing in insecure browser contexts (plain http on a LAN address); nuid is unique too.
 const newId: () => string =
-  typeof globalThis.crypto?.randomUUID === 'function' ? () => globalThis.crypto.randomUUID() : () => nuid.next();
+  typeof globalThis.crypto?.randomUUID === 'function'
+    ? () => globalThis.crypto.randomUUID()
+    : () => nuid.next();
 
 /**
  * Turns typed events into wire messages and stored messages back into typed envelopes.
@@ -55,8 +57,12 @@ export class EventFormat<E extends EventMap> {
   ) {}
 
   /** Validates, encodes and addresses every write. Throws before anything is sent. */
-  async prepare(writes: ReadonlyArray<EntityWrite<E>>, options: AppendOptions = {}): Promise<PreparedWrite[]> {
+  async prepare(
+    writes: ReadonlyArray<EntityWrite<E>>,
+    options: AppendOptions = {},
+  ): Promise<PreparedWrite[]> {
     const seen = new Set<string>();
+    const ids = new Set<string>();
     const time = new Date().toISOString();
     const prepared: PreparedWrite[] = [];
     for (const write of writes) {
@@ -74,6 +80,11 @@ export class EventFormat<E extends EventMap> {
       for (const event of write.events) {
         const data = await this.validate(String(event.type), event.data);
         const id = event.id ?? newId();
+        if (ids.has(id))
+          throw new ValidationError(event.type, [
+            { message: `event id "${id}" is used twice in one append` },
+          ]);
+        ids.add(id);
         const headers = toHeaderPairs({
           id,
           type: event.type,
@@ -85,9 +96,19 @@ export class EventFormat<E extends EventMap> {
           schemaVersion: event.schemaVersion,
           meta: event.meta,
         });
-        events.push({ id, subject: this.scheme.event(write.entity, event.type), headers, data: this.options.codec.encode(data) });
+        events.push({
+          id,
+          subject: this.scheme.event(write.entity, event.type),
+          headers,
+          data: this.options.codec.encode(data),
+        });
       }
-      prepared.push({ entity: write.entity, entitySubject, expect: checkExpect(write.expect ?? 'any'), events });
+      prepared.push({
+        entity: write.entity,
+        entitySubject,
+        expect: checkExpect(write.expect ?? 'any'),
+        events,
+      });
     }
     return prepared;
   }
@@ -135,7 +156,9 @@ export class EventFormat<E extends EventMap> {
   private async validate(type: string, data: unknown): Promise<unknown> {
     const schemas = this.options.schemas as Record<string, never> | undefined;
     if (schemas && !(type in schemas)) {
-      throw new ValidationError(type, [{ message: `unknown event type; known: ${Object.keys(schemas).join(', ')}` }]);
+      throw new ValidationError(type, [
+        { message: `unknown event type; known: ${Object.keys(schemas).join(', ')}` },
+      ]);
     }
     const checked = await check(schemas?.[type], data);
     if (!checked.ok) throw new ValidationError(type, checked.issues);

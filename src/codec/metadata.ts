@@ -58,13 +58,17 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
     pairs.push([Header.MetaPrefix + k, v]);
   }
   for (const [k, v] of pairs) {
-    if (typeof v !== 'string' || badValue.test(v)) throw new InvalidTokenError(`header ${k}`, v, 'must be a single-line string');
+    if (typeof v !== 'string' || badValue.test(v))
+      throw new InvalidTokenError(`header ${k}`, v, 'must be a single-line string');
   }
   return pairs;
 }
 
 /** Reads metadata back from a header lookup. Missing optional fields stay undefined. */
-export function fromHeaders(get: (name: string) => string | undefined, keys: Iterable<string>): EventMetadata & {
+export function fromHeaders(
+  get: (name: string) => string | undefined,
+  keys: Iterable<string>,
+): EventMetadata & {
   id?: string;
   time?: string;
 } {

@@ -4,7 +4,8 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 export type EventSchemas<E> = { readonly [K in keyof E]?: StandardSchemaV1<unknown, E[K]> };
 
 /** The outcome of validating one event's data. */
-export type Checked = { ok: true; value: unknown } | { ok: false; issues: ReadonlyArray<StandardSchemaV1.Issue> };
+export type Checked =
+  { ok: true; value: unknown } | { ok: false; issues: ReadonlyArray<StandardSchemaV1.Issue> };
 
 const toChecked = (r: StandardSchemaV1.Result<unknown>): Checked =>
   r.issues ? { ok: false, issues: r.issues } : { ok: true, value: r.value };

@@ -44,7 +44,10 @@ const nanos = (ms: number) => ms * 1_000_000;
  * incompatible one raises {@link StoreConfigError} listing what differs.
  * This is an admin step: tenant users in browsers are not allowed to run it.
  */
-export async function ensureStore(nc: NatsConnection, options: EnsureStoreOptions = {}): Promise<EnsuredStore> {
+export async function ensureStore(
+  nc: NatsConnection,
+  options: EnsureStoreOptions = {},
+): Promise<EnsuredStore> {
   const stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
   const prefix = assertPlainToken('prefix', options.prefix ?? 'es');
   const wanted: Partial<StreamConfig> & { name: string; subjects: string[] } = {
@@ -79,13 +82,18 @@ export async function ensureStore(nc: NatsConnection, options: EnsureStoreOption
 }
 
 /** Every way an existing stream would weaken durability, ordering, idempotency or reads. */
-export function incompatibilities(actual: StreamConfig, wanted: Partial<StreamConfig> & { subjects: string[] }): string[] {
+export function incompatibilities(
+  actual: StreamConfig,
+  wanted: Partial<StreamConfig> & { subjects: string[] },
+): string[] {
   const problems: string[] = [];
   const differs = <K extends keyof StreamConfig>(key: K, label: string) => {
-    if (actual[key] !== wanted[key]) problems.push(`${label} is ${String(actual[key])}, expected ${String(wanted[key])}`);
+    if (actual[key] !== wanted[key])
+      problems.push(`${label} is ${String(actual[key])}, expected ${String(wanted[key])}`);
   };
   for (const subject of wanted.subjects) {
-    if (!actual.subjects?.includes(subject)) problems.push(`subjects ${JSON.stringify(actual.subjects)} lack ${subject}`);
+    if (!actual.subjects?.includes(subject))
+      problems.push(`subjects ${JSON.stringify(actual.subjects)} lack ${subject}`);
   }
   differs('storage', 'storage');
   differs('retention', 'retention');
@@ -96,8 +104,11 @@ export function incompatibilities(actual: StreamConfig, wanted: Partial<StreamCo
   for (const flag of ['allow_atomic', 'allow_direct', 'deny_delete', 'deny_purge'] as const) {
     if (!actual[flag]) problems.push(`${flag} is off`);
   }
-  if ((actual.num_replicas ?? 1) < (wanted.num_replicas ?? 1)) problems.push(`num_replicas is ${actual.num_replicas}`);
-  if ((actual.duplicate_window ?? 0) < (wanted.duplicate_window ?? 0)) problems.push('duplicate_window is shorter');
-  if ((actual as { persist_mode?: string }).persist_mode === 'async') problems.push('persist_mode is async (no atomic batches)');
+  if ((actual.num_replicas ?? 1) < (wanted.num_replicas ?? 1))
+    problems.push(`num_replicas is ${actual.num_replicas}`);
+  if ((actual.duplicate_window ?? 0) < (wanted.duplicate_window ?? 0))
+    problems.push('duplicate_window is shorter');
+  if ((actual as { persist_mode?: string }).persist_mode === 'async')
+    problems.push('persist_mode is async (no atomic batches)');
   return problems;
 }

@@ -56,7 +56,9 @@ export interface EventStoreOptions<E extends EventMap> {
  * const store = createEventStore<Bank>({ connection: nc, tenant: 'acme' });
  * const { version } = await store.append({ type: 'account', id: 'a1' }, { type: 'Opened', data: { owner: 'Ann' } }, { expect: 'new' });
  */
-export function createEventStore<E extends EventMap = EventMap>(options: EventStoreOptions<E>): JetStreamEventStore<E> {
+export function createEventStore<E extends EventMap = EventMap>(
+  options: EventStoreOptions<E>,
+): JetStreamEventStore<E> {
   return new JetStreamEventStore(options);
 }
 
@@ -102,7 +104,10 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     return result!;
   }
 
-  async appendAll(writes: ReadonlyArray<EntityWrite<E>>, options: Omit<AppendOptions, 'expect'> = {}): Promise<AppendResult[]> {
+  async appendAll(
+    writes: ReadonlyArray<EntityWrite<E>>,
+    options: Omit<AppendOptions, 'expect'> = {},
+  ): Promise<AppendResult[]> {
     const count = writes.reduce((n, w) => n + w.events.length, 0);
     if (count > this.maxBatch) throw new BatchTooLargeError(count, this.maxBatch);
     const prepared = await this.format.prepare(writes, options);
@@ -112,7 +117,11 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
     const subject = this.format.scheme.filter(toFilter(target));
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
-    return readEvents(this.format, () => this.direct.range(subject, options.after ?? 0, until, this.pageSize), options);
+    return readEvents(
+      this.format,
+      () => this.direct.range(subject, options.after ?? 0, until, this.pageSize),
+      options,
+    );
   }
 
   load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>> {

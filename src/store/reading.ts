@@ -1,7 +1,16 @@
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
 import { MalformedEventError } from '../errors.js';
 import type { EventFilter } from '../subjects/subjects.js';
-import type { EnvelopeOf, EventMap, EventReader, Evolver, Loaded, MalformedEvent, ReadOptions, ReadTarget } from './types.js';
+import type {
+  EnvelopeOf,
+  EventMap,
+  EventReader,
+  Evolver,
+  Loaded,
+  MalformedEvent,
+  ReadOptions,
+  ReadTarget,
+} from './types.js';
 
 /** Normalizes an entity reference or a filter to a filter. */
 export function toFilter(target: ReadTarget): EventFilter {

@@ -111,9 +111,16 @@ export type ReadTarget = EntityRef | EventFilter;
 export interface EventStore<E extends EventMap = EventMap> {
   readonly tenant: string;
   /** Appends events to one entity atomically. */
-  append(entity: EntityRef, events: NewEvent<E> | ReadonlyArray<NewEvent<E>>, options?: AppendOptions): Promise<AppendResult>;
+  append(
+    entity: EntityRef,
+    events: NewEvent<E> | ReadonlyArray<NewEvent<E>>,
+    options?: AppendOptions,
+  ): Promise<AppendResult>;
   /** Appends to several entities in one all-or-nothing batch; each entity has its own expectation. */
-  appendAll(writes: ReadonlyArray<EntityWrite<E>>, options?: Omit<AppendOptions, 'expect'>): Promise<AppendResult[]>;
+  appendAll(
+    writes: ReadonlyArray<EntityWrite<E>>,
+    options?: Omit<AppendOptions, 'expect'>,
+  ): Promise<AppendResult[]>;
   /** Reads matching events in sequence order, ending once it has caught up. */
   read(target?: ReadTarget, options?: ReadOptions): EventReader<E>;
   /** Folds an entity's events into state. */

@@ -47,7 +47,8 @@ export class SubjectScheme {
   }
 
   private entityPrefix(entity: EntityRef): string {
-    if (!entity || typeof entity !== 'object') throw new InvalidTokenError('entity', entity, 'must be { type, id }');
+    if (!entity || typeof entity !== 'object')
+      throw new InvalidTokenError('entity', entity, 'must be { type, id }');
     return `${this.tenantPrefix}.${encodeToken('entity type', entity.type)}.${encodeToken('entity id', entity.id)}`;
   }
 
@@ -56,7 +57,8 @@ export class SubjectScheme {
     if (filter.entityId !== undefined && filter.entityType === undefined) {
       throw new InvalidTokenError('filter', filter, 'entityId needs entityType');
     }
-    const part = (name: string, value: string | undefined) => (value === undefined ? '*' : encodeToken(name, value));
+    const part = (name: string, value: string | undefined) =>
+      value === undefined ? '*' : encodeToken(name, value);
     return [
       this.tenantPrefix,
       part('entity type', filter.entityType),
@@ -88,4 +90,15 @@ export class SubjectScheme {
 /** `type/id`, for messages and map keys. */
 export function describeEntity(entity: EntityRef): string {
   return `${entity.type}/${entity.id}`;
+}
+
+/** NATS subject matching: `*` matches one token, a trailing `>` one or more. Pure. */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const f = filter.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '>') return s.length > i;
+    if (i >= s.length || (f[i] !== '*' && f[i] !== s[i])) return false;
+  }
+  return f.length === s.length;
 }

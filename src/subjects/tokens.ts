@@ -16,7 +16,8 @@ const MAX_TOKEN = 256;
 export function encodeToken(part: string, value: string): string {
   if (typeof value !== 'string') throw new InvalidTokenError(part, value, 'must be a string');
   if (value.length === 0) throw new InvalidTokenError(part, value, 'must not be empty');
-  if (value.length > MAX_TOKEN) throw new InvalidTokenError(part, value, `must be at most ${MAX_TOKEN} characters`);
+  if (value.length > MAX_TOKEN)
+    throw new InvalidTokenError(part, value, `must be at most ${MAX_TOKEN} characters`);
   let out = '';
   for (const ch of value) {
     if (plain.test(ch)) {

@@ -1,3 +1,7 @@
 // jetsource/testing: helpers for users' tests. May use Node built-ins; never imported by the main entry.
 export { startNatsServer } from './nats-server.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
+export { createMemoryEventStore, MemoryEventStore } from '../store/memory-store.js';
+export type { MemoryEventStoreOptions, RawMessage } from '../store/memory-store.js';
+export { conformanceCases, conformanceSchemas } from './conformance.js';
+export type { ConformanceCase, ConformanceEvents, ConformanceHarness, RawEvent } from './conformance.js';

@@ -76,18 +76,26 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     ];
     await writeFile(configPath, lines.join('\n') + '\n');
     log = '';
-    const proc = spawn(bin, ['-c', configPath, '-js', '-sd', storeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(bin, ['-c', configPath, '-js', '-sd', storeDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child = proc;
     proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<never>((_, reject) => {
-      proc.once('error', (err) => reject(new Error(`cannot run ${bin}: ${err.message}. Set NATS_SERVER_BIN.`)));
+      proc.once('error', (err) =>
+        reject(new Error(`cannot run ${bin}: ${err.message}. Set NATS_SERVER_BIN.`)),
+      );
       proc.once('exit', (code) => reject(new Error(`nats-server exited with ${code}:\n${log}`)));
     });
     exited.catch(() => undefined);
     const ready = waitForPorts(workDir, proc.pid!, options.readyTimeoutMs ?? 10_000);
     const found = await Promise.race([ready, exited]);
-    ports = { nats: portOf(found.nats[0]), ws: portOf(found.websocket[0]), monitor: portOf(found.monitoring?.[0]) };
+    ports = {
+      nats: portOf(found.nats[0]),
+      ws: portOf(found.websocket[0]),
+      monitor: portOf(found.monitoring?.[0]),
+    };
   };
 
   const kill = async () => {

@@ -14,6 +14,7 @@ export const ApiErrorCode = {
   AtomicDisabled: 10174,
   BatchIncomplete: 10176,
   TooManyBatches: 10210,
+  DuplicateIdInBatch: 10201,
 } as const;
 
 /** A JetStream API reply: either a result or `{ error }`. */
@@ -37,7 +38,8 @@ export function parseReply(msg: Msg): ApiReply {
 export function isTransient(err: unknown): boolean {
   return (
     err instanceof errors.TimeoutError ||
-    (err instanceof ServerError && (err.errCode === ApiErrorCode.StreamUnavailable || err.errCode === ApiErrorCode.TooManyBatches))
+    (err instanceof ServerError &&
+      (err.errCode === ApiErrorCode.StreamUnavailable || err.errCode === ApiErrorCode.TooManyBatches))
   );
 }
 
@@ -48,12 +50,17 @@ export function isTransient(err: unknown): boolean {
 export function fromRequestError(err: unknown, stream: string, subject: string): unknown {
   const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
   if (cause instanceof errors.PermissionViolationError) {
-    return new PermissionDeniedError(cause.subject || subject, cause.operation === 'subscription' ? 'subscribe' : 'publish', {
-      cause,
-    });
+    return new PermissionDeniedError(
+      cause.subject || subject,
+      cause.operation === 'subscription' ? 'subscribe' : 'publish',
+      {
+        cause,
+      },
+    );
   }
   if (cause instanceof errors.NoRespondersError) return new StoreNotFoundError(stream, { cause });
-  if (cause instanceof errors.TimeoutError) return new UnavailableError(`no answer from the server on ${subject}`, { cause });
+  if (cause instanceof errors.TimeoutError)
+    return new UnavailableError(`no answer from the server on ${subject}`, { cause });
   if (cause instanceof errors.ClosedConnectionError || cause instanceof errors.DrainingConnectionError) {
     return new UnavailableError('the connection is closed', { cause });
   }

@@ -35,7 +35,12 @@ export class DirectReader {
    * Streams every message matching `filter` with a sequence in (after, until], page by
    * page. At most one page is buffered, so memory stays bounded however long the range.
    */
-  async *range(filter: string, after: number, until: number, pageSize: number): AsyncGenerator<StoredMessage> {
+  async *range(
+    filter: string,
+    after: number,
+    until: number,
+    pageSize: number,
+  ): AsyncGenerator<StoredMessage> {
     let next = after + 1;
     while (next <= until) {
       let delivered = 0;
@@ -51,7 +56,11 @@ export class DirectReader {
     }
   }
 
-  private page(filter: string, seq: number, batch: number): AsyncIterable<StoredMessage & { pending: number }> {
+  private page(
+    filter: string,
+    seq: number,
+    batch: number,
+  ): AsyncIterable<StoredMessage & { pending: number }> {
     const api = `$JS.API.DIRECT.GET.${this.stream}`;
     const body = JSON.stringify({ seq, next_by_subj: filter, batch });
     return pageIterator(this.nc, api, body, this.timeoutMs, (reply, status) => {
@@ -63,7 +72,8 @@ export class DirectReader {
   private statusError(reply: Msg, status: number): Error {
     const description = reply.headers?.description ?? '';
     if (status === 503) return new StoreNotFoundError(this.stream);
-    if (status === 408) return new UnavailableError(`direct get on ${this.stream} timed out (${description})`);
+    if (status === 408)
+      return new UnavailableError(`direct get on ${this.stream} timed out (${description})`);
     return new ServerError(status, `direct get on ${this.stream}: ${description}`);
   }
 }
@@ -121,9 +131,13 @@ function pageIterator(
       } catch (err) {
         throw fromRequestError(err, '', api);
       }
-      const watchdog = setInterval(() => {
-        if (Date.now() - lastActivity > timeoutMs) finish(new UnavailableError(`no answer from the server on ${api}`));
-      }, Math.max(50, timeoutMs / 4));
+      const watchdog = setInterval(
+        () => {
+          if (Date.now() - lastActivity > timeoutMs)
+            finish(new UnavailableError(`no answer from the server on ${api}`));
+        },
+        Math.max(50, timeoutMs / 4),
+      );
       return {
         async next() {
           while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));

@@ -1,4 +1,12 @@
-import { backoff, delay, headers, nuid, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import {
+  backoff,
+  delay,
+  headers,
+  nuid,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from '@nats-io/nats-core';
 import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
 import { eventIdHeader } from '../../codec/event-format.js';
 import { ConcurrencyError, PayloadTooLargeError, ServerError } from '../../errors.js';
@@ -27,7 +35,10 @@ interface WireMessage {
  * Each entity's first message carries `Nats-Expected-Last-Subject-Sequence` over the
  * entity's wildcard subject, so the server enforces every expectation at commit.
  */
-export async function publishWrites(ctx: PublishContext, writes: ReadonlyArray<PreparedWrite>): Promise<AppendResult[]> {
+export async function publishWrites(
+  ctx: PublishContext,
+  writes: ReadonlyArray<PreparedWrite>,
+): Promise<AppendResult[]> {
   const wire = toWire(writes, ctx.nc.info?.max_payload);
   const retry = backoff([50, 250, 1000]);
   for (let attempt = 0; ; attempt++) {
@@ -35,8 +46,9 @@ export async function publishWrites(ctx: PublishContext, writes: ReadonlyArray<P
       const last = wire.length === 1 ? await publishOne(ctx, wire[0]!) : await publishBatch(ctx, wire);
       return splitSequences(writes, last);
     } catch (err) {
-      if (isConflict(err)) return resolveConflict(ctx, writes, err as ServerError);
-      if (!isTransient(err) || attempt >= ctx.retries) throw fromRequestError(err, ctx.stream, wire[0]!.event.subject);
+      if (isConflict(err) || isDuplicateInBatch(err)) return resolveConflict(ctx, writes, err as ServerError);
+      if (!isTransient(err) || attempt >= ctx.retries)
+        throw fromRequestError(err, ctx.stream, wire[0]!.event.subject);
       await delay(retry.backoff(attempt));
     }
   }
@@ -65,7 +77,10 @@ function headerBytes(pairs: ReadonlyArray<[string, string]>): number {
 }
 
 async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number> {
-  const reply = await ctx.nc.request(msg.event.subject, msg.event.data, { headers: msg.headers, timeout: ctx.timeoutMs });
+  const reply = await ctx.nc.request(msg.event.subject, msg.event.data, {
+    headers: msg.headers,
+    timeout: ctx.timeoutMs,
+  });
   return ackedSequence(reply);
 }
 
@@ -106,6 +121,11 @@ function isConflict(err: unknown): boolean {
   );
 }
 
+/** A batch whose ids are already stored (a retry after a lost ack) is refused as a whole. */
+function isDuplicateInBatch(err: unknown): boolean {
+  return err instanceof ServerError && err.errCode === ApiErrorCode.DuplicateIdInBatch;
+}
+
 /** A batch's messages get contiguous sequences ending at `last`. */
 function splitSequences(writes: ReadonlyArray<PreparedWrite>, last: number): AppendResult[] {
   let next = last - writes.reduce((n, w) => n + w.events.length, 0) + 1;
@@ -129,15 +149,33 @@ async function resolveConflict(
   const lastEvent = lastWrite.events[lastWrite.events.length - 1]!;
   const stored = await ctx.lastMessage(lastWrite.entitySubject);
   if (stored && stored.header(eventIdHeader) === lastEvent.id) return splitSequences(writes, stored.sequence);
+  if (isDuplicateInBatch(err)) {
+    throw new ServerError(
+      err.errCode,
+      'some of these event ids were already used by other events; give new events new ids',
+      {
+        cause: err,
+      },
+    );
+  }
   for (const write of writes) {
     if (write.expect === 'any') continue;
     const expected = write.expect === 'new' ? 0 : write.expect;
-    const actual = write === lastWrite ? (stored?.sequence ?? 0) : ((await ctx.lastMessage(write.entitySubject))?.sequence ?? 0);
-    if (actual !== expected) throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual, { cause: err });
+    const actual =
+      write === lastWrite
+        ? (stored?.sequence ?? 0)
+        : ((await ctx.lastMessage(write.entitySubject))?.sequence ?? 0);
+    if (actual !== expected)
+      throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual, { cause: err });
   }
-  // Every entity is back where expected: the conflicting write was itself rolled back meanwhile.
+  // The server saw a conflict (e.g. 10164, an in-flight write) that is no longer visible.
   const first = writes.find((w) => w.expect !== 'any') ?? lastWrite;
-  throw new ConcurrencyError(describeEntity(first.entity), first.expect === 'any' ? 'new' : first.expect, undefined, {
-    cause: err,
-  });
+  throw new ConcurrencyError(
+    describeEntity(first.entity),
+    first.expect === 'any' ? 'new' : first.expect,
+    undefined,
+    {
+      cause: err,
+    },
+  );
 }

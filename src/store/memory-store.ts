@@ -1,0 +1,172 @@
+import { Subject } from 'rxjs';
+import { jsonCodec, type EventCodec } from '../codec/codec.js';
+import { EventFormat, eventIdHeader, type PreparedWrite, type StoredMessage } from '../codec/event-format.js';
+import type { EventSchemas } from '../codec/schema.js';
+import { BatchTooLargeError, ConcurrencyError } from '../errors.js';
+import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
+import { foldEvents, readEvents, toFilter } from './reading.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  EntityWrite,
+  EventMap,
+  EventReader,
+  EventStore,
+  Evolver,
+  Loaded,
+  NewEvent,
+  ReadOptions,
+  ReadTarget,
+} from './types.js';
+
+/** Options for {@link createMemoryEventStore}. */
+export interface MemoryEventStoreOptions<E extends EventMap> {
+  tenant: string;
+  prefix?: string;
+  schemas?: EventSchemas<E>;
+  codec?: EventCodec;
+  maxBatch?: number;
+}
+
+/** A raw message for {@link MemoryEventStore.appendRaw}, e.g. to test malformed-event handling. */
+export interface RawMessage {
+  subject: string;
+  data: Uint8Array;
+  headers?: ReadonlyArray<[string, string]>;
+}
+
+interface Stored extends StoredMessage {
+  readonly pairs: ReadonlyArray<[string, string]>;
+}
+
+/**
+ * Creates an in-memory {@link EventStore} with the JetStream store's semantics: the same
+ * subjects, encoding, validation, expectations, atomicity and id deduplication. For
+ * unit tests of deciders, projections and handlers.
+ */
+export function createMemoryEventStore<E extends EventMap = EventMap>(
+  options: MemoryEventStoreOptions<E>,
+): MemoryEventStore<E> {
+  return new MemoryEventStore(options);
+}
+
+/** The in-memory twin of the JetStream store. Create it with {@link createMemoryEventStore}. */
+export class MemoryEventStore<E extends EventMap = EventMap> implements EventStore<E> {
+  readonly tenant: string;
+  readonly format: EventFormat<E>;
+  /** Every stored message as it is appended; watch builds on it. */
+  readonly appended = new Subject<StoredMessage>();
+  private readonly messages: Stored[] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly maxBatch: number;
+
+  constructor(options: MemoryEventStoreOptions<E>) {
+    this.tenant = options.tenant;
+    this.format = new EventFormat(new SubjectScheme(options.prefix ?? 'es', options.tenant), {
+      codec: options.codec ?? jsonCodec,
+      schemas: options.schemas,
+    });
+    this.maxBatch = options.maxBatch ?? 1000;
+  }
+
+  /** Sequence of the newest message, 0 when empty. */
+  get lastSequence(): number {
+    return this.messages.length;
+  }
+
+  async append(
+    entity: EntityRef,
+    events: NewEvent<E> | ReadonlyArray<NewEvent<E>>,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    const list = Array.isArray(events) ? (events as ReadonlyArray<NewEvent<E>>) : [events as NewEvent<E>];
+    const [result] = await this.appendAll([{ entity, events: list, expect: options.expect }], options);
+    return result!;
+  }
+
+  async appendAll(
+    writes: ReadonlyArray<EntityWrite<E>>,
+    options: Omit<AppendOptions, 'expect'> = {},
+  ): Promise<AppendResult[]> {
+    const count = writes.reduce((n, w) => n + w.events.length, 0);
+    if (count > this.maxBatch) throw new BatchTooLargeError(count, this.maxBatch);
+    const prepared = await this.format.prepare(writes, options);
+    const replay = this.replayOf(prepared);
+    if (replay) return replay;
+    for (const write of prepared) {
+      if (write.expect === 'any') continue;
+      const expected = write.expect === 'new' ? 0 : write.expect;
+      const actual = this.lastOn(write.entitySubject);
+      if (actual !== expected) throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
+    }
+    return prepared.map((write) => {
+      const sequences = write.events.map((e) =>
+        this.store({ subject: e.subject, data: e.data, headers: e.headers }),
+      );
+      return { sequences, version: sequences[sequences.length - 1]! };
+    });
+  }
+
+  /** Stores a message as is, bypassing encoding and validation. */
+  appendRaw(raw: RawMessage): number {
+    return this.store(raw);
+  }
+
+  read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
+    const filter = this.format.scheme.filter(toFilter(target));
+    const after = options.after ?? 0;
+    const until = options.until ?? Number.MAX_SAFE_INTEGER;
+    const messages = this.messages;
+    return readEvents(
+      this.format,
+      async function* () {
+        // Indexing live, so events appended while reading are seen, as on JetStream.
+        for (let i = after; i < messages.length && i < until; i++) {
+          if (subjectMatches(filter, messages[i]!.subject)) yield messages[i]!;
+        }
+      },
+      options,
+    );
+  }
+
+  load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>> {
+    return foldEvents(this.read(entity), evolver);
+  }
+
+  async version(entity: EntityRef): Promise<number> {
+    return this.lastOn(this.format.scheme.entity(entity));
+  }
+
+  private store(raw: RawMessage): number {
+    const pairs = raw.headers ?? [];
+    const sequence = this.messages.length + 1;
+    const lookup = new Map(pairs);
+    const msg: Stored = {
+      sequence,
+      subject: raw.subject,
+      data: raw.data,
+      pairs,
+      header: (name) => lookup.get(name),
+      headerNames: () => lookup.keys(),
+    };
+    this.messages.push(msg);
+    const id = lookup.get(eventIdHeader);
+    if (id) this.ids.set(id, sequence);
+    this.appended.next(msg);
+    return sequence;
+  }
+
+  private lastOn(subject: string): number {
+    for (let i = this.messages.length - 1; i >= 0; i--) {
+      if (subjectMatches(subject, this.messages[i]!.subject)) return i + 1;
+    }
+    return 0;
+  }
+
+  /** A retry of writes that already landed returns their original sequences, like `Nats-Msg-Id`. */
+  private replayOf(prepared: PreparedWrite[]): AppendResult[] | undefined {
+    const seqs = prepared.map((w) => w.events.map((e) => this.ids.get(e.id)));
+    if (!seqs.every((s) => s.every((n) => n !== undefined))) return undefined;
+    return seqs.map((s) => ({ sequences: s as number[], version: s[s.length - 1]! }));
+  }
+}

@@ -1,0 +1,425 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { EntityRef } from '../subjects/subjects.js';
+import type { EnvelopeOf, EventStore } from '../store/types.js';
+import { isJetsourceError, type JetsourceErrorCode } from '../errors.js';
+import { Header } from '../codec/metadata.js';
+
+/** The event map every conformance case uses. */
+export type ConformanceEvents = {
+  Opened: { owner: string };
+  Deposited: { amount: number };
+  Withdrawn: { amount: number };
+};
+
+/** What a store implementation provides to run the suite. Every call must give a fresh tenant. */
+export interface ConformanceHarness {
+  /** A fresh, empty store. With `validated`, it carries {@link conformanceSchemas}. */
+  store(options?: { validated?: boolean }): Promise<EventStore<ConformanceEvents>>;
+  /** Stores bytes as they are in that store's backing stream, bypassing encoding and validation. */
+  injectRaw(store: EventStore<ConformanceEvents>, raw: RawEvent): Promise<void>;
+  /** The atomic batch limit the stores were opened with. */
+  maxBatch: number;
+}
+
+/** Bytes to store for an entity and event type, as a foreign or buggy writer might. */
+export interface RawEvent {
+  entity: EntityRef;
+  eventType: string;
+  data: Uint8Array;
+  headers: ReadonlyArray<[string, string]>;
+}
+
+/** One case: run it with your test runner; it throws on failure. */
+export interface ConformanceCase {
+  readonly name: string;
+  run(harness: ConformanceHarness): Promise<void>;
+}
+
+const amount: StandardSchemaV1<unknown, { amount: number }> = {
+  '~standard': {
+    version: 1,
+    vendor: 'jetsource-conformance',
+    validate: (v) =>
+      typeof v === 'object' && v !== null && typeof (v as { amount?: unknown }).amount === 'number'
+        ? { value: v as { amount: number } }
+        : { issues: [{ message: 'amount must be a number', path: ['amount'] }] },
+  },
+};
+const owner: StandardSchemaV1<unknown, { owner: string }> = {
+  '~standard': {
+    version: 1,
+    vendor: 'jetsource-conformance',
+    validate: (v) =>
+      typeof (v as { owner?: unknown })?.owner === 'string'
+        ? { value: v as { owner: string } }
+        : { issues: [{ message: 'owner must be a string' }] },
+  },
+};
+
+/** Minimal Standard Schema validators for {@link ConformanceEvents}, so the suite needs no validation library. */
+export const conformanceSchemas = { Opened: owner, Deposited: amount, Withdrawn: amount };
+
+class ConformanceFailure extends Error {
+  override name = 'ConformanceFailure';
+}
+
+function equal(actual: unknown, expected: unknown, what: string): void {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new ConformanceFailure(`${what}: expected ${e}, got ${a}`);
+}
+
+async function rejects(promise: Promise<unknown>, code: JetsourceErrorCode, what: string): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    if (isJetsourceError(err, code)) return err;
+    throw new ConformanceFailure(`${what}: expected a ${code} error, got ${String(err)}`);
+  }
+  throw new ConformanceFailure(`${what}: expected a ${code} error, but it succeeded`);
+}
+
+async function all<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of iterable) out.push(x);
+  return out;
+}
+
+const account = (id: string) => ({ type: 'account', id });
+const deposit = (n: number) => ({ type: 'Deposited' as const, data: { amount: n } });
+const seqs = (events: Array<EnvelopeOf<ConformanceEvents>>) => events.map((e) => e.sequence);
+const balance = {
+  initial: 0,
+  evolve: (s: number, e: EnvelopeOf<ConformanceEvents>) =>
+    e.type === 'Deposited' ? s + e.data.amount : e.type === 'Withdrawn' ? s - e.data.amount : s,
+};
+const encode = (s: string) => new TextEncoder().encode(s);
+
+/**
+ * The behaviour every jetsource store must share. Run each case against your store with
+ * any test runner:
+ *
+ * @example
+ * for (const c of conformanceCases) test(c.name, () => c.run(harness));
+ */
+export const conformanceCases: ReadonlyArray<ConformanceCase> = [
+  {
+    name: 'append then read round-trips data and metadata',
+    async run(h) {
+      const store = await h.store();
+      const entity = account('a1');
+      const result = await store.append(
+        entity,
+        { type: 'Opened', data: { owner: 'Ann' }, id: 'evt-1', meta: { source: 'test' }, schemaVersion: 2 },
+        {
+          expect: 'new',
+          correlationId: 'corr-1',
+          causationId: 'cmd-1',
+          traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        },
+      );
+      equal(result.sequences.length, 1, 'one sequence per event');
+      const [event, ...rest] = await all(store.read(entity));
+      equal(rest.length, 0, 'one event read');
+      equal(
+        [event!.id, event!.type, event!.data, event!.entity, event!.tenant, event!.sequence, event!.meta],
+        ['evt-1', 'Opened', { owner: 'Ann' }, entity, store.tenant, result.version, { source: 'test' }],
+        'envelope',
+      );
+      equal(
+        [event!.correlationId, event!.causationId, event!.schemaVersion],
+        ['corr-1', 'cmd-1', 2],
+        'metadata',
+      );
+      equal(event!.traceparent?.startsWith('00-0af7'), true, 'traceparent');
+      equal(Math.abs(event!.time.getTime() - Date.now()) < 60_000, true, 'time is the append time');
+    },
+  },
+  {
+    name: "expect 'new' succeeds once, then conflicts with the actual version",
+    async run(h) {
+      const store = await h.store();
+      const { version } = await store.append(account('a'), deposit(1), { expect: 'new' });
+      const err = (await rejects(
+        store.append(account('a'), deposit(2), { expect: 'new' }),
+        'CONCURRENCY',
+        "second 'new'",
+      )) as {
+        expected: unknown;
+        actual: unknown;
+        entity: string;
+      };
+      equal([err.entity, err.expected, err.actual], ['account/a', 'new', version], 'conflict details');
+      equal((await all(store.read(account('a')))).length, 1, 'nothing written by the conflicting append');
+    },
+  },
+  {
+    name: 'expect a version: the current one succeeds, a stale one conflicts',
+    async run(h) {
+      const store = await h.store();
+      const v1 = (await store.append(account('a'), deposit(1), { expect: 'new' })).version;
+      const v2 = (await store.append(account('a'), deposit(2), { expect: v1 })).version;
+      const err = (await rejects(
+        store.append(account('a'), deposit(3), { expect: v1 }),
+        'CONCURRENCY',
+        'stale',
+      )) as {
+        actual: unknown;
+      };
+      equal(err.actual, v2, 'actual version');
+      await rejects(
+        store.append(account('b'), deposit(3), { expect: v2 }),
+        'CONCURRENCY',
+        'version on an empty entity',
+      );
+      equal(await store.version(account('a')), v2, 'version()');
+    },
+  },
+  {
+    name: "expect 'any' never conflicts, and other entities do not count",
+    async run(h) {
+      const store = await h.store();
+      await store.append(account('a'), deposit(1));
+      await store.append(account('a'), deposit(1), { expect: 'any' });
+      await store.append(account('b'), deposit(1), { expect: 'new' });
+      await store.append({ type: 'other', id: 'a' }, deposit(1), { expect: 'new' });
+      equal((await store.load(account('a'), balance)).state, 2, 'both written');
+    },
+  },
+  {
+    name: 'several events in one append get contiguous sequences and fold in order',
+    async run(h) {
+      const store = await h.store();
+      const r = await store.append(
+        account('a'),
+        [deposit(5), { type: 'Withdrawn', data: { amount: 2 } }, deposit(10)],
+        {
+          expect: 'new',
+        },
+      );
+      equal(
+        r.sequences.map((s) => s - r.sequences[0]!),
+        [0, 1, 2],
+        'contiguous',
+      );
+      equal(r.version, r.sequences[2], 'version is the last sequence');
+      equal(await store.load(account('a'), balance), { state: 13, version: r.version }, 'load');
+      equal(await store.load(account('none'), balance), { state: 0, version: 0 }, 'empty entity');
+    },
+  },
+  {
+    name: 'concurrent writers lose no update',
+    async run(h) {
+      const store = await h.store();
+      const writers = 8;
+      let conflicts = 0;
+      await Promise.all(
+        Array.from({ length: writers }, async () => {
+          for (;;) {
+            const { version } = await store.load(account('hot'), balance);
+            try {
+              await store.append(account('hot'), deposit(1), { expect: version === 0 ? 'new' : version });
+              return;
+            } catch (err) {
+              if (!isJetsourceError(err, 'CONCURRENCY')) throw err;
+              conflicts++;
+            }
+          }
+        }),
+      );
+      equal((await store.load(account('hot'), balance)).state, writers, 'every writer counted once');
+      equal(conflicts > 0, true, 'writers really raced');
+    },
+  },
+  {
+    name: 'appendAll writes several entities atomically',
+    async run(h) {
+      const store = await h.store();
+      const results = await store.appendAll([
+        { entity: account('from'), events: [{ type: 'Withdrawn', data: { amount: 5 } }], expect: 'new' },
+        { entity: account('to'), events: [deposit(5), deposit(1)], expect: 'new' },
+      ]);
+      equal(
+        results.map((r) => r.sequences.length),
+        [1, 2],
+        'per-entity results',
+      );
+      equal(results[1]!.sequences[0], results[0]!.version + 1, 'one contiguous batch');
+      equal((await store.load(account('to'), balance)).state, 6, 'second entity');
+    },
+  },
+  {
+    name: 'appendAll with a conflict on the second entity writes nothing',
+    async run(h) {
+      const store = await h.store();
+      const existing = await store.append(account('to'), deposit(1));
+      const err = (await rejects(
+        store.appendAll([
+          { entity: account('from'), events: [{ type: 'Withdrawn', data: { amount: 5 } }], expect: 'new' },
+          { entity: account('to'), events: [deposit(5)], expect: 'new' },
+        ]),
+        'CONCURRENCY',
+        'conflict on the second entity',
+      )) as { entity: string; actual: unknown };
+      equal([err.entity, err.actual], ['account/to', existing.version], 'names the second entity');
+      equal((await all(store.read(account('from')))).length, 0, 'first entity untouched');
+      equal((await all(store.read(account('to')))).length, 1, 'second entity untouched');
+      await rejects(
+        store.appendAll([
+          { entity: account('x'), events: [deposit(1)] },
+          { entity: account('x'), events: [deposit(1)] },
+        ]),
+        'VALIDATION',
+        'the same entity twice',
+      );
+    },
+  },
+  {
+    name: 'a retried append with the same event ids is not duplicated',
+    async run(h) {
+      const store = await h.store();
+      const events = [
+        { ...deposit(1), id: 'retry-1' },
+        { ...deposit(2), id: 'retry-2' },
+      ];
+      const first = await store.append(account('a'), events, { expect: 'new' });
+      const again = await store.append(account('a'), events, { expect: 'new' });
+      equal(again.sequences, first.sequences, 'same sequences (expecting new)');
+      const single = await store.append(account('b'), { ...deposit(1), id: 'retry-3' }, { expect: 'new' });
+      equal(
+        (await store.append(account('b'), { ...deposit(1), id: 'retry-3' }, { expect: 'new' })).version,
+        single.version,
+        'single',
+      );
+      equal(
+        (await store.append(account('b'), { ...deposit(1), id: 'retry-3' })).version,
+        single.version,
+        'without expectation',
+      );
+      equal((await all(store.read())).length, 3, 'no duplicates stored');
+    },
+  },
+  {
+    name: 'filters select by entity, entity type and event type; after/until bound sequences',
+    async run(h) {
+      const store = await h.store();
+      const a = await store.append(account('a'), [deposit(1), { type: 'Withdrawn', data: { amount: 1 } }]);
+      const b = await store.append(account('b'), deposit(2));
+      const c = await store.append({ type: 'card', id: 'a' }, deposit(3));
+      const everything = await all(store.read());
+      equal(seqs(everything), [...a.sequences, ...b.sequences, ...c.sequences], 'whole tenant in order');
+      equal(
+        seqs(await all(store.read({ entityType: 'account' }))),
+        [...a.sequences, ...b.sequences],
+        'entity type',
+      );
+      equal(
+        seqs(await all(store.read({ eventType: 'Deposited' }))),
+        [a.sequences[0], b.version, c.version],
+        'event type',
+      );
+      equal(seqs(await all(store.read({ entityType: 'card', entityId: 'a' }))), c.sequences, 'entity id');
+      equal(seqs(await all(store.read({}, { after: a.version }))), [b.version, c.version], 'after');
+      equal(seqs(await all(store.read({}, { until: b.version }))), [...a.sequences, b.version], 'until');
+      equal(
+        seqs(await all(store.read({}, { after: a.sequences[0], until: b.version }))),
+        [a.version, b.version],
+        'both',
+      );
+      equal(seqs(await all(store.read({}, { after: c.version }))), [], 'after the end');
+    },
+  },
+  {
+    name: 'ids with dots, wildcards, spaces and unicode round-trip without collisions',
+    async run(h) {
+      const store = await h.store();
+      const ids = ['a.b', 'a=2Eb', '*', '>', 'with space', 'ünï-çødé ✓', 'a_b-c', '=', '.'];
+      for (const id of ids) await store.append(account(id), deposit(1), { expect: 'new' });
+      for (const id of ids) {
+        const events = await all(store.read(account(id)));
+        equal(
+          events.map((e) => e.entity.id),
+          [id],
+          `entity ${JSON.stringify(id)}`,
+        );
+      }
+      await rejects(store.append(account(''), deposit(1)), 'INVALID_TOKEN', 'empty id');
+      await rejects(store.append({ type: '', id: 'x' }, deposit(1)), 'INVALID_TOKEN', 'empty type');
+      equal((await all(store.read({ entityType: 'account' }))).length, ids.length, 'nothing else written');
+    },
+  },
+  {
+    name: 'schemas validate writes: bad data and unknown types are refused before anything is written',
+    async run(h) {
+      const store = await h.store({ validated: true });
+      await rejects(
+        store.append(account('a'), { type: 'Deposited', data: { amount: 'lots' } } as never),
+        'VALIDATION',
+        'bad data',
+      );
+      await rejects(
+        store.append(account('a'), { type: 'Exploded', data: {} } as never),
+        'VALIDATION',
+        'unknown type',
+      );
+      await rejects(
+        store.append(account('a'), [deposit(1), { type: 'Deposited', data: {} } as never]),
+        'VALIDATION',
+        '2nd event',
+      );
+      equal((await all(store.read())).length, 0, 'nothing written');
+      await store.append(account('a'), deposit(1));
+      equal((await all(store.read())).length, 1, 'valid data is written');
+    },
+  },
+  {
+    name: 'malformed stored events raise a typed error, or are reported beside the good ones',
+    async run(h) {
+      const store = await h.store({ validated: true });
+      const good1 = await store.append(account('a'), deposit(1));
+      const raw = (eventType: string, json: string, id: string) =>
+        h.injectRaw(store, {
+          entity: account('a'),
+          eventType,
+          data: encode(json),
+          headers: [[Header.Id, id]],
+        });
+      await raw('Deposited', '{not json', 'bad-json');
+      await raw('Deposited', '{"amount":"x"}', 'bad-data');
+      await raw('Exploded', '{}', 'bad-type');
+      const good2 = await store.append(account('a'), deposit(2));
+      const err = (await rejects(all(store.read(account('a'))), 'MALFORMED_EVENT', 'default read')) as {
+        sequence: number;
+        raw: Uint8Array;
+        reason: string;
+      };
+      equal(
+        [err.sequence, err.reason, new TextDecoder().decode(err.raw)],
+        [good1.version + 1, 'json', '{not json'],
+        'error',
+      );
+      const reader = store.read(account('a'), { onMalformed: 'report' });
+      equal(seqs(await all(reader)), [good1.version, good2.version], 'good events still read');
+      equal(
+        reader.malformed.map((m) => m.error.reason),
+        ['json', 'validation', 'unknown-type'],
+        'reported',
+      );
+      equal(
+        reader.malformed.map((m) => m.sequence),
+        [1, 2, 3].map((i) => good1.version + i),
+        'reported sequences',
+      );
+      await rejects(store.load(account('a'), balance), 'MALFORMED_EVENT', 'load does not skip');
+    },
+  },
+  {
+    name: 'an atomic append over the batch limit is refused up front',
+    async run(h) {
+      const store = await h.store();
+      const events = Array.from({ length: h.maxBatch + 1 }, (_, i) => deposit(i));
+      await rejects(store.append(account('big'), events), 'BATCH_TOO_LARGE', 'over the limit');
+      equal((await all(store.read())).length, 0, 'nothing written');
+    },
+  },
+];
