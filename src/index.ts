@@ -25,6 +25,19 @@ export type {
   ReadTarget,
 } from './store/types.js';
 
+export { connectionState } from './watch/connection-state.js';
+export { onlyEvents, foldWatch, foldState, liveState, shareLive } from './watch/operators.js';
+export type { LiveState } from './watch/operators.js';
+export { toStore } from './watch/external-store.js';
+export type { ExternalStore } from './watch/external-store.js';
+export type {
+  WatchMessage,
+  WatchOptions,
+  WatchProgress,
+  WatchStart,
+  ConnectionState,
+} from './watch/types.js';
+
 export { SubjectScheme, describeEntity } from './subjects/subjects.js';
 export type { EntityRef, EventFilter, EventAddress } from './subjects/subjects.js';
 export { encodeToken, decodeToken } from './subjects/tokens.js';

@@ -1,4 +1,8 @@
 import type { NatsConnection } from '@nats-io/nats-core';
+import type { Observable } from 'rxjs';
+import { OrderedConsumer } from '../watch/ordered-consumer.js';
+import type { WatchMessage, WatchOptions } from '../watch/types.js';
+import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
@@ -130,5 +134,24 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
 
   async version(entity: EntityRef): Promise<number> {
     return (await this.direct.last(this.format.scheme.entity(entity)))?.sequence ?? 0;
+  }
+
+  watch(target: ReadTarget = {}, options: WatchOptions = {}): Observable<WatchMessage<E>> {
+    const filter = this.format.scheme.filter(toFilter(target));
+    return watchEvents(
+      this.format,
+      (handlers) =>
+        new OrderedConsumer(
+          {
+            nc: this.connection,
+            stream: this.stream,
+            filter,
+            after: options.after ?? 0,
+            heartbeatMs: options.heartbeatMs,
+          },
+          handlers,
+        ),
+      options,
+    );
   }
 }

@@ -1,4 +1,6 @@
-import { Subject } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
+import type { WatchMessage, WatchOptions } from '../watch/types.js';
+import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat, eventIdHeader, type PreparedWrite, type StoredMessage } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
@@ -135,6 +137,34 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
 
   async version(entity: EntityRef): Promise<number> {
     return this.lastOn(this.format.scheme.entity(entity));
+  }
+
+  watch(target: ReadTarget = {}, options: WatchOptions = {}): Observable<WatchMessage<E>> {
+    const filter = this.format.scheme.filter(toFilter(target));
+    return watchEvents(
+      this.format,
+      (handlers) => {
+        let live: { unsubscribe(): void } | undefined;
+        let stopped = false;
+        return {
+          start: async () => {
+            const from = options.after === 'new' ? this.messages.length : (options.after ?? 0);
+            const history = this.messages.slice(from).filter((m) => subjectMatches(filter, m.subject));
+            history.forEach((m, i) => handlers.message(m, history.length - i - 1));
+            handlers.caughtUp(Math.max(from, history[history.length - 1]?.sequence ?? 0));
+            if (stopped) return;
+            live = this.appended.subscribe((m) => {
+              if (subjectMatches(filter, m.subject)) handlers.message(m, 0);
+            });
+          },
+          stop: async () => {
+            stopped = true;
+            live?.unsubscribe();
+          },
+        };
+      },
+      options,
+    );
   }
 
   private store(raw: RawMessage): number {

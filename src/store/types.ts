@@ -1,6 +1,8 @@
 import type { EventMetadata } from '../codec/metadata.js';
 import type { MalformedEventError } from '../errors.js';
+import type { Observable } from 'rxjs';
 import type { EntityRef, EventFilter } from '../subjects/subjects.js';
+import type { WatchMessage, WatchOptions } from '../watch/types.js';
 
 /** The shape of a store's events: event type → data. `Record<string, unknown>` when untyped. */
 export type EventMap = Record<string, unknown>;
@@ -127,4 +129,9 @@ export interface EventStore<E extends EventMap = EventMap> {
   load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>>;
   /** The entity's current version (sequence of its last event), 0 when it has none. */
   version(entity: EntityRef): Promise<number>;
+  /**
+   * A cold Observable of matching events: history first, then a `caught-up` marker, then
+   * live events, in sequence order with no gap or duplicate across reconnects.
+   */
+  watch(target?: ReadTarget, options?: WatchOptions): Observable<WatchMessage<E>>;
 }

@@ -1,0 +1,103 @@
+import {
+  distinctUntilChanged,
+  filter,
+  map,
+  scan,
+  share,
+  ReplaySubject,
+  timer,
+  type MonoTypeOperatorFunction,
+  type OperatorFunction,
+} from 'rxjs';
+import type { Observable } from 'rxjs';
+import type { EnvelopeOf, EventMap, EventStore, Evolver } from '../store/types.js';
+import type { EntityRef } from '../subjects/subjects.js';
+import type { WatchMessage } from './types.js';
+
+/** Folded state as it follows a watch. */
+export interface LiveState<S> {
+  readonly state: S;
+  /** Sequence of the last event folded in; 0 before any. Pass it as `expect` when appending. */
+  readonly version: number;
+  /** False while history is still being replayed. */
+  readonly caughtUp: boolean;
+}
+
+/** Keeps only the decoded events of a watch. */
+export function onlyEvents<E extends EventMap>(): OperatorFunction<WatchMessage<E>, EnvelopeOf<E>> {
+  return (source) =>
+    source.pipe(
+      filter((m): m is Extract<WatchMessage<E>, { kind: 'event' }> => m.kind === 'event'),
+      map((m) => m.event),
+    );
+}
+
+/**
+ * Folds a watch with a pure `evolve`. Emits once at caught-up (not per replayed event, so
+ * a UI does not re-render 10 000 times while loading), then after every live event.
+ */
+export function foldWatch<S, E extends EventMap>({
+  initial,
+  evolve,
+}: Evolver<S, E>): OperatorFunction<WatchMessage<E>, LiveState<S>> {
+  return (source) =>
+    source.pipe(
+      scan<WatchMessage<E>, LiveState<S> & { emit: boolean }>(
+        (acc, m) => {
+          if (m.kind === 'caught-up') return { ...acc, caughtUp: true, emit: true };
+          if (m.kind !== 'event') return { ...acc, emit: false };
+          return {
+            state: evolve(acc.state, m.event),
+            version: m.event.sequence,
+            caughtUp: acc.caughtUp,
+            emit: acc.caughtUp,
+          };
+        },
+        { state: initial, version: 0, caughtUp: false, emit: false },
+      ),
+      filter((acc) => acc.emit),
+      map(({ state, version, caughtUp }) => ({ state, version, caughtUp })),
+    );
+}
+
+/** Just the state of {@link foldWatch}, emitted only when it changes (by `===`, or your `equals`). */
+export function foldState<S, E extends EventMap>(
+  evolver: Evolver<S, E>,
+  equals?: (a: S, b: S) => boolean,
+): OperatorFunction<WatchMessage<E>, S> {
+  return (source) =>
+    source.pipe(
+      foldWatch(evolver),
+      map((s) => s.state),
+      distinctUntilChanged(equals),
+    );
+}
+
+/**
+ * Shares one watch among many subscribers: the latest value is replayed to late
+ * subscribers, and the consumer stays open for `graceMs` after the last one leaves, so a
+ * component that re-mounts does not replay history again. Errors and completion reset it.
+ */
+export function shareLive<T>(graceMs = 1000): MonoTypeOperatorFunction<T> {
+  return share<T>({
+    connector: () => new ReplaySubject<T>(1),
+    resetOnError: true,
+    resetOnComplete: true,
+    resetOnRefCountZero: () => timer(graceMs),
+  });
+}
+
+/**
+ * Loads an entity, then follows it: `{ state, version, caughtUp }` at caught-up and after
+ * every change. Cold, like `watch`; add {@link shareLive} to share it.
+ *
+ * @example
+ * liveState(store, { type: 'account', id: 'a1' }, { initial: 0, evolve: (s, e) => s + e.data.amount })
+ */
+export function liveState<S, E extends EventMap>(
+  store: EventStore<E>,
+  entity: EntityRef,
+  evolver: Evolver<S, E>,
+): Observable<LiveState<S>> {
+  return store.watch(entity).pipe(foldWatch(evolver));
+}

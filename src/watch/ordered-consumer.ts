@@ -1,0 +1,263 @@
+import {
+  backoff,
+  errors,
+  nuid,
+  type Msg,
+  type NatsConnection,
+  type QueuedIterator,
+  type Status,
+  type Subscription,
+} from '@nats-io/nats-core';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { inboxFor } from '../connection/connect.js';
+import { fromRequestError } from '../store/jetstream/api.js';
+import type { StoredMessage } from '../codec/event-format.js';
+import { PermissionDeniedError, ServerError, StoreNotFoundError } from '../errors.js';
+import { parseDelivery } from './delivery.js';
+
+/** Callbacks of an {@link OrderedConsumer}: plain functions, so the Observable layer stays in one place. */
+export interface OrderedConsumerHandlers {
+  /** One stored message, in stream order, exactly once. `pending` counts what is still behind it. */
+  message(msg: StoredMessage, pending: number): void;
+  /** Everything that existed when the consumer started has been delivered (fires once). */
+  caughtUp(lastSequence: number): void;
+  /** Unrecoverable: permission denied, stream deleted. The consumer has stopped. */
+  error(err: Error): void;
+}
+
+/** Options for {@link OrderedConsumer}. */
+export interface OrderedConsumerOptions {
+  nc: NatsConnection;
+  stream: string;
+  /** A single subject filter, so the create subject can be scoped by permissions. */
+  filter: string;
+  /** Deliver sequences after this one; `'new'` starts at the stream's end. */
+  after: number | 'new';
+  /** Idle heartbeat in ms; a silent consumer is recreated after three of them. Default 2000. */
+  heartbeatMs?: number;
+}
+
+const nanos = (ms: number) => Math.round(ms * 1_000_000);
+
+/**
+ * A push ordered consumer that jetsource owns instead of nats.js's, because it must:
+ * use the connection's inbox prefix (tenant inbox permissions), signal caught-up even on
+ * an empty filter or after a purge, resume from the last delivered sequence after any
+ * gap, reconnect or server restart (no gap, no duplicate), and delete its server-side
+ * consumer on stop rather than leave it for `inactive_threshold`.
+ * It needs only `CONSUMER.CREATE.<stream>.*.<filter>`, `CONSUMER.DELETE`, and the inbox.
+ */
+export class OrderedConsumer {
+  private readonly heartbeatMs: number;
+  private readonly namePrefix = `js_${nuid.next()}`;
+  private jsm?: JetStreamManager;
+  private sub?: Subscription;
+  private status?: QueuedIterator<Status>;
+  private consumerName?: string;
+  private serial = 0;
+  private cursor = 0;
+  private deliverySeq = 0;
+  private startNew: boolean;
+  private caughtUp = false;
+  private stopped = false;
+  private lastActivity = Date.now();
+  private watchdog?: ReturnType<typeof setInterval>;
+  private retry = backoff([100, 250, 500, 1000, 2000]);
+  private failures = 0;
+  private creating = false;
+  private createAgain = false;
+
+  constructor(
+    private readonly options: OrderedConsumerOptions,
+    private readonly handlers: OrderedConsumerHandlers,
+  ) {
+    this.heartbeatMs = options.heartbeatMs ?? 2000;
+    this.startNew = options.after === 'new';
+    this.cursor = options.after === 'new' ? 0 : options.after;
+  }
+
+  /** Creates the consumer; resolves once the server has accepted it, rejects on a fatal error. */
+  async start(): Promise<void> {
+    this.jsm = await jetstreamManager(this.options.nc, { checkAPI: false });
+    if (this.stopped) return;
+    this.status = this.options.nc.status() as QueuedIterator<Status>;
+    void this.followConnection(this.status);
+    this.watchdog = setInterval(() => {
+      if (Date.now() - this.lastActivity > this.heartbeatMs * 3) this.recreate();
+    }, this.heartbeatMs);
+    await this.create();
+  }
+
+  /** Stops delivery at once and deletes the server-side consumer. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.watchdog);
+    this.status?.stop();
+    this.sub?.unsubscribe();
+    await this.deleteConsumer();
+  }
+
+  private async followConnection(status: AsyncIterable<Status>): Promise<void> {
+    for await (const s of status) {
+      // Messages in flight during a disconnect are gone (core NATS); resume from the cursor.
+      if (s.type === 'reconnect') this.recreate();
+    }
+  }
+
+  private async create(): Promise<void> {
+    if (this.stopped) return;
+    if (this.creating) {
+      this.createAgain = true;
+      return;
+    }
+    this.creating = true;
+    try {
+      await this.createOnce();
+    } finally {
+      this.creating = false;
+    }
+    if (this.createAgain && !this.stopped) {
+      this.createAgain = false;
+      this.recreate();
+    }
+  }
+
+  private async createOnce(): Promise<void> {
+    const name = `${this.namePrefix}_${++this.serial}`;
+    const deliverSubject = inboxFor(this.options.nc);
+    this.sub?.unsubscribe();
+    this.deliverySeq = 0;
+    this.lastActivity = Date.now();
+    this.sub = this.options.nc.subscribe(deliverSubject, {
+      callback: (err, msg) => this.receive(err, msg, name),
+    });
+    const config: Partial<ConsumerConfig> = {
+      name,
+      deliver_subject: deliverSubject,
+      filter_subject: this.options.filter,
+      ack_policy: AckPolicy.None,
+      max_deliver: 1,
+      flow_control: true,
+      idle_heartbeat: nanos(this.heartbeatMs),
+      inactive_threshold: nanos(Math.max(this.heartbeatMs * 5, 10_000)),
+      mem_storage: true,
+      num_replicas: 1,
+      ...(this.startNew
+        ? { deliver_policy: DeliverPolicy.New }
+        : this.cursor > 0
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.cursor + 1 }
+          : { deliver_policy: DeliverPolicy.All }),
+    };
+    this.consumerName = name;
+    try {
+      const info = await this.jsm!.consumers.add(this.options.stream, config);
+      this.failures = 0;
+      // Stopped while the create was in flight: the stop could not see this consumer yet.
+      if (this.stopped)
+        return void this.jsm!.consumers.delete(this.options.stream, name).catch(() => undefined);
+      // Once created, a 'new' consumer's position is the cursor; later recreations resume from it.
+      if (this.startNew) {
+        this.startNew = false;
+        this.cursor = info.delivered.stream_seq;
+      }
+      if (info.num_pending === 0 && this.deliverySeq === 0) this.markCaughtUp();
+    } catch (err) {
+      this.sub?.unsubscribe();
+      const fatal = fatalError(err, this.options.stream, this.options.filter);
+      if (fatal) return this.fail(fatal);
+      if (this.stopped) return;
+      // Not connected yet, a leader election, a timeout: try again from the same cursor.
+      setTimeout(() => void this.create(), this.retry.backoff(this.failures++));
+    }
+  }
+
+  private receive(err: Error | null, msg: Msg, name: string): void {
+    if (this.stopped || name !== this.consumerName) return;
+    if (err) return this.fail(fromRequestError(err, this.options.stream, this.options.filter) as Error);
+    this.lastActivity = Date.now();
+    const delivery = parseDelivery(msg.reply);
+    if (!delivery) return this.control(msg);
+    if (delivery.deliverySequence !== this.deliverySeq + 1) return this.recreate();
+    this.deliverySeq = delivery.deliverySequence;
+    this.cursor = delivery.streamSequence;
+    this.handlers.message(pushedMessage(msg, delivery.streamSequence), delivery.pending);
+    if (delivery.pending === 0) this.markCaughtUp();
+  }
+
+  /** Flow control, heartbeats and consumer status messages. */
+  private control(msg: Msg): void {
+    const code = msg.headers?.code ?? 0;
+    if (code !== 100) {
+      // 409 "consumer deleted" and the like: build a new one from the cursor.
+      if (code >= 400) this.recreate();
+      return;
+    }
+    if (msg.reply) {
+      msg.respond(); // flow control request
+      return;
+    }
+    const stalled = msg.headers?.get('Nats-Consumer-Stalled');
+    if (stalled) this.options.nc.publish(stalled);
+    const lastDelivered = Number(msg.headers?.get('Nats-Last-Consumer') || 0);
+    if (lastDelivered !== this.deliverySeq) return this.recreate();
+    // An idle heartbeat with nothing missed: nothing is pending, even if a purge
+    // removed what num_pending had promised.
+    this.markCaughtUp();
+  }
+
+  private markCaughtUp(): void {
+    if (this.caughtUp) return;
+    this.caughtUp = true;
+    this.handlers.caughtUp(this.cursor);
+  }
+
+  private recreate(): void {
+    if (this.stopped) return;
+    void this.deleteConsumer();
+    void this.create();
+  }
+
+  private async deleteConsumer(): Promise<void> {
+    const name = this.consumerName;
+    this.consumerName = undefined;
+    if (!name || !this.jsm || this.options.nc.isClosed()) return;
+    await this.jsm.consumers.delete(this.options.stream, name).catch(() => undefined);
+  }
+
+  private fail(err: Error): void {
+    void this.stop();
+    this.handlers.error(err);
+  }
+}
+
+/** A pushed message as a stored message (its headers are the original ones). */
+function pushedMessage(msg: Msg, sequence: number): StoredMessage {
+  const headers = msg.headers;
+  return {
+    sequence,
+    subject: msg.subject,
+    data: msg.data,
+    header: (name) => (headers?.has(name) ? headers.get(name) : undefined),
+    headerNames: () => headers?.keys() ?? [],
+  };
+}
+
+/** Errors a retry cannot fix. */
+function fatalError(err: unknown, stream: string, filter: string): Error | undefined {
+  if (err instanceof JetStreamApiError && err.code === 10059)
+    return new StoreNotFoundError(stream, { cause: err });
+  const mapped = fromRequestError(err, stream, `$JS.API.CONSUMER.CREATE.${stream}.*.${filter}`);
+  if (mapped instanceof PermissionDeniedError || mapped instanceof StoreNotFoundError) return mapped;
+  if (err instanceof JetStreamApiError)
+    return new ServerError(err.code, `cannot watch ${filter}: ${err.message}`, { cause: err });
+  if (err instanceof errors.ClosedConnectionError) return mapped as Error;
+  return undefined;
+}

@@ -1,0 +1,97 @@
+import { Observable } from 'rxjs';
+import type { EventFormat, StoredMessage } from '../codec/event-format.js';
+import { MalformedEventError } from '../errors.js';
+import type { EnvelopeOf, EventMap } from '../store/types.js';
+import type { OpenSource } from './source.js';
+import type { WatchMessage, WatchOptions, WatchProgress } from './types.js';
+
+/**
+ * The one place a watch Observable is built. Cold: each subscription opens its own
+ * source (an ordered consumer on JetStream) and its teardown stops it, even when the
+ * unsubscribe lands before the source has finished starting.
+ */
+export function watchEvents<E extends EventMap>(
+  format: EventFormat<E>,
+  open: OpenSource,
+  options: WatchOptions = {},
+): Observable<WatchMessage<E>> {
+  return new Observable<WatchMessage<E>>((subscriber) => {
+    const until = options.until ?? Infinity;
+    let delivered = 0;
+    let pending = 0;
+    let caughtUp = false;
+    // Async validators must not reorder events: once one decode is async, later ones queue behind it.
+    let tail: Promise<void> | undefined;
+    const progress = (): WatchProgress => ({ delivered, pending, caughtUp });
+
+    const inOrder = (step: () => void | Promise<void>) => {
+      if (tail) {
+        tail = tail.then(step).catch((err) => subscriber.error(err));
+        return;
+      }
+      try {
+        const result = step();
+        if (result instanceof Promise) tail = result.catch((err) => subscriber.error(err));
+      } catch (err) {
+        subscriber.error(err);
+      }
+    };
+
+    const emitEvent = (msg: StoredMessage, event: EnvelopeOf<E> | MalformedEventError) => {
+      if (subscriber.closed) return;
+      delivered++;
+      if (event instanceof MalformedEventError) {
+        if (options.onMalformed !== 'report') return subscriber.error(event);
+        subscriber.next({
+          kind: 'malformed',
+          malformed: { sequence: msg.sequence, subject: msg.subject, raw: msg.data, error: event },
+          progress: progress(),
+        });
+      } else {
+        subscriber.next({ kind: 'event', event, progress: progress() });
+      }
+      if (msg.sequence >= until) subscriber.complete();
+    };
+
+    const decode = (
+      msg: StoredMessage,
+    ): EnvelopeOf<E> | MalformedEventError | Promise<EnvelopeOf<E> | MalformedEventError> => {
+      try {
+        const decoded = format.decode(msg);
+        return decoded instanceof Promise ? decoded.catch(asMalformed) : decoded;
+      } catch (err) {
+        return asMalformed(err);
+      }
+    };
+
+    const source = open({
+      message(msg, left) {
+        inOrder(() => {
+          pending = caughtUp ? 0 : left;
+          const decoded = decode(msg);
+          if (decoded instanceof Promise) return decoded.then((d) => emitEvent(msg, d));
+          emitEvent(msg, decoded);
+        });
+      },
+      caughtUp(sequence) {
+        inOrder(() => {
+          if (subscriber.closed) return;
+          caughtUp = true;
+          pending = 0;
+          subscriber.next({ kind: 'caught-up', sequence, progress: progress() });
+          if (options.noWait || sequence >= until) subscriber.complete();
+        });
+      },
+      error(err) {
+        inOrder(() => subscriber.error(err));
+      },
+    });
+    source.start().catch((err) => subscriber.error(err));
+    return () => void source.stop();
+  });
+}
+
+function asMalformed(err: unknown): MalformedEventError {
+  if (err instanceof MalformedEventError) return err;
+  throw err;
+}
