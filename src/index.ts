@@ -27,7 +27,7 @@ export type {
 
 export { connectionState } from './watch/connection-state.js';
 export { onlyEvents, foldWatch, foldState, liveState, shareLive } from './watch/operators.js';
-export type { LiveState } from './watch/operators.js';
+export type { Fold, LiveState } from './watch/operators.js';
 export { toStore } from './watch/external-store.js';
 export type { ExternalStore } from './watch/external-store.js';
 export type {

@@ -10,9 +10,9 @@ import {
   type OperatorFunction,
 } from 'rxjs';
 import type { Observable } from 'rxjs';
-import type { EnvelopeOf, EventMap, EventStore, Evolver } from '../store/types.js';
+import type { EventMap, EventStore, Evolver } from '../store/types.js';
 import type { EntityRef } from '../subjects/subjects.js';
-import type { WatchMessage } from './types.js';
+import type { WatchMessageOf } from './types.js';
 
 /** Folded state as it follows a watch. */
 export interface LiveState<S> {
@@ -23,11 +23,17 @@ export interface LiveState<S> {
   readonly caughtUp: boolean;
 }
 
+/** A pure fold over envelopes: the shape of {@link Evolver}, inferred from `evolve`'s event parameter. */
+export interface Fold<S, V> {
+  readonly initial: S;
+  readonly evolve: (state: S, event: V) => S;
+}
+
 /** Keeps only the decoded events of a watch. */
-export function onlyEvents<E extends EventMap>(): OperatorFunction<WatchMessage<E>, EnvelopeOf<E>> {
+export function onlyEvents<V>(): OperatorFunction<WatchMessageOf<V>, V> {
   return (source) =>
     source.pipe(
-      filter((m): m is Extract<WatchMessage<E>, { kind: 'event' }> => m.kind === 'event'),
+      filter((m): m is Extract<WatchMessageOf<V>, { kind: 'event' }> => m.kind === 'event'),
       map((m) => m.event),
     );
 }
@@ -36,13 +42,13 @@ export function onlyEvents<E extends EventMap>(): OperatorFunction<WatchMessage<
  * Folds a watch with a pure `evolve`. Emits once at caught-up (not per replayed event, so
  * a UI does not re-render 10 000 times while loading), then after every live event.
  */
-export function foldWatch<S, E extends EventMap>({
+export function foldWatch<S, V extends { sequence: number }>({
   initial,
   evolve,
-}: Evolver<S, E>): OperatorFunction<WatchMessage<E>, LiveState<S>> {
+}: Fold<S, V>): OperatorFunction<WatchMessageOf<V>, LiveState<S>> {
   return (source) =>
     source.pipe(
-      scan<WatchMessage<E>, LiveState<S> & { emit: boolean }>(
+      scan<WatchMessageOf<V>, LiveState<S> & { emit: boolean }>(
         (acc, m) => {
           if (m.kind === 'caught-up') return { ...acc, caughtUp: true, emit: true };
           if (m.kind !== 'event') return { ...acc, emit: false };
@@ -61,10 +67,10 @@ export function foldWatch<S, E extends EventMap>({
 }
 
 /** Just the state of {@link foldWatch}, emitted only when it changes (by `===`, or your `equals`). */
-export function foldState<S, E extends EventMap>(
-  evolver: Evolver<S, E>,
+export function foldState<S, V extends { sequence: number }>(
+  evolver: Fold<S, V>,
   equals?: (a: S, b: S) => boolean,
-): OperatorFunction<WatchMessage<E>, S> {
+): OperatorFunction<WatchMessageOf<V>, S> {
   return (source) =>
     source.pipe(
       foldWatch(evolver),

@@ -33,8 +33,11 @@ export interface WatchProgress {
  *   delivered (also on an empty stream or filter). Everything after it is live.
  * - `malformed`: an undecodable event, only with `onMalformed: 'report'`.
  */
-export type WatchMessage<E extends EventMap> =
-  | { readonly kind: 'event'; readonly event: EnvelopeOf<E>; readonly progress: WatchProgress }
+export type WatchMessage<E extends EventMap> = WatchMessageOf<EnvelopeOf<E>>;
+
+/** {@link WatchMessage} over an envelope type rather than an event map (what operators infer from). */
+export type WatchMessageOf<V> =
+  | { readonly kind: 'event'; readonly event: V; readonly progress: WatchProgress }
   | { readonly kind: 'caught-up'; readonly sequence: number; readonly progress: WatchProgress }
   | { readonly kind: 'malformed'; readonly malformed: MalformedEvent; readonly progress: WatchProgress };
 

@@ -9,7 +9,7 @@ import {
 } from '@nats-io/nats-core';
 import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
 import { eventIdHeader } from '../../codec/event-format.js';
-import { ConcurrencyError, PayloadTooLargeError, ServerError } from '../../errors.js';
+import { ConcurrencyError, PayloadTooLargeError, ServerError, StoreConfigError } from '../../errors.js';
 import { describeEntity } from '../../subjects/subjects.js';
 import type { AppendResult } from '../types.js';
 import { ApiErrorCode, fromRequestError, isTransient, parseReply } from './api.js';

@@ -1,0 +1,90 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  connectionState,
+  createEventStore,
+  ensureStore,
+  type ConnectionState,
+  type EventStore,
+  type WatchMessage,
+} from '../../src/index.js';
+import { unique, useServer, type TestServer } from '../support/nats.js';
+
+type Events = { Ticked: { n: number } };
+
+let t: TestServer;
+let watcherConn: NatsConnection;
+
+beforeAll(async () => {
+  t = await useServer();
+  watcherConn = await t.connect({ reconnectTimeWait: 100, reconnectJitter: 50 });
+  await ensureStore(watcherConn, { stream: 'RESILIENCE', prefix: 'r' });
+});
+afterAll(() => t.close());
+
+const open = (nc: NatsConnection, tenant: string): EventStore<Events> =>
+  createEventStore<Events>({ connection: nc, tenant, prefix: 'r', stream: 'RESILIENCE' });
+
+/** Collects a watch's event sequences until `count` have arrived. */
+function collect(store: EventStore<Events>, count: number) {
+  const seqs: number[] = [];
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  const sub = store.watch({}, { heartbeatMs: 500 }).subscribe({
+    next: (m: WatchMessage<Events>) => {
+      if (m.kind === 'event') seqs.push(m.event.sequence);
+      if (seqs.length >= count) resolve();
+    },
+    error: (err) => reject(err),
+  });
+  return { seqs, done, stop: () => sub.unsubscribe() };
+}
+
+async function tick(store: EventStore<Events>, from: number, count: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++)
+    out.push(
+      (await store.append({ type: 'clock', id: 'c' }, { type: 'Ticked', data: { n: from + i } })).version,
+    );
+  return out;
+}
+
+describe('watch survives connection loss', () => {
+  test('a nats-server restart on the same store: every event exactly once, status reported as values', async () => {
+    const tenant = unique('tenant');
+    const states: ConnectionState[] = [];
+    const status = connectionState(watcherConn).subscribe((s) => states.push(s));
+    const watch = collect(open(watcherConn, tenant), 60);
+    const writer1 = await t.connect();
+    const first = await tick(open(writer1, tenant), 0, 30);
+    await new Promise((r) => setTimeout(r, 200));
+    await writer1.close();
+
+    await t.server.restart();
+    const writer2 = await t.connect();
+    const second = await tick(open(writer2, tenant), 30, 30);
+    await watch.done;
+    watch.stop();
+    status.unsubscribe();
+    expect(watch.seqs).toEqual([...first, ...second]);
+    expect(states[0]).toBe('connected');
+    expect(states).toContain('disconnected');
+    expect(states[states.length - 1]).toBe('connected');
+  }, 60_000);
+
+  test('a forced WebSocket drop while another connection appends: no gap, no duplicate', async () => {
+    const tenant = unique('tenant');
+    const writer = await t.connect();
+    const store = open(writer, tenant);
+    const before = await tick(store, 0, 20);
+    const watch = collect(open(watcherConn, tenant), 60);
+    await new Promise((r) => setTimeout(r, 200));
+    const during = tick(store, 20, 20);
+    watcherConn.reconnect();
+    const after = [...(await during), ...(await tick(store, 40, 20))];
+    await watch.done;
+    watch.stop();
+    expect(watch.seqs).toEqual([...before, ...after]);
+  }, 60_000);
+});

@@ -1,0 +1,221 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { firstValueFrom, lastValueFrom, filter, take, toArray, type Subscription } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createEventStore, ensureStore, type EventStore, type WatchMessage } from '../../src/index.js';
+import { eventually, serverCounts } from '../support/monitor.js';
+import { unique, useServer, type TestServer } from '../support/nats.js';
+
+type Events = { Deposited: { amount: number } };
+type Message = WatchMessage<Events>;
+
+let t: TestServer;
+let writerConn: NatsConnection;
+let watcherConn: NatsConnection;
+const stream = 'WATCH';
+
+beforeAll(async () => {
+  t = await useServer();
+  writerConn = await t.connect();
+  watcherConn = await t.connect();
+  await ensureStore(writerConn, { stream, prefix: 'w' });
+});
+afterAll(() => t.close());
+
+function stores(): { writer: EventStore<Events>; watcher: EventStore<Events> } {
+  const tenant = unique('tenant');
+  return {
+    writer: createEventStore<Events>({ connection: writerConn, tenant, prefix: 'w', stream }),
+    watcher: createEventStore<Events>({ connection: watcherConn, tenant, prefix: 'w', stream }),
+  };
+}
+
+const account = (id: string) => ({ type: 'account', id });
+const deposit = (amount: number) => ({ type: 'Deposited' as const, data: { amount } });
+
+/** Appends `count` events as batches of up to 100 across a few entities. */
+async function fill(store: EventStore<Events>, count: number, from = 0): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let i = 0; i < count; i += 100) {
+    const n = Math.min(100, count - i);
+    const r = await store.append(
+      account(`e${(from + i) % 3}`),
+      Array.from({ length: n }, (_, k) => deposit(from + i + k)),
+    );
+    seqs.push(...r.sequences);
+  }
+  return seqs;
+}
+
+const sequencesOf = (messages: Message[]) =>
+  messages.flatMap((m) => (m.kind === 'event' ? [m.event.sequence] : []));
+
+describe('watch: catch-up, caught-up, live', () => {
+  test('an empty stream signals caught-up at once', async () => {
+    const { watcher } = stores();
+    const messages = await lastValueFrom(watcher.watch({}, { noWait: true }).pipe(toArray()));
+    expect(messages).toEqual([
+      { kind: 'caught-up', sequence: 0, progress: { delivered: 0, pending: 0, caughtUp: true } },
+    ]);
+  });
+
+  test('a filter that matches nothing signals caught-up even on a busy stream', async () => {
+    const { writer, watcher } = stores();
+    await fill(writer, 50);
+    const messages = await lastValueFrom(
+      watcher.watch({ entityType: 'nothing' }, { noWait: true }).pipe(toArray()),
+    );
+    expect(messages.map((m) => m.kind)).toEqual(['caught-up']);
+  });
+
+  test('history is delivered in order with progress, then caught-up with the last sequence', async () => {
+    const { writer, watcher } = stores();
+    const seqs = await fill(writer, 250);
+    const messages = await lastValueFrom(watcher.watch({}, { noWait: true }).pipe(toArray()));
+    expect(sequencesOf(messages)).toEqual(seqs);
+    const last = messages[messages.length - 1]!;
+    expect(last).toMatchObject({ kind: 'caught-up', sequence: seqs[seqs.length - 1] });
+    const first = messages[0]!;
+    expect(first.progress).toMatchObject({ delivered: 1, pending: 249, caughtUp: false });
+    expect(messages.filter((m) => m.kind === 'caught-up')).toHaveLength(1);
+  });
+
+  test('appends during catch-up from a second connection join a contiguous, duplicate-free seam', async () => {
+    const { writer, watcher } = stores();
+    const before = await fill(writer, 2000);
+    const received: Message[] = [];
+    const total = 2000 + 300 + 100;
+    const done = new Promise<void>((resolve, reject) => {
+      const sub = watcher.watch().subscribe({
+        next: (m) => {
+          received.push(m);
+          if (sequencesOf(received).length === total) {
+            sub.unsubscribe();
+            resolve();
+          }
+        },
+        error: reject,
+      });
+    });
+    const during = await fill(writer, 300, 2000); // races the catch-up
+    await firstValueFrom(watcher.watch({}, { noWait: true }).pipe(filter((m) => m.kind === 'caught-up')));
+    const after = await fill(writer, 100, 2300);
+    await done;
+    expect(sequencesOf(received)).toEqual([...before, ...during, ...after]);
+    expect(received.filter((m) => m.kind === 'caught-up')).toHaveLength(1);
+  });
+
+  test("after: 'new' skips history and delivers only what comes next", async () => {
+    const { writer, watcher } = stores();
+    await fill(writer, 20);
+    const live = watcher.watch({}, { after: 'new' }).pipe(take(3), toArray());
+    const result = lastValueFrom(live);
+    await new Promise((r) => setTimeout(r, 200));
+    const seqs = await fill(writer, 2, 100);
+    const messages = await result;
+    expect(messages[0]!.kind).toBe('caught-up');
+    expect(sequencesOf(messages)).toEqual(seqs);
+  });
+
+  test('after and until bound the range, and until completes the watch', async () => {
+    const { writer, watcher } = stores();
+    const seqs = await fill(writer, 10);
+    const messages = await lastValueFrom(
+      watcher.watch({}, { after: seqs[2], until: seqs[6] }).pipe(toArray()),
+    );
+    expect(sequencesOf(messages)).toEqual(seqs.slice(3, 7));
+  });
+
+  test('filters narrow the watch to one entity', async () => {
+    const { writer, watcher } = stores();
+    await fill(writer, 300);
+    const messages = await lastValueFrom(watcher.watch(account('e1'), { noWait: true }).pipe(toArray()));
+    const events = messages.flatMap((m) => (m.kind === 'event' ? [m.event] : []));
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.entity.id === 'e1')).toBe(true);
+  });
+});
+
+describe('watch: caught-up survives a purge during catch-up', () => {
+  test('purging what num_pending promised still ends in caught-up (idle heartbeat)', async () => {
+    // A stream that allows purge: jetsource's own streams deny it.
+    const purgeable = unique('PURGE');
+    const prefix = unique('pp');
+    const jsm = await jetstreamManager(writerConn);
+    await jsm.streams.add({
+      name: purgeable,
+      subjects: [`${prefix}.>`],
+      allow_direct: true,
+      allow_atomic: true,
+    });
+    const writer = createEventStore<Events>({
+      connection: writerConn,
+      tenant: 'x',
+      prefix,
+      stream: purgeable,
+    });
+    const watcher = createEventStore<Events>({
+      connection: watcherConn,
+      tenant: 'x',
+      prefix,
+      stream: purgeable,
+    });
+    await fill(writer, 20_000);
+    let purged = false;
+    const messages = await lastValueFrom(
+      watcher.watch({}, { noWait: true, heartbeatMs: 300 }).pipe(
+        filter((m) => {
+          if (!purged && m.kind === 'event' && m.progress.delivered === 10) {
+            purged = true;
+            void jsm.streams.purge(purgeable);
+          }
+          return m.kind === 'caught-up';
+        }),
+        toArray(),
+      ),
+    );
+    expect(purged).toBe(true);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]!.progress.delivered).toBeLessThan(20_000);
+    await jsm.streams.delete(purgeable);
+  });
+});
+
+describe('watch: teardown leaves nothing behind', () => {
+  test('unsubscribing removes the consumer and its subscription', async () => {
+    const { writer, watcher } = stores();
+    await fill(writer, 10);
+    const baseline = await serverCounts(t.server);
+    const subs: Subscription[] = [];
+    for (let i = 0; i < 3; i++) {
+      const caught = new Promise<void>((resolve) => {
+        subs.push(watcher.watch().subscribe((m) => m.kind === 'caught-up' && resolve()));
+      });
+      await caught;
+    }
+    const during = await serverCounts(t.server);
+    expect(during.consumers).toBe(baseline.consumers + 3);
+    subs.forEach((s) => s.unsubscribe());
+    const after = await eventually(
+      () => serverCounts(t.server),
+      (c) => c.consumers === baseline.consumers && c.subscriptions === baseline.subscriptions,
+    );
+    expect(after).toEqual(baseline);
+  });
+
+  test('an unsubscribe before setup finishes still removes everything', async () => {
+    const { writer, watcher } = stores();
+    await fill(writer, 10);
+    const baseline = await serverCounts(t.server);
+    for (let i = 0; i < 5; i++) watcher.watch().subscribe().unsubscribe();
+    const early = watcher.watch().subscribe();
+    await new Promise((r) => setTimeout(r, 1));
+    early.unsubscribe();
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await eventually(
+      () => serverCounts(t.server),
+      (c) => c.consumers === baseline.consumers && c.subscriptions === baseline.subscriptions,
+    );
+    expect(after).toEqual(baseline);
+  });
+});

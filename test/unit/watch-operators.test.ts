@@ -1,0 +1,124 @@
+import { TestScheduler } from 'rxjs/testing';
+import { lastValueFrom, toArray, take } from 'rxjs';
+import { describe, expect, test } from 'vitest';
+import {
+  foldState,
+  foldWatch,
+  onlyEvents,
+  shareLive,
+  toStore,
+  type EnvelopeOf,
+  type WatchMessage,
+} from '../../src/index.js';
+import { createMemoryEventStore } from '../../src/testing/index.js';
+
+type Events = { Added: { n: number } };
+type Message = WatchMessage<Events>;
+
+const progress = { delivered: 0, pending: 0, caughtUp: false };
+const event = (n: number, sequence = n): Message => ({
+  kind: 'event',
+  event: { type: 'Added', data: { n }, sequence } as EnvelopeOf<Events>,
+  progress,
+});
+const caughtUp = (sequence: number): Message => ({ kind: 'caught-up', sequence, progress });
+const sum = { initial: 0, evolve: (s: number, e: EnvelopeOf<Events>) => s + e.data.n };
+
+const scheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+
+describe('watch operators (marbles)', () => {
+  test('onlyEvents drops markers', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const source = cold<Message>('a-c-b|', { a: event(1), c: caughtUp(1), b: event(2) });
+      const envelope = (m: Message) => (m.kind === 'event' ? m.event : undefined);
+      expectObservable(source.pipe(onlyEvents())).toBe('a---b|', {
+        a: envelope(event(1)),
+        b: envelope(event(2)),
+      });
+    });
+  });
+
+  test('foldWatch is silent during catch-up, emits at caught-up, then per live event', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const source = cold<Message>('abc-d-e|', {
+        a: event(1),
+        b: event(2),
+        c: caughtUp(2),
+        d: event(3),
+        e: event(4),
+      });
+      expectObservable(source.pipe(foldWatch(sum))).toBe('--x-y-z|', {
+        x: { state: 3, version: 2, caughtUp: true },
+        y: { state: 6, version: 3, caughtUp: true },
+        z: { state: 10, version: 4, caughtUp: true },
+      });
+    });
+  });
+
+  test('foldState emits only changes', () => {
+    scheduler().run(({ cold, expectObservable }) => {
+      const source = cold<Message>('ac-z-d|', {
+        a: event(1),
+        c: caughtUp(1),
+        z: event(0, 2),
+        d: event(5, 3),
+      });
+      expectObservable(source.pipe(foldState(sum))).toBe('-x---y|', { x: 1, y: 6 });
+    });
+  });
+
+  test('shareLive keeps one source through a grace period and replays the latest value', () => {
+    scheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('a-b-c-d-e-f-g-h-i-j|');
+      const shared = source.pipe(shareLive(4));
+      expectObservable(shared, '^--!').toBe('a-b-');
+      // c arrived at frame 4 with nobody listening; the grace period kept it for the late subscriber.
+      expectObservable(shared, '-----^---!').toBe('-----cd-e-');
+      expectSubscriptions(source.subscriptions).toBe('^------------!');
+    });
+  });
+});
+
+describe('toStore', () => {
+  test('snapshot follows the Observable; the first listener starts it and the last stops it', async () => {
+    const store = createMemoryEventStore<Events>({ tenant: 't' });
+    const entity = { type: 'counter', id: 'c' };
+    const external = toStore(store.watch(entity).pipe(foldState(sum)), -1);
+    expect(external.getSnapshot()).toBe(-1);
+    let changes = 0;
+    const off = external.subscribe(() => changes++);
+    expect(external.getSnapshot()).toBe(0); // caught up on an empty entity
+    await store.append(entity, { type: 'Added', data: { n: 5 } });
+    expect(external.getSnapshot()).toBe(5);
+    off();
+    await store.append(entity, { type: 'Added', data: { n: 1 } });
+    expect(external.getSnapshot()).toBe(5);
+    expect(changes).toBe(2);
+  });
+
+  test('an error is rethrown by getSnapshot', () => {
+    const store = createMemoryEventStore<Events>({ tenant: 't' });
+    store.appendRaw({
+      subject: store.format.scheme.event({ type: 'x', id: 'y' }, 'Added'),
+      data: new TextEncoder().encode('{bad'),
+    });
+    const external = toStore(store.watch(), undefined);
+    external.subscribe(() => undefined);
+    expect(() => external.getSnapshot()).toThrow(/malformed/);
+  });
+});
+
+describe('memory store watch', () => {
+  test('history, caught-up, then live, like the JetStream store', async () => {
+    const store = createMemoryEventStore<Events>({ tenant: 't' });
+    const entity = { type: 'counter', id: 'c' };
+    await store.append(entity, [
+      { type: 'Added', data: { n: 1 } },
+      { type: 'Added', data: { n: 2 } },
+    ]);
+    const result = lastValueFrom(store.watch(entity).pipe(take(4), toArray()));
+    await store.append(entity, { type: 'Added', data: { n: 3 } });
+    const kinds = (await result).map((m) => (m.kind === 'event' ? m.event.sequence : m.kind));
+    expect(kinds).toEqual([1, 2, 'caught-up', 3]);
+  });
+});
