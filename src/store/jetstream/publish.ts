@@ -47,8 +47,12 @@ export async function publishWrites(
       return splitSequences(writes, last);
     } catch (err) {
       if (isConflict(err) || isDuplicateInBatch(err)) return resolveConflict(ctx, writes, err as ServerError);
-      if (!isTransient(err) || attempt >= ctx.retries)
+      if (err instanceof ServerError && err.errCode === ApiErrorCode.AtomicDisabled) {
+        throw new StoreConfigError(ctx.stream, ['allow_atomic is off, so multi-event appends cannot be atomic']);
+      }
+      if (!isTransient(err) || attempt >= ctx.retries) {
         throw fromRequestError(err, ctx.stream, wire[0]!.event.subject);
+      }
       await delay(retry.backoff(attempt));
     }
   }

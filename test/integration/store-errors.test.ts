@@ -1,0 +1,72 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  createEventStore,
+  ensureStore,
+  PayloadTooLargeError,
+  StoreConfigError,
+  StoreNotFoundError,
+} from '../../src/index.js';
+import { unique, useServer, type TestServer } from '../support/nats.js';
+
+let t: TestServer;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  t = await useServer({ extraConfig: 'max_payload: 65536' });
+  nc = await t.connect();
+});
+afterAll(() => t.close());
+
+describe('ensureStore', () => {
+  test('creates a stream with every guarantee, then accepts it as it is', async () => {
+    const stream = unique('S');
+    const created = await ensureStore(nc, { stream, prefix: 'ens' });
+    expect(created.created).toBe(true);
+    expect(created.config).toMatchObject({
+      subjects: ['ens.>'],
+      storage: 'file',
+      allow_atomic: true,
+      allow_direct: true,
+      deny_delete: true,
+      deny_purge: true,
+      compression: 's2',
+      max_age: 0,
+    });
+    expect((await ensureStore(nc, { stream, prefix: 'ens' })).created).toBe(false);
+  });
+
+  test('refuses, and never changes, a stream that would lose events or weaken guarantees', async () => {
+    const stream = unique('S');
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: stream, subjects: ['weak.>'], max_age: 60_000_000_000 });
+    const err = await ensureStore(nc, { stream, prefix: 'weak' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreConfigError);
+    expect((err as StoreConfigError).problems.join()).toMatch(/max_age.*allow_atomic is off.*allow_direct is off.*deny_delete/);
+    expect((await jsm.streams.info(stream)).config.max_age).toBe(60_000_000_000);
+  });
+});
+
+describe('store errors', () => {
+  test('a missing stream is reported as StoreNotFoundError on append and read', async () => {
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix: 'nostream', stream: 'MISSING', retries: 0 });
+    await expect(store.append({ type: 'a', id: '1' }, { type: 'E', data: {} })).rejects.toBeInstanceOf(StoreNotFoundError);
+    const read = async () => {
+      for await (const _ of store.read()) void _;
+    };
+    await expect(read()).rejects.toBeInstanceOf(StoreNotFoundError);
+  });
+
+  test('an event over max_payload is refused before sending, naming the limit', async () => {
+    const stream = unique('S');
+    await ensureStore(nc, { stream, prefix: 'big' });
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix: 'big', stream });
+    const err = await store
+      .append({ type: 'a', id: '1' }, { type: 'E', data: { blob: 'x'.repeat(70_000) } })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect((err as PayloadTooLargeError).limit).toBe(65536);
+    expect(await store.version({ type: 'a', id: '1' })).toBe(0);
+  });
+});
