@@ -15,6 +15,17 @@ export type JetsourceErrorCode =
 
 const brand = Symbol.for('jetsource.error');
 
+/** A short, never-throwing rendering of a bad value for messages. */
+function preview(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
 /** Base class of every jetsource error: a stable `code`, a `name`, and the original `cause`. */
 export class JetsourceError extends Error {
   readonly code: JetsourceErrorCode;
@@ -64,7 +75,7 @@ export class InvalidTokenError extends JetsourceError {
     readonly value: unknown,
     reason: string,
   ) {
-    super('INVALID_TOKEN', `invalid ${part} ${JSON.stringify(value)}: ${reason}`);
+    super('INVALID_TOKEN', `invalid ${part} ${preview(value)}: ${reason}`);
     this.name = 'InvalidTokenError';
   }
 }

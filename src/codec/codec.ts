@@ -10,6 +10,10 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** UTF-8 JSON. `undefined` data is stored as `null`. */
 export const jsonCodec: EventCodec = {
-  encode: (data) => encoder.encode(JSON.stringify(data ?? null)),
+  encode: (data) => {
+    const text = JSON.stringify(data ?? null) as string | undefined;
+    if (text === undefined) throw new TypeError(`${typeof data} is not JSON-serializable event data`);
+    return encoder.encode(text);
+  },
   decode: (bytes) => JSON.parse(decoder.decode(bytes)),
 };

@@ -100,13 +100,13 @@ export class EventFormat<E extends EventMap> {
           id,
           subject: this.scheme.event(write.entity, event.type),
           headers,
-          data: this.options.codec.encode(data),
+          data: this.encode(event.type, data),
         });
       }
       prepared.push({
         entity: write.entity,
         entitySubject,
-        expect: checkExpect(write.expect ?? 'any'),
+        expect: checkExpect(write.expect === undefined ? 'any' : write.expect),
         events,
       });
     }
@@ -127,7 +127,7 @@ export class EventFormat<E extends EventMap> {
     try {
       data = this.options.codec.decode(msg.data);
     } catch (cause) {
-      throw fail('json', String((cause as Error).message ?? cause), cause);
+      throw fail('json', String((cause as Error | null)?.message ?? cause), cause);
     }
     const meta = fromHeaders((n) => msg.header(n), msg.headerNames());
     const build = (checked: Checked): EnvelopeOf<E> => {
@@ -146,16 +146,26 @@ export class EventFormat<E extends EventMap> {
       } as EnvelopeOf<E>;
     };
     const schemas = this.options.schemas as Record<string, never> | undefined;
-    if (schemas && !(address.eventType in schemas)) {
+    if (schemas && !Object.hasOwn(schemas, address.eventType)) {
       throw fail('unknown-type', `"${address.eventType}" is not in the store's schemas`);
     }
     const checked = check(schemas?.[address.eventType], data);
     return checked instanceof Promise ? checked.then(build) : build(checked);
   }
 
+  private encode(type: string, data: unknown): Uint8Array {
+    try {
+      return this.options.codec.encode(data);
+    } catch (cause) {
+      throw new ValidationError(type, [
+        { message: `cannot be encoded: ${String((cause as Error | null)?.message ?? cause)}` },
+      ]);
+    }
+  }
+
   private async validate(type: string, data: unknown): Promise<unknown> {
     const schemas = this.options.schemas as Record<string, never> | undefined;
-    if (schemas && !(type in schemas)) {
+    if (schemas && !Object.hasOwn(schemas, type)) {
       throw new ValidationError(type, [
         { message: `unknown event type; known: ${Object.keys(schemas).join(', ')}` },
       ]);

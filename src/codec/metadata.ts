@@ -80,7 +80,7 @@ export function fromHeaders(
   return {
     id: get(Header.Id),
     time: get(Header.Time),
-    schemaVersion: version === undefined ? undefined : Number(version),
+    schemaVersion: version === undefined || !/^\d+$/.test(version) ? undefined : Number(version),
     correlationId: get(Header.CorrelationId),
     causationId: get(Header.CausationId),
     traceparent: get(Header.Traceparent),

@@ -17,5 +17,8 @@ const toChecked = (r: StandardSchemaV1.Result<unknown>): Checked =>
 export function check(schema: StandardSchemaV1 | undefined, data: unknown): Checked | Promise<Checked> {
   if (!schema) return { ok: true, value: data };
   const result = schema['~standard'].validate(data);
-  return result instanceof Promise ? result.then(toChecked) : toChecked(result);
+  // A thenable, not `instanceof Promise`: validators from another realm return foreign promises.
+  return typeof (result as PromiseLike<unknown>).then === 'function'
+    ? Promise.resolve(result).then(toChecked)
+    : toChecked(result as StandardSchemaV1.Result<unknown>);
 }

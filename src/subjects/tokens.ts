@@ -4,7 +4,8 @@ import { InvalidTokenError } from '../errors.js';
 // byte, so encoding is lossless and the result is a valid subject token and KV key.
 const plain = /^[A-Za-z0-9_-]$/;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const MAX_TOKEN = 256;
 
 /**
@@ -18,6 +19,8 @@ export function encodeToken(part: string, value: string): string {
   if (value.length === 0) throw new InvalidTokenError(part, value, 'must not be empty');
   if (value.length > MAX_TOKEN)
     throw new InvalidTokenError(part, value, `must be at most ${MAX_TOKEN} characters`);
+  // A lone surrogate has no UTF-8 form: two different ones would both become U+FFFD.
+  if (loneSurrogate.test(value)) throw new InvalidTokenError(part, value, 'is not well-formed Unicode');
   let out = '';
   for (const ch of value) {
     if (plain.test(ch)) {
@@ -43,11 +46,16 @@ export function decodeToken(part: string, token: string): string {
       bytes.push(token.charCodeAt(i));
     }
   }
+  let value: string;
   try {
-    return decoder.decode(new Uint8Array(bytes));
+    value = decoder.decode(new Uint8Array(bytes));
   } catch (cause) {
     throw new InvalidTokenError(part, token, `does not decode to UTF-8 (${String(cause)})`);
   }
+  // Only the canonical form is accepted, so one value never hides behind two subjects.
+  if (encodeToken(part, value) !== token)
+    throw new InvalidTokenError(part, token, 'is not in canonical encoded form');
+  return value;
 }
 
 /**

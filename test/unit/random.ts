@@ -16,7 +16,8 @@ export function prng(seed: number): () => number {
 export type Rand = () => number;
 
 /** An integer in [min, max]. */
-export const int = (rand: Rand, min: number, max: number): number => min + Math.floor(rand() * (max - min + 1));
+export const int = (rand: Rand, min: number, max: number): number =>
+  min + Math.floor(rand() * (max - min + 1));
 
 /** One element of a non-empty array. */
 export const pick = <T>(rand: Rand, items: readonly T[]): T => items[int(rand, 0, items.length - 1)]!;

@@ -1,6 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import { InvalidTokenError } from '../../src/errors.js';
-import { describeEntity, SubjectScheme, subjectMatches, type EventFilter } from '../../src/subjects/subjects.js';
+import {
+  describeEntity,
+  SubjectScheme,
+  subjectMatches,
+  type EventFilter,
+} from '../../src/subjects/subjects.js';
 import { encodeToken } from '../../src/subjects/tokens.js';
 import { int, pick, prng, randomString, type Rand } from './random.js';
 
@@ -84,7 +89,8 @@ describe(`SubjectScheme round trips (seed ${SEED.toString(16)})`, () => {
     const types = ['order', 'order.x', 'cart'];
     const ids = ['1', '1 ', '=31', '*'];
     const events = ['placed', 'placed.v2', '>'];
-    const maybe = <T>(rand: Rand, items: T[]): T | undefined => (rand() < 0.4 ? undefined : pick(rand, items));
+    const maybe = <T>(rand: Rand, items: T[]): T | undefined =>
+      rand() < 0.4 ? undefined : pick(rand, items);
     const scheme = new SubjectScheme('es', 'acme');
     let matched = 0;
     for (let i = 0; i < 3000; i++) {

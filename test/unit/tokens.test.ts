@@ -207,3 +207,28 @@ describe('assertPlainToken', () => {
     }
   });
 });
+
+describe('edge cases found in review', () => {
+  test('a leading byte-order mark survives the round trip', () => {
+    for (const value of ['\uFEFFabc', '\uFEFF'])
+      expect(decodeToken('id', encodeToken('id', value))).toBe(value);
+  });
+
+  test('lone surrogates are refused rather than collapsed into U+FFFD', () => {
+    expect(() => encodeToken('id', '\uD800')).toThrow(InvalidTokenError);
+    expect(() => encodeToken('id', 'a\uDFFF')).toThrow(/well-formed/);
+    expect(decodeToken('id', encodeToken('id', '😀'))).toBe('😀');
+  });
+
+  test('non-canonical tokens are refused, so one id never hides behind two subjects', () => {
+    for (const token of ['=41', '=2D', 'a'.repeat(300)])
+      expect(() => decodeToken('id', token)).toThrow(InvalidTokenError);
+  });
+
+  test('unprintable bad values still produce an InvalidTokenError', () => {
+    expect(() => encodeToken('id', 10n as unknown as string)).toThrow(InvalidTokenError);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    expect(() => encodeToken('id', circular as unknown as string)).toThrow(InvalidTokenError);
+  });
+});

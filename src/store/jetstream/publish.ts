@@ -48,7 +48,9 @@ export async function publishWrites(
     } catch (err) {
       if (isConflict(err) || isDuplicateInBatch(err)) return resolveConflict(ctx, writes, err as ServerError);
       if (err instanceof ServerError && err.errCode === ApiErrorCode.AtomicDisabled) {
-        throw new StoreConfigError(ctx.stream, ['allow_atomic is off, so multi-event appends cannot be atomic']);
+        throw new StoreConfigError(ctx.stream, [
+          'allow_atomic is off, so multi-event appends cannot be atomic',
+        ]);
       }
       if (!isTransient(err) || attempt >= ctx.retries) {
         throw fromRequestError(err, ctx.stream, wire[0]!.event.subject);

@@ -1,0 +1,207 @@
+import { describe, expect, test } from 'vitest';
+import { eventIdHeader } from '../../src/codec/event-format.js';
+import { fromHeaders, Header, toHeaderPairs, type HeaderFields } from '../../src/codec/metadata.js';
+import { InvalidTokenError } from '../../src/errors.js';
+import { fromAlphabet, prng } from './random.js';
+
+const base: HeaderFields = {
+  id: 'e1',
+  type: 'placed',
+  time: '2024-05-01T12:00:00.000Z',
+  tenant: 'acme',
+};
+
+/** What a message's headers look like to fromHeaders, built from pairs. */
+function read(pairs: Array<[string, string]>) {
+  const map = new Map(pairs);
+  expect(map.size).toBe(pairs.length); // no header written twice
+  return fromHeaders((name) => map.get(name), map.keys());
+}
+
+describe('toHeaderPairs', () => {
+  test('writes the four required headers first, in a fixed order', () => {
+    expect(toHeaderPairs(base)).toEqual([
+      ['Nats-Msg-Id', 'e1'],
+      ['Es-Type', 'placed'],
+      ['Es-Time', '2024-05-01T12:00:00.000Z'],
+      ['Es-Tenant', 'acme'],
+    ]);
+  });
+
+  test('the event id travels as Nats-Msg-Id so retries are deduplicated', () => {
+    expect(Header.Id).toBe('Nats-Msg-Id');
+    expect(eventIdHeader).toBe(Header.Id);
+  });
+
+  test('optional fields are omitted when undefined', () => {
+    const pairs = toHeaderPairs({
+      ...base,
+      correlationId: undefined,
+      causationId: undefined,
+      traceparent: undefined,
+      schemaVersion: undefined,
+      meta: undefined,
+    });
+    expect(pairs).toHaveLength(4);
+    expect(toHeaderPairs({ ...base, meta: {} })).toHaveLength(4);
+  });
+
+  test('writes every optional field under its own header', () => {
+    const pairs = toHeaderPairs({
+      ...base,
+      correlationId: 'corr',
+      causationId: 'cause',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      schemaVersion: 3,
+      meta: { user: 'ann', 'X-Region-2': 'eu west' },
+    });
+    expect(new Map(pairs)).toEqual(
+      new Map([
+        ['Nats-Msg-Id', 'e1'],
+        ['Es-Type', 'placed'],
+        ['Es-Time', base.time],
+        ['Es-Tenant', 'acme'],
+        ['Es-Schema-Version', '3'],
+        ['Es-Correlation-Id', 'corr'],
+        ['Es-Causation-Id', 'cause'],
+        ['traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'],
+        ['Es-Meta-user', 'ann'],
+        ['Es-Meta-X-Region-2', 'eu west'],
+      ]),
+    );
+  });
+
+  test('schemaVersion 0 is written, not mistaken for absent', () => {
+    expect(toHeaderPairs({ ...base, schemaVersion: 0 })).toContainEqual(['Es-Schema-Version', '0']);
+  });
+
+  test.each(['x', 'X-1', '9lives', 'a'.repeat(64)])('accepts meta key %j', (key) => {
+    expect(toHeaderPairs({ ...base, meta: { [key]: 'v' } })).toContainEqual([`Es-Meta-${key}`, 'v']);
+  });
+
+  test.each([
+    ['empty', ''],
+    ['space', 'a b'],
+    ['dot', 'a.b'],
+    ['colon', 'a:b'],
+    ['underscore', 'a_b'],
+    ['leading dash', '-a'],
+    ['unicode', 'é'],
+    ['newline', 'a\nb'],
+    ['65 characters', 'a'.repeat(65)],
+  ])('rejects meta key with %s', (_label, key) => {
+    const run = () => toHeaderPairs({ ...base, meta: { ok: 'v', [key]: 'v' } });
+    expect(run).toThrow(InvalidTokenError);
+    expect(run).toThrow(/invalid meta key/);
+  });
+
+  const fields: Array<[string, keyof HeaderFields, string]> = [
+    ['Nats-Msg-Id', 'id', 'id'],
+    ['Es-Type', 'type', 'type'],
+    ['Es-Time', 'time', 'time'],
+    ['Es-Tenant', 'tenant', 'tenant'],
+    ['Es-Correlation-Id', 'correlationId', 'corr'],
+    ['Es-Causation-Id', 'causationId', 'cause'],
+    ['traceparent', 'traceparent', 'tp'],
+  ];
+  for (const [header, field, value] of fields) {
+    for (const bad of ['\r', '\n', '\r\n']) {
+      test(`refuses ${JSON.stringify(bad)} in ${field}, naming header ${header}`, () => {
+        const run = () => toHeaderPairs({ ...base, [field]: `${value}${bad}Injected: yes` });
+        expect(run).toThrow(InvalidTokenError);
+        expect(run).toThrow(`invalid header ${header}`);
+      });
+    }
+  }
+
+  test('refuses CR or LF in a meta value', () => {
+    expect(() => toHeaderPairs({ ...base, meta: { note: 'a\nb' } })).toThrow(/invalid header Es-Meta-note/);
+    expect(() => toHeaderPairs({ ...base, meta: { note: 'a\rb' } })).toThrow(InvalidTokenError);
+  });
+
+  test('refuses non-string meta values', () => {
+    const meta = { n: 1 } as unknown as Record<string, string>;
+    expect(() => toHeaderPairs({ ...base, meta })).toThrow(InvalidTokenError);
+  });
+});
+
+describe('fromHeaders', () => {
+  test('reads back everything toHeaderPairs wrote', () => {
+    const fields: HeaderFields = {
+      ...base,
+      correlationId: 'corr',
+      causationId: 'cause',
+      traceparent: '00-abc-def-01',
+      schemaVersion: 7,
+      meta: { user: 'ann', 'X-Empty': '' },
+    };
+    expect(read(toHeaderPairs(fields))).toEqual({
+      id: 'e1',
+      time: base.time,
+      correlationId: 'corr',
+      causationId: 'cause',
+      traceparent: '00-abc-def-01',
+      schemaVersion: 7,
+      meta: { user: 'ann', 'X-Empty': '' },
+    });
+  });
+
+  test('missing optional fields stay undefined and meta is empty', () => {
+    const meta = read(toHeaderPairs(base));
+    expect(meta.id).toBe('e1');
+    expect(meta.time).toBe(base.time);
+    expect(meta.schemaVersion).toBeUndefined();
+    expect(meta.correlationId).toBeUndefined();
+    expect(meta.causationId).toBeUndefined();
+    expect(meta.traceparent).toBeUndefined();
+    expect(meta.meta).toEqual({});
+  });
+
+  test('no headers at all', () => {
+    const meta = fromHeaders(() => undefined, []);
+    expect(meta.id).toBeUndefined();
+    expect(meta.time).toBeUndefined();
+    expect(meta.meta).toEqual({});
+  });
+
+  test('schemaVersion 0 survives the round trip', () => {
+    expect(read(toHeaderPairs({ ...base, schemaVersion: 0 })).schemaVersion).toBe(0);
+  });
+
+  test('only Es-Meta-* headers become meta', () => {
+    const meta = read([
+      ['Nats-Msg-Id', 'e1'],
+      ['Es-Meta-a', '1'],
+      ['Es-Metadata', 'x'],
+      ['X-Other', 'y'],
+    ]);
+    expect(meta.meta).toEqual({ a: '1' });
+  });
+
+  test('random single-line metadata round-trips', () => {
+    const rand = prng(0x5eed_7003);
+    const keyAlphabet = 'abcXYZ019-';
+    const valueAlphabet = 'ab .:;=*>/\\"\'\té😀-_';
+    for (let i = 0; i < 500; i++) {
+      const meta: Record<string, string> = {};
+      const n = Math.floor(rand() * 4);
+      for (let k = 0; k < n; k++)
+        meta[`k${fromAlphabet(rand, keyAlphabet, 10)}`] = fromAlphabet(rand, valueAlphabet, 20);
+      const fields: HeaderFields = {
+        id: fromAlphabet(rand, valueAlphabet, 20),
+        type: 'placed',
+        time: new Date(Math.floor(rand() * 4e12)).toISOString(),
+        tenant: 'acme',
+        correlationId: rand() < 0.5 ? undefined : fromAlphabet(rand, valueAlphabet, 20),
+        schemaVersion: rand() < 0.5 ? undefined : Math.floor(rand() * 100),
+        meta,
+      };
+      const back = read(toHeaderPairs(fields));
+      expect(back.id).toBe(fields.id);
+      expect(back.time).toBe(fields.time);
+      expect(back.correlationId).toBe(fields.correlationId);
+      expect(back.schemaVersion).toBe(fields.schemaVersion);
+      expect(back.meta).toEqual(meta);
+    }
+  });
+});
