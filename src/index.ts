@@ -1,5 +1,5 @@
 // jetsource: the isomorphic entry. Nothing here may import a Node built-in.
-export { connect, connectionDefaults } from './connection/connect.js';
+export { connect, connectionDefaults, verifyTenant } from './connection/connect.js';
 export type { ConnectOptions } from './connection/connect.js';
 
 export { createEventStore, JetStreamEventStore } from './store/jetstream-store.js';

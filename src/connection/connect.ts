@@ -1,7 +1,14 @@
-import { createInbox, wsconnect, type NatsConnection, type WsConnectionOptions } from '@nats-io/nats-core';
+import { TenantMismatchError } from '../errors.js';
+import { createInbox, Empty, wsconnect, type NatsConnection, type WsConnectionOptions } from '@nats-io/nats-core';
 
 /** Options for {@link connect}: any nats.js WebSocket option, with browser- and edge-friendly defaults. */
-export type ConnectOptions = WsConnectionOptions;
+export interface ConnectOptions extends WsConnectionOptions {
+  /**
+   * The tenant these credentials must belong to. When set, connect asks the server which
+   * account the user is in and fails with {@link TenantMismatchError} unless it is this tenant.
+   */
+  tenant?: string;
+}
 
 /**
  * Defaults for long-lived browser, edge and server connections: reconnect forever with
@@ -25,8 +32,42 @@ export const connectionDefaults: Readonly<Partial<WsConnectionOptions>> = {
  * @example
  * const nc = await connect({ servers: 'ws://localhost:8080', user: 'acme-writer', pass: '…', inboxPrefix: '_INBOX_acme_writer' });
  */
-export function connect(options: ConnectOptions): Promise<NatsConnection> {
-  return wsconnect({ ...connectionDefaults, ...options });
+export async function connect(options: ConnectOptions): Promise<NatsConnection> {
+  const { tenant, ...rest } = options;
+  const nc = await wsconnect({ ...connectionDefaults, ...rest });
+  if (tenant !== undefined) {
+    await verifyTenant(nc, tenant).catch(async (err: unknown) => {
+      await nc.close();
+      throw err;
+    });
+  }
+  return nc;
+}
+
+const accounts = new WeakMap<NatsConnection, string>();
+
+/**
+ * Asks the server which account the connection's user belongs to (`$SYS.REQ.USER.INFO`)
+ * and throws {@link TenantMismatchError} unless it is `tenant`. With one account per
+ * tenant (the bundled nats-server.conf) this catches a wrong `tenant` option at once,
+ * instead of as a permission error on the first append.
+ */
+export async function verifyTenant(nc: NatsConnection, tenant: string): Promise<void> {
+  let account: string | undefined;
+  try {
+    const reply = await nc.request('$SYS.REQ.USER.INFO', Empty, { timeout: 5000 });
+    account = (reply.json() as { data?: { account?: string } }).data?.account;
+  } catch (cause) {
+    throw new TenantMismatchError(tenant, 'the server did not say which account these credentials belong to', { cause });
+  }
+  if (account === undefined) throw new TenantMismatchError(tenant, 'the server did not report an account');
+  accounts.set(nc, account);
+  if (account !== tenant) throw new TenantMismatchError(tenant, `they belong to account "${account}"`);
+}
+
+/** The account {@link verifyTenant} found for a connection, if it ran. */
+export function verifiedAccount(nc: NatsConnection): string | undefined {
+  return accounts.get(nc);
 }
 
 /** A fresh inbox under the connection's `inboxPrefix`, so per-tenant inbox permissions hold. */

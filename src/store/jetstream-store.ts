@@ -6,7 +6,8 @@ import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
-import { BatchTooLargeError } from '../errors.js';
+import { BatchTooLargeError, TenantMismatchError } from '../errors.js';
+import { verifiedAccount } from '../connection/connect.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { SubjectScheme, type EntityRef } from '../subjects/subjects.js';
 import { readEvents, foldEvents, toFilter } from './reading.js';
@@ -78,6 +79,10 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   private readonly pageSize: number;
 
   constructor(options: EventStoreOptions<E>) {
+    const account = verifiedAccount(options.connection);
+    if (account !== undefined && account !== options.tenant) {
+      throw new TenantMismatchError(options.tenant, `the connection belongs to account "${account}"`);
+    }
     this.tenant = options.tenant;
     this.stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
     this.connection = options.connection;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Options for {@link startNatsServer}. */
@@ -67,7 +67,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const launch = async () => {
     const configPath = join(workDir, `server-${Date.now()}.conf`);
     const lines = [
-      options.configFile ? `include "${resolve(options.configFile)}"` : 'jetstream {}',
+      // nats-server resolves include paths relative to the including file.
+      options.configFile ? `include "${relative(workDir, resolve(options.configFile))}"` : '',
+      // A later block replaces the included one: listeners and storage are ours, accounts are the file's.
+      `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
       `listen: "127.0.0.1:${ports.nats}"`,
       `http: "127.0.0.1:${ports.monitor}"`,
       `websocket { listen: "127.0.0.1:${ports.ws}", no_tls: true, ping_interval: "20s" }`,
@@ -76,7 +79,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     ];
     await writeFile(configPath, lines.join('\n') + '\n');
     log = '';
-    const proc = spawn(bin, ['-c', configPath, '-js', '-sd', storeDir], {
+    const proc = spawn(bin, ['-c', configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
