@@ -1,6 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+
 export default defineConfig({
+  // Examples import the package by name, as users do; tests run them against the source.
+  resolve: { alias: [{ find: /^jetsource\/testing$/, replacement: src('testing/index.ts') }, { find: /^jetsource$/, replacement: src('index.ts') }] },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],

@@ -43,15 +43,25 @@ describe('ensureStore', () => {
     await jsm.streams.add({ name: stream, subjects: ['weak.>'], max_age: 60_000_000_000 });
     const err = await ensureStore(nc, { stream, prefix: 'weak' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreConfigError);
-    expect((err as StoreConfigError).problems.join()).toMatch(/max_age.*allow_atomic is off.*allow_direct is off.*deny_delete/);
+    expect((err as StoreConfigError).problems.join()).toMatch(
+      /max_age.*allow_atomic is off.*allow_direct is off.*deny_delete/,
+    );
     expect((await jsm.streams.info(stream)).config.max_age).toBe(60_000_000_000);
   });
 });
 
 describe('store errors', () => {
   test('a missing stream is reported as StoreNotFoundError on append and read', async () => {
-    const store = createEventStore({ connection: nc, tenant: 'x', prefix: 'nostream', stream: 'MISSING', retries: 0 });
-    await expect(store.append({ type: 'a', id: '1' }, { type: 'E', data: {} })).rejects.toBeInstanceOf(StoreNotFoundError);
+    const store = createEventStore({
+      connection: nc,
+      tenant: 'x',
+      prefix: 'nostream',
+      stream: 'MISSING',
+      retries: 0,
+    });
+    await expect(store.append({ type: 'a', id: '1' }, { type: 'E', data: {} })).rejects.toBeInstanceOf(
+      StoreNotFoundError,
+    );
     const read = async () => {
       for await (const _ of store.read()) void _;
     };

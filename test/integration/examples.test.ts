@@ -1,0 +1,23 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { connect, ensureStore } from '../../src/index.js';
+import { quickstart } from '../../examples/quickstart.js';
+import { useServer, wsFactory, type TestServer } from '../support/nats.js';
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await useServer({ configFile: 'nats-server.conf' });
+  const service = await connect({ servers: t.server.wsUrl, wsFactory, user: 'acme-service', pass: 'dev-acme-service', inboxPrefix: '_INBOX_acme_service' });
+  await ensureStore(service, {});
+  await service.close();
+});
+afterAll(() => t.close());
+
+test('the README quick start runs against the bundled config', async () => {
+  const lines: string[] = [];
+  await quickstart(t.server.wsUrl, (line) => lines.push(line));
+  const text = lines.join('\n');
+  expect(text).toMatch(/conflict: account\/alice-\w+ is at version \d+/);
+  expect(text).toMatch(/balances: alice 70, bob 30/);
+  expect(text).toMatch(/bob caught up at #\d+ after 2 events/);
+  expect(lines.filter((l) => l.includes(' live ')).length).toBe(5);
+});
