@@ -1,0 +1,66 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Kvm, type KV } from '@nats-io/kv';
+import { encodeToken } from '../subjects/tokens.js';
+
+/** An event a processor or projector gave up on, kept until it is replayed or dismissed. */
+export interface DeadLetter {
+  /** The processor or view (`<view>@v<version>`) that failed. */
+  readonly processor: string;
+  readonly sequence: number;
+  readonly subject: string;
+  readonly error: { readonly name: string; readonly message: string };
+  readonly attempts: number;
+  /** ISO time it was dead-lettered. */
+  readonly at: string;
+}
+
+/** Options for {@link DeadLetters.open}. */
+export interface DeadLettersOptions {
+  /** KV bucket. Default `deadletters`. */
+  bucket?: string;
+  /** Replicas when the bucket is created. Default 1. */
+  replicas?: number;
+}
+
+/**
+ * Dead letters in a JetStream KV bucket, one key per `<processor>.<sequence>`, so they
+ * survive restarts, can be listed per processor, and are removed once replayed.
+ */
+export class DeadLetters {
+  private constructor(private readonly kv: KV) {}
+
+  /** Opens (creating when missing) the dead-letter bucket. Needs the service role. */
+  static async open(nc: NatsConnection, options: DeadLettersOptions = {}): Promise<DeadLetters> {
+    const kv = await new Kvm(nc).create(options.bucket ?? 'deadletters', {
+      history: 1,
+      allow_direct: true,
+      replicas: options.replicas ?? 1,
+    });
+    return new DeadLetters(kv);
+  }
+
+  async record(letter: Omit<DeadLetter, 'at'>): Promise<DeadLetter> {
+    const stored: DeadLetter = { ...letter, at: new Date().toISOString() };
+    await this.kv.put(keyOf(letter.processor, letter.sequence), JSON.stringify(stored));
+    return stored;
+  }
+
+  /** Every dead letter of one processor, oldest event first. */
+  async list(processor: string): Promise<DeadLetter[]> {
+    const keys = await this.kv.keys(`${encodeToken('processor', processor)}.>`);
+    const letters: DeadLetter[] = [];
+    for await (const key of keys) {
+      const entry = await this.kv.get(key);
+      if (entry && entry.operation === 'PUT') letters.push(entry.json<DeadLetter>());
+    }
+    return letters.sort((a, b) => a.sequence - b.sequence);
+  }
+
+  async remove(processor: string, sequence: number): Promise<void> {
+    await this.kv.purge(keyOf(processor, sequence));
+  }
+}
+
+function keyOf(processor: string, sequence: number): string {
+  return `${encodeToken('processor', processor)}.${sequence}`;
+}
