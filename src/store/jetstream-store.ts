@@ -137,8 +137,12 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     return foldEvents(this.read(entity), evolver);
   }
 
-  async version(entity: EntityRef): Promise<number> {
-    return (await this.direct.last(this.format.scheme.entity(entity)))?.sequence ?? 0;
+  version(entity: EntityRef): Promise<number> {
+    return this.lastSequence(entity);
+  }
+
+  async lastSequence(target: ReadTarget = {}): Promise<number> {
+    return (await this.direct.last(this.format.scheme.filter(toFilter(target))))?.sequence ?? 0;
   }
 
   watch(target: ReadTarget = {}, options: WatchOptions = {}): Observable<WatchMessage<E>> {

@@ -71,11 +71,6 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     this.maxBatch = options.maxBatch ?? 1000;
   }
 
-  /** Sequence of the newest message, 0 when empty. */
-  get lastSequence(): number {
-    return this.messages.length;
-  }
-
   async append(
     entity: EntityRef,
     events: NewEvent<E> | ReadonlyArray<NewEvent<E>>,
@@ -119,12 +114,15 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     const after = options.after ?? 0;
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
     const messages = this.messages;
+    const matching = (from: number) =>
+      messages.slice(from, until).filter((m) => subjectMatches(filter, m.subject)).length;
     return readEvents(
       this.format,
       async function* () {
         // Indexing live, so events appended while reading are seen, as on JetStream.
         for (let i = after; i < messages.length && i < until; i++) {
-          if (subjectMatches(filter, messages[i]!.subject)) yield messages[i]!;
+          if (subjectMatches(filter, messages[i]!.subject))
+            yield { ...messages[i]!, pending: matching(i + 1) };
         }
       },
       options,
@@ -137,6 +135,10 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
 
   async version(entity: EntityRef): Promise<number> {
     return this.lastOn(this.format.scheme.entity(entity));
+  }
+
+  async lastSequence(target: ReadTarget = {}): Promise<number> {
+    return this.lastOn(this.format.scheme.filter(toFilter(target)));
   }
 
   watch(target: ReadTarget = {}, options: WatchOptions = {}): Observable<WatchMessage<E>> {

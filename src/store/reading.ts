@@ -24,7 +24,7 @@ export function toFilter(target: ReadTarget): EventFilter {
  */
 export function readEvents<E extends EventMap>(
   format: EventFormat<E>,
-  source: () => AsyncIterable<StoredMessage>,
+  source: () => AsyncIterable<StoredMessage & { readonly pending: number }>,
   options: ReadOptions,
 ): EventReader<E> {
   const malformed: MalformedEvent[] = [];
@@ -32,7 +32,9 @@ export function readEvents<E extends EventMap>(
   return {
     malformed,
     async *[Symbol.asyncIterator]() {
+      let delivered = 0;
       for await (const msg of source()) {
+        options.onProgress?.({ delivered: ++delivered, pending: msg.pending });
         try {
           yield await format.decode(msg);
         } catch (err) {

@@ -86,6 +86,15 @@ export interface ReadOptions {
   until?: number;
   /** `'throw'` (default) fails the read; `'report'` collects them in {@link EventReader.malformed}. */
   onMalformed?: MalformedPolicy;
+  /** Called after each event with how many were delivered and how many still match after it, for progress bars. */
+  onProgress?: (progress: ReadProgress) => void;
+}
+
+/** How far a read has come. */
+export interface ReadProgress {
+  readonly delivered: number;
+  /** Matching events still behind the last one delivered. */
+  readonly pending: number;
 }
 
 /** An async iterable of events that also collects the malformed ones it skipped in `'report'` mode. */
@@ -129,6 +138,8 @@ export interface EventStore<E extends EventMap = EventMap> {
   load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>>;
   /** The entity's current version (sequence of its last event), 0 when it has none. */
   version(entity: EntityRef): Promise<number>;
+  /** Sequence of the newest event matching the target, 0 when none: what a reader or view is lagging behind. */
+  lastSequence(target?: ReadTarget): Promise<number>;
   /**
    * A cold Observable of matching events: history first, then a `caught-up` marker, then
    * live events, in sequence order with no gap or duplicate across reconnects.

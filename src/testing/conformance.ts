@@ -330,6 +330,28 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
     },
   },
   {
+    name: 'lastSequence follows the filter, and reads report their progress',
+    async run(h) {
+      const store = await h.store();
+      equal(await store.lastSequence(), 0, 'empty tenant');
+      const a = await store.append(account('a'), [deposit(1), deposit(2)]);
+      const b = await store.append({ type: 'card', id: 'b' }, deposit(3));
+      equal(await store.lastSequence(), b.version, 'whole tenant');
+      equal(await store.lastSequence({ entityType: 'account' }), a.version, 'entity type');
+      const progress: Array<[number, number]> = [];
+      await all(store.read({}, { onProgress: (p) => progress.push([p.delivered, p.pending]) }));
+      equal(
+        progress,
+        [
+          [1, 2],
+          [2, 1],
+          [3, 0],
+        ],
+        'delivered and pending',
+      );
+    },
+  },
+  {
     name: 'ids with dots, wildcards, spaces and unicode round-trip without collisions',
     async run(h) {
       const store = await h.store();

@@ -38,8 +38,11 @@ export interface OrderedConsumerOptions {
   stream: string;
   /** A single subject filter, so the create subject can be scoped by permissions. */
   filter: string;
-  /** Deliver sequences after this one; `'new'` starts at the stream's end. */
-  after: number | 'new';
+  /**
+   * Deliver sequences after this one; `'new'` starts at the stream's end;
+   * `'last-per-subject'` starts with the newest message of each subject (KV current values).
+   */
+  after: number | 'new' | 'last-per-subject';
   /** Idle heartbeat in ms; a silent consumer is recreated after three of them. Default 2000. */
   heartbeatMs?: number;
 }
@@ -64,7 +67,8 @@ export class OrderedConsumer {
   private serial = 0;
   private cursor = 0;
   private deliverySeq = 0;
-  private startNew: boolean;
+  /** The first create's policy when it is not a sequence; recreations always resume from the cursor. */
+  private initial: 'new' | 'last-per-subject' | undefined;
   private caughtUp = false;
   private stopped = false;
   private lastActivity = Date.now();
@@ -79,8 +83,8 @@ export class OrderedConsumer {
     private readonly handlers: OrderedConsumerHandlers,
   ) {
     this.heartbeatMs = options.heartbeatMs ?? 2000;
-    this.startNew = options.after === 'new';
-    this.cursor = options.after === 'new' ? 0 : options.after;
+    this.initial = typeof options.after === 'number' ? undefined : options.after;
+    this.cursor = typeof options.after === 'number' ? options.after : 0;
   }
 
   /** Creates the consumer; resolves once the server has accepted it, rejects on a fatal error. */
@@ -150,11 +154,13 @@ export class OrderedConsumer {
       inactive_threshold: nanos(Math.max(this.heartbeatMs * 5, 10_000)),
       mem_storage: true,
       num_replicas: 1,
-      ...(this.startNew
+      ...(this.initial === 'new'
         ? { deliver_policy: DeliverPolicy.New }
-        : this.cursor > 0
-          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.cursor + 1 }
-          : { deliver_policy: DeliverPolicy.All }),
+        : this.initial === 'last-per-subject'
+          ? { deliver_policy: DeliverPolicy.LastPerSubject }
+          : this.cursor > 0
+            ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.cursor + 1 }
+            : { deliver_policy: DeliverPolicy.All }),
     };
     this.consumerName = name;
     try {
@@ -163,11 +169,9 @@ export class OrderedConsumer {
       // Stopped while the create was in flight: the stop could not see this consumer yet.
       if (this.stopped)
         return void this.jsm!.consumers.delete(this.options.stream, name).catch(() => undefined);
-      // Once created, a 'new' consumer's position is the cursor; later recreations resume from it.
-      if (this.startNew) {
-        this.startNew = false;
-        this.cursor = info.delivered.stream_seq;
-      }
+      // Once created, the consumer's position is the cursor; later recreations resume from it.
+      if (this.initial === 'new') this.cursor = Math.max(this.cursor, info.delivered.stream_seq);
+      this.initial = undefined;
       if (info.num_pending === 0 && this.deliverySeq === 0) this.markCaughtUp();
     } catch (err) {
       this.sub?.unsubscribe();

@@ -40,7 +40,7 @@ export class DirectReader {
     after: number,
     until: number,
     pageSize: number,
-  ): AsyncGenerator<StoredMessage> {
+  ): AsyncGenerator<StoredMessage & { pending: number }> {
     let next = after + 1;
     while (next <= until) {
       let delivered = 0;
