@@ -38,6 +38,15 @@ export type {
   ConnectionState,
 } from './watch/types.js';
 
+export { defineView } from './views/define-view.js';
+export type { ViewDefinition, ViewEntry } from './views/define-view.js';
+export { openView } from './views/view-reader.js';
+export type { ViewReader, ViewSource, OpenViewOptions } from './views/view-reader.js';
+export { startProjector } from './views/projector.js';
+export type { Projector, ProjectorOptions, ProjectorProgress } from './views/projector.js';
+export { ensureViews } from './views/ensure-views.js';
+export type { EnsureViewsOptions } from './views/ensure-views.js';
+
 export { SubjectScheme, describeEntity } from './subjects/subjects.js';
 export type { EntityRef, EventFilter, EventAddress } from './subjects/subjects.js';
 export { encodeToken, decodeToken } from './subjects/tokens.js';

@@ -1,0 +1,84 @@
+import { InvalidTokenError } from '../errors.js';
+import type { EnvelopeOf, EventMap, ReadTarget } from '../store/types.js';
+import { decodeToken, encodeToken } from '../subjects/tokens.js';
+
+/** A materialized view: a pure fold of events into one state per key. */
+export interface ViewDefinition<S, E extends EventMap = EventMap> {
+  /** Stable name; it is part of the KV keys. */
+  readonly name: string;
+  /** Bump it when `evolve` or `key` change meaning: the new version is rebuilt beside the old one. */
+  readonly version: number;
+  /** Which events feed the view. */
+  readonly filter: ReadTarget;
+  readonly initial: S;
+  /** Pure: the same events in the same order always give the same state. */
+  readonly evolve: (state: S, event: EnvelopeOf<E>) => S;
+  /** The key an event updates. Default: the event's entity id. */
+  readonly key: (event: EnvelopeOf<E>) => string;
+}
+
+/**
+ * Defines a view. Keys default to the entity id, one value per entity; return a constant
+ * from `key` for a tenant-wide summary.
+ *
+ * @example
+ * const balances = defineView<number, Bank>({
+ *   name: 'balances', version: 1, filter: { entityType: 'account' }, initial: 0,
+ *   evolve: (total, e) => (e.type === 'Deposited' ? total + e.data.amount : total),
+ * });
+ */
+export function defineView<S, E extends EventMap = EventMap>(
+  definition: Omit<ViewDefinition<S, E>, 'key'> & { key?: ViewDefinition<S, E>['key'] },
+): ViewDefinition<S, E> {
+  encodeToken('view name', definition.name);
+  if (!Number.isSafeInteger(definition.version) || definition.version < 1) {
+    throw new InvalidTokenError('view version', definition.version, 'use an integer >= 1');
+  }
+  return { ...definition, key: definition.key ?? ((event) => event.entity.id) };
+}
+
+/** One key's value in a view, as readers see it. */
+export interface ViewEntry<S> {
+  readonly key: string;
+  readonly state: S;
+  /** Stream sequence of the last event folded in: how fresh the value is. */
+  readonly sequence: number;
+  /** When that event was appended. */
+  readonly time: Date;
+}
+
+/** What the projector stores per key. Deterministic (no wall clock), so a rebuild is byte-identical. */
+export interface StoredViewValue<S> {
+  readonly sequence: number;
+  readonly time: string;
+  readonly state: S;
+}
+
+/**
+ * The KV key layout of one tenant's views, in a bucket shared by the tenant's views:
+ * `<tenant>.<view>.active` names the serving version; `<tenant>.<view>.v<n>.k.<key>`
+ * holds values and `<tenant>.<view>.v<n>.meta.checkpoint` the projector's position.
+ * Every key starts with the tenant, so permissions can scope readers to `$KV.<bucket>.<tenant>.>`.
+ */
+export class ViewKeys {
+  private readonly base: string;
+  constructor(tenant: string, view: string) {
+    this.base = `${encodeToken('tenant', tenant)}.${encodeToken('view name', view)}`;
+  }
+  get active(): string {
+    return `${this.base}.active`;
+  }
+  entry(version: number, key: string): string {
+    return `${this.base}.v${version}.k.${encodeToken('view key', key)}`;
+  }
+  entries(version: number): string {
+    return `${this.base}.v${version}.k.>`;
+  }
+  checkpoint(version: number): string {
+    return `${this.base}.v${version}.meta.checkpoint`;
+  }
+  /** The view key of a KV key made by {@link entry}. */
+  keyOf(kvKey: string): string {
+    return decodeToken('view key', kvKey.slice(kvKey.lastIndexOf('.') + 1));
+  }
+}

@@ -1,0 +1,348 @@
+import type { KV } from '@nats-io/kv';
+import type { Subscription } from 'rxjs';
+import type { DeadLetters } from '../processing/dead-letters.js';
+import type { JetStreamEventStore } from '../store/jetstream-store.js';
+import type { EnvelopeOf, EventMap, MalformedEvent } from '../store/types.js';
+import type { WatchMessage } from '../watch/types.js';
+import { encodeViewValue } from './codec.js';
+import { ViewKeys, type StoredViewValue, type ViewDefinition } from './define-view.js';
+import { ensureViews } from './ensure-views.js';
+
+/** Options for {@link startProjector}. */
+export interface ProjectorOptions {
+  /** Default `views`. */
+  bucket?: string;
+  /** Events folded between KV flushes. Default 500. */
+  batchSize?: number;
+  /** Tries of `evolve` on one event before it is dead-lettered. Default 3. */
+  maxAttempts?: number;
+  /** Where events `evolve` cannot fold go. Without it such an event stops the projector. */
+  deadLetters?: DeadLetters;
+  /** Called after each batch with progress (events done and total, rate, ETA). */
+  onProgress?: (progress: ProjectorProgress) => void;
+}
+
+/** How far a projector has come. */
+export interface ProjectorProgress {
+  readonly view: string;
+  readonly version: number;
+  readonly phase: 'catching-up' | 'live';
+  /** Events processed by this run. */
+  readonly done: number;
+  /** done + events still to catch up. */
+  readonly total: number;
+  /** Events per second in this run. */
+  readonly rate: number;
+  /** Estimated ms to catch up; 0 when live. */
+  readonly etaMs: number;
+  /** Stream sequence of the last event processed. */
+  readonly sequence: number;
+}
+
+/** A running projector. */
+export interface Projector {
+  /** Resolves when history is folded and this version is the active one. */
+  readonly caughtUp: Promise<void>;
+  /** Settles when the projector stops; rejects with the error that stopped it. */
+  readonly done: Promise<void>;
+  progress(): ProjectorProgress;
+  /** Sequences between the newest matching event and the last one folded: 0 when up to date. */
+  lag(): Promise<number>;
+  /** Applies a dead-lettered event again (after fixing `evolve`) and removes its dead letter. */
+  replayDeadLetter(sequence: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface Entry<S> extends StoredViewValue<S> {
+  /** KV revision to compare-and-set against; 0 when the key does not exist. */
+  revision: number;
+}
+
+/**
+ * Builds a view into KV and keeps it up to date. Idempotent by construction: every value
+ * records the last sequence folded into it, events at or below it are skipped, and writes
+ * compare-and-set on the KV revision. A crash between write and checkpoint, a restart, or
+ * two instances at once therefore never fold an event twice, and the result is
+ * byte-identical to a fresh rebuild. Catch-up pages through direct get (bounded memory);
+ * then it follows a watch. A new `version` builds into its own key space while the old
+ * one keeps serving, and becomes active once caught up.
+ */
+export async function startProjector<S, E extends EventMap>(
+  store: JetStreamEventStore<E>,
+  view: ViewDefinition<S, E>,
+  options: ProjectorOptions = {},
+): Promise<Projector> {
+  const kv = await ensureViews(store.connection, { bucket: options.bucket });
+  const projector = new ViewProjector(store, view, kv, options);
+  projector.run();
+  return projector;
+}
+
+class ViewProjector<S, E extends EventMap> implements Projector {
+  readonly caughtUp: Promise<void>;
+  readonly done: Promise<void>;
+  private markCaughtUp!: () => void;
+  private finish!: (err?: unknown) => void;
+  private readonly keys: ViewKeys;
+  private readonly cache = new Map<string, Entry<S>>();
+  private readonly dirty = new Set<string>();
+  private readonly batchSize: number;
+  private readonly processor: string;
+  private lastSequence = 0;
+  private processed = 0;
+  private pending = 0;
+  private phase: ProjectorProgress['phase'] = 'catching-up';
+  private readonly started = Date.now();
+  private stopped = false;
+  private live?: Subscription;
+  private queue: Array<WatchMessage<E>> = [];
+  private draining?: Promise<void>;
+
+  constructor(
+    private readonly store: JetStreamEventStore<E>,
+    private readonly view: ViewDefinition<S, E>,
+    private readonly kv: KV,
+    private readonly options: ProjectorOptions,
+  ) {
+    this.keys = new ViewKeys(store.tenant, view.name);
+    this.batchSize = options.batchSize ?? 500;
+    this.processor = `${view.name}@v${view.version}`;
+    this.caughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
+    let settle!: { resolve: () => void; reject: (err: unknown) => void };
+    this.done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.done.catch(() => undefined);
+    this.finish = (err) => (err ? settle.reject(err) : settle.resolve());
+  }
+
+  run(): void {
+    this.catchUp()
+      .then(() => this.followLive())
+      .catch((err) => this.fail(err));
+  }
+
+  progress(): ProjectorProgress {
+    const elapsed = Math.max(1, Date.now() - this.started) / 1000;
+    const rate = this.processed / elapsed;
+    return {
+      view: this.view.name,
+      version: this.view.version,
+      phase: this.phase,
+      done: this.processed,
+      total: this.processed + this.pending,
+      rate,
+      etaMs: this.pending === 0 ? 0 : rate > 0 ? (this.pending / rate) * 1000 : Infinity,
+      sequence: this.lastSequence,
+    };
+  }
+
+  async lag(): Promise<number> {
+    return Math.max(0, (await this.store.lastSequence(this.view.filter)) - this.lastSequence);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.live?.unsubscribe();
+    await this.draining;
+    await this.flush();
+    this.finish();
+  }
+
+  async replayDeadLetter(sequence: number): Promise<void> {
+    for await (const event of this.store.read(this.view.filter, { after: sequence - 1, until: sequence })) {
+      // Folded late, on top of newer events: a rebuild is the way to get the exact order back.
+      await this.apply(event, { force: true });
+    }
+    await this.flush();
+    await this.options.deadLetters?.remove(this.processor, sequence);
+  }
+
+  private async catchUp(): Promise<void> {
+    this.lastSequence = await this.readCheckpoint();
+    const reader = this.store.read(this.view.filter, {
+      after: this.lastSequence,
+      onMalformed: 'report',
+      onProgress: (p) => (this.pending = p.pending),
+    });
+    let reported = 0;
+    for await (const event of reader) {
+      reported = await this.deadLetterMalformed(reader.malformed, reported);
+      await this.apply(event);
+      if (this.stopped) return;
+      if (this.dirty.size >= this.batchSize || this.processed % this.batchSize === 0) {
+        await this.flush();
+        this.report();
+      }
+    }
+    await this.deadLetterMalformed(reader.malformed, reported);
+    await this.flush();
+    await this.activate();
+    this.phase = 'live';
+    this.pending = 0;
+    this.report();
+    this.markCaughtUp();
+  }
+
+  private followLive(): void {
+    if (this.stopped) return;
+    this.live = this.store
+      .watch(this.view.filter, { after: this.lastSequence, onMalformed: 'report' })
+      .subscribe({
+        next: (m) => {
+          this.queue.push(m);
+          this.draining ??= this.drain().finally(() => (this.draining = undefined));
+        },
+        error: (err) => this.fail(err),
+      });
+  }
+
+  /** Folds everything queued, one flush per drained batch, so bursts cost few KV round trips. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const batch = this.queue.splice(0, this.batchSize);
+        for (const m of batch) {
+          if (m.kind === 'event') await this.apply(m.event);
+          else if (m.kind === 'malformed') await this.deadLetterMalformed([m.malformed], 0);
+        }
+        await this.flush();
+        this.report();
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private async apply(event: EnvelopeOf<E>, { force = false } = {}): Promise<void> {
+    this.processed++;
+    const kvKey = this.keys.entry(this.view.version, this.view.key(event));
+    const entry = await this.entry(kvKey);
+    if (!force && event.sequence <= entry.sequence) return this.advance(event.sequence);
+    const folded = await this.evolve(entry.state, event);
+    if (!folded) return this.advance(event.sequence);
+    const state = folded.state;
+    this.cache.set(kvKey, {
+      ...entry,
+      state,
+      sequence: Math.max(entry.sequence, event.sequence),
+      time: event.time.toISOString(),
+    });
+    this.dirty.add(kvKey);
+    this.advance(event.sequence);
+  }
+
+  /** `evolve` with retries; undefined once the event has been dead-lettered. */
+  private async evolve(state: S, event: EnvelopeOf<E>): Promise<{ state: S } | undefined> {
+    const maxAttempts = this.options.maxAttempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { state: this.view.evolve(state, event) };
+      } catch (err) {
+        if (attempt >= maxAttempts) {
+          await this.deadLetter(event.sequence, event.subject, err, attempt);
+          return undefined;
+        }
+      }
+    }
+  }
+
+  private advance(sequence: number): void {
+    this.lastSequence = Math.max(this.lastSequence, sequence);
+  }
+
+  private async entry(kvKey: string): Promise<Entry<S>> {
+    const cached = this.cache.get(kvKey);
+    if (cached) return cached;
+    const stored = await this.load(kvKey);
+    this.cache.set(kvKey, stored);
+    return stored;
+  }
+
+  private async load(kvKey: string): Promise<Entry<S>> {
+    const found = await this.kv.get(kvKey);
+    if (!found || found.operation !== 'PUT') {
+      return {
+        state: this.view.initial,
+        sequence: 0,
+        time: new Date(0).toISOString(),
+        revision: found?.revision ?? 0,
+      };
+    }
+    return { ...found.json<StoredViewValue<S>>(), revision: found.revision };
+  }
+
+  /** Writes every dirty key (pipelined, compare-and-set), then the checkpoint. */
+  private async flush(): Promise<void> {
+    const keys = [...this.dirty];
+    this.dirty.clear();
+    await Promise.all(keys.map((k) => this.write(k, this.cache.get(k)!)));
+    if (keys.length > 0 || this.processed > 0) {
+      await this.kv.put(
+        this.keys.checkpoint(this.view.version),
+        JSON.stringify({ sequence: this.lastSequence }),
+      );
+    }
+    // Values live in KV; keeping only the current batch in memory bounds the projector's footprint.
+    this.cache.clear();
+  }
+
+  private async write(kvKey: string, entry: Entry<S>): Promise<void> {
+    const data = encodeViewValue(entry);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        entry.revision =
+          entry.revision === 0
+            ? await this.kv.create(kvKey, data)
+            : await this.kv.update(kvKey, data, entry.revision);
+        return;
+      } catch (err) {
+        // Another instance wrote first. Same events, same order: if it is at least as far, keep its value.
+        const current = await this.load(kvKey);
+        if (current.sequence >= entry.sequence) return;
+        if (attempt === 4) throw err;
+        entry.revision = current.revision;
+      }
+    }
+  }
+
+  private async readCheckpoint(): Promise<number> {
+    const found = await this.kv.get(this.keys.checkpoint(this.view.version));
+    return found && found.operation === 'PUT' ? found.json<{ sequence: number }>().sequence : 0;
+  }
+
+  /** Serves this version once caught up, unless a newer version already does. */
+  private async activate(): Promise<void> {
+    const found = await this.kv.get(this.keys.active);
+    const active = found && found.operation === 'PUT' ? found.json<{ version: number }>().version : 0;
+    if (active < this.view.version)
+      await this.kv.put(this.keys.active, JSON.stringify({ version: this.view.version }));
+  }
+
+  private async deadLetterMalformed(malformed: ReadonlyArray<MalformedEvent>, from: number): Promise<number> {
+    for (const m of malformed.slice(from)) {
+      await this.deadLetter(m.sequence, m.subject, m.error, 1);
+      this.advance(m.sequence);
+    }
+    return malformed.length;
+  }
+
+  private async deadLetter(sequence: number, subject: string, err: unknown, attempts: number): Promise<void> {
+    if (!this.options.deadLetters) throw err;
+    const error =
+      err instanceof Error
+        ? { name: err.name, message: err.message }
+        : { name: 'Error', message: String(err) };
+    await this.options.deadLetters.record({ processor: this.processor, sequence, subject, error, attempts });
+  }
+
+  private report(): void {
+    this.options.onProgress?.(this.progress());
+  }
+
+  private fail(err: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.live?.unsubscribe();
+    this.finish(err);
+  }
+}

@@ -1,0 +1,121 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { distinctUntilChanged, filter, map, scan, switchMap, type Observable } from 'rxjs';
+import { DirectReader } from '../store/jetstream/direct.js';
+import { watchKv, type KvWatchMessage } from '../watch/kv-watch.js';
+import { decodeViewEntry } from './codec.js';
+import { ViewKeys, type ViewEntry } from './define-view.js';
+
+/** Where a view lives: a connection in the tenant's account (a store fits). */
+export interface ViewSource {
+  readonly connection: NatsConnection;
+  readonly tenant: string;
+}
+
+/** Options for {@link openView}. */
+export interface OpenViewOptions {
+  /** Default `views`. */
+  bucket?: string;
+  /** Per-request timeout in ms. Default 5000. */
+  timeoutMs?: number;
+}
+
+/** Reads one view: a promise for a key, or live Observables. Works for a tenant reader in a browser. */
+export interface ViewReader<S> {
+  /** The key's value, or null when it has none yet. */
+  get(key: string): Promise<ViewEntry<S> | null>;
+  /** The key's value once loaded (null when missing), then every change. Follows version switches. */
+  watch(key: string): Observable<ViewEntry<S> | null>;
+  /** Every key of the view once loaded, then the whole map after each change. */
+  watchAll(): Observable<ReadonlyMap<string, ViewEntry<S>>>;
+  /** The version being served, or undefined before any projector has caught up. */
+  activeVersion(): Promise<number | undefined>;
+}
+
+/**
+ * Opens a view for reading. It uses only permission-scopable APIs: direct get by
+ * subject and a single-filter consumer per watch, so a tenant reader can use it.
+ *
+ * @example
+ * const balances = openView<number>(store, { name: 'balances', version: 1 });
+ * balances.watch('alice').subscribe((entry) => render(entry?.state ?? 0));
+ */
+export function openView<S>(
+  source: ViewSource,
+  view: { readonly name: string; readonly version: number },
+  options: OpenViewOptions = {},
+): ViewReader<S> {
+  const bucket = options.bucket ?? 'views';
+  const keys = new ViewKeys(source.tenant, view.name);
+  const direct = new DirectReader(source.connection, `KV_${bucket}`, options.timeoutMs ?? 5000);
+  const subjectOf = (key: string) => `$KV.${bucket}.${key}`;
+
+  const activeVersion = async () => {
+    const msg = await direct.last(subjectOf(keys.active));
+    return msg ? parseActive(msg.data) : undefined;
+  };
+
+  // The serving version: the active pointer once loaded, else the caller's version.
+  const version$ = watchKv(source.connection, bucket, keys.active).pipe(
+    scan(
+      (version: number | undefined, m: KvWatchMessage) =>
+        m.kind === 'entry' ? (parseActive(m.message.data) ?? version) : (version ?? view.version),
+      undefined,
+    ),
+    filter((v): v is number => v !== undefined),
+    distinctUntilChanged(),
+  );
+
+  return {
+    activeVersion,
+    async get(key) {
+      const version = (await activeVersion()) ?? view.version;
+      const msg = await direct.last(subjectOf(keys.entry(version, key)));
+      return msg ? decodeViewEntry<S>(key, msg) : null;
+    },
+    watch(key) {
+      return version$.pipe(
+        switchMap((version) =>
+          watchKv(source.connection, bucket, keys.entry(version, key)).pipe(
+            scan(
+              (acc: { loaded: boolean; value: ViewEntry<S> | null }, m) =>
+                m.kind === 'loaded'
+                  ? { ...acc, loaded: true }
+                  : { ...acc, value: decodeViewEntry<S>(key, m.message) },
+              { loaded: false, value: null },
+            ),
+            filter((acc) => acc.loaded),
+            map((acc) => acc.value),
+          ),
+        ),
+      );
+    },
+    watchAll() {
+      return version$.pipe(
+        switchMap((version) =>
+          watchKv(source.connection, bucket, keys.entries(version)).pipe(
+            // One mutable map while loading (no copy per key); each emission is a fresh snapshot.
+            scan(
+              (acc: { loaded: boolean; entries: Map<string, ViewEntry<S>> }, m) => {
+                if (m.kind === 'loaded') return { ...acc, loaded: true };
+                const key = keys.keyOf(m.key);
+                const entry = decodeViewEntry<S>(key, m.message);
+                if (entry) acc.entries.set(key, entry);
+                else acc.entries.delete(key);
+                return acc;
+              },
+              { loaded: false, entries: new Map<string, ViewEntry<S>>() },
+            ),
+            filter((acc) => acc.loaded),
+            map((acc) => new Map(acc.entries) as ReadonlyMap<string, ViewEntry<S>>),
+          ),
+        ),
+      );
+    },
+  };
+}
+
+function parseActive(data: Uint8Array): number | undefined {
+  if (data.length === 0) return undefined;
+  const version = (JSON.parse(new TextDecoder().decode(data)) as { version?: unknown }).version;
+  return typeof version === 'number' ? version : undefined;
+}

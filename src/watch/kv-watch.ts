@@ -1,0 +1,31 @@
+import { Observable } from 'rxjs';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { StoredMessage } from '../codec/event-format.js';
+import { OrderedConsumer } from './ordered-consumer.js';
+
+/** A KV watch message: a key's current message (value or delete marker), or `loaded` once. */
+export type KvWatchMessage =
+  | { readonly kind: 'entry'; readonly key: string; readonly message: StoredMessage }
+  | { readonly kind: 'loaded' };
+
+/**
+ * Watches KV keys with the same ordered consumer as event watches: each key's current
+ * message first, then `loaded` (also when no key exists yet, which the nats.js KV watch
+ * does not signal), then every change. Needs only the single-filter consumer create.
+ */
+export function watchKv(nc: NatsConnection, bucket: string, keyFilter: string): Observable<KvWatchMessage> {
+  const prefix = `$KV.${bucket}.`;
+  return new Observable<KvWatchMessage>((subscriber) => {
+    const consumer = new OrderedConsumer(
+      { nc, stream: `KV_${bucket}`, filter: prefix + keyFilter, after: 'last-per-subject' },
+      {
+        message: (msg) =>
+          subscriber.next({ kind: 'entry', key: msg.subject.slice(prefix.length), message: msg }),
+        caughtUp: () => subscriber.next({ kind: 'loaded' }),
+        error: (err) => subscriber.error(err),
+      },
+    );
+    consumer.start().catch((err) => subscriber.error(err));
+    return () => void consumer.stop();
+  });
+}
