@@ -1,0 +1,100 @@
+// The whole demo stack in one process: nats-server with the bundled config, each
+// tenant's store and views, one projector per tenant, and the Vite dev server.
+// `npm start` and the e2e suite both run it.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { createServer, type ViteDevServer } from 'vite';
+import {
+  connect,
+  createEventStore,
+  ensureStore,
+  ensureViews,
+  startProjector,
+  type Projector,
+} from 'jetsource';
+import { startNatsServer, type NatsServer } from 'jetsource/testing';
+import { balancesView, type BankEvents } from '../src/domain.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const wsFactory = async (url: string) => ({
+  socket: new WebSocket(url) as unknown as globalThis.WebSocket,
+  encrypted: false,
+});
+
+export interface DemoStackOptions {
+  /** TCP and WebSocket ports of nats-server; default: free ports. */
+  natsPort?: number;
+  wsPort?: number;
+  /** Vite port; default: a free one. */
+  demoPort?: number;
+  /** JetStream store dir; default: a temporary one. */
+  storeDir?: string;
+}
+
+export interface DemoStack {
+  readonly nats: NatsServer;
+  readonly url: string;
+  readonly tenants: string[];
+  /** A service-role connection for a tenant (seeding, checks). */
+  service(tenant: string): Promise<NatsConnection>;
+  stop(): Promise<void>;
+}
+
+export async function startDemoStack(options: DemoStackOptions = {}): Promise<DemoStack> {
+  const { tenants } = JSON.parse(readFileSync(`${root}/config/tenants.json`, 'utf8')) as {
+    tenants: Array<{ name: string }>;
+  };
+  const names = tenants.map((t) => t.name);
+  const nats = await startNatsServer({
+    configFile: `${root}/nats-server.conf`,
+    port: options.natsPort,
+    wsPort: options.wsPort,
+    storeDir: options.storeDir,
+  });
+  const connections: NatsConnection[] = [];
+  const service = async (tenant: string) => {
+    const nc = await connect({
+      servers: nats.wsUrl,
+      wsFactory,
+      user: `${tenant}-service`,
+      pass: `dev-${tenant}-service`,
+      inboxPrefix: `_INBOX_${tenant}_service`,
+      tenant,
+    });
+    connections.push(nc);
+    return nc;
+  };
+  const projectors: Projector[] = [];
+  let vite: ViteDevServer | undefined;
+  const stop = async () => {
+    await vite?.close();
+    await Promise.all(projectors.map((p) => p.stop().catch(() => undefined)));
+    await Promise.all(connections.map((nc) => nc.close().catch(() => undefined)));
+    await nats.stop();
+  };
+  try {
+    for (const tenant of names) {
+      const nc = await service(tenant);
+      await ensureStore(nc, {});
+      await ensureViews(nc, {});
+      projectors.push(
+        await startProjector(createEventStore<BankEvents>({ connection: nc, tenant }), balancesView),
+      );
+    }
+    vite = await createServer({
+      root: `${root}/demo`,
+      configFile: `${root}/demo/vite.config.ts`,
+      server: { port: options.demoPort ?? 0, strictPort: options.demoPort !== undefined, host: '127.0.0.1' },
+      define: { __NATS_WS__: JSON.stringify(nats.wsUrl) },
+      logLevel: 'warn',
+    });
+    await vite.listen();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const url = vite.resolvedUrls?.local[0] ?? `http://127.0.0.1:${vite.config.server.port}/`;
+  return { nats, url, tenants: names, service, stop };
+}

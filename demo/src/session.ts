@@ -1,0 +1,181 @@
+// A signed-in user: the browser connects straight to nats-server over WebSocket with the
+// tenant user's credentials. There is no backend for reads or appends.
+import type { NatsConnection } from '@nats-io/nats-core';
+import {
+  ConcurrencyError,
+  connect,
+  connectionState,
+  createEventStore,
+  openView,
+  shareLive,
+  type EntityWrite,
+  type JetStreamEventStore,
+} from 'jetsource';
+import {
+  account,
+  accountFold,
+  balancesView,
+  requireAmount,
+  requireFunds,
+  requireOpen,
+  RuleViolation,
+  money,
+  type AccountSummary,
+  type BankEvents,
+} from './domain.js';
+
+declare const __NATS_WS__: string | undefined;
+
+export type Role = 'writer' | 'reader';
+
+export function natsUrl(): string {
+  const fromQuery = new URLSearchParams(location.search).get('nats');
+  return fromQuery ?? (typeof __NATS_WS__ === 'string' ? __NATS_WS__ : `ws://${location.hostname}:8080`);
+}
+
+/** What a command will write, and the versions it was decided on. */
+export interface Decision {
+  readonly summary: string;
+  readonly writes: ReadonlyArray<EntityWrite<BankEvents>>;
+}
+
+/** How a command ended. */
+export interface Outcome {
+  readonly sequences: number[];
+  /** Conflicts met and resolved by deciding again on fresh state. */
+  readonly conflicts: string[];
+}
+
+export class Session {
+  readonly store: JetStreamEventStore<BankEvents>;
+  readonly balances;
+  readonly status;
+  readonly feed;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly tenant: string,
+    readonly role: Role,
+  ) {
+    this.store = createEventStore<BankEvents>({ connection: nc, tenant });
+    // Shared so every panel uses one consumer, kept for 2 s across re-renders.
+    this.balances = openView<AccountSummary>(this.store, balancesView).watchAll().pipe(shareLive(2000));
+    this.status = connectionState(nc).pipe(shareLive(0));
+    this.feed = this.store.watch().pipe(shareLive(2000));
+  }
+
+  static async open(tenant: string, role: Role): Promise<Session> {
+    const nc = await connect({
+      servers: natsUrl(),
+      user: `${tenant}-${role}`,
+      pass: `dev-${tenant}-${role}`, // the bundled development credentials
+      inboxPrefix: `_INBOX_${tenant}_${role}`,
+      tenant,
+      name: `jetsource demo (${tenant} ${role})`,
+    });
+    return new Session(nc, tenant, role);
+  }
+
+  async close(): Promise<void> {
+    await this.nc.close();
+  }
+
+  openAccount(id: string, owner: string): Promise<Outcome> {
+    return this.run(async () => {
+      if (!owner.trim()) throw new RuleViolation('Enter the owner’s name.');
+      if (await this.store.version(account(id))) throw new RuleViolation(`Account "${id}" already exists.`);
+      return {
+        summary: `Open ${id} for ${owner}`,
+        writes: [
+          {
+            entity: account(id),
+            events: [{ type: 'AccountOpened', data: { owner: owner.trim() } }],
+            expect: 'new',
+          },
+        ],
+      };
+    });
+  }
+
+  deposit(id: string, amount: number): Promise<Outcome> {
+    return this.run(() => this.decideDeposit(id, amount));
+  }
+
+  async decideDeposit(id: string, amount: number): Promise<Decision> {
+    requireAmount(amount);
+    const { state, version } = await this.store.load(account(id), accountFold);
+    requireOpen(state, id);
+    return {
+      summary: `Deposit ${money(amount)} to ${id}`,
+      writes: [{ entity: account(id), events: [{ type: 'Deposited', data: { amount } }], expect: version }],
+    };
+  }
+
+  async decideWithdraw(id: string, amount: number): Promise<Decision> {
+    requireAmount(amount);
+    const { state, version } = await this.store.load(account(id), accountFold);
+    requireOpen(state, id);
+    requireFunds(state, id, amount);
+    return {
+      summary: `Withdraw ${money(amount)} from ${id} (balance ${money(state.balance)} at #${version})`,
+      writes: [{ entity: account(id), events: [{ type: 'Withdrawn', data: { amount } }], expect: version }],
+    };
+  }
+
+  /** A transfer is one atomic append across both accounts, each guarded by its version. */
+  async decideTransfer(from: string, to: string, amount: number): Promise<Decision> {
+    requireAmount(amount);
+    if (from === to) throw new RuleViolation('Pick two different accounts.');
+    const [source, target] = await Promise.all([
+      this.store.load(account(from), accountFold),
+      this.store.load(account(to), accountFold),
+    ]);
+    requireOpen(source.state, from);
+    requireOpen(target.state, to);
+    requireFunds(source.state, from, amount);
+    const transferId = crypto.randomUUID?.() ?? `${Date.now()}`;
+    return {
+      summary: `Transfer ${money(amount)} from ${from} (balance ${money(source.state.balance)} at #${source.version}) to ${to}`,
+      writes: [
+        {
+          entity: account(from),
+          events: [{ type: 'TransferredOut', data: { amount, to, transferId } }],
+          expect: source.version,
+        },
+        {
+          entity: account(to),
+          events: [{ type: 'TransferredIn', data: { amount, from, transferId } }],
+          expect: target.version,
+        },
+      ],
+    };
+  }
+
+  /**
+   * Appends a decision. On a conflict the state is loaded and the rule decided again
+   * (up to three times): a stale decision is never written, and a rule that no longer
+   * holds is reported rather than overwritten.
+   */
+  async run(decide: () => Promise<Decision>, first?: Decision): Promise<Outcome> {
+    const conflicts: string[] = [];
+    let decision = first ?? (await decide());
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const results = await this.store.appendAll(decision.writes);
+        return { sequences: results.flatMap((r) => r.sequences), conflicts };
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError) || attempt >= 3) throw err;
+        conflicts.push(
+          `${err.entity} changed while you were deciding (expected #${err.expected}, now #${err.actual}).`,
+        );
+        try {
+          decision = await decide();
+        } catch (rule) {
+          if (rule instanceof RuleViolation)
+            throw new RuleViolation(`${conflicts.join(' ')} Re-checked: ${rule.message}`);
+          throw rule;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import type { Subscription } from 'rxjs';
+import type { WatchMessage } from 'jetsource';
+import { money, type BankEvent, type BankEvents } from '../domain.js';
+import type { Session } from '../session.js';
+import { h, render } from './dom.js';
+
+const SHOWN = 40;
+
+/** The live activity feed: catch-up with a progress bar, the caught-up moment, then live events. */
+export function feedPanel(
+  session: Session,
+  inspect: (id: string) => void,
+): { element: HTMLElement; subscription: Subscription } {
+  const bar = h('div', { class: 'bar-fill' });
+  const progressText = h(
+    'span',
+    { class: 'muted small', dataset: { testid: 'feed-progress' } },
+    'Connecting…',
+  );
+  const list = h('ol', { class: 'feed', dataset: { testid: 'feed' } });
+  const recent: BankEvent[] = [];
+  const started = performance.now();
+  let caughtUp = false;
+
+  const draw = () => render(list, ...recent.map((e) => item(e, inspect)));
+  const onMessage = (m: WatchMessage<BankEvents>) => {
+    if (m.kind === 'caught-up') {
+      caughtUp = true;
+      bar.style.width = '100%';
+      const ms = Math.round(performance.now() - started);
+      progressText.textContent = `Live · caught up on ${m.progress.delivered} events at #${m.sequence} in ${ms} ms`;
+      progressText.dataset.caughtUp = String(ms);
+      draw();
+      return;
+    }
+    if (m.kind !== 'event') return;
+    recent.unshift(m.event);
+    if (recent.length > SHOWN) recent.pop();
+    if (caughtUp) return draw();
+    // During catch-up only the bar moves: redrawing 10 000 times would stall the page.
+    const { delivered, pending } = m.progress;
+    if (delivered % 250 === 0 || pending === 0) {
+      bar.style.width = `${(100 * delivered) / (delivered + pending)}%`;
+      progressText.textContent = `Catching up… ${delivered} of ${delivered + pending}`;
+    }
+  };
+  const subscription = session.feed.subscribe({
+    next: onMessage,
+    error: (err) => (progressText.textContent = `Feed stopped: ${(err as Error).message}`),
+  });
+  const element = h(
+    'section',
+    { class: 'card' },
+    h('div', { class: 'card-title' }, h('h2', {}, 'Activity'), progressText),
+    h('div', { class: 'bar' }, bar),
+    list,
+  );
+  return { element, subscription };
+}
+
+function item(e: BankEvent, inspect: (id: string) => void): HTMLElement {
+  return h(
+    'li',
+    { dataset: { sequence: String(e.sequence), account: e.entity.id }, onclick: () => inspect(e.entity.id) },
+    h('span', { class: 'seq' }, `#${e.sequence}`),
+    h('span', { class: `type ${e.type}` }, e.type),
+    h('span', { class: 'account-id' }, e.entity.id),
+    h('span', { class: 'detail' }, describe(e)),
+    h('time', { class: 'muted small', dateTime: e.time.toISOString() }, e.time.toLocaleTimeString()),
+  );
+}
+
+function describe(e: BankEvent): string {
+  switch (e.type) {
+    case 'AccountOpened':
+      return `for ${e.data.owner}`;
+    case 'TransferredOut':
+      return `${money(e.data.amount)} → ${e.data.to}`;
+    case 'TransferredIn':
+      return `${money(e.data.amount)} ← ${e.data.from}`;
+    case 'Deposited':
+    case 'Withdrawn':
+      return money(e.data.amount);
+    default:
+      return JSON.stringify((e as { data: unknown }).data);
+  }
+}
