@@ -7,7 +7,7 @@ export default defineConfig({
   // Examples import the package by name, as users do; tests run them against the source.
   resolve: { alias: [{ find: /^jetsource\/testing$/, replacement: src('testing/index.ts') }, { find: /^jetsource$/, replacement: src('index.ts') }] },
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'e2e/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -34,6 +34,9 @@ export function feedPanel(
       return;
     }
     if (m.kind !== 'event') return;
+    // For tests and the curious: how many events this page received, and the newest.
+    list.dataset.received = String(m.progress.delivered);
+    list.dataset.last = String(m.event.sequence);
     recent.unshift(m.event);
     if (recent.length > SHOWN) recent.pop();
     if (caughtUp) return draw();

@@ -1,0 +1,114 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createEventStore } from '../src/index.js';
+import type { BankEvents } from '../demo/src/domain.js';
+import {
+  balanceOf,
+  deposit,
+  feedSequences,
+  launchBrowser,
+  openAccount,
+  pageErrors,
+  review,
+  screenshot,
+  signIn,
+  startDemoStack,
+  type DemoStack,
+} from './support.js';
+
+let stack: DemoStack;
+let browser: Browser;
+
+beforeAll(async () => {
+  [stack, browser] = await Promise.all([startDemoStack(), launchBrowser()]);
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+describe('demo app in Chromium', () => {
+  test('same tenant: a transfer in one tab appears in the other tab’s feed and balances', async () => {
+    const [a, b] = [await signIn(browser, stack, 'acme'), await signIn(browser, stack, 'acme')];
+    await openAccount(a, 'alice', 'Alice');
+    await openAccount(a, 'bob', 'Bob');
+    await deposit(a, 'alice', 100);
+    await review(a, 'transfer', { from: 'alice', to: 'bob', amount: 30 });
+    await a.click('[data-testid=confirm]');
+    await expect.poll(() => a.textContent('[data-testid=message]')).toContain('Transferred alice → bob');
+    await expect.poll(() => balanceOf(b, 'alice')).toBe('$70.00');
+    await expect.poll(() => balanceOf(b, 'bob')).toBe('$30.00');
+    const seen = await feedSequences(b);
+    expect(seen.slice(0, 2)).toEqual([5, 4]); // the transfer's two events, live in tab B
+    expect(await b.textContent('[data-testid=feed]')).toContain('TransferredIn');
+    await screenshot(b, 'same-tenant');
+    expect([...pageErrors(a), ...pageErrors(b)]).toEqual([]);
+  }, 60_000);
+
+  test('conflict: a write decided on stale state is refused and decided again, never overdrawn', async () => {
+    const [a, b] = [await signIn(browser, stack, 'acme'), await signIn(browser, stack, 'acme')];
+    await openAccount(a, 'carol', 'Carol');
+    await deposit(a, 'carol', 100);
+    await review(a, 'withdraw', { id: 'carol', amount: 80 }); // A looks at $100 and hesitates…
+    await review(b, 'withdraw', { id: 'carol', amount: 50 });
+    await b.click('[data-testid=confirm]'); // …while B withdraws first.
+    await expect.poll(() => b.textContent('[data-testid=message]')).toContain('Withdrew from carol');
+    await a.click('[data-testid=confirm]');
+    await expect
+      .poll(() => a.textContent('[data-testid=message]'))
+      .toContain('changed while you were deciding');
+    expect(await a.textContent('[data-testid=message]')).toContain('Insufficient funds: carol has $50.00');
+    await expect.poll(() => balanceOf(a, 'carol')).toBe('$50.00');
+    await screenshot(a, 'conflict');
+  }, 60_000);
+
+  test('isolation: acme and globex side by side never see each other’s data', async () => {
+    const [acme, globex] = [await signIn(browser, stack, 'acme'), await signIn(browser, stack, 'globex')];
+    await openAccount(globex, 'gina', 'Gina');
+    await deposit(globex, 'gina', 42);
+    await openAccount(acme, 'dave', 'Dave');
+    await expect.poll(() => balanceOf(globex, 'gina')).toBe('$42.00');
+    await expect.poll(() => balanceOf(acme, 'dave')).toBe('$0.00');
+    const acmeText = (await acme.textContent('main'))!;
+    const globexText = (await globex.textContent('main'))!;
+    expect(acmeText).not.toContain('gina');
+    expect(globexText).not.toContain('dave');
+    expect(globexText).not.toContain('alice');
+    expect(await globex.$$eval('[data-testid=feed] li', (l) => l.length)).toBe(2);
+    await screenshot(globex, 'isolation-globex');
+  }, 60_000);
+
+  test('read-only: a reader sees everything but its write is refused in the UI', async () => {
+    const reader = await signIn(browser, stack, 'acme', 'reader');
+    await expect.poll(() => balanceOf(reader, 'alice')).toBe('$70.00');
+    await reader.fill('form[data-action=deposit] input[name=id]', 'alice');
+    await reader.fill('form[data-action=deposit] input[name=amount]', '5');
+    await reader.click('form[data-action=deposit] button');
+    await expect
+      .poll(() => reader.textContent('[data-testid=message]'))
+      .toContain('Read-only: your role cannot write');
+    expect(await balanceOf(reader, 'alice')).toBe('$70.00');
+    await screenshot(reader, 'read-only');
+  }, 60_000);
+
+  test('resilience: a nats-server restart mid-session loses and doubles nothing', async () => {
+    const page = await signIn(browser, stack, 'acme');
+    const service = createEventStore<BankEvents>({ connection: await stack.service('acme'), tenant: 'acme' });
+    const before = Number(await page.getAttribute('[data-testid=feed]', 'data-received'));
+    await stack.nats.restart();
+    await expect.poll(() => page.textContent('[data-testid=status]'), { timeout: 15_000 }).toBe('connected');
+    for (let i = 0; i < 5; i++)
+      await service.append({ type: 'account', id: 'alice' }, { type: 'Deposited', data: { amount: 1 } });
+    let total = 0;
+    for await (const _ of service.read()) total++;
+    expect(total).toBe(before + 5);
+    // Every event exactly once: the count matches the store, and the newest are live.
+    await expect
+      .poll(() => page.getAttribute('[data-testid=feed]', 'data-received'), { timeout: 15_000 })
+      .toBe(String(total));
+    const shown = await feedSequences(page);
+    expect(new Set(shown).size).toBe(shown.length);
+    await expect.poll(() => balanceOf(page, 'alice'), { timeout: 15_000 }).toBe('$75.00');
+    await screenshot(page, 'after-restart');
+  }, 90_000);
+});
