@@ -61,7 +61,15 @@ export function rolePermissions({ prefix, stream, viewsBucket }, tenant, role) {
       return [`${prefix}.${tenant}.>`, ...read];
     case 'service':
       // The tenant's own backend: stream and KV admin, projectors, durable processors.
-      return [`${prefix}.${tenant}.>`, '$JS.API.>', '$JS.ACK.>', '$JS.FC.>', `$KV.${viewsBucket}.>`, '$SYS.REQ.USER.INFO'];
+      return [
+        `${prefix}.${tenant}.>`,
+        '$JS.API.>',
+        '$JS.ACK.>',
+        '$JS.FC.>',
+        `$KV.${viewsBucket}.>`,
+        '$KV.deadletters.>',
+        '$SYS.REQ.USER.INFO',
+      ];
     default:
       throw new Error(`unknown role ${role}`);
   }

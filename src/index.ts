@@ -47,6 +47,24 @@ export type { Projector, ProjectorOptions, ProjectorProgress } from './views/pro
 export { ensureViews } from './views/ensure-views.js';
 export type { EnsureViewsOptions } from './views/ensure-views.js';
 
+export { startProcessor } from './processing/processor.js';
+export type {
+  Processor,
+  ProcessorOptions,
+  ProcessorOutcome,
+  ReplayResult,
+  StopOptions,
+} from './processing/processor.js';
+export { retry, reject, isHandlerOutcome } from './processing/outcome.js';
+export type { Retry, Reject, HandlerOutcome } from './processing/outcome.js';
+export type { ProcessorHandler, ProcessContext, Propagation, ErrorSummary } from './processing/attempt.js';
+export { defaultPolicy, durableName } from './processing/policy.js';
+export type { ProcessorPolicy, ResolvedPolicy } from './processing/policy.js';
+export type { ProcessorMetrics, HandlerTimings } from './processing/metrics.js';
+export { ProcessorConfigError, DeadLetterNotFoundError } from './processing/errors.js';
+export { DeadLetters } from './processing/dead-letters.js';
+export type { DeadLetter, DeadLettersOptions } from './processing/dead-letters.js';
+
 export { SubjectScheme, describeEntity } from './subjects/subjects.js';
 export type { EntityRef, EventFilter, EventAddress } from './subjects/subjects.js';
 export { encodeToken, decodeToken } from './subjects/tokens.js';

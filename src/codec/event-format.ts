@@ -1,9 +1,15 @@
 import { nuid } from '@nats-io/nats-core';
-import { InvalidTokenError, MalformedEventError, ValidationError } from '../errors.js';
+import { InvalidTokenError, MalformedEventError, ValidationError, type MalformedReason } from '../errors.js';
 import type { AppendOptions, EntityWrite, EnvelopeOf, EventMap, ExpectedVersion } from '../store/types.js';
-import { describeEntity, type EntityRef, type SubjectScheme } from '../subjects/subjects.js';
+import {
+  describeEntity,
+  type EntityRef,
+  type EventAddress,
+  type SubjectScheme,
+} from '../subjects/subjects.js';
 import type { EventCodec } from './codec.js';
 import { fromHeaders, Header, toHeaderPairs } from './metadata.js';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { check, type Checked, type EventSchemas } from './schema.js';
 
 /** One event ready for the wire: subject, headers and bytes. */
@@ -115,42 +121,27 @@ export class EventFormat<E extends EventMap> {
 
   /** Decodes a stored message, or throws {@link MalformedEventError} with its raw bytes. */
   decode(msg: StoredMessage): EnvelopeOf<E> | Promise<EnvelopeOf<E>> {
-    const fail = (reason: MalformedEventError['reason'], detail: string, cause?: unknown) =>
-      new MalformedEventError(msg.sequence, msg.subject, msg.data, reason, detail, { cause });
-    let address;
+    let address: EventAddress;
     try {
       address = this.scheme.parse(msg.subject);
     } catch (cause) {
-      throw fail('subject', (cause as Error).message, cause);
+      throw malformed(msg, 'subject', (cause as Error).message, cause);
     }
     let data: unknown;
     try {
       data = this.options.codec.decode(msg.data);
     } catch (cause) {
-      throw fail('json', String((cause as Error | null)?.message ?? cause), cause);
+      throw malformed(msg, 'json', String((cause as Error | null)?.message ?? cause), cause);
     }
-    const meta = fromHeaders((n) => msg.header(n), msg.headerNames());
-    const build = (checked: Checked): EnvelopeOf<E> => {
-      if (!checked.ok) throw fail('validation', checked.issues.map((i) => i.message).join('; '));
-      return {
-        ...meta,
-        id: meta.id ?? `seq-${msg.sequence}`,
-        type: address.eventType,
-        data: checked.value,
-        entity: address.entity,
-        tenant: address.tenant,
-        sequence: msg.sequence,
-        time: new Date(meta.time ?? 0),
-        subject: msg.subject,
-        meta: meta.meta ?? {},
-      } as EnvelopeOf<E>;
-    };
-    const schemas = this.options.schemas as Record<string, never> | undefined;
-    if (schemas && !Object.hasOwn(schemas, address.eventType)) {
-      throw fail('unknown-type', `"${address.eventType}" is not in the store's schemas`);
+    const schemas = this.options.schemas as Record<string, StandardSchemaV1> | undefined;
+    if (!schemas) return envelope<E>(msg, address, data);
+    if (!Object.hasOwn(schemas, address.eventType)) {
+      throw malformed(msg, 'unknown-type', `"${address.eventType}" is not in the store's schemas`);
     }
-    const checked = check(schemas?.[address.eventType], data);
-    return checked instanceof Promise ? checked.then(build) : build(checked);
+    const checked = check(schemas[address.eventType], data);
+    return checked instanceof Promise
+      ? checked.then((c) => checkedEnvelope<E>(msg, address, c))
+      : checkedEnvelope<E>(msg, address, checked);
   }
 
   private encode(type: string, data: unknown): Uint8Array {
@@ -183,3 +174,41 @@ function checkExpect(expect: ExpectedVersion): ExpectedVersion {
 
 /** The header that carries an event id, exposed for stores that compare ids after a lost ack. */
 export const eventIdHeader = Header.Id;
+
+function malformed(
+  msg: StoredMessage,
+  reason: MalformedReason,
+  detail: string,
+  cause?: unknown,
+): MalformedEventError {
+  return new MalformedEventError(msg.sequence, msg.subject, msg.data, reason, detail, { cause });
+}
+
+function checkedEnvelope<E extends EventMap>(
+  msg: StoredMessage,
+  address: EventAddress,
+  checked: Checked,
+): EnvelopeOf<E> {
+  if (!checked.ok) throw malformed(msg, 'validation', checked.issues.map((i) => i.message).join('; '));
+  return envelope<E>(msg, address, checked.value);
+}
+
+/** Builds the envelope in one object literal: this runs once per event on every read and watch. */
+function envelope<E extends EventMap>(
+  msg: StoredMessage,
+  address: EventAddress,
+  data: unknown,
+): EnvelopeOf<E> {
+  const headers = fromHeaders((n) => msg.header(n), msg.headerNames());
+  return Object.assign(headers.optional, {
+    id: headers.id ?? `seq-${msg.sequence}`,
+    type: address.eventType,
+    data,
+    entity: address.entity,
+    tenant: address.tenant,
+    sequence: msg.sequence,
+    time: new Date(headers.time ?? 0),
+    subject: msg.subject,
+    meta: headers.meta,
+  }) as unknown as EnvelopeOf<E>;
+}

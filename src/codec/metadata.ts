@@ -64,26 +64,28 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
   return pairs;
 }
 
-/** Reads metadata back from a header lookup. Missing optional fields stay undefined. */
-export function fromHeaders(
-  get: (name: string) => string | undefined,
-  keys: Iterable<string>,
-): EventMetadata & {
+/** Metadata read back from headers; optional fields that are absent are left out entirely. */
+export interface ReadMetadata {
   id?: string;
   time?: string;
-} {
+  meta: Record<string, string>;
+  optional: Pick<EventMetadata, 'schemaVersion' | 'correlationId' | 'causationId' | 'traceparent'>;
+}
+
+/** Reads metadata back from a header lookup. Pure. */
+export function fromHeaders(get: (name: string) => string | undefined, keys: Iterable<string>): ReadMetadata {
   const meta: Record<string, string> = {};
   for (const k of keys) {
     if (k.startsWith(Header.MetaPrefix)) meta[k.slice(Header.MetaPrefix.length)] = get(k) ?? '';
   }
+  const optional: ReadMetadata['optional'] = {};
   const version = get(Header.SchemaVersion);
-  return {
-    id: get(Header.Id),
-    time: get(Header.Time),
-    schemaVersion: version === undefined || !/^\d+$/.test(version) ? undefined : Number(version),
-    correlationId: get(Header.CorrelationId),
-    causationId: get(Header.CausationId),
-    traceparent: get(Header.Traceparent),
-    meta,
-  };
+  if (version !== undefined && /^\d+$/.test(version)) optional.schemaVersion = Number(version);
+  const correlationId = get(Header.CorrelationId);
+  if (correlationId !== undefined) optional.correlationId = correlationId;
+  const causationId = get(Header.CausationId);
+  if (causationId !== undefined) optional.causationId = causationId;
+  const traceparent = get(Header.Traceparent);
+  if (traceparent !== undefined) optional.traceparent = traceparent;
+  return { id: get(Header.Id), time: get(Header.Time), meta, optional };
 }

@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Observable } from 'rxjs';
-import { OrderedConsumer } from '../watch/ordered-consumer.js';
+import { OrderedConsumer } from './jetstream/ordered-consumer.js';
 import type { WatchMessage, WatchOptions } from '../watch/types.js';
 import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';

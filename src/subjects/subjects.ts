@@ -29,6 +29,7 @@ export class SubjectScheme {
   readonly prefix: string;
   readonly tenant: string;
   private readonly tenantPrefix: string;
+  private readonly parsed = new Map<string, EventAddress>();
 
   constructor(prefix: string, tenant: string) {
     this.prefix = assertPlainToken('prefix', prefix);
@@ -72,18 +73,32 @@ export class SubjectScheme {
     return `${this.tenantPrefix}.>`;
   }
 
-  /** Decodes a stored subject; throws {@link InvalidTokenError} when it is not one of ours. */
+  /**
+   * Decodes a stored subject; throws {@link InvalidTokenError} when it is not one of ours.
+   * Results are cached (entities' subjects repeat on every replay) and frozen, since
+   * envelopes share them.
+   */
   parse(subject: string): EventAddress {
+    let address = this.parsed.get(subject);
+    if (!address) {
+      address = this.parseUncached(subject);
+      if (this.parsed.size >= 10_000) this.parsed.clear();
+      this.parsed.set(subject, address);
+    }
+    return address;
+  }
+
+  private parseUncached(subject: string): EventAddress {
     const parts = subject.split('.');
     if (parts.length !== 5 || parts[0] !== this.prefix) {
       throw new InvalidTokenError('subject', subject, `expected ${this.prefix}.<tenant>.<type>.<id>.<event>`);
     }
     const [, tenant, type, id, eventType] = parts as [string, string, string, string, string];
-    return {
+    return Object.freeze({
       tenant: decodeToken('tenant', tenant),
-      entity: { type: decodeToken('entity type', type), id: decodeToken('entity id', id) },
+      entity: Object.freeze({ type: decodeToken('entity type', type), id: decodeToken('entity id', id) }),
       eventType: decodeToken('event type', eventType),
-    };
+    });
   }
 }
 

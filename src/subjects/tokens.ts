@@ -7,6 +7,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const MAX_TOKEN = 256;
+const unescaped = /^[A-Za-z0-9_-]+$/;
 
 /**
  * Encodes a value (tenant, entity type, id or event type) as one subject token.
@@ -34,6 +35,8 @@ export function encodeToken(part: string, value: string): string {
 
 /** Reverses {@link encodeToken}; throws {@link InvalidTokenError} on a token it could not have made. */
 export function decodeToken(part: string, token: string): string {
+  // Fast path: a token with no escapes is already the value (and canonical).
+  if (token.length <= MAX_TOKEN && unescaped.test(token)) return token;
   if (!/^(?:[A-Za-z0-9_-]|=[0-9A-F]{2})+$/.test(token)) {
     throw new InvalidTokenError(part, token, 'is not an encoded jetsource token');
   }

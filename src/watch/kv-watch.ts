@@ -1,7 +1,7 @@
 import { Observable } from 'rxjs';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../codec/event-format.js';
-import { OrderedConsumer } from './ordered-consumer.js';
+import { OrderedConsumer } from '../store/jetstream/ordered-consumer.js';
 
 /** A KV watch message: a key's current message (value or delete marker), or `loaded` once. */
 export type KvWatchMessage =

@@ -16,10 +16,10 @@ import {
   type ConsumerConfig,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { inboxFor } from '../connection/connect.js';
-import { fromRequestError } from '../store/jetstream/api.js';
-import type { StoredMessage } from '../codec/event-format.js';
-import { PermissionDeniedError, ServerError, StoreNotFoundError } from '../errors.js';
+import { inboxFor } from '../../connection/connect.js';
+import { fromRequestError } from './api.js';
+import type { StoredMessage } from '../../codec/event-format.js';
+import { PermissionDeniedError, ServerError, StoreNotFoundError } from '../../errors.js';
 import { parseDelivery } from './delivery.js';
 
 /** Callbacks of an {@link OrderedConsumer}: plain functions, so the Observable layer stays in one place. */

@@ -1,0 +1,109 @@
+import type { Msg, NatsConnection } from '@nats-io/nats-core';
+import {
+  jetstream,
+  JetStreamApiError,
+  type ConsumeMessages,
+  type ConsumerInfo,
+  type ConsumerMessages,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import type { StoredMessage } from '../codec/event-format.js';
+import { ServerError, StoreNotFoundError } from '../errors.js';
+import { directMessage, fromRequestError } from '../store/jetstream/api.js';
+import { ProcessorConfigError } from './errors.js';
+import { consumerDrift, type DurableConfig } from './policy.js';
+
+const ConsumerAlreadyExists = 10148;
+const StreamNotFound = 10059;
+
+/**
+ * Creates the processor's durable consumer, or adopts an existing one: an identical
+ * config is a no-op (restarts cause no churn), changed tunables are updated in place,
+ * and a change that would skip or replay events raises {@link ProcessorConfigError}.
+ */
+export async function ensureDurable(
+  jsm: JetStreamManager,
+  stream: string,
+  processor: string,
+  wanted: DurableConfig,
+): Promise<ConsumerInfo> {
+  try {
+    // Create is idempotent for an identical config: one round trip on the usual restart.
+    return await jsm.consumers.add(stream, wanted);
+  } catch (err) {
+    if (!isApiError(err, ConsumerAlreadyExists)) throw consumerError(err, stream);
+  }
+  try {
+    const existing = await jsm.consumers.info(stream, wanted.durable_name);
+    const drift = consumerDrift(existing.config, wanted);
+    if (drift.unsafe.length > 0) throw new ProcessorConfigError(processor, drift.unsafe);
+    if (!drift.update) return existing;
+    return await jsm.consumers.update(stream, wanted.durable_name, drift.update);
+  } catch (err) {
+    throw consumerError(err, stream);
+  }
+}
+
+/** Starts pulling from the durable consumer; messages go to `options.callback`. */
+export async function consumeDurable(
+  nc: NatsConnection,
+  stream: string,
+  durable: string,
+  options: ConsumeMessages,
+): Promise<ConsumerMessages> {
+  try {
+    const consumer = await jetstream(nc).consumers.get(stream, durable);
+    return await consumer.consume(options);
+  } catch (err) {
+    throw consumerError(err, stream);
+  }
+}
+
+/** Events delivered to no one yet plus events delivered but not settled. */
+export async function consumerLag(jsm: JetStreamManager, stream: string, durable: string): Promise<number> {
+  try {
+    const info = await jsm.consumers.info(stream, durable);
+    return info.num_pending + info.num_ack_pending;
+  } catch (err) {
+    throw consumerError(err, stream);
+  }
+}
+
+/** One stored message by stream sequence (direct get), or null when it is not in the stream. */
+export async function storedAt(
+  nc: NatsConnection,
+  stream: string,
+  sequence: number,
+  timeoutMs: number,
+): Promise<StoredMessage | null> {
+  const api = `$JS.API.DIRECT.GET.${stream}`;
+  let reply: Msg;
+  try {
+    reply = await nc.request(api, JSON.stringify({ seq: sequence }), { timeout: timeoutMs });
+  } catch (err) {
+    throw fromRequestError(err, stream, api);
+  }
+  // A header-only reply is a status: 404 when the sequence is gone or never existed.
+  const status = reply.headers && reply.data.length === 0 ? reply.headers.code : 0;
+  if (status === 404) return null;
+  if (status === 503) throw new StoreNotFoundError(stream);
+  if (status !== 0)
+    throw new ServerError(
+      status,
+      `direct get of #${sequence} on ${stream}: ${reply.headers?.description ?? ''}`,
+    );
+  return directMessage(reply);
+}
+
+function isApiError(err: unknown, code: number): err is JetStreamApiError {
+  return err instanceof JetStreamApiError && err.code === code;
+}
+
+function consumerError(err: unknown, stream: string): unknown {
+  if (isApiError(err, StreamNotFound)) return new StoreNotFoundError(stream, { cause: err });
+  if (err instanceof JetStreamApiError) {
+    const { err_code, description } = err.apiError();
+    return new ServerError(err_code, description, { cause: err });
+  }
+  return fromRequestError(err, stream, `$JS.API.CONSUMER.*.${stream}`);
+}

@@ -1,0 +1,391 @@
+import {
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import type { StoredMessage } from '../codec/event-format.js';
+import type { JetStreamEventStore } from '../store/jetstream-store.js';
+import { toFilter } from '../store/reading.js';
+import type { EnvelopeOf, EventMap, ReadTarget } from '../store/types.js';
+import { subjectMatches } from '../subjects/subjects.js';
+import {
+  deliveriesExhausted,
+  propagationOf,
+  runAttempt,
+  settle,
+  summarize,
+  type AttemptResult,
+  type ErrorSummary,
+  type ProcessContext,
+  type ProcessorHandler,
+  type Settlement,
+} from './attempt.js';
+import { DeadLetters, type DeadLetter } from './dead-letters.js';
+import { AttemptClock, Delivery } from './delivery.js';
+import { DeadLetterNotFoundError } from './errors.js';
+import { consumeDurable, consumerLag, ensureDurable, storedAt } from './jetstream.js';
+import { MetricsRecorder, type AttemptKind, type ProcessorMetrics } from './metrics.js';
+import {
+  consumerConfig,
+  durableName,
+  resolvePolicy,
+  retryDelay,
+  type ProcessorPolicy,
+  type ResolvedPolicy,
+} from './policy.js';
+import { WorkQueue } from './work-queue.js';
+
+/** Options for {@link startProcessor}: what to handle, how, and the delivery contract. */
+export interface ProcessorOptions<E extends EventMap> extends ProcessorPolicy {
+  /** The store whose events to handle; its connection, tenant and stream are used. */
+  store: JetStreamEventStore<E>;
+  /**
+   * Identifies the processor: instances with the same name (and tenant) share one durable
+   * consumer, so they split the work and a restart resumes where it stopped. Renaming it
+   * starts a new processor from the first event.
+   */
+  name: string;
+  /** Which events: an entity `{ type, id }` or `{ entityType?, entityId?, eventType? }`. Default: all the tenant's. */
+  filter?: ReadTarget;
+  /** Runs once per event (at least once: make its effects idempotent, e.g. keyed by `event.id`). */
+  handler: ProcessorHandler<E>;
+  /** Where given-up events go. Default: `DeadLetters.open(connection)` (bucket `deadletters`). */
+  deadLetters?: DeadLetters;
+  /** Per-request timeout of replays' direct gets, in ms. Default 5000. */
+  timeoutMs?: number;
+  /** Called after each delivery is settled. Must not throw (errors go to `onError`). */
+  onOutcome?: (outcome: ProcessorOutcome) => void;
+  /**
+   * Background problems that no caller awaits: a dead letter that could not be written
+   * (the event is retried instead), the consumer failing, a throwing `onOutcome`. Also
+   * kept as `metrics().lastError`.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** How one delivery ended, for logs and traces. */
+export interface ProcessorOutcome {
+  readonly sequence: number;
+  readonly subject: string;
+  readonly attempt: number;
+  readonly result: 'processed' | 'retry' | 'dead-lettered';
+  /** Handler time; absent when the handler did not run (an exhausted delivery). */
+  readonly durationMs?: number;
+  /** Why it was retried or dead-lettered. */
+  readonly error?: ErrorSummary;
+}
+
+/** What replaying one dead letter came to. */
+export type ReplayResult =
+  | { readonly sequence: number; readonly status: 'processed' }
+  /** Still failing: the dead letter is kept with the new error and one more attempt. */
+  | { readonly sequence: number; readonly status: 'failed'; readonly error: ErrorSummary };
+
+/** Options for {@link Processor.stop}. */
+export interface StopOptions {
+  /** How long to wait for running handlers before handing their events back. Default 10 000 ms. */
+  timeoutMs?: number;
+}
+
+/** A running processor instance. */
+export interface Processor {
+  readonly name: string;
+  /** Its durable consumer, also the key of its dead letters (see `durableName`). */
+  readonly durable: string;
+  /** The resolved delivery contract. */
+  readonly policy: ResolvedPolicy;
+  readonly state: 'running' | 'stopping' | 'stopped';
+  /** Counters and handler timings of this instance. */
+  metrics(): ProcessorMetrics;
+  /** Events not yet processed by any instance: undelivered plus delivered but unsettled. */
+  lag(): Promise<number>;
+  /** Its dead letters, oldest event first. */
+  deadLetters(): Promise<DeadLetter[]>;
+  /** Runs the (fixed) handler on a dead-lettered event again; removes the dead letter on success. */
+  replayDeadLetter(sequence: number): Promise<ReplayResult>;
+  /** Replays every dead letter in sequence order. */
+  replayDeadLetters(): Promise<ReplayResult[]>;
+  /** Drops a dead letter without replaying it. */
+  dismissDeadLetter(sequence: number): Promise<void>;
+  /**
+   * Graceful shutdown: stops fetching, hands back events that have not started, waits for
+   * running handlers (up to `timeoutMs`, then aborts their signals and naks their events),
+   * flushes the acks, and resolves. Idempotent.
+   */
+  stop(options?: StopOptions): Promise<void>;
+}
+
+/**
+ * Runs `handler` for every event matching `filter`, at least once, through a durable pull
+ * consumer with explicit acks. A handler that throws is retried with backoff; after
+ * `maxDeliver` attempts, or on `reject()` or an undecodable event, the event is
+ * dead-lettered and the processor moves on. Start the same name in several processes to
+ * share the work. Needs stream and consumer admin rights (the `service` role).
+ *
+ * @example
+ * const welcome = await startProcessor({
+ *   store,
+ *   name: 'send-welcome',
+ *   filter: { entityType: 'account', eventType: 'Opened' },
+ *   handler: async (event, ctx) => {
+ *     if (!mailer.up) return retry(30_000);
+ *     await mailer.send(event.data.owner, { idempotencyKey: event.id });
+ *     await store.append(event.entity, { type: 'Welcomed', data: {} }, ctx.propagation);
+ *   },
+ * });
+ * process.on('SIGTERM', () => welcome.stop());
+ */
+export async function startProcessor<E extends EventMap>(options: ProcessorOptions<E>): Promise<Processor> {
+  const { store, name } = options;
+  const policy = resolvePolicy(name, options);
+  const durable = durableName(store.tenant, name);
+  const filter = store.format.scheme.filter(toFilter(options.filter ?? {}));
+  const jsm = await jetstreamManager(store.connection, { checkAPI: false });
+  await ensureDurable(jsm, store.stream, name, consumerConfig(durable, filter, policy));
+  const deadLetters = options.deadLetters ?? (await DeadLetters.open(store.connection));
+  const processor = new DurableProcessor(options, { policy, durable, filter, jsm, deadLetters });
+  await processor.start();
+  return processor;
+}
+
+interface Resolved {
+  policy: ResolvedPolicy;
+  durable: string;
+  filter: string;
+  jsm: JetStreamManager;
+  deadLetters: DeadLetters;
+}
+
+class DurableProcessor<E extends EventMap> implements Processor {
+  readonly name: string;
+  readonly durable: string;
+  readonly policy: ResolvedPolicy;
+  state: Processor['state'] = 'running';
+  private readonly recorder = new MetricsRecorder();
+  private readonly running = new Set<Delivery>();
+  private readonly queue: WorkQueue<Delivery>;
+  private messages: ConsumerMessages | undefined;
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: ProcessorOptions<E>,
+    private readonly resolved: Resolved,
+  ) {
+    this.name = options.name;
+    this.durable = resolved.durable;
+    this.policy = resolved.policy;
+    this.queue = new WorkQueue(this.policy.concurrency, this.policy.ackWaitMs / 3, (d) => this.process(d));
+  }
+
+  async start(): Promise<void> {
+    const { store } = this.options;
+    this.messages = await consumeDurable(store.connection, store.stream, this.durable, {
+      // Pull only what the handler slots can take; max_ack_pending bounds the rest.
+      max_messages: this.policy.concurrency,
+      callback: (msg) => this.accept(msg),
+    });
+    void this.messages.closed().then((err) => {
+      if (err && this.state === 'running') this.report(err);
+    });
+  }
+
+  metrics(): ProcessorMetrics {
+    return this.recorder.snapshot(this.queue.active);
+  }
+
+  lag(): Promise<number> {
+    return consumerLag(this.resolved.jsm, this.options.store.stream, this.durable);
+  }
+
+  deadLetters(): Promise<DeadLetter[]> {
+    return this.resolved.deadLetters.list(this.durable);
+  }
+
+  async replayDeadLetter(sequence: number): Promise<ReplayResult> {
+    const letter = (await this.deadLetters()).find((l) => l.sequence === sequence);
+    if (!letter) throw new DeadLetterNotFoundError(this.name, sequence, 'it has no dead letter');
+    return this.replay(letter);
+  }
+
+  async replayDeadLetters(): Promise<ReplayResult[]> {
+    const results: ReplayResult[] = [];
+    for (const letter of await this.deadLetters()) results.push(await this.replay(letter));
+    return results;
+  }
+
+  dismissDeadLetter(sequence: number): Promise<void> {
+    return this.resolved.deadLetters.remove(this.durable, sequence);
+  }
+
+  stop(options: StopOptions = {}): Promise<void> {
+    this.stopped ??= this.shutdown(options.timeoutMs ?? 10_000);
+    return this.stopped;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    this.state = 'stopping';
+    // Events that never started go back at once, for another instance to take; any that
+    // arrive from here on are handed back by accept().
+    for (const delivery of this.queue.drain()) delivery.nak();
+    // Closing ends the pull requests; the server drops them once nobody listens.
+    await this.messages?.close();
+    if (!(await settlesWithin(this.queue.idle(), timeoutMs))) {
+      for (const delivery of this.running) {
+        delivery.clock.abort(new Error(`the processor stopped after waiting ${timeoutMs} ms`));
+        delivery.nak();
+      }
+    }
+    // Acks are fire-and-forget publishes: make sure the server has them before resolving.
+    const nc = this.options.store.connection;
+    if (!nc.isClosed()) await nc.flush();
+    this.state = 'stopped';
+  }
+
+  private accept(msg: JsMsg): void {
+    const delivery = new Delivery(msg);
+    if (this.state !== 'running') delivery.nak();
+    else this.queue.push(delivery);
+  }
+
+  private async process(delivery: Delivery): Promise<void> {
+    this.running.add(delivery);
+    try {
+      if (delivery.attempt > this.policy.maxDeliver) {
+        // The spare delivery: the last attempt never settled, so record it now.
+        await this.apply(delivery, {
+          action: 'dead-letter',
+          error: deliveriesExhausted(this.policy.maxDeliver),
+        });
+        return;
+      }
+      const started = performance.now();
+      const result = await this.attempt(delivery.stored, delivery.attempt, delivery.clock);
+      const durationMs = performance.now() - started;
+      this.recorder.attempt(kindOf(result), durationMs);
+      await this.apply(delivery, settle(result, delivery.attempt, this.policy), durationMs);
+    } catch (err) {
+      this.report(err);
+    } finally {
+      delivery.clock.end();
+      this.running.delete(delivery);
+    }
+  }
+
+  private attempt(stored: StoredMessage, attempt: number, clock: AttemptClock): Promise<AttemptResult> {
+    clock.start(this.policy.ackWaitMs);
+    const context = (event: EnvelopeOf<E>): ProcessContext => ({
+      processor: this.name,
+      attempt,
+      lastAttempt: attempt >= this.policy.maxDeliver,
+      propagation: propagationOf(event),
+      signal: clock.signal,
+    });
+    return runAttempt(this.options.store.format, this.options.handler, stored, context);
+  }
+
+  private async apply(delivery: Delivery, settlement: Settlement, durationMs?: number): Promise<void> {
+    // stop() already handed this event back: a late result must not settle or record it.
+    if (delivery.settled) return;
+    const base = {
+      sequence: delivery.sequence,
+      subject: delivery.subject,
+      attempt: delivery.attempt,
+      durationMs,
+    };
+    if (settlement.action === 'ack') {
+      if (delivery.ack()) this.notify({ ...base, result: 'processed' });
+    } else if (settlement.action === 'nak') {
+      if (delivery.nak(settlement.delayMs))
+        this.notify({ ...base, result: 'retry', error: settlement.error });
+    } else if (await this.deadLetter(delivery, settlement.error)) {
+      this.notify({ ...base, result: 'dead-lettered', error: settlement.error });
+    }
+  }
+
+  /** Records the dead letter, then terminates the event. False when it was not settled here. */
+  private async deadLetter(delivery: Delivery, error: ErrorSummary): Promise<boolean> {
+    const attempts = Math.min(delivery.attempt, this.policy.maxDeliver);
+    try {
+      await this.record({ sequence: delivery.sequence, subject: delivery.subject, error, attempts });
+    } catch (err) {
+      // Without a record the event must not be terminated: let it come back and try again.
+      this.report(err);
+      delivery.nak(retryDelay(this.policy, delivery.attempt));
+      return false;
+    }
+    if (!delivery.term(`${error.name}: ${error.message}`.slice(0, 256))) return false;
+    this.recorder.deadLettered();
+    return true;
+  }
+
+  private record(letter: Omit<DeadLetter, 'at' | 'processor'>): Promise<DeadLetter> {
+    return this.resolved.deadLetters.record({ ...letter, processor: this.durable });
+  }
+
+  private async replay(letter: DeadLetter): Promise<ReplayResult> {
+    const { store, timeoutMs } = this.options;
+    const stored = await storedAt(store.connection, store.stream, letter.sequence, timeoutMs ?? 5000);
+    // The subject check keeps a foreign or reused sequence from reaching this handler.
+    if (
+      !stored ||
+      stored.subject !== letter.subject ||
+      !subjectMatches(this.resolved.filter, stored.subject)
+    ) {
+      throw new DeadLetterNotFoundError(
+        this.name,
+        letter.sequence,
+        'its event is no longer in the stream; remove it with dismissDeadLetter()',
+      );
+    }
+    const attempt = letter.attempts + 1;
+    const clock = new AttemptClock();
+    const result = await this.attempt(stored, attempt, clock).finally(() => clock.end());
+    if (result.kind === 'processed') {
+      await this.resolved.deadLetters.remove(this.durable, letter.sequence);
+      return { sequence: letter.sequence, status: 'processed' };
+    }
+    const error = replayError(result);
+    await this.record({ sequence: letter.sequence, subject: letter.subject, error, attempts: attempt });
+    return { sequence: letter.sequence, status: 'failed', error };
+  }
+
+  private notify(outcome: ProcessorOutcome): void {
+    try {
+      this.options.onOutcome?.(outcome);
+    } catch (err) {
+      this.report(err);
+    }
+  }
+
+  private report(err: unknown): void {
+    this.recorder.error(err, new Date());
+    try {
+      this.options.onError?.(err);
+    } catch {
+      // onError itself failed; the error is still in metrics().lastError.
+    }
+  }
+}
+
+function kindOf(result: AttemptResult): AttemptKind {
+  if (result.kind === 'processed') return 'processed';
+  return result.kind === 'retry' ? 'retried' : 'failed';
+}
+
+function replayError(result: Exclude<AttemptResult, { kind: 'processed' }>): ErrorSummary {
+  if (result.kind === 'rejected') return { name: 'Rejected', message: result.reason };
+  if (result.kind === 'retry') return { name: 'RetryRequested', message: 'the handler asked for a retry' };
+  return summarize(result.error);
+}
+
+/** True when `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
