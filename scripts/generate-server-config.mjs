@@ -12,23 +12,34 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const plain = /^[A-Za-z0-9_-]{1,32}$/;
 const size = /^\d+(KB|MB|GB|TB)?$/;
 
+const normalized = (name) => name.toUpperCase().replace(/-/g, '_');
+
 /** Throws a message naming the bad field when the tenants file is not usable. */
 export function validateTenants(spec) {
   const problems = [];
   for (const key of ['prefix', 'stream', 'viewsBucket']) {
     if (!plain.test(spec?.[key] ?? '')) problems.push(`${key} must be 1-32 letters, digits, "_" or "-"`);
   }
-  if (!Array.isArray(spec?.tenants) || spec.tenants.length === 0) problems.push('tenants must be a non-empty list');
+  if (!Array.isArray(spec?.tenants) || spec.tenants.length === 0)
+    problems.push('tenants must be a non-empty list');
   const seen = new Set();
   for (const [i, t] of (spec?.tenants ?? []).entries()) {
     // Tenant names become subject tokens, account names and inbox prefixes: no dots,
     // wildcards or spaces, and nothing that collides with NATS's own accounts.
-    if (!plain.test(t?.name ?? '')) problems.push(`tenants[${i}].name ${JSON.stringify(t?.name)} must be 1-32 letters, digits, "_" or "-"`);
-    else if (/^(SYS|\$G|\$SYS)$/i.test(t.name)) problems.push(`tenants[${i}].name ${t.name} is reserved`);
-    else if (seen.has(t.name.toLowerCase())) problems.push(`tenants[${i}].name ${t.name} is duplicated`);
-    seen.add(t?.name?.toLowerCase());
-    for (const key of ['maxFile', 'maxMem']) if (t?.[key] !== undefined && !size.test(t[key])) problems.push(`tenants[${i}].${key} must look like 1GB`);
-    for (const key of ['maxStreams', 'maxConsumers']) if (t?.[key] !== undefined && !(Number.isInteger(t[key]) && t[key] > 0)) problems.push(`tenants[${i}].${key} must be a positive integer`);
+    const name = t?.name;
+    if (typeof name !== 'string' || !plain.test(name))
+      problems.push(`tenants[${i}].name ${JSON.stringify(name)} must be 1-32 letters, digits, "_" or "-"`);
+    else if (/^(SYS|\$G|\$SYS)$/i.test(name)) problems.push(`tenants[${i}].name ${name} is reserved`);
+    // Names that differ only in case or "-" vs "_" would share a password variable.
+    else if (seen.has(normalized(name)))
+      problems.push(`tenants[${i}].name ${name} collides with another tenant (case or "-"/"_")`);
+    if (typeof name === 'string') seen.add(normalized(name));
+    for (const key of ['maxFile', 'maxMem'])
+      if (t?.[key] !== undefined && !size.test(t[key]))
+        problems.push(`tenants[${i}].${key} must look like 1GB`);
+    for (const key of ['maxStreams', 'maxConsumers'])
+      if (t?.[key] !== undefined && !(Number.isInteger(t[key]) && t[key] > 0))
+        problems.push(`tenants[${i}].${key} must be a positive integer`);
   }
   if (problems.length) throw new Error(`invalid tenants file:\n  - ${problems.join('\n  - ')}`);
   return spec;
@@ -44,12 +55,12 @@ export function rolePermissions({ prefix, stream, viewsBucket }, tenant, role) {
     `$JS.API.DIRECT.GET.${stream}.>`,
     // Watch: a consumer whose filter is in the subject, on this tenant's events only.
     `$JS.API.CONSUMER.CREATE.${stream}.*.${prefix}.${tenant}.>`,
-    `$JS.API.CONSUMER.DELETE.${stream}.*`,
+    // No CONSUMER.DELETE: it cannot be limited to the user's own consumers, and would let
+    // a reader delete the service's durables. Watch consumers expire when unwatched.
     `$JS.FC.${stream}.>`,
     // Views: direct get and watch of this tenant's keys.
     `$JS.API.DIRECT.GET.${kv}.$KV.${viewsBucket}.${tenant}.>`,
     `$JS.API.CONSUMER.CREATE.${kv}.*.$KV.${viewsBucket}.${tenant}.>`,
-    `$JS.API.CONSUMER.DELETE.${kv}.*`,
     `$JS.FC.${kv}.>`,
     // Lets the client confirm which account (tenant) its credentials belong to.
     '$SYS.REQ.USER.INFO',
@@ -86,6 +97,37 @@ const envName = (tenant, role) => `JETSOURCE_${tenant}_${role}_PASSWORD`.toUpper
 
 const q = (s) => JSON.stringify(s);
 const list = (items, indent) => `[\n${items.map((s) => `${indent}  ${q(s)}`).join('\n')}\n${indent}]`;
+
+const DEVELOPMENT_LISTENERS = `listen: "127.0.0.1:4222"
+# Monitoring lists every account's users and streams: keep it on loopback.
+http: "127.0.0.1:8222"
+max_payload: 1MB
+
+websocket {
+  listen: "127.0.0.1:8080"
+  # Plain ws:// on localhost for development only; the --production config terminates TLS
+  # here and pins the web origins that may connect.
+  no_tls: true
+  # Pings find sockets that proxies dropped silently (needs nats-server >= 2.12.3).
+  ping_interval: "20s"
+  compression: true
+}
+`;
+
+const PRODUCTION_LISTENERS = `listen: "0.0.0.0:4222"
+tls { cert_file: $JETSOURCE_TLS_CERT, key_file: $JETSOURCE_TLS_KEY }
+# No monitoring listener: it would list every account's users and streams.
+max_payload: 1MB
+
+websocket {
+  listen: "0.0.0.0:443"
+  tls { cert_file: $JETSOURCE_TLS_CERT, key_file: $JETSOURCE_TLS_KEY }
+  # Only your web app's origin may open a browser connection.
+  allowed_origins: [$JETSOURCE_ALLOWED_ORIGIN]
+  ping_interval: "20s"
+  compression: true
+}
+`;
 
 export function renderConfig(spec, { production = false } = {}) {
   validateTenants(spec);
@@ -126,22 +168,7 @@ ${production ? '# Production: passwords come from JETSOURCE_<TENANT>_<ROLE>_PASS
 # Inside an account, users are roles: writer (append, read, watch, read views),
 # reader (read, watch, read views) and service (stream/KV admin, projectors).
 
-listen: "127.0.0.1:4222"
-http: "127.0.0.1:8222"
-max_payload: 1MB
-
-websocket {
-  listen: "127.0.0.1:8080"
-  # Plain ws:// on localhost for development only. In production terminate TLS here:
-  #   tls { cert_file: "/etc/nats/tls.crt", key_file: "/etc/nats/tls.key" }
-  # and pin the web origins that may connect:
-  #   allowed_origins: ["https://app.example.com"]
-  no_tls: true
-  # Pings find sockets that proxies dropped silently (needs nats-server >= 2.12.3).
-  ping_interval: "20s"
-  compression: true
-}
-
+${production ? PRODUCTION_LISTENERS : DEVELOPMENT_LISTENERS}
 jetstream {
   store_dir: ".data/nats"
   # Events are the source of truth: fsync every write. The default (every 2 min) can

@@ -46,7 +46,10 @@ function debianMirror() {
   if (existsSync('/etc/apt/sources.list')) files.push('/etc/apt/sources.list');
   for (const file of files.filter((f) => /\.(sources|list)$/.test(f))) {
     const text = readFileSync(file, 'utf8');
-    const uris = [...text.matchAll(/^\s*URIs:\s*(\S+)/gm), ...text.matchAll(/^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)/gm)]
+    const uris = [
+      ...text.matchAll(/^\s*URIs:\s*(\S+)/gm),
+      ...text.matchAll(/^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)/gm),
+    ]
       .map((m) => m[1])
       .filter((u) => /\/debian\/?$/.test(u));
     if (uris.length) return uris[0];
@@ -56,24 +59,43 @@ function debianMirror() {
 
 function download() {
   const mirror = debianMirror();
-  if (!mirror) throw new Error('no Debian mirror is configured in /etc/apt; set NATS_SERVER_BIN to a nats-server >= ' + MINIMUM_VERSION);
+  if (!mirror)
+    throw new Error(
+      'no Debian mirror is configured in /etc/apt; set NATS_SERVER_BIN to a nats-server >= ' +
+        MINIMUM_VERSION,
+    );
   const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
   rmSync(cacheDir, { recursive: true, force: true });
-  for (const d of ['lists/partial', 'archives/partial', 'etc', 'debs']) mkdirSync(join(cacheDir, d), { recursive: true });
+  for (const d of ['lists/partial', 'archives/partial', 'etc', 'debs'])
+    mkdirSync(join(cacheDir, d), { recursive: true });
   const sources = join(cacheDir, 'etc', 'sources.list');
   writeFileSync(sources, `deb [signed-by=${keyring}] ${mirror} unstable main\n`);
   const apt = [
-    '-q', '-o', `Dir::Etc::SourceList=${sources}`, '-o', 'Dir::Etc::SourceParts=/dev/null',
-    '-o', `Dir::State::Lists=${join(cacheDir, 'lists')}`, '-o', `Dir::Cache=${cacheDir}`,
-    '-o', 'Debug::NoLocking=1', '-o', 'APT::Sandbox::User=root',
+    '-q',
+    '-o',
+    `Dir::Etc::SourceList=${sources}`,
+    '-o',
+    'Dir::Etc::SourceParts=/dev/null',
+    '-o',
+    `Dir::State::Lists=${join(cacheDir, 'lists')}`,
+    '-o',
+    `Dir::Cache=${cacheDir}`,
+    '-o',
+    'Debug::NoLocking=1',
+    '-o',
+    'APT::Sandbox::User=root',
   ];
   // `update` verifies the InRelease signature against Debian's archive keyring; the
   // package's checksum is then verified against that signed index by `download`.
   execFileSync('apt-get', [...apt, 'update'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  execFileSync('apt-get', [...apt, 'download', 'nats-server'], { cwd: join(cacheDir, 'debs'), stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('apt-get', [...apt, 'download', 'nats-server'], {
+    cwd: join(cacheDir, 'debs'),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const deb = readdirSync(join(cacheDir, 'debs')).find((f) => f.endsWith('.deb'));
   execFileSync('dpkg-deb', ['-x', join(cacheDir, 'debs', deb), join(cacheDir, 'root')]);
-  for (const d of ['lists', 'archives', 'debs', 'etc']) rmSync(join(cacheDir, d), { recursive: true, force: true });
+  for (const d of ['lists', 'archives', 'debs', 'etc'])
+    rmSync(join(cacheDir, d), { recursive: true, force: true });
 }
 
 /** Finds or fetches a new-enough nats-server and returns its absolute path. */
@@ -87,7 +109,9 @@ export function provisionNatsServer({ log = (m) => console.error(m) } = {}) {
     if (!bin) continue;
     const version = versionOf(bin);
     if (isNewEnough(version)) return bin;
-    log(`nats-server from ${where} (${bin}) is ${version ?? 'not runnable'}; jetsource needs >= ${MINIMUM_VERSION}`);
+    log(
+      `nats-server from ${where} (${bin}) is ${version ?? 'not runnable'}; jetsource needs >= ${MINIMUM_VERSION}`,
+    );
   }
   log('fetching nats-server from Debian unstable (signature-checked, private apt configuration)...');
   try {
@@ -99,7 +123,8 @@ export function provisionNatsServer({ log = (m) => console.error(m) } = {}) {
     );
   }
   const version = versionOf(cachedBin);
-  if (!isNewEnough(version)) throw new Error(`downloaded nats-server is ${version}; jetsource needs >= ${MINIMUM_VERSION}`);
+  if (!isNewEnough(version))
+    throw new Error(`downloaded nats-server is ${version}; jetsource needs >= ${MINIMUM_VERSION}`);
   log(`nats-server ${version} ready at ${cachedBin}`);
   return cachedBin;
 }

@@ -1,5 +1,11 @@
 import { TenantMismatchError } from '../errors.js';
-import { createInbox, Empty, wsconnect, type NatsConnection, type WsConnectionOptions } from '@nats-io/nats-core';
+import {
+  createInbox,
+  Empty,
+  wsconnect,
+  type NatsConnection,
+  type WsConnectionOptions,
+} from '@nats-io/nats-core';
 
 /** Options for {@link connect}: any nats.js WebSocket option, with browser- and edge-friendly defaults. */
 export interface ConnectOptions extends WsConnectionOptions {
@@ -58,7 +64,11 @@ export async function verifyTenant(nc: NatsConnection, tenant: string): Promise<
     const reply = await nc.request('$SYS.REQ.USER.INFO', Empty, { timeout: 5000 });
     account = (reply.json() as { data?: { account?: string } }).data?.account;
   } catch (cause) {
-    throw new TenantMismatchError(tenant, 'the server did not say which account these credentials belong to', { cause });
+    throw new TenantMismatchError(
+      tenant,
+      'the server did not say which account these credentials belong to',
+      { cause },
+    );
   }
   if (account === undefined) throw new TenantMismatchError(tenant, 'the server did not report an account');
   accounts.set(nc, account);

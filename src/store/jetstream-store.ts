@@ -12,6 +12,7 @@ import { assertPlainToken } from '../subjects/tokens.js';
 import { SubjectScheme, type EntityRef } from '../subjects/subjects.js';
 import { readEvents, foldEvents, toFilter } from './reading.js';
 import { DirectReader } from './jetstream/direct.js';
+import { consumerRange } from './jetstream/consumer-range.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import type {
   AppendOptions,
@@ -128,7 +129,11 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
     return readEvents(
       this.format,
-      () => this.direct.range(subject, options.after ?? 0, until, this.pageSize),
+      () =>
+        this.direct.range(subject, options.after ?? 0, until, this.pageSize, {
+          handOffAbove: this.pageSize,
+          read: (after) => consumerRange(this.connection, this.stream, subject, after, until),
+        }),
       options,
     );
   }

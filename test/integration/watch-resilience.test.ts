@@ -88,3 +88,19 @@ describe('watch survives connection loss', () => {
     expect(watch.seqs).toEqual([...before, ...after]);
   }, 60_000);
 });
+
+describe('watch ends when its connection is closed for good', () => {
+  test('closing the connection errors the watch with UnavailableError instead of hanging', async () => {
+    const nc = await t.connect();
+    const errors: unknown[] = [];
+    const sub = open(nc, unique('tenant'))
+      .watch()
+      .subscribe({ error: (err) => errors.push(err) });
+    await new Promise((r) => setTimeout(r, 200));
+    await nc.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(UnavailableError);
+    expect(sub.closed).toBe(true);
+  });
+});

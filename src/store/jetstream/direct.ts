@@ -34,33 +34,36 @@ export class DirectReader {
   /**
    * Streams every message matching `filter` with a sequence in (after, until], page by
    * page. At most one page is buffered, so memory stays bounded however long the range.
+   * When more than `handOffAbove` messages remain after a page, the rest is handed to
+   * `bulk` (an ordered consumer streams several times faster than direct get pages).
    */
   async *range(
     filter: string,
     after: number,
     until: number,
     pageSize: number,
+    bulk?: {
+      handOffAbove: number;
+      read: (after: number) => AsyncIterable<StoredMessage & { pending: number }>;
+    },
   ): AsyncGenerator<StoredMessage & { pending: number }> {
     let next = after + 1;
     while (next <= until) {
       let delivered = 0;
-      let more = false;
+      let pending = 0;
       for await (const msg of this.page(filter, next, Math.min(pageSize, until - next + 1))) {
         if (msg.sequence > until) return;
         delivered++;
         next = msg.sequence + 1;
-        more = msg.pending > 0;
+        pending = msg.pending;
         yield msg;
       }
-      if (delivered === 0 || !more) return;
+      if (delivered === 0 || pending === 0) return;
+      if (bulk && pending > bulk.handOffAbove) return yield* bulk.read(next - 1);
     }
   }
 
-  private page(
-    filter: string,
-    seq: number,
-    batch: number,
-  ): AsyncIterable<StoredMessage & { pending: number }> {
+  page(filter: string, seq: number, batch: number): AsyncIterable<StoredMessage & { pending: number }> {
     const api = `$JS.API.DIRECT.GET.${this.stream}`;
     const body = JSON.stringify({ seq, next_by_subj: filter, batch });
     return pageIterator(this.nc, api, body, this.timeoutMs, (reply, status) => {

@@ -19,7 +19,7 @@ import {
 import { inboxFor } from '../../connection/connect.js';
 import { fromRequestError } from './api.js';
 import type { StoredMessage } from '../../codec/event-format.js';
-import { PermissionDeniedError, ServerError, StoreNotFoundError } from '../../errors.js';
+import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { parseDelivery } from './delivery.js';
 
 /** Callbacks of an {@link OrderedConsumer}: plain functions, so the Observable layer stays in one place. */
@@ -76,6 +76,9 @@ export class OrderedConsumer {
   private retry = backoff([100, 250, 500, 1000, 2000]);
   private failures = 0;
   private creating = false;
+  /** Flow-control requests held back while the reader is behind: the server stops sending until answered. */
+  private paused = false;
+  private heldFlowControl: Msg[] = [];
   private createAgain = false;
 
   constructor(
@@ -99,6 +102,16 @@ export class OrderedConsumer {
     await this.create();
   }
 
+  /** Holds flow-control replies, so the server pauses delivery: backpressure for a slow reader. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const request of this.heldFlowControl.splice(0)) request.respond();
+  }
+
   /** Stops delivery at once and deletes the server-side consumer. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -114,6 +127,9 @@ export class OrderedConsumer {
       // Messages in flight during a disconnect are gone (core NATS); resume from the cursor.
       if (s.type === 'reconnect') this.recreate();
     }
+    // The status stream ends when the connection closes, which never comes back: end the
+    // read or watch instead of waiting forever. (After stop() this is a no-op.)
+    this.fail(new UnavailableError('the connection was closed'));
   }
 
   private async create(): Promise<void> {
@@ -205,11 +221,12 @@ export class OrderedConsumer {
       return;
     }
     if (msg.reply) {
-      msg.respond(); // flow control request
+      if (this.paused) this.heldFlowControl.push(msg);
+      else msg.respond(); // flow control request
       return;
     }
     const stalled = msg.headers?.get('Nats-Consumer-Stalled');
-    if (stalled) this.options.nc.publish(stalled);
+    if (stalled && !this.paused) this.options.nc.publish(stalled);
     const lastDelivered = Number(msg.headers?.get('Nats-Last-Consumer') || 0);
     if (lastDelivered !== this.deliverySeq) return this.recreate();
     // An idle heartbeat with nothing missed: nothing is pending, even if a purge
@@ -237,6 +254,7 @@ export class OrderedConsumer {
   }
 
   private fail(err: Error): void {
+    if (this.stopped) return;
     void this.stop();
     this.handlers.error(err);
   }

@@ -1,0 +1,66 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { StoredMessage } from '../../codec/event-format.js';
+import { OrderedConsumer } from './ordered-consumer.js';
+
+type Pending = StoredMessage & { pending: number };
+
+/**
+ * Streams (after, until] through an ordered consumer, for big reads. Memory stays
+ * bounded: past `highWater` buffered messages the consumer holds its flow-control
+ * replies, which pauses the server, and resumes below half of it. Ends once caught up.
+ */
+export async function* consumerRange(
+  nc: NatsConnection,
+  stream: string,
+  filter: string,
+  after: number,
+  until: number,
+  highWater = 4096,
+): AsyncGenerator<Pending> {
+  let queue: Pending[] = [];
+  let head = 0;
+  let caughtUp = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const consumer = new OrderedConsumer(
+    { nc, stream, filter, after },
+    {
+      message(msg, pending) {
+        queue.push({ ...msg, pending });
+        if (queue.length - head >= highWater) consumer.pause();
+        wake?.();
+      },
+      caughtUp() {
+        caughtUp = true;
+        wake?.();
+      },
+      error(err) {
+        failure = err;
+        wake?.();
+      },
+    },
+  );
+  try {
+    await consumer.start();
+    for (;;) {
+      if (head < queue.length) {
+        const msg = queue[head++]!;
+        if (head > 1024 && head * 2 > queue.length) {
+          queue = queue.slice(head);
+          head = 0;
+        }
+        if (queue.length - head < highWater / 2) consumer.resume();
+        if (msg.sequence > until) return;
+        yield msg;
+        if (msg.sequence >= until) return;
+        continue;
+      }
+      if (failure) throw failure;
+      if (caughtUp) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  } finally {
+    await consumer.stop();
+  }
+}
