@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  UnavailableError,
   connectionState,
   createEventStore,
   ensureStore,
