@@ -1,5 +1,5 @@
 import { nuid } from '@nats-io/nats-core';
-import { InvalidTokenError, MalformedEventError, ValidationError, type MalformedReason } from '../errors.js';
+import { BatchTooLargeError, InvalidTokenError, MalformedEventError, ValidationError, type MalformedReason } from '../errors.js';
 import type { AppendOptions, EntityWrite, EnvelopeOf, EventMap, ExpectedVersion } from '../store/types.js';
 import {
   describeEntity,
@@ -43,6 +43,8 @@ export interface EventFormatOptions<E extends EventMap> {
   codec: EventCodec;
   /** When given, only these event types may be written or read, and their data is validated both ways. */
   schemas?: EventSchemas<E>;
+  /** Most events one atomic append may hold (the server's batch limit). Default 1000. */
+  maxBatch?: number;
 }
 
 // randomUUID is missing in insecure browser contexts (plain http on a LAN address); nuid is unique too.
@@ -67,6 +69,9 @@ export class EventFormat<E extends EventMap> {
     writes: ReadonlyArray<EntityWrite<E>>,
     options: AppendOptions = {},
   ): Promise<PreparedWrite[]> {
+    const count = writes.reduce((n, w) => n + w.events.length, 0);
+    const maxBatch = this.options.maxBatch ?? 1000;
+    if (count > maxBatch) throw new BatchTooLargeError(count, maxBatch);
     const seen = new Set<string>();
     const ids = new Set<string>();
     const time = new Date().toISOString();

@@ -6,11 +6,12 @@ import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
-import { BatchTooLargeError, TenantMismatchError } from '../errors.js';
+import { TenantMismatchError } from '../errors.js';
 import { verifiedAccount } from '../connection/connect.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { SubjectScheme, type EntityRef } from '../subjects/subjects.js';
 import { readEvents, foldEvents, toFilter } from './reading.js';
+import { appendOne } from './writing.js';
 import { DirectReader } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
@@ -76,7 +77,6 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   readonly format: EventFormat<E>;
   private readonly direct: DirectReader;
   private readonly publish: PublishContext;
-  private readonly maxBatch: number;
   private readonly pageSize: number;
 
   constructor(options: EventStoreOptions<E>) {
@@ -90,10 +90,10 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     this.format = new EventFormat(new SubjectScheme(options.prefix ?? 'es', options.tenant), {
       codec: options.codec ?? jsonCodec,
       schemas: options.schemas,
+      maxBatch: options.maxBatch,
     });
     const timeoutMs = options.timeoutMs ?? 5000;
     this.direct = new DirectReader(options.connection, this.stream, timeoutMs);
-    this.maxBatch = options.maxBatch ?? 1000;
     this.pageSize = options.readPageSize ?? 1000;
     this.publish = {
       nc: options.connection,
@@ -104,22 +104,18 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     };
   }
 
-  async append(
+  append(
     entity: EntityRef,
     events: NewEvent<E> | ReadonlyArray<NewEvent<E>>,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    const list = Array.isArray(events) ? (events as ReadonlyArray<NewEvent<E>>) : [events as NewEvent<E>];
-    const [result] = await this.appendAll([{ entity, events: list, expect: options.expect }], options);
-    return result!;
+    return appendOne(this, entity, events, options);
   }
 
   async appendAll(
     writes: ReadonlyArray<EntityWrite<E>>,
     options: Omit<AppendOptions, 'expect'> = {},
   ): Promise<AppendResult[]> {
-    const count = writes.reduce((n, w) => n + w.events.length, 0);
-    if (count > this.maxBatch) throw new BatchTooLargeError(count, this.maxBatch);
     const prepared = await this.format.prepare(writes, options);
     return publishWrites(this.publish, prepared);
   }

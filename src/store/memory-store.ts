@@ -4,9 +4,10 @@ import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat, eventIdHeader, type PreparedWrite, type StoredMessage } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
-import { BatchTooLargeError, ConcurrencyError } from '../errors.js';
+import { ConcurrencyError } from '../errors.js';
 import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
 import { foldEvents, readEvents, toFilter } from './reading.js';
+import { appendOne } from './writing.js';
 import type {
   AppendOptions,
   AppendResult,
@@ -60,33 +61,28 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
   readonly appended = new Subject<StoredMessage>();
   private readonly messages: Stored[] = [];
   private readonly ids = new Map<string, number>();
-  private readonly maxBatch: number;
 
   constructor(options: MemoryEventStoreOptions<E>) {
     this.tenant = options.tenant;
     this.format = new EventFormat(new SubjectScheme(options.prefix ?? 'es', options.tenant), {
       codec: options.codec ?? jsonCodec,
       schemas: options.schemas,
+      maxBatch: options.maxBatch,
     });
-    this.maxBatch = options.maxBatch ?? 1000;
   }
 
-  async append(
+  append(
     entity: EntityRef,
     events: NewEvent<E> | ReadonlyArray<NewEvent<E>>,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    const list = Array.isArray(events) ? (events as ReadonlyArray<NewEvent<E>>) : [events as NewEvent<E>];
-    const [result] = await this.appendAll([{ entity, events: list, expect: options.expect }], options);
-    return result!;
+    return appendOne(this, entity, events, options);
   }
 
   async appendAll(
     writes: ReadonlyArray<EntityWrite<E>>,
     options: Omit<AppendOptions, 'expect'> = {},
   ): Promise<AppendResult[]> {
-    const count = writes.reduce((n, w) => n + w.events.length, 0);
-    if (count > this.maxBatch) throw new BatchTooLargeError(count, this.maxBatch);
     const prepared = await this.format.prepare(writes, options);
     const replay = this.replayOf(prepared);
     if (replay) return replay;

@@ -1,0 +1,14 @@
+import type { EntityRef } from '../subjects/subjects.js';
+import type { AppendOptions, AppendResult, EventMap, EventStore, NewEvent } from './types.js';
+
+/** `append` for every store: one entity's events are an `appendAll` of one write. */
+export async function appendOne<E extends EventMap>(
+  store: Pick<EventStore<E>, 'appendAll'>,
+  entity: EntityRef,
+  events: NewEvent<E> | ReadonlyArray<NewEvent<E>>,
+  options: AppendOptions,
+): Promise<AppendResult> {
+  const list = Array.isArray(events) ? (events as ReadonlyArray<NewEvent<E>>) : [events as NewEvent<E>];
+  const [result] = await store.appendAll([{ entity, events: list, expect: options.expect }], options);
+  return result!;
+}
