@@ -1,29 +1,10 @@
 // Shared e2e plumbing: Debian's Chromium through playwright-core, the demo stack, screenshots.
-import { existsSync, mkdirSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { startDemoStack, type DemoStack } from '../demo/server/stack.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = 'test-results/e2e';
-
-export async function launchBrowser(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `No Chromium at ${CHROMIUM}. Install Debian's: apt-get install -y chromium (or set CHROMIUM_PATH).`,
-    );
-  }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-}
+export { launchChromium as launchBrowser } from '../test/support/chromium.js';
 
 export { startDemoStack, type DemoStack };
 
@@ -80,6 +61,8 @@ export const feedSequences = (page: Page) =>
   page.$$eval('[data-testid=feed] li', (items) =>
     items.map((li) => Number((li as HTMLElement).dataset.sequence)),
   );
+
+const SHOTS = 'test-results/e2e';
 
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });

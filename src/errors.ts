@@ -180,12 +180,12 @@ export class TenantMismatchError extends JetsourceError {
 export class StoreNotFoundError extends JetsourceError {
   constructor(
     readonly stream: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; remedy?: string },
   ) {
     super(
       'STORE_NOT_FOUND',
-      `no JetStream stream "${stream}" answers; create it once with ensureStore().`,
-      options,
+      `no JetStream stream "${stream}" answers; ${options?.remedy ?? 'create it once with ensureStore()'}.`,
+      { cause: options?.cause },
     );
     this.name = 'StoreNotFoundError';
   }

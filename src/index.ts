@@ -1,11 +1,9 @@
-// jetsource: the isomorphic entry. Nothing here may import a Node built-in.
+// jetsource: the isomorphic client entry (browsers, Node, workers). Nothing here may import a
+// Node built-in. Service-side pieces (store admin, projectors, processors) are in ./server.ts.
 export { connect, connectionDefaults, verifyTenant } from './connection/connect.js';
 export type { ConnectOptions } from './connection/connect.js';
-
 export { createEventStore, JetStreamEventStore } from './store/jetstream-store.js';
 export type { EventStoreOptions } from './store/jetstream-store.js';
-export { ensureStore } from './store/ensure-store.js';
-export type { EnsureStoreOptions, EnsuredStore } from './store/ensure-store.js';
 export type {
   AppendOptions,
   AppendResult,
@@ -24,7 +22,6 @@ export type {
   ReadOptions,
   ReadTarget,
 } from './store/types.js';
-
 export { connectionState } from './watch/connection-state.js';
 export { onlyEvents, foldWatch, foldState, liveState, shareLive } from './watch/operators.js';
 export type { Fold, LiveState } from './watch/operators.js';
@@ -37,44 +34,18 @@ export type {
   WatchStart,
   ConnectionState,
 } from './watch/types.js';
-
 export { defineView } from './views/define-view.js';
 export type { ViewDefinition, ViewEntry } from './views/define-view.js';
 export { openView } from './views/view-reader.js';
 export type { ViewReader, ViewSource, OpenViewOptions } from './views/view-reader.js';
-export { startProjector } from './views/projector.js';
-export type { Projector, ProjectorOptions, ProjectorProgress } from './views/projector.js';
-export { ensureViews } from './views/ensure-views.js';
-export type { EnsureViewsOptions } from './views/ensure-views.js';
-
-export { startProcessor } from './processing/processor.js';
-export type {
-  Processor,
-  ProcessorOptions,
-  ProcessorOutcome,
-  ReplayResult,
-  StopOptions,
-} from './processing/processor.js';
-export { retry, reject, isHandlerOutcome } from './processing/outcome.js';
-export type { Retry, Reject, HandlerOutcome } from './processing/outcome.js';
-export type { ProcessorHandler, ProcessContext, Propagation, ErrorSummary } from './processing/attempt.js';
-export { defaultPolicy, durableName } from './processing/policy.js';
-export type { ProcessorPolicy, ResolvedPolicy } from './processing/policy.js';
-export type { ProcessorMetrics, HandlerTimings } from './processing/metrics.js';
-export { ProcessorConfigError, DeadLetterNotFoundError } from './processing/errors.js';
-export { DeadLetters } from './processing/dead-letters.js';
-export type { DeadLetter, DeadLettersOptions } from './processing/dead-letters.js';
-
 export { SubjectScheme, describeEntity } from './subjects/subjects.js';
 export type { EntityRef, EventFilter, EventAddress } from './subjects/subjects.js';
 export { encodeToken, decodeToken } from './subjects/tokens.js';
-
 export { jsonCodec } from './codec/codec.js';
 export type { EventCodec } from './codec/codec.js';
 export { Header } from './codec/metadata.js';
 export type { EventMetadata } from './codec/metadata.js';
 export type { EventSchemas } from './codec/schema.js';
-
 export {
   JetsourceError,
   isJetsourceError,

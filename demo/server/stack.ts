@@ -6,14 +6,8 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createServer, type ViteDevServer } from 'vite';
-import {
-  connect,
-  createEventStore,
-  ensureStore,
-  ensureViews,
-  startProjector,
-  type Projector,
-} from 'jetsource';
+import { connect, createEventStore } from 'jetsource';
+import { ensureStore, ensureViews, startProjector, type Projector } from 'jetsource/server';
 import { startNatsServer, type NatsServer } from 'jetsource/testing';
 import { balancesView, type BankEvents } from '../src/domain.js';
 

@@ -1,5 +1,11 @@
 import { nuid } from '@nats-io/nats-core';
-import { BatchTooLargeError, InvalidTokenError, MalformedEventError, ValidationError, type MalformedReason } from '../errors.js';
+import {
+  BatchTooLargeError,
+  InvalidTokenError,
+  MalformedEventError,
+  ValidationError,
+  type MalformedReason,
+} from '../errors.js';
 import type { AppendOptions, EntityWrite, EnvelopeOf, EventMap, ExpectedVersion } from '../store/types.js';
 import {
   describeEntity,

@@ -46,7 +46,12 @@ export function openView<S>(
 ): ViewReader<S> {
   const bucket = options.bucket ?? 'views';
   const keys = new ViewKeys(source.tenant, view.name);
-  const direct = new DirectReader(source.connection, `KV_${bucket}`, options.timeoutMs ?? 5000);
+  const direct = new DirectReader(
+    source.connection,
+    `KV_${bucket}`,
+    options.timeoutMs ?? 5000,
+    'the service role creates it with ensureViews() or by starting a projector',
+  );
   const subjectOf = (key: string) => `$KV.${bucket}.${key}`;
 
   const activeVersion = async () => {

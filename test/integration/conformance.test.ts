@@ -1,7 +1,8 @@
 import { headers } from '@nats-io/nats-core';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, test } from 'vitest';
-import { createEventStore, ensureStore, type JetStreamEventStore } from '../../src/index.js';
+import { createEventStore, type JetStreamEventStore } from '../../src/index.js';
+import { ensureStore } from '../../src/server.js';
 import {
   conformanceCases,
   conformanceSchemas,

@@ -1,7 +1,8 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createEventStore, ensureStore, type EnvelopeOf, type JetStreamEventStore } from '../../src/index.js';
+import { createEventStore, type EnvelopeOf, type JetStreamEventStore } from '../../src/index.js';
+import { ensureStore } from '../../src/server.js';
 import { DeadLetters } from '../../src/processing/dead-letters.js';
 import { ProcessorConfigError } from '../../src/processing/errors.js';
 import { reject, retry } from '../../src/processing/outcome.js';

@@ -3,11 +3,11 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createEventStore,
-  ensureStore,
   PayloadTooLargeError,
   StoreConfigError,
   StoreNotFoundError,
 } from '../../src/index.js';
+import { ensureStore } from '../../src/server.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
 let t: TestServer;

@@ -17,11 +17,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { inboxFor } from '../../src/connection/connect.js';
 import {
   createEventStore,
-  ensureStore,
   PermissionDeniedError,
   TenantMismatchError,
   type JetStreamEventStore,
 } from '../../src/index.js';
+import { ensureStore } from '../../src/server.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 import {
   batch,

@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createEventStore,
   defineView,
-  ensureStore,
   openView,
-  startProjector,
   type EnvelopeOf,
   type JetStreamEventStore,
 } from '../../src/index.js';
+import { ensureStore, startProjector } from '../../src/server.js';
 import { DeadLetters } from '../../src/processing/dead-letters.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 

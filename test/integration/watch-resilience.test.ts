@@ -4,11 +4,11 @@ import {
   UnavailableError,
   connectionState,
   createEventStore,
-  ensureStore,
   type ConnectionState,
   type EventStore,
   type WatchMessage,
 } from '../../src/index.js';
+import { ensureStore } from '../../src/server.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
 type Events = { Ticked: { n: number } };

@@ -2,7 +2,8 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { firstValueFrom, lastValueFrom, filter, take, toArray, type Subscription } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createEventStore, ensureStore, type EventStore, type WatchMessage } from '../../src/index.js';
+import { createEventStore, type EventStore, type WatchMessage } from '../../src/index.js';
+import { ensureStore } from '../../src/server.js';
 import { eventually, serverCounts } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 

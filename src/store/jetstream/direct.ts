@@ -14,6 +14,8 @@ export class DirectReader {
     private readonly nc: NatsConnection,
     private readonly stream: string,
     private readonly timeoutMs: number,
+    /** What to tell the user when the stream is missing (views are not created by ensureStore). */
+    private readonly remedy?: string,
   ) {}
 
   /** The last message on a subject (wildcards allowed), or null when there is none. */
@@ -23,7 +25,8 @@ export class DirectReader {
     try {
       reply = await this.nc.request(api, Empty, { timeout: this.timeoutMs });
     } catch (err) {
-      throw fromRequestError(err, this.stream, api);
+      const mapped = fromRequestError(err, this.stream, api);
+      throw mapped instanceof StoreNotFoundError ? this.missing(err) : mapped;
     }
     const status = statusOf(reply);
     if (status === 404) return null;
@@ -72,9 +75,13 @@ export class DirectReader {
     });
   }
 
+  private missing(cause?: unknown): StoreNotFoundError {
+    return new StoreNotFoundError(this.stream, { cause, remedy: this.remedy });
+  }
+
   private statusError(reply: Msg, status: number): Error {
     const description = reply.headers?.description ?? '';
-    if (status === 503) return new StoreNotFoundError(this.stream);
+    if (status === 503) return this.missing();
     if (status === 408)
       return new UnavailableError(`direct get on ${this.stream} timed out (${description})`);
     return new ServerError(status, `direct get on ${this.stream}: ${description}`);

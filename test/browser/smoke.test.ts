@@ -1,0 +1,146 @@
+// The built ESM bundle in Chromium with no bundler: dist/ is served as is and an import map
+// resolves its dependencies. nats.js ships CommonJS only, so each dependency gets an ESM
+// vendor module (esbuild, code splitting, so nats-core is one instance for all of them).
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { build } from 'esbuild';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import { createEventStore, defineView } from '../../src/index.js';
+import { ensureStore, startProjector, type Projector } from '../../src/server.js';
+import { launchChromium } from '../support/chromium.js';
+import { ensureDist, root } from '../support/dist.js';
+import { unique, useServer, type TestServer } from '../support/nats.js';
+
+let t: TestServer;
+let vendorDir: string;
+let http: Server;
+let browser: Browser;
+let projector: Projector;
+
+/** The bare specifiers dist/ imports: exactly what the import map must resolve. */
+async function bareImportsOf(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8');
+  return [...new Set([...text.matchAll(/\bfrom\s*"([^."/][^"]*)"/g)].map((m) => m[1]!))].sort();
+}
+
+/** One ESM module per dependency, sharing chunks; returns the import map. */
+async function vendor(specifiers: string[], outdir: string): Promise<Record<string, string>> {
+  const require = createRequire(join(root, 'package.json'));
+  const file = (spec: string) => spec.replace(/[@/]/g, '_');
+  const entryPoints: Record<string, string> = {};
+  for (const spec of specifiers) {
+    // Named re-exports, since `export *` from CommonJS has no static names in ESM.
+    const names = Object.keys(require(spec) as object).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
+    const entry = join(outdir, `${file(spec)}.entry.js`);
+    await writeFile(entry, `export { ${names.join(', ')} } from ${JSON.stringify(spec)};\n`);
+    entryPoints[file(spec)] = entry;
+  }
+  await build({
+    entryPoints,
+    absWorkingDir: root,
+    nodePaths: [join(root, 'node_modules')],
+    outdir: join(outdir, 'vendor'),
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    logLevel: 'silent',
+  });
+  return Object.fromEntries(specifiers.map((spec) => [spec, `/vendor/${file(spec)}.js`]));
+}
+
+const types: Record<string, string> = {
+  '.js': 'text/javascript',
+  '.html': 'text/html',
+  '.map': 'application/json',
+};
+
+/** Serves `/` (the page), `/dist/*`, `/page/*` and `/vendor/*` from their directories. */
+function serve(index: string, dirs: Record<string, string>): Promise<Server> {
+  const server = createServer(async (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === '/') return res.writeHead(200, { 'content-type': 'text/html' }).end(index);
+    const [, mount, ...rest] = path.split('/');
+    const dir = dirs[mount ?? ''];
+    const file = dir && normalize(join(dir, ...rest));
+    if (!file || !file.startsWith(dir)) return res.writeHead(404).end();
+    const body = await readFile(file).catch(() => undefined);
+    if (!body) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(body);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+beforeAll(async () => {
+  // First, so a missing browser fails at once (never a skip).
+  browser = await launchChromium();
+  const dist = await ensureDist();
+  vendorDir = await mkdtemp(join(tmpdir(), 'jetsource-browser-'));
+  const imports = { jetsource: '/dist/index.js', ...(await vendor(await bareImportsOf(dist), vendorDir)) };
+  const index = `<!doctype html><meta charset="utf-8"><title>jetsource smoke</title><link rel="icon" href="data:,">
+<script type="importmap">${JSON.stringify({ imports })}</script>
+<script type="module" src="/page/smoke.js"></script>`;
+  http = await serve(index, {
+    dist: join(root, 'dist'),
+    vendor: join(vendorDir, 'vendor'),
+    page: join(root, 'test/browser/page'),
+  });
+
+  t = await useServer({ configFile: 'nats-server.conf' });
+  const service = await t.connect({
+    user: 'acme-service',
+    pass: 'dev-acme-service',
+    inboxPrefix: '_INBOX_acme_service',
+  });
+  await ensureStore(service, {});
+  type Bank = { Opened: { owner: string }; Deposited: { amount: number } };
+  const balances = defineView<number, Bank>({
+    name: 'balances',
+    version: 1,
+    filter: { entityType: 'account' },
+    initial: 0,
+    evolve: (total, e) => (e.type === 'Deposited' ? total + e.data.amount : total),
+  });
+  projector = await startProjector(createEventStore<Bank>({ connection: service, tenant: 'acme' }), balances);
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await projector?.stop();
+  await t?.close();
+  await new Promise((done) => (http ? http.close(done) : done(undefined)));
+  if (vendorDir) await rm(vendorDir, { recursive: true, force: true });
+});
+
+test('dist/index.js connects, appends, watches, reads and reads a view in Chromium', async () => {
+  const page = await browser.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  page.on('response', (r) => r.status() >= 400 && problems.push(`${r.status()}: ${r.url()}`));
+  const { port } = http.address() as AddressInfo;
+  const id = unique('ann');
+  await page.goto(`http://127.0.0.1:${port}/?ws=${encodeURIComponent(t.server.wsUrl)}&id=${id}`);
+  const result = await page
+    .waitForFunction(() => (window as { __result?: unknown }).__result, undefined, { timeout: 20_000 })
+    .then((handle) => handle.jsonValue())
+    .catch((err: Error) => ({ ok: false, error: `${err.message}\n${problems.join('\n')}` }));
+
+  expect(result, problems.join('\n')).toEqual({
+    ok: true,
+    version: expect.any(Number),
+    conflict: 'ConcurrencyError',
+    watched: ['Opened', 'Deposited', 'caught-up'],
+    read: ['Opened', 'Deposited'],
+    view: { live: 5, get: 5 },
+  });
+  expect(problems).toEqual([]);
+  await page.close();
+});

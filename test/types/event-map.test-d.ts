@@ -1,0 +1,187 @@
+// One event map types append, read, watch, load, views and operators; mistakes are compile errors.
+import type { Observable } from 'rxjs';
+import { describe, expectTypeOf, test } from 'vitest';
+import {
+  createEventStore,
+  defineView,
+  foldState,
+  foldWatch,
+  isJetsourceError,
+  liveState,
+  onlyEvents,
+  openView,
+  type AppendResult,
+  type EnvelopeOf,
+  type EventEnvelope,
+  type EventSchemas,
+  type JetsourceError,
+  type JetsourceErrorCode,
+  type LiveState,
+  type Loaded,
+  type ViewEntry,
+  type WatchMessage,
+} from 'jetsource';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+
+type Bank = {
+  Opened: { owner: string };
+  Deposited: { amount: number };
+};
+
+declare const nc: NatsConnection;
+const store = createEventStore<Bank>({ connection: nc, tenant: 'acme' });
+const account = { type: 'account', id: 'a1' };
+
+describe('append', () => {
+  test('takes events of the map, one or many', () => {
+    expectTypeOf(store.append(account, { type: 'Opened', data: { owner: 'Ann' } })).toEqualTypeOf<
+      Promise<AppendResult>
+    >();
+    void store.append(
+      account,
+      [
+        { type: 'Opened', data: { owner: 'Ann' } },
+        { type: 'Deposited', data: { amount: 5 } },
+      ],
+      { expect: 'new' },
+    );
+    void store.appendAll([
+      { entity: account, events: [{ type: 'Deposited', data: { amount: 1 } }], expect: 3 },
+    ]);
+  });
+
+  test('refuses an event type outside the map', () => {
+    // @ts-expect-error -- 'Withdrawn' is not a Bank event
+    void store.append(account, { type: 'Withdrawn', data: { amount: 5 } });
+    // @ts-expect-error -- appendAll checks every entity's events
+    void store.appendAll([{ entity: account, events: [{ type: 'Closed', data: {} }] }]);
+  });
+
+  test('refuses data that does not match its type', () => {
+    // @ts-expect-error -- amount is a number
+    void store.append(account, { type: 'Deposited', data: { amount: '5' } });
+    // @ts-expect-error -- Opened carries an owner, not an amount
+    void store.append(account, { type: 'Opened', data: { amount: 5 } });
+    // @ts-expect-error -- data is required
+    void store.append(account, { type: 'Deposited' });
+  });
+
+  test('refuses an expectation that is not a version', () => {
+    // @ts-expect-error -- 'latest' is not 'any' | 'new' | number
+    void store.append(account, { type: 'Opened', data: { owner: 'Ann' } }, { expect: 'latest' });
+  });
+});
+
+describe('read and load', () => {
+  test('read yields the envelope union, narrowed by type', async () => {
+    for await (const e of store.read(account)) {
+      expectTypeOf(e).toEqualTypeOf<EnvelopeOf<Bank>>();
+      if (e.type === 'Deposited') expectTypeOf(e.data).toEqualTypeOf<{ amount: number }>();
+      else expectTypeOf(e.data).toEqualTypeOf<{ owner: string }>();
+      // @ts-expect-error -- no such event type in the map
+      if (e.type === 'Withdrawn') void e;
+    }
+  });
+
+  test('load infers the state from the evolver', () => {
+    const loaded = store.load(account, {
+      initial: 0,
+      evolve: (total, e) => (e.type === 'Deposited' ? total + e.data.amount : total),
+    });
+    expectTypeOf(loaded).toEqualTypeOf<Promise<Loaded<number>>>();
+    // @ts-expect-error -- Opened has no amount
+    void store.load(account, { initial: 0, evolve: (total, e) => total + e.data.amount });
+  });
+});
+
+describe('watch and operators', () => {
+  test('watch emits messages of the map', () => {
+    const watch = store.watch({ entityType: 'account' });
+    expectTypeOf(watch).toEqualTypeOf<Observable<WatchMessage<Bank>>>();
+    watch.subscribe((m) => {
+      if (m.kind === 'event') expectTypeOf(m.event).toEqualTypeOf<EnvelopeOf<Bank>>();
+      if (m.kind === 'caught-up') expectTypeOf(m.sequence).toBeNumber();
+    });
+    expectTypeOf(watch.pipe(onlyEvents())).toEqualTypeOf<Observable<EnvelopeOf<Bank>>>();
+  });
+
+  test('foldState and foldWatch infer the event from the watch and the state from initial', () => {
+    const balance = store.watch(account).pipe(
+      foldState({
+        initial: 0,
+        evolve: (total, e) => (e.type === 'Deposited' ? total + e.data.amount : total),
+      }),
+    );
+    expectTypeOf(balance).toEqualTypeOf<Observable<number>>();
+    const owner = store
+      .watch(account)
+      .pipe(
+        foldWatch({ initial: '', evolve: (name: string, e) => (e.type === 'Opened' ? e.data.owner : name) }),
+      );
+    expectTypeOf(owner).toEqualTypeOf<Observable<LiveState<string>>>();
+    expectTypeOf(liveState(store, account, { initial: 0, evolve: (n: number) => n + 1 })).toEqualTypeOf<
+      Observable<LiveState<number>>
+    >();
+    store.watch(account).pipe(
+      // @ts-expect-error -- the watch's events have no 'Withdrawn'
+      foldState({
+        initial: 0,
+        evolve: (total, e: EventEnvelope<'Withdrawn', { amount: number }>) => total + e.data.amount,
+      }),
+    );
+  });
+});
+
+describe('views', () => {
+  const balances = defineView<number, Bank>({
+    name: 'balances',
+    version: 1,
+    filter: { entityType: 'account' },
+    initial: 0,
+    evolve: (total, e) => {
+      expectTypeOf(e).toEqualTypeOf<EnvelopeOf<Bank>>();
+      return e.type === 'Deposited' ? total + e.data.amount : total;
+    },
+  });
+
+  test('openView reads the state type it is given', () => {
+    const view = openView<number>(store, balances);
+    expectTypeOf(view.get('a1')).toEqualTypeOf<Promise<ViewEntry<number> | null>>();
+    expectTypeOf(view.watch('a1')).toEqualTypeOf<Observable<ViewEntry<number> | null>>();
+    expectTypeOf(view.watchAll()).toEqualTypeOf<Observable<ReadonlyMap<string, ViewEntry<number>>>>();
+  });
+
+  test('a view evolve must return its state type', () => {
+    defineView<number, Bank>({
+      name: 'bad',
+      version: 1,
+      filter: {},
+      initial: 0,
+      // @ts-expect-error -- returns a string, the state is a number
+      evolve: (_total, e) => e.type,
+    });
+  });
+});
+
+declare const amount: StandardSchemaV1<unknown, { amount: number }>;
+
+describe('schemas and errors', () => {
+  test('schemas are keyed by the map and typed by its data', () => {
+    expectTypeOf({ Deposited: amount }).toMatchTypeOf<EventSchemas<Bank>>();
+    // @ts-expect-error -- 'Withdrawn' is not a Bank event
+    createEventStore<Bank>({ connection: nc, tenant: 'acme', schemas: { Withdrawn: amount } });
+    // @ts-expect-error -- this schema's output is not Opened's data
+    createEventStore<Bank>({ connection: nc, tenant: 'acme', schemas: { Opened: amount } });
+  });
+
+  test('isJetsourceError narrows to the error with its code', () => {
+    const err: unknown = new Error('x');
+    if (isJetsourceError(err, 'CONCURRENCY')) {
+      expectTypeOf(err).toEqualTypeOf<JetsourceError>();
+      expectTypeOf(err.code).toEqualTypeOf<JetsourceErrorCode>();
+    }
+    // @ts-expect-error -- not an error code
+    isJetsourceError(err, 'CONFLICT');
+  });
+});
