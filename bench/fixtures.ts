@@ -1,6 +1,7 @@
 // Streams, stores and data sets the metric groups share.
 import type { NatsConnection } from '@nats-io/nats-core';
-import { createEventStore, ensureStore, type EntityRef, type JetStreamEventStore } from '../src/index.js';
+import { createEventStore, type EntityRef, type JetStreamEventStore } from '../src/index.js';
+import { ensureStore } from '../src/server.js';
 import { concurrently } from './lib.js';
 
 /** The one event type every benchmark writes: a tiny payload like {"n":123}. */
@@ -12,7 +13,11 @@ export const ENTITY_TYPE = 'acct';
 export const entity = (i: number): EntityRef => ({ type: ENTITY_TYPE, id: `e${i}` });
 
 /** A fresh stream with its own prefix, and a store on it. */
-export async function openStore(nc: NatsConnection, name: string, storage: 'file' | 'memory' = 'file'): Promise<BenchStore> {
+export async function openStore(
+  nc: NatsConnection,
+  name: string,
+  storage: 'file' | 'memory' = 'file',
+): Promise<BenchStore> {
   const prefix = name.toLowerCase();
   await ensureStore(nc, { stream: name, prefix, storage });
   return createEventStore<BenchEvents>({ connection: nc, tenant: TENANT, prefix, stream: name });
@@ -24,7 +29,13 @@ export async function openStore(nc: NatsConnection, name: string, storage: 'file
  * and a read of one entity cannot ride on contiguous storage. Each atomic batch carries
  * 1000 entities' events; several batches are in flight (the server allows 50 per stream).
  */
-export async function fill(store: BenchStore, entities: number, perEntity: number, batch = 1000, inFlight = 8): Promise<void> {
+export async function fill(
+  store: BenchStore,
+  entities: number,
+  perEntity: number,
+  batch = 1000,
+  inFlight = 8,
+): Promise<void> {
   const chunks = Math.ceil(entities / batch);
   const total = chunks * perEntity;
   await concurrently(inFlight, Math.ceil(total / inFlight), async (w, i) => {

@@ -12,9 +12,26 @@ export interface Metric {
 }
 
 /** Rates are better high, latencies and memory better low; the ratio is flipped for the latter. */
-export function metric(name: string, value: number, unit: string, baseline?: number, lowerIsBetter = false): Metric {
-  const ratio = baseline === undefined || value === 0 || baseline === 0 ? null : lowerIsBetter ? baseline / value : value / baseline;
-  return { metric: name, value: round(value), unit, baseline: baseline === undefined ? null : round(baseline), ratio: ratio === null ? null : round(ratio, 3) };
+export function metric(
+  name: string,
+  value: number,
+  unit: string,
+  baseline?: number,
+  lowerIsBetter = false,
+): Metric {
+  const ratio =
+    baseline === undefined || value === 0 || baseline === 0
+      ? null
+      : lowerIsBetter
+        ? baseline / value
+        : value / baseline;
+  return {
+    metric: name,
+    value: round(value),
+    unit,
+    baseline: baseline === undefined ? null : round(baseline),
+    ratio: ratio === null ? null : round(ratio, 3),
+  };
 }
 
 function round(n: number, digits = n >= 100 ? 0 : 2): number {
@@ -43,7 +60,11 @@ export function percentile(samples: number[], p: number): number {
  * `workers` concurrent loops of `each` sequential steps; `step(worker, i)` is awaited in
  * turn inside a worker, so each worker can thread state (an entity's version) through.
  */
-export async function concurrently(workers: number, each: number, step: (worker: number, i: number) => Promise<void>): Promise<void> {
+export async function concurrently(
+  workers: number,
+  each: number,
+  step: (worker: number, i: number) => Promise<void>,
+): Promise<void> {
   await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
       for (let i = 0; i < each; i++) await step(w, i);
@@ -55,8 +76,12 @@ export async function concurrently(workers: number, each: number, step: (worker:
  * Alternates SDK and raw rounds and keeps each side's best rate: on a 2-core box shared
  * with nats-server, interleaving cancels drift and the best round is the least disturbed.
  */
-export async function compareRates(rounds: number, sdk: () => Promise<number>, raw: () => Promise<number>): Promise<{ sdk: number; raw: number }> {
-  let best = { sdk: 0, raw: 0 };
+export async function compareRates(
+  rounds: number,
+  sdk: () => Promise<number>,
+  raw: () => Promise<number>,
+): Promise<{ sdk: number; raw: number }> {
+  const best = { sdk: 0, raw: 0 };
   for (let r = 0; r < rounds; r++) {
     best.raw = Math.max(best.raw, await raw());
     best.sdk = Math.max(best.sdk, await sdk());
@@ -74,16 +99,20 @@ export function random(seed: number): () => number {
   };
 }
 
-/** Samples RSS on a timer; `stop()` returns the peak in MB. */
-export function sampleRss(intervalMs = 50): { stop(): { peakMb: number; startMb: number } } {
-  const startMb = process.memoryUsage().rss / 2 ** 20;
+/** Samples RSS on a timer; `peakMb()` is the peak so far, `stop()` the final peak and the starting RSS. */
+export function sampleRss(intervalMs = 50): {
+  peakMb(): number;
+  stop(): { peakMb: number; startMb: number };
+} {
+  const rssMb = () => process.memoryUsage().rss / 2 ** 20;
+  const startMb = rssMb();
   let peak = startMb;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss / 2 ** 20)), intervalMs);
+  const timer = setInterval(() => (peak = Math.max(peak, rssMb())), intervalMs);
   return {
+    peakMb: () => (peak = Math.max(peak, rssMb())),
     stop() {
       clearInterval(timer);
-      peak = Math.max(peak, process.memoryUsage().rss / 2 ** 20);
-      return { peakMb: peak, startMb };
+      return { peakMb: Math.max(peak, rssMb()), startMb };
     },
   };
 }
@@ -95,14 +124,23 @@ export function log(message: string): void {
 export function printTable(metrics: Metric[]): void {
   const rows = [
     ['metric', 'value', 'unit', 'raw baseline', 'ratio'],
-    ...metrics.map((m) => [m.metric, fmt(m.value), m.unit, m.baseline === null ? '' : fmt(m.baseline), m.ratio === null ? '' : m.ratio.toFixed(2)]),
+    ...metrics.map((m) => [
+      m.metric,
+      fmt(m.value),
+      m.unit,
+      m.baseline === null ? '' : fmt(m.baseline),
+      m.ratio === null ? '' : m.ratio.toFixed(2),
+    ]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 || c === 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const line = (r: string[]) =>
+    r.map((cell, c) => (c === 0 || c === 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   console.log(line(rows[0]!));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows.slice(1)) console.log(line(r));
-  console.log('ratio: SDK ÷ raw for rates, raw ÷ SDK for latency and memory; ≥ 1 means the SDK does at least as well.');
+  console.log(
+    'ratio: SDK ÷ raw for rates, raw ÷ SDK for latency and memory; ≥ 1 means the SDK does at least as well.',
+  );
 }
 
 const fmt = (n: number) => (Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(2));
