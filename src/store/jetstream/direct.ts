@@ -1,8 +1,7 @@
-import { Empty, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
-import { ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
+import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { directMessage, fromRequestError } from './api.js';
-import { inboxFor } from '../../connection/connect.js';
 
 /**
  * Reads through the stream's direct-get API (`allow_direct`): no consumer is created,
@@ -25,8 +24,7 @@ export class DirectReader {
     try {
       reply = await this.nc.request(api, Empty, { timeout: this.timeoutMs });
     } catch (err) {
-      const mapped = fromRequestError(err, this.stream, api);
-      throw mapped instanceof StoreNotFoundError ? this.missing(err) : mapped;
+      throw this.mapped(err, api);
     }
     const status = statusOf(reply);
     if (status === 404) return null;
@@ -66,13 +64,46 @@ export class DirectReader {
     }
   }
 
-  page(filter: string, seq: number, batch: number): AsyncIterable<StoredMessage & { pending: number }> {
+  /**
+   * One direct-get batch. It rides the connection's shared request inbox (no subscription
+   * per read) and must end in the server's end-of-batch status: a page that stops short
+   * (timeout, dropped connection) fails rather than silently truncating the read.
+   */
+  async *page(
+    filter: string,
+    seq: number,
+    batch: number,
+  ): AsyncGenerator<StoredMessage & { pending: number }> {
     const api = `$JS.API.DIRECT.GET.${this.stream}`;
     const body = JSON.stringify({ seq, next_by_subj: filter, batch });
-    return pageIterator(this.nc, api, body, this.timeoutMs, (reply, status) => {
-      if (status !== 0) return this.statusError(reply, status);
-      return undefined;
-    });
+    let replies: AsyncIterable<Msg>;
+    try {
+      replies = await this.nc.requestMany(api, body, { strategy: 'sentinel', maxWait: this.timeoutMs });
+    } catch (err) {
+      throw this.mapped(err, api);
+    }
+    try {
+      for await (const reply of replies) {
+        const status = statusOf(reply);
+        // 204: end of batch; 404: nothing (more) matches.
+        if (status === 204 || status === 404) return;
+        if (status !== 0) throw this.statusError(reply, status);
+        yield Object.assign(directMessage(reply), {
+          pending: Number(reply.headers?.get('Nats-Num-Pending') || 0),
+        });
+      }
+    } catch (err) {
+      throw this.mapped(err, api);
+    }
+    throw new UnavailableError(
+      `the server did not finish a direct get on ${api} within ${this.timeoutMs} ms`,
+    );
+  }
+
+  private mapped(err: unknown, api: string): unknown {
+    if (isJetsourceError(err)) return err;
+    const mapped = fromRequestError(err, this.stream, api);
+    return mapped instanceof StoreNotFoundError ? this.missing(err) : mapped;
   }
 
   private missing(cause?: unknown): StoreNotFoundError {
@@ -91,77 +122,4 @@ export class DirectReader {
 /** Status code of a header-only reply: 0 for a message, else 404 / 204 / 503 … */
 function statusOf(msg: Msg): number {
   return msg.headers && msg.data.length === 0 ? msg.headers.code : 0;
-}
-
-/**
- * One direct-get batch as an async iterable. A watchdog fails it when the server goes
- * quiet mid-page (a dropped connection would otherwise hang the read forever), and
- * `return()` unsubscribes at once.
- */
-function pageIterator(
-  nc: NatsConnection,
-  api: string,
-  body: string,
-  timeoutMs: number,
-  checkStatus: (reply: Msg, status: number) => Error | undefined,
-): AsyncIterable<StoredMessage & { pending: number }> {
-  return {
-    [Symbol.asyncIterator]() {
-      const queue: Array<StoredMessage & { pending: number }> = [];
-      let done = false;
-      let failure: unknown;
-      let wake: (() => void) | undefined;
-      let lastActivity = Date.now();
-      const finish = (err?: unknown) => {
-        if (done) return;
-        done = true;
-        failure = err;
-        sub.unsubscribe();
-        clearInterval(watchdog);
-        wake?.();
-      };
-      const inbox = inboxFor(nc);
-      let sub: Subscription;
-      try {
-        sub = nc.subscribe(inbox, {
-          callback: (err, reply) => {
-            lastActivity = Date.now();
-            if (err) return finish(fromRequestError(err, '', api));
-            const status = statusOf(reply);
-            // 404: nothing matches; 204: end of batch.
-            if (status === 404 || status === 204) return finish();
-            const error = checkStatus(reply, status);
-            if (error) return finish(error);
-            const msg = directMessage(reply);
-            queue.push({ ...msg, pending: Number(reply.headers?.get('Nats-Num-Pending') || 0) });
-            wake?.();
-          },
-        });
-        nc.publish(api, body, { reply: inbox });
-      } catch (err) {
-        throw fromRequestError(err, '', api);
-      }
-      const watchdog = setInterval(
-        () => {
-          if (Date.now() - lastActivity > timeoutMs)
-            finish(new UnavailableError(`no answer from the server on ${api}`));
-        },
-        Math.max(50, timeoutMs / 4),
-      );
-      return {
-        async next() {
-          while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
-          wake = undefined;
-          if (queue.length > 0) return { value: queue.shift()!, done: false };
-          if (failure) throw failure;
-          return { value: undefined, done: true };
-        },
-        async return() {
-          finish();
-          queue.length = 0;
-          return { value: undefined, done: true };
-        },
-      };
-    },
-  };
 }
