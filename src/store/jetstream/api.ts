@@ -70,11 +70,30 @@ export function fromRequestError(err: unknown, stream: string, subject: string):
 /** Adapts a direct-get reply (original headers plus `Nats-Sequence` / `Nats-Subject`) to a stored message. */
 export function directMessage(msg: Msg): StoredMessage {
   const headers = msg.headers as MsgHdrs;
-  return {
-    sequence: Number(headers.get('Nats-Sequence')),
-    subject: headers.get('Nats-Subject'),
-    data: msg.data,
-    header: (name) => (headers.has(name) ? headers.get(name) : undefined),
-    headerNames: () => headers.keys(),
-  };
+  return new NatsStoredMessage(
+    Number(headers.get('Nats-Sequence')),
+    headers.get('Nats-Subject'),
+    msg.data,
+    headers,
+  );
+}
+
+/**
+ * A stored message over nats.js headers. A class rather than an object of closures:
+ * one is made per event on every read and watch, so it must be cheap.
+ */
+export class NatsStoredMessage implements StoredMessage {
+  pending = 0;
+  constructor(
+    readonly sequence: number,
+    readonly subject: string,
+    readonly data: Uint8Array,
+    private readonly headers: MsgHdrs | undefined,
+  ) {}
+  header(name: string): string | undefined {
+    return this.headers?.has(name) ? this.headers.get(name) : undefined;
+  }
+  headerNames(): Iterable<string> {
+    return this.headers?.keys() ?? [];
+  }
 }

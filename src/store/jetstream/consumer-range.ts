@@ -15,7 +15,7 @@ export async function* consumerRange(
   filter: string,
   after: number,
   until: number,
-  highWater = 4096,
+  highWater = 1024,
 ): AsyncGenerator<Pending> {
   let queue: Pending[] = [];
   let head = 0;
@@ -26,7 +26,7 @@ export async function* consumerRange(
     { nc, stream, filter, after },
     {
       message(msg, pending) {
-        queue.push({ ...msg, pending });
+        queue.push(Object.assign(msg, { pending }));
         if (queue.length - head >= highWater) consumer.pause();
         wake?.();
       },

@@ -17,7 +17,7 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { inboxFor } from '../../connection/connect.js';
-import { fromRequestError } from './api.js';
+import { fromRequestError, NatsStoredMessage } from './api.js';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { parseDelivery } from './delivery.js';
@@ -225,8 +225,14 @@ export class OrderedConsumer {
       else msg.respond(); // flow control request
       return;
     }
+    // A heartbeat naming a stall means the server holds more for us behind flow control:
+    // not caught up. Un-stall it, unless the reader itself asked for the pause.
     const stalled = msg.headers?.get('Nats-Consumer-Stalled');
-    if (stalled && !this.paused) this.options.nc.publish(stalled);
+    if (stalled) {
+      if (!this.paused) this.options.nc.publish(stalled);
+      return;
+    }
+    if (this.paused || this.heldFlowControl.length > 0) return;
     const lastDelivered = Number(msg.headers?.get('Nats-Last-Consumer') || 0);
     if (lastDelivered !== this.deliverySeq) return this.recreate();
     // An idle heartbeat with nothing missed: nothing is pending, even if a purge
@@ -262,14 +268,7 @@ export class OrderedConsumer {
 
 /** A pushed message as a stored message (its headers are the original ones). */
 function pushedMessage(msg: Msg, sequence: number): StoredMessage {
-  const headers = msg.headers;
-  return {
-    sequence,
-    subject: msg.subject,
-    data: msg.data,
-    header: (name) => (headers?.has(name) ? headers.get(name) : undefined),
-    headerNames: () => headers?.keys() ?? [],
-  };
+  return new NatsStoredMessage(sequence, msg.subject, msg.data, msg.headers);
 }
 
 /** Errors a retry cannot fix. */
