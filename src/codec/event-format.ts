@@ -14,7 +14,7 @@ import {
   type SubjectScheme,
 } from '../subjects/subjects.js';
 import type { EventCodec } from './codec.js';
-import { fromHeaders, Header, toHeaderPairs } from './metadata.js';
+import { Header, readMeta, readOptional, toHeaderPairs, type EventMetadata } from './metadata.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { check, type Checked, type EventSchemas } from './schema.js';
 
@@ -210,16 +210,17 @@ function envelope<E extends EventMap>(
   address: EventAddress,
   data: unknown,
 ): EnvelopeOf<E> {
-  const headers = fromHeaders((n) => msg.header(n), msg.headerNames());
-  return Object.assign(headers.optional, {
-    id: headers.id ?? `seq-${msg.sequence}`,
+  const event = {
+    id: msg.header(Header.Id) ?? `seq-${msg.sequence}`,
     type: address.eventType,
     data,
     entity: address.entity,
     tenant: address.tenant,
     sequence: msg.sequence,
-    time: new Date(headers.time ?? 0),
+    time: new Date(msg.header(Header.Time) ?? 0),
     subject: msg.subject,
-    meta: headers.meta,
-  }) as unknown as EnvelopeOf<E>;
+    meta: readMeta(msg),
+  };
+  readOptional(msg, event as EventMetadata);
+  return event as unknown as EnvelopeOf<E>;
 }

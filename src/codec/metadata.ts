@@ -72,20 +72,40 @@ export interface ReadMetadata {
   optional: Pick<EventMetadata, 'schemaVersion' | 'correlationId' | 'causationId' | 'traceparent'>;
 }
 
+/** Anything that can look headers up: a stored message, or a plain map in tests. */
+export interface HeaderSource {
+  header(name: string): string | undefined;
+  headerNames(): Iterable<string>;
+}
+
+const noMeta: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The `Es-Meta-*` headers as a record; one shared frozen empty record when there are none. */
+export function readMeta(source: HeaderSource): Readonly<Record<string, string>> {
+  let meta: Record<string, string> | undefined;
+  for (const k of source.headerNames()) {
+    if (k.startsWith(Header.MetaPrefix))
+      (meta ??= {})[k.slice(Header.MetaPrefix.length)] = source.header(k) ?? '';
+  }
+  return meta ?? noMeta;
+}
+
+/** Copies the optional metadata that is present onto `target`; absent fields are left out, not undefined. */
+export function readOptional(source: HeaderSource, target: ReadMetadata['optional']): void {
+  const version = source.header(Header.SchemaVersion);
+  if (version !== undefined && /^\d+$/.test(version)) target.schemaVersion = Number(version);
+  const correlationId = source.header(Header.CorrelationId);
+  if (correlationId !== undefined) target.correlationId = correlationId;
+  const causationId = source.header(Header.CausationId);
+  if (causationId !== undefined) target.causationId = causationId;
+  const traceparent = source.header(Header.Traceparent);
+  if (traceparent !== undefined) target.traceparent = traceparent;
+}
+
 /** Reads metadata back from a header lookup. Pure. */
 export function fromHeaders(get: (name: string) => string | undefined, keys: Iterable<string>): ReadMetadata {
-  const meta: Record<string, string> = {};
-  for (const k of keys) {
-    if (k.startsWith(Header.MetaPrefix)) meta[k.slice(Header.MetaPrefix.length)] = get(k) ?? '';
-  }
+  const source: HeaderSource = { header: get, headerNames: () => keys };
   const optional: ReadMetadata['optional'] = {};
-  const version = get(Header.SchemaVersion);
-  if (version !== undefined && /^\d+$/.test(version)) optional.schemaVersion = Number(version);
-  const correlationId = get(Header.CorrelationId);
-  if (correlationId !== undefined) optional.correlationId = correlationId;
-  const causationId = get(Header.CausationId);
-  if (causationId !== undefined) optional.causationId = causationId;
-  const traceparent = get(Header.Traceparent);
-  if (traceparent !== undefined) optional.traceparent = traceparent;
-  return { id: get(Header.Id), time: get(Header.Time), meta, optional };
+  readOptional(source, optional);
+  return { id: get(Header.Id), time: get(Header.Time), meta: { ...readMeta(source) }, optional };
 }
