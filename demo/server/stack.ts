@@ -9,7 +9,7 @@ import { createServer, type ViteDevServer } from 'vite';
 import { connect, createEventStore } from 'jetsource';
 import { ensureStore, ensureViews, startProjector, type Projector } from 'jetsource/server';
 import { startNatsServer, type NatsServer } from 'jetsource/testing';
-import { balancesView, type BankEvents } from '../src/domain.js';
+import { views, type BankEvents } from '../src/domain.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const wsFactory = async (url: string) => ({

@@ -84,3 +84,6 @@ export const balancesView = defineView<AccountSummary, BankEvents>({
     events: s.events + 1,
   }),
 });
+
+/** Every view of the demo, for `npm start` and `npm run view:rebuild`. */
+export const views = [balancesView];

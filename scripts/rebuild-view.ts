@@ -1,0 +1,60 @@
+// `npm run view:rebuild -- <tenant> <view> [--version N]`: builds a view version from the
+// first event with a progress bar, switches readers to it once caught up, and exits.
+// The old version keeps serving until then. Connects as the tenant's service user:
+//   JETSOURCE_WS_URL (default ws://127.0.0.1:8080), JETSOURCE_SERVICE_PASSWORD (default: dev password).
+import WebSocket from 'ws';
+import { connect, createEventStore, defineView } from '../src/index.js';
+import { DeadLetters, startProjector, type ProjectorProgress } from '../src/server.js';
+import { views, type BankEvents } from '../demo/src/domain.js';
+
+const wsFactory = async (url: string) => ({
+  socket: new WebSocket(url) as unknown as globalThis.WebSocket,
+  encrypted: false,
+});
+
+function bar(p: ProjectorProgress): string {
+  const share = p.total === 0 ? 1 : p.done / p.total;
+  const width = 30;
+  const filled = Math.round(share * width);
+  const eta =
+    p.etaMs === 0 ? 'done' : Number.isFinite(p.etaMs) ? `ETA ${(p.etaMs / 1000).toFixed(1)} s` : 'ETA …';
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${p.done}/${p.total} events  ${Math.round(p.rate)} ev/s  ${eta}`;
+}
+
+async function main(): Promise<void> {
+  const [tenant, name, ...rest] = process.argv.slice(2);
+  const view = views.find((v) => v.name === name);
+  if (!tenant || !view) {
+    throw new Error(
+      `usage: npm run view:rebuild -- <tenant> <view> [--version N]; views: ${views.map((v) => v.name).join(', ')}`,
+    );
+  }
+  const versionFlag = rest.indexOf('--version');
+  const version = versionFlag >= 0 ? Number(rest[versionFlag + 1]) : view.version;
+  const target = defineView({ ...view, version });
+  const nc = await connect({
+    servers: process.env.JETSOURCE_WS_URL ?? 'ws://127.0.0.1:8080',
+    wsFactory,
+    user: `${tenant}-service`,
+    pass: process.env.JETSOURCE_SERVICE_PASSWORD ?? `dev-${tenant}-service`,
+    inboxPrefix: `_INBOX_${tenant}_service`,
+    tenant,
+    maxReconnectAttempts: 0,
+  });
+  const tty = process.stderr.isTTY;
+  const show = (p: ProjectorProgress) => process.stderr.write(tty ? `\r${bar(p)}` : `${bar(p)}\n`);
+  const projector = await startProjector(createEventStore<BankEvents>({ connection: nc, tenant }), target, {
+    deadLetters: await DeadLetters.open(nc),
+    onProgress: show,
+  });
+  await Promise.race([projector.caughtUp, projector.done]);
+  show(projector.progress());
+  process.stderr.write(`\n${name} v${version} for ${tenant} is built and serving.\n`);
+  await projector.stop();
+  await nc.close();
+}
+
+main().catch((err: Error) => {
+  console.error(`view:rebuild failed: ${err.message}`);
+  process.exit(1);
+});
