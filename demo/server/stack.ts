@@ -73,9 +73,8 @@ export async function startDemoStack(options: DemoStackOptions = {}): Promise<De
       const nc = await service(tenant);
       await ensureStore(nc, {});
       await ensureViews(nc, {});
-      projectors.push(
-        await startProjector(createEventStore<BankEvents>({ connection: nc, tenant }), balancesView),
-      );
+      const store = createEventStore<BankEvents>({ connection: nc, tenant });
+      for (const view of views) projectors.push(await startProjector(store, view));
     }
     vite = await createServer({
       root: `${root}/demo`,
