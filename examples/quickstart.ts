@@ -26,7 +26,10 @@ export async function quickstart(servers: string, log: (line: string) => void = 
     pass: 'dev-acme-writer',
     inboxPrefix: '_INBOX_acme_writer',
     tenant: 'acme',
-    wsFactory: async (url) => ({ socket: new WebSocket(url) as unknown as globalThis.WebSocket, encrypted: false }),
+    wsFactory: async (url) => ({
+      socket: new WebSocket(url) as unknown as globalThis.WebSocket,
+      encrypted: false,
+    }),
   });
   const store = createEventStore<Bank>({ connection: nc, tenant: 'acme' });
   const run = Date.now().toString(36);
@@ -45,7 +48,14 @@ export async function quickstart(servers: string, log: (line: string) => void = 
   await firstValueFrom(feed.pipe(filter((m) => m.kind === 'caught-up')));
 
   // 4. Create two accounts; 'new' fails if the id is taken.
-  await store.append(alice, [{ type: 'Opened', data: { owner: 'Alice' } }, { type: 'Deposited', data: { amount: 100 } }], { expect: 'new' });
+  await store.append(
+    alice,
+    [
+      { type: 'Opened', data: { owner: 'Alice' } },
+      { type: 'Deposited', data: { amount: 100 } },
+    ],
+    { expect: 'new' },
+  );
   await store.append(bob, { type: 'Opened', data: { owner: 'Bob' } }, { expect: 'new' });
 
   // 5. Transfer atomically, each side guarded by the version it was decided on.
@@ -67,10 +77,14 @@ export async function quickstart(servers: string, log: (line: string) => void = 
 
   // 7. Replay: a bounded, streamed read.
   for await (const e of store.read(alice)) log(`  read  #${e.sequence} ${e.type} ${JSON.stringify(e.data)}`);
-  log(`  balances: alice ${(await store.load(alice, balance)).state}, bob ${(await store.load(bob, balance)).state}`);
+  log(
+    `  balances: alice ${(await store.load(alice, balance)).state}, bob ${(await store.load(bob, balance)).state}`,
+  );
 
   // 8. A bounded watch: replay Bob's history, then complete at caught-up.
-  const caughtUp = await firstValueFrom(store.watch(bob, { noWait: true }).pipe(filter((m) => m.kind === 'caught-up')));
+  const caughtUp = await firstValueFrom(
+    store.watch(bob, { noWait: true }).pipe(filter((m) => m.kind === 'caught-up')),
+  );
   log(`  bob caught up at #${caughtUp.sequence} after ${caughtUp.progress.delivered} events`);
 
   // 9. Live events arrive asynchronously: wait for the feed to see the transfer, then stop.
