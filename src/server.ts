@@ -1,8 +1,8 @@
 // jetsource/server: what a tenant's service role runs (store and view admin, projectors,
 // durable processors). Isomorphic too, so it also runs in a worker; kept apart so browser
 // apps do not carry it.
-export { ensureStore } from './store/ensure-store.js';
-export type { EnsureStoreOptions, EnsuredStore } from './store/ensure-store.js';
+export { ensureStore, ensureProcessorStream } from './store/ensure-store.js';
+export type { EnsureStoreOptions, EnsuredStore, EnsureProcessorStreamOptions } from './store/ensure-store.js';
 export { startProjector } from './views/projector.js';
 export type { Projector, ProjectorOptions, ProjectorProgress } from './views/projector.js';
 export { ensureViews } from './views/ensure-views.js';

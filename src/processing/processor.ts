@@ -54,6 +54,13 @@ export interface ProcessorOptions<E extends EventMap> extends ProcessorPolicy {
   deadLetters?: DeadLetters;
   /** Per-request timeout of replays' direct gets, in ms. Default 5000. */
   timeoutMs?: number;
+  /**
+   * The stream the durable consumer reads. Default: the store's stream. Point it at the
+   * mirror made by `ensureProcessorStream()`: tenant readers and writers may create
+   * consumers on the store's stream (that is how they watch), and a create there can also
+   * update an existing durable by name; they have no rights on the mirror.
+   */
+  consumerStream?: string;
   /** Called after each delivery is settled. Must not throw (errors go to `onError`). */
   onOutcome?: (outcome: ProcessorOutcome) => void;
   /**
@@ -142,14 +149,17 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   const durable = durableName(store.tenant, name);
   const filter = store.format.scheme.filter(toFilter(options.filter ?? {}));
   const jsm = await jetstreamManager(store.connection, { checkAPI: false });
-  await ensureDurable(jsm, store.stream, name, consumerConfig(durable, filter, policy));
+  const stream = options.consumerStream ?? store.stream;
+  await ensureDurable(jsm, stream, name, consumerConfig(durable, filter, policy));
   const deadLetters = options.deadLetters ?? (await DeadLetters.open(store.connection));
-  const processor = new DurableProcessor(options, { policy, durable, filter, jsm, deadLetters });
+  const processor = new DurableProcessor(options, { policy, durable, filter, jsm, deadLetters, stream });
   await processor.start();
   return processor;
 }
 
 interface Resolved {
+  /** Where the durable lives: the store's stream or its mirror (same sequences). */
+  stream: string;
   policy: ResolvedPolicy;
   durable: string;
   filter: string;
@@ -180,7 +190,7 @@ class DurableProcessor<E extends EventMap> implements Processor {
 
   async start(): Promise<void> {
     const { store } = this.options;
-    this.messages = await consumeDurable(store.connection, store.stream, this.durable, {
+    this.messages = await consumeDurable(store.connection, this.resolved.stream, this.durable, {
       // Pull only what the handler slots can take; max_ack_pending bounds the rest.
       max_messages: this.policy.concurrency,
       callback: (msg) => this.accept(msg),
@@ -195,7 +205,7 @@ class DurableProcessor<E extends EventMap> implements Processor {
   }
 
   lag(): Promise<number> {
-    return consumerLag(this.resolved.jsm, this.options.store.stream, this.durable);
+    return consumerLag(this.resolved.jsm, this.resolved.stream, this.durable);
   }
 
   deadLetters(): Promise<DeadLetter[]> {

@@ -112,3 +112,48 @@ export function incompatibilities(
     problems.push('persist_mode is async (no atomic batches)');
   return problems;
 }
+
+/** Options for {@link ensureProcessorStream}. */
+export interface EnsureProcessorStreamOptions {
+  /** The store's stream to mirror. Default `EVENTS`. */
+  stream?: string;
+  /** The mirror's name. Default `<stream>_WORK`. */
+  name?: string;
+  /** Default 1. */
+  replicas?: number;
+}
+
+/**
+ * Creates (or verifies) a mirror of the store's stream for durable processors. A mirror
+ * keeps the origin's sequences and subjects, so processors read it exactly as the store,
+ * but tenant readers and writers have no consumer rights on it: they cannot reconfigure
+ * or pause a processor's durable there, as they could on the store's stream.
+ */
+export async function ensureProcessorStream(
+  nc: NatsConnection,
+  options: EnsureProcessorStreamOptions = {},
+): Promise<EnsuredStore> {
+  const origin = assertPlainToken('stream', options.stream ?? 'EVENTS');
+  const name = assertPlainToken('stream', options.name ?? `${origin}_WORK`);
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  try {
+    const info = await jsm.streams.info(name);
+    if (info.config.mirror?.name !== origin) {
+      throw new StoreConfigError(name, [`it is not a mirror of ${origin}`]);
+    }
+    return { stream: name, created: false, config: info.config };
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === 10059)) throw err;
+  }
+  const info = await jsm.streams.add({
+    name,
+    mirror: { name: origin },
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    num_replicas: options.replicas ?? 1,
+    deny_delete: true,
+    deny_purge: true,
+    compression: StoreCompression.S2,
+  });
+  return { stream: name, created: true, config: info.config };
+}

@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createEventStore, type EnvelopeOf, type JetStreamEventStore } from '../../src/index.js';
-import { ensureStore } from '../../src/server.js';
+import { ensureProcessorStream, ensureStore } from '../../src/server.js';
 import { DeadLetters } from '../../src/processing/dead-letters.js';
 import { ProcessorConfigError } from '../../src/processing/errors.js';
 import { reject, retry } from '../../src/processing/outcome.js';
@@ -573,3 +573,39 @@ async function collect<T>(events: AsyncIterable<T>): Promise<T[]> {
   for await (const e of events) out.push(e);
   return out;
 }
+
+describe('processor on a mirror of the store', () => {
+  test('a processor reading the mirror sees every event with the same sequences, and replays by sequence', async () => {
+    const mirror = await ensureProcessorStream(nc, { stream });
+    expect(mirror).toMatchObject({ stream: `${stream}_WORK`, created: true });
+    expect((await ensureProcessorStream(nc, { stream })).created).toBe(false);
+    const store = newStore();
+    const seqs = await deposits(store, range(6));
+    const seen: number[] = [];
+    let fail = true;
+    const processor = await start({
+      store,
+      name: unique('mirrored'),
+      consumerStream: mirror.stream,
+      ...fast,
+      maxDeliver: 1,
+      backoffMs: [],
+      handler: (e) => {
+        if (fail && e.sequence === seqs[2]) throw new Error('poison');
+        seen.push(e.sequence);
+      },
+    });
+    await until(
+      () => seen.length,
+      (n) => n === 5,
+    );
+    expect(seen).toEqual(seqs.filter((s) => s !== seqs[2]));
+    fail = false;
+    expect(await processor.replayDeadLetter(seqs[2]!)).toMatchObject({
+      sequence: seqs[2],
+      status: 'processed',
+    });
+    expect(seen).toContain(seqs[2]);
+    expect(await processor.lag()).toBe(0);
+  });
+});

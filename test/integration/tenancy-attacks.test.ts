@@ -21,7 +21,7 @@ import {
   TenantMismatchError,
   type JetStreamEventStore,
 } from '../../src/index.js';
-import { ensureStore } from '../../src/server.js';
+import { ensureProcessorStream, ensureStore } from '../../src/server.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 import {
   batch,
@@ -67,7 +67,7 @@ const victims: Record<string, Reply[]> = {
   [`_INBOX_${B}_service.victim`]: [],
 };
 const scratchStreams: string[] = [];
-const counts = { crossTenant: 0, ownTenant: 0, knownHoles: 0 };
+const counts = { crossTenant: 0, ownTenant: 0 };
 
 /** Everything of B that an attack could change or reveal, read by B's service user. */
 async function snapshotB() {
@@ -117,6 +117,7 @@ beforeAll(async () => {
   ] as const) {
     const svc = conn(tenant, 'service');
     await ensureStore(svc, {});
+    await ensureProcessorStream(svc, {});
     const store = createEventStore({ connection: svc, tenant });
     await store.append(
       entity,
@@ -158,8 +159,7 @@ afterAll(async () => {
   const total = counts.crossTenant + counts.ownTenant;
   console.log(
     `tenancy attack suite: ${total} attack attempts, all failed ` +
-      `(${counts.crossTenant} against tenant ${B}, ${counts.ownTenant} beyond the attacker's role in ${A}); ` +
-      `${counts.knownHoles} known intra-tenant holes pinned with test.fails`,
+      `(${counts.crossTenant} against tenant ${B}, ${counts.ownTenant} beyond the attacker's role in ${A})`,
   );
   await t?.close();
 });
@@ -929,15 +929,14 @@ test(`after every attack, ${B}'s events, view, streams and consumers are exactly
 
 // ---------------------------------------------------------------------------------------
 // Role boundaries INSIDE tenant A. Readers and writers may not delete consumers at all.
-// One known hole remains (no cross-tenant effect): `$JS.API.CONSUMER.CREATE.EVENTS.*.es.acme.>`
-// is create-or-update and matches any consumer name, so a reader can reconfigure a
-// service durable whose filter is under its tenant. Permissions cannot see the body.
-// test.fails pins that behaviour; README "Security" documents it and its mitigation.
+// Consumer create on EVENTS is create-or-update and matches any name (permissions cannot
+// see the body), so a durable on EVENTS itself could be reconfigured by a reader: that is
+// why processors run on the EVENTS_WORK mirror, where readers and writers have no rights.
 
 describe('known holes inside tenant A (role boundaries)', () => {
   const durable = async () => {
     const name = unique('projector');
-    await jsmA.consumers.add('EVENTS', {
+    await jsmA.consumers.add('EVENTS_WORK', {
       durable_name: name,
       filter_subject: `es.${A}.>`,
       ack_policy: 'explicit' as never,
@@ -948,15 +947,17 @@ describe('known holes inside tenant A (role boundaries)', () => {
 
   test("a reader cannot delete the service's durable projector", async () => {
     const name = await durable();
-    const o = await request(`$JS.API.CONSUMER.DELETE.EVENTS.${name}`)(conn(A, 'reader'));
-    expect(o.kind, o.detail).toBe('denied');
+    for (const stream of ['EVENTS', 'EVENTS_WORK']) {
+      const o = await request(`$JS.API.CONSUMER.DELETE.${stream}.${name}`)(conn(A, 'reader'));
+      expect(o.kind, o.detail).toBe('denied');
+    }
+    expect((await jsmA.consumers.info('EVENTS_WORK', name)).name).toBe(name);
   });
 
-  test.fails("a reader cannot reconfigure the service's durable projector (max_deliver 1)", async () => {
-    counts.knownHoles++;
+  test("a reader cannot reconfigure the service's durable projector on the mirror (max_deliver 1)", async () => {
     const name = await durable();
-    await request(`$JS.API.CONSUMER.CREATE.EVENTS.${name}.es.${A}.>`, {
-      stream_name: 'EVENTS',
+    const attempt = await request(`$JS.API.CONSUMER.CREATE.EVENTS_WORK.${name}.es.${A}.>`, {
+      stream_name: 'EVENTS_WORK',
       config: {
         durable_name: name,
         name,
@@ -965,6 +966,7 @@ describe('known holes inside tenant A (role boundaries)', () => {
         max_deliver: 1,
       },
     })(conn(A, 'reader'));
-    expect((await jsmA.consumers.info('EVENTS', name)).config.max_deliver).toBe(-1);
+    expect(attempt.kind, attempt.detail).toBe('denied');
+    expect((await jsmA.consumers.info('EVENTS_WORK', name)).config.max_deliver).toBe(-1);
   });
 });
