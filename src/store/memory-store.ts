@@ -118,7 +118,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
         // Indexing live, so events appended while reading are seen, as on JetStream.
         for (let i = after; i < messages.length && i < until; i++) {
           if (subjectMatches(filter, messages[i]!.subject))
-            yield { ...messages[i]!, pending: matching(i + 1) };
+            yield [{ ...messages[i]!, pending: matching(i + 1) }];
         }
       },
       options,

@@ -64,14 +64,26 @@ export function watchEvents<E extends EventMap>(
       }
     };
 
+    const onMessage = (msg: StoredMessage, left: number): void | Promise<void> => {
+      pending = caughtUp ? 0 : left;
+      const decoded = decode(msg);
+      if (decoded instanceof Promise) return decoded.then((d) => emitEvent(msg, d));
+      emitEvent(msg, decoded);
+    };
+
     const source = open({
       message(msg, left) {
-        inOrder(() => {
-          pending = caughtUp ? 0 : left;
-          const decoded = decode(msg);
-          if (decoded instanceof Promise) return decoded.then((d) => emitEvent(msg, d));
-          emitEvent(msg, decoded);
-        });
+        // The hot path: no closure per event unless an async validator forces a queue.
+        if (!tail) {
+          try {
+            const result = onMessage(msg, left);
+            if (result) tail = result.catch((err) => subscriber.error(err));
+          } catch (err) {
+            subscriber.error(err);
+          }
+          return;
+        }
+        inOrder(() => onMessage(msg, left));
       },
       caughtUp(sequence) {
         inOrder(() => {

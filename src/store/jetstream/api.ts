@@ -68,7 +68,7 @@ export function fromRequestError(err: unknown, stream: string, subject: string):
 }
 
 /** Adapts a direct-get reply (original headers plus `Nats-Sequence` / `Nats-Subject`) to a stored message. */
-export function directMessage(msg: Msg): StoredMessage {
+export function directMessage(msg: Msg): NatsStoredMessage {
   const headers = msg.headers as MsgHdrs;
   return new NatsStoredMessage(
     Number(headers.get('Nats-Sequence')),

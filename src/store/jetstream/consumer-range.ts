@@ -3,6 +3,7 @@ import type { StoredMessage } from '../../codec/event-format.js';
 import { OrderedConsumer } from './ordered-consumer.js';
 
 type Pending = StoredMessage & { pending: number };
+const CHUNK = 256;
 
 /**
  * Streams (after, until] through an ordered consumer, for big reads. Memory stays
@@ -16,7 +17,7 @@ export async function* consumerRange(
   after: number,
   until: number,
   highWater = 1024,
-): AsyncGenerator<Pending> {
+): AsyncGenerator<ReadonlyArray<Pending>> {
   let queue: Pending[] = [];
   let head = 0;
   let caughtUp = false;
@@ -44,15 +45,16 @@ export async function* consumerRange(
     await consumer.start();
     for (;;) {
       if (head < queue.length) {
-        const msg = queue[head++]!;
-        if (head > 1024 && head * 2 > queue.length) {
-          queue = queue.slice(head);
+        // Hand over what is buffered in chunks: one await per chunk, not per event.
+        const chunk = queue.slice(head, head + CHUNK).filter((m) => m.sequence <= until);
+        head += CHUNK;
+        if (head >= queue.length) {
+          queue = [];
           head = 0;
         }
         if (queue.length - head < highWater / 2) consumer.resume();
-        if (msg.sequence > until) return;
-        yield msg;
-        if (msg.sequence >= until) return;
+        if (chunk.length > 0) yield chunk;
+        if (chunk.length === 0 || chunk[chunk.length - 1]!.sequence >= until) return;
         continue;
       }
       if (failure) throw failure;

@@ -1,7 +1,10 @@
 import { Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
-import { directMessage, fromRequestError } from './api.js';
+import { directMessage, fromRequestError, type NatsStoredMessage } from './api.js';
+
+/** A stored message and how many matching messages follow it. */
+export type PendingMessage = StoredMessage & { pending: number };
 
 /**
  * Reads through the stream's direct-get API (`allow_direct`): no consumer is created,
@@ -33,34 +36,29 @@ export class DirectReader {
   }
 
   /**
-   * Streams every message matching `filter` with a sequence in (after, until], page by
-   * page. At most one page is buffered, so memory stays bounded however long the range.
-   * When more than `handOffAbove` messages remain after a page, the rest is handed to
-   * `bulk` (an ordered consumer streams several times faster than direct get pages).
+   * Streams every message matching `filter` with a sequence in (after, until], as one
+   * chunk per page: at most one page is buffered, so memory stays bounded however long
+   * the range. When more than `handOffAbove` messages remain after a page, the rest is
+   * handed to `bulk` (an ordered consumer streams several times faster than pages).
    */
   async *range(
     filter: string,
     after: number,
     until: number,
     pageSize: number,
-    bulk?: {
-      handOffAbove: number;
-      read: (after: number) => AsyncIterable<StoredMessage & { pending: number }>;
-    },
-  ): AsyncGenerator<StoredMessage & { pending: number }> {
+    bulk?: { handOffAbove: number; read: (after: number) => AsyncIterable<ReadonlyArray<PendingMessage>> },
+  ): AsyncGenerator<ReadonlyArray<PendingMessage>> {
     let next = after + 1;
     while (next <= until) {
-      let delivered = 0;
-      let pending = 0;
-      for await (const msg of this.page(filter, next, Math.min(pageSize, until - next + 1))) {
-        if (msg.sequence > until) return;
-        delivered++;
-        next = msg.sequence + 1;
-        pending = msg.pending;
-        yield msg;
-      }
-      if (delivered === 0 || pending === 0) return;
-      if (bulk && pending > bulk.handOffAbove) return yield* bulk.read(next - 1);
+      const page = (await this.page(filter, next, Math.min(pageSize, until - next + 1))).filter(
+        (m) => m.sequence <= until,
+      );
+      if (page.length === 0) return;
+      yield page;
+      const last = page[page.length - 1]!;
+      next = last.sequence + 1;
+      if (last.pending === 0) return;
+      if (bulk && last.pending > bulk.handOffAbove) return yield* bulk.read(last.sequence);
     }
   }
 
@@ -69,28 +67,20 @@ export class DirectReader {
    * per read) and must end in the server's end-of-batch status: a page that stops short
    * (timeout, dropped connection) fails rather than silently truncating the read.
    */
-  async *page(
-    filter: string,
-    seq: number,
-    batch: number,
-  ): AsyncGenerator<StoredMessage & { pending: number }> {
+  async page(filter: string, seq: number, batch: number): Promise<PendingMessage[]> {
     const api = `$JS.API.DIRECT.GET.${this.stream}`;
     const body = JSON.stringify({ seq, next_by_subj: filter, batch });
-    let replies: AsyncIterable<Msg>;
+    const messages: PendingMessage[] = [];
     try {
-      replies = await this.nc.requestMany(api, body, { strategy: 'sentinel', maxWait: this.timeoutMs });
-    } catch (err) {
-      throw this.mapped(err, api);
-    }
-    try {
+      const replies = await this.nc.requestMany(api, body, { strategy: 'sentinel', maxWait: this.timeoutMs });
       for await (const reply of replies) {
         const status = statusOf(reply);
         // 204: end of batch; 404: nothing (more) matches.
-        if (status === 204 || status === 404) return;
+        if (status === 204 || status === 404) return messages;
         if (status !== 0) throw this.statusError(reply, status);
-        yield Object.assign(directMessage(reply), {
-          pending: Number(reply.headers?.get('Nats-Num-Pending') || 0),
-        });
+        const msg = directMessage(reply);
+        msg.pending = Number(reply.headers?.get('Nats-Num-Pending') || 0);
+        messages.push(msg);
       }
     } catch (err) {
       throw this.mapped(err, api);
