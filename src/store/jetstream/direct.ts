@@ -1,7 +1,7 @@
 import { Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
-import { directMessage, fromRequestError, type NatsStoredMessage } from './api.js';
+import { directMessage, fromRequestError } from './api.js';
 
 /** A stored message and how many matching messages follow it. */
 export type PendingMessage = StoredMessage & { pending: number };
