@@ -26,6 +26,10 @@ describe('the main entry is isomorphic', () => {
     expect(await builtinsReachableFrom(srcEntry)).toEqual([]);
   });
 
+  test('jetsource/server (projectors, processors) runs in workers too: no Node built-in', async () => {
+    expect(await builtinsReachableFrom(join(root, 'src/server.ts'))).toEqual([]);
+  });
+
   test('the check finds the built-ins of jetsource/testing', async () => {
     const found = await builtinsReachableFrom(join(root, 'src/testing/index.ts'));
     expect(found).toContainEqual({ path: 'node:child_process', importer: 'src/testing/nats-server.ts' });
