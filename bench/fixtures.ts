@@ -23,6 +23,15 @@ export async function openStore(
   return createEventStore<BenchEvents>({ connection: nc, tenant: TENANT, prefix, stream: name });
 }
 
+/** The same stream seen through another connection (a second client) or as another tenant. */
+export function reopen(
+  store: BenchStore,
+  { connection = store.connection, tenant = store.tenant }: { connection?: NatsConnection; tenant?: string },
+): BenchStore {
+  const { prefix } = store.format.scheme;
+  return createEventStore<BenchEvents>({ connection, tenant, prefix, stream: store.stream });
+}
+
 /**
  * Writes `perEntity` events to each of `entities` entities in rounds (one event per entity
  * per round), so an entity's events lie far apart as they would in a long-lived stream,

@@ -76,15 +76,23 @@ export async function concurrently(
  * Alternates SDK and raw rounds and keeps each side's best rate: on a 2-core box shared
  * with nats-server, interleaving cancels drift and the best round is the least disturbed.
  */
-export async function compareRates(
+export function compareRates(
   rounds: number,
   sdk: () => Promise<number>,
   raw: () => Promise<number>,
 ): Promise<{ sdk: number; raw: number }> {
-  const best = { sdk: 0, raw: 0 };
+  return bestRates(rounds, { raw, sdk });
+}
+
+/** {@link compareRates} for any number of sides, run in turn in each round (in key order). */
+export async function bestRates<K extends string>(
+  rounds: number,
+  sides: Record<K, () => Promise<number>>,
+): Promise<Record<K, number>> {
+  const entries = Object.entries(sides) as Array<[K, () => Promise<number>]>;
+  const best = Object.fromEntries(entries.map(([k]) => [k, 0])) as Record<K, number>;
   for (let r = 0; r < rounds; r++) {
-    best.raw = Math.max(best.raw, await raw());
-    best.sdk = Math.max(best.sdk, await sdk());
+    for (const [k, run] of entries) best[k] = Math.max(best[k], await run());
   }
   return best;
 }
@@ -148,4 +156,67 @@ const fmt = (n: number) => (Number.isInteger(n) ? n.toLocaleString('en-US') : n.
 export async function writeResults(path: string, metrics: Metric[]): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, JSON.stringify(metrics, null, 2) + '\n');
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Calls `step(i)` for i in [0, count) on a fixed schedule (`intervalMs` apart, from now),
+ * without waiting for one step to finish before the next falls due, at most `maxInFlight`
+ * at a time. Timers tick in whole ms, so a 1 ms schedule runs in small bursts that keep
+ * the average rate. Resolves when every step has.
+ */
+export async function paced(
+  count: number,
+  intervalMs: number,
+  step: (i: number) => Promise<unknown>,
+  maxInFlight = 64,
+): Promise<void> {
+  const start = now();
+  const inFlight = new Set<Promise<unknown>>();
+  for (let i = 0; i < count; i++) {
+    const wait = start + i * intervalMs - now();
+    if (wait > 0) await sleep(wait);
+    while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    const p: Promise<unknown> = step(i).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  }
+  await Promise.all(inFlight);
+}
+
+/**
+ * Send-to-arrival latencies matched by an integer tag (an event's payload, a view's
+ * state): `sent(tag)` just before the write, `seen(tag)` when it arrives; repeats of a
+ * tag and tags never sent are ignored.
+ */
+export class LatencyProbe {
+  private readonly sentAt = new Map<number, number>();
+  private readonly samples: number[] = [];
+  private settled?: () => void;
+
+  sent(tag: number): void {
+    this.sentAt.set(tag, now());
+  }
+
+  seen(tag: number): void {
+    const at = this.sentAt.get(tag);
+    if (at === undefined) return;
+    this.samples.push(now() - at);
+    this.sentAt.delete(tag);
+    if (this.sentAt.size === 0) this.settled?.();
+  }
+
+  /** Waits up to `timeoutMs` for every sent tag to arrive; returns the samples and how many never did. */
+  async settle(timeoutMs: number): Promise<{ samples: number[]; missing: number }> {
+    if (this.sentAt.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.settled = resolve;
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      clearTimeout(timer);
+      this.settled = undefined;
+    }
+    return { samples: [...this.samples], missing: this.sentAt.size };
+  }
 }

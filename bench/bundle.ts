@@ -1,0 +1,79 @@
+// Bundle budget: what jetsource costs a browser app, minified and gzipped. No server needed.
+import { dirname, join } from 'node:path';
+import {
+  bundleApp,
+  dependencies,
+  externalize,
+  gzipKb,
+  jetsourceAt,
+  srcEntry,
+} from '../test/support/bundle.js';
+import { log, metric, type Metric } from './lib.js';
+
+/** Targets in KB min+gz. */
+export const budgets = { ownCode: 12, browserApp: 85 } as const;
+
+/** The service entry (`jetsource/server`), beside the client entry. */
+const serverEntry = join(dirname(srcEntry), 'server.ts');
+
+// A live app: connect, append, watch with a fold, read a view.
+const browserApp = `
+  import { connect, createEventStore, foldState, openView } from 'jetsource';
+  const nc = await connect({ servers: 'ws://localhost:8080' });
+  const store = createEventStore({ connection: nc, tenant: 'acme' });
+  await store.append({ type: 'account', id: 'a' }, { type: 'Deposited', data: { amount: 1 } }, { expect: 'new' });
+  store.watch({ entityType: 'account' }).pipe(foldState({ initial: 0, evolve: (n) => n + 1 })).subscribe(console.log);
+  console.log(await openView(store, { name: 'balances', version: 1 }).get('a'));`;
+
+// The same connection and publish with nats.js alone: the floor any JetStream browser app pays.
+const rawApp = `
+  import { wsconnect } from '@nats-io/nats-core';
+  import { jetstream } from '@nats-io/jetstream';
+  import { Kvm } from '@nats-io/kv';
+  const nc = await wsconnect({ servers: 'ws://localhost:8080' });
+  await jetstream(nc).publish('es.acme.account.a.Deposited', '{"amount":1}');
+  console.log(await (await new Kvm(nc).open('views')).get('a'));`;
+
+const appendOnlyApp = `
+  import { connect, createEventStore } from 'jetsource';
+  const store = createEventStore({ connection: await connect({ servers: 'ws://localhost:8080' }), tenant: 'acme' });
+  await store.append({ type: 'account', id: 'a' }, { type: 'Deposited', data: { amount: 1 } }, { expect: 'new' });`;
+
+const minified = (code: string, external = false) =>
+  bundleApp(code, {
+    minify: true,
+    plugins: [jetsourceAt(srcEntry), ...(external ? [externalize(dependencies)] : [])],
+  }).then(gzipKb);
+
+/** Sizes in KB min+gz; budgets are in the metric names, the raw baseline is nats.js alone. */
+export async function bundleBenchmarks(): Promise<Metric[]> {
+  log('bundling for the bundle budget');
+  const own = await minified(`export * from 'jetsource';`, true);
+  const server = await minified(`export * from ${JSON.stringify(serverEntry)};`, true);
+  const app = await minified(browserApp);
+  const raw = await minified(rawApp);
+  const appendOnly = await minified(appendOnlyApp);
+  const appendOnlyOwn = await minified(appendOnlyApp, true);
+  const over = [
+    own > budgets.ownCode && `own code ${own.toFixed(1)} KB > ${budgets.ownCode} KB`,
+    app > budgets.browserApp && `browser app ${app.toFixed(1)} KB > ${budgets.browserApp} KB`,
+  ].filter(Boolean);
+  if (over.length > 0) log(`OVER BUDGET: ${over.join('; ')}`);
+  return [
+    metric(
+      `bundle: jetsource own code (main entry), deps external (target ≤ ${budgets.ownCode} KB)`,
+      own,
+      'KB gz',
+    ),
+    metric('bundle: jetsource/server entry own code, deps external', server, 'KB gz'),
+    metric(
+      `bundle: browser app append+watch+view, deps included (target ≤ ${budgets.browserApp} KB)`,
+      app,
+      'KB gz',
+      raw,
+      true,
+    ),
+    metric('bundle: append-only app, deps included', appendOnly, 'KB gz', raw, true),
+    metric('bundle: append-only app, jetsource code only', appendOnlyOwn, 'KB gz'),
+  ];
+}

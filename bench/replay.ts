@@ -1,0 +1,123 @@
+// Metrics 3 and 5: catching up on a whole tenant through store.read against a raw ordered
+// consumer (also the baseline of watch catch-up, in watch.ts), and the memory a 1M-event
+// replay needs. Every replay is also checked for completeness: a read that ends early is
+// reported in the table instead of aborting the run.
+import { jetstream } from '@nats-io/jetstream';
+import type { BenchStore } from './fixtures.js';
+import { compareRates, log, metric, now, perSecond, sampleRss, timed, type Metric } from './lib.js';
+
+/** Called with the running count after each event, for checkpoints. */
+type Progress = (count: number) => void;
+const none: Progress = () => undefined;
+
+export interface Replay {
+  rate: number;
+  count: number;
+  /** From the first request until the last event was handled (clean-up excluded). */
+  ms: number;
+}
+
+/** Replays every event of the tenant through `store.read({})`. */
+async function sdkReplay(store: BenchStore, progress = none): Promise<Replay> {
+  let count = 0;
+  const ms = await timed(async () => {
+    for await (const _event of store.read({})) progress(++count);
+  });
+  return { rate: perSecond(count, ms), count, ms };
+}
+
+/**
+ * The raw equivalent, also the baseline for watch catch-up: a push ordered consumer on
+ * the same subject filter (the fastest of nats.js's ordered consumers here, and the one a
+ * restricted user may create), decoding each payload as the SDK does, stopping once
+ * nothing is pending (at once when the creation reports nothing pending: an empty filter).
+ * Deleting the consumer is clean-up, outside the timed section. With `headers`, it also
+ * reads each event's type from its headers, as any consumer that dispatches on it must.
+ */
+export async function rawReplay(
+  store: BenchStore,
+  progress = none,
+  { headers = false } = {},
+): Promise<Replay> {
+  let count = 0;
+  const start = now();
+  const consumer = await jetstream(store.connection).consumers.getPushConsumer(store.stream, {
+    filter_subjects: store.format.scheme.filter({}),
+  });
+  let ms = now() - start;
+  if ((await consumer.info(true)).num_pending > 0) {
+    const messages = await consumer.consume();
+    for await (const m of messages) {
+      m.json();
+      if (headers) m.headers?.get('Es-Type');
+      progress(++count);
+      if (m.info.pending === 0) break;
+    }
+    ms = now() - start;
+    await messages.close();
+  }
+  await consumer.delete();
+  return { rate: perSecond(count, ms), count, ms };
+}
+
+/** Logs an incomplete replay and passes its rate on. */
+export function rateOf(label: string, expected: number, replay: Replay, fewest?: { count: number }): number {
+  if (replay.count !== expected)
+    log(
+      `WARNING: ${label} read ${replay.count.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} events`,
+    );
+  if (fewest) fewest.count = Math.min(fewest.count, replay.count);
+  return replay.rate;
+}
+
+const completeness = (name: string, fewest: number, expected: number) =>
+  metric(`${name}: fewest events a store.read returned`, fewest, 'events', expected);
+
+export async function catchUpBenchmarks(store: BenchStore, expected: number): Promise<Metric[]> {
+  const name = `catch-up replay, ${expected / 1000}k events`;
+  log(`${name}, best of 2`);
+  const fewest = { count: Infinity };
+  const best = await compareRates(
+    2,
+    async () => rateOf('store.read', expected, await sdkReplay(store), fewest),
+    async () => rateOf('raw consumer', expected, await rawReplay(store)),
+  );
+  return [
+    metric(`${name} (store.read)`, best.sdk, 'events/s', best.raw),
+    completeness(name, fewest.count, expected),
+  ];
+}
+
+/**
+ * One replay with RSS sampled every 50 ms. The peak after the first tenth of the events
+ * against the peak at the end shows whether memory grows with the length of the replay.
+ */
+async function replayWithRss(expected: number, replay: (progress: Progress) => Promise<Replay>) {
+  const rss = sampleRss(50);
+  let earlyPeakMb = 0;
+  const result = await replay((count) => {
+    if (count === expected / 10) earlyPeakMb = rss.peakMb();
+  });
+  const { peakMb, startMb } = rss.stop();
+  return { ...result, earlyPeakMb, peakMb, growthMb: peakMb - startMb };
+}
+
+export async function replayMemoryBenchmarks(store: BenchStore, expected: number): Promise<Metric[]> {
+  const name = `replay ${expected / 1e6}M`;
+  log(`${name} events with RSS sampling (SDK, then raw)`);
+  const sdk = await replayWithRss(expected, (progress) => sdkReplay(store, progress));
+  const raw = await replayWithRss(expected, (progress) => rawReplay(store, progress));
+  return [
+    metric(
+      `${name} events (store.read)`,
+      rateOf('store.read', expected, sdk),
+      'events/s',
+      rateOf('raw consumer', expected, raw),
+    ),
+    completeness(name, sdk.count, expected),
+    metric(`${name}: peak RSS after the first 10%`, sdk.earlyPeakMb, 'MB'),
+    metric(`${name}: peak RSS at the end`, sdk.peakMb, 'MB'),
+    // Raw runs second in the same process, so compare growth rather than absolute RSS.
+    metric(`${name}: RSS growth during the replay`, sdk.growthMb, 'MB', raw.growthMb, true),
+  ];
+}
