@@ -3,12 +3,15 @@ import type { StoredMessage } from '../../codec/event-format.js';
 import { OrderedConsumer } from './ordered-consumer.js';
 
 type Pending = StoredMessage & { pending: number };
+/** A flow-control answer, queued in line with the messages the server sent before it. */
+type Answer = () => void;
 const CHUNK = 256;
 
 /**
- * Streams (after, until] through an ordered consumer, for big reads. Memory stays
- * bounded: past `highWater` buffered messages the consumer holds its flow-control
- * replies, which pauses the server, and resumes below half of it. Ends once caught up.
+ * Streams (after, until] through an ordered consumer, for big reads, in chunks. Memory
+ * stays bounded by the server's flow-control window: a flow-control request is answered
+ * only when the reader has taken every message sent before it, exactly where it sits in
+ * the queue, so a slow reader makes the server wait. Ends once caught up.
  */
 export async function* consumerRange(
   nc: NatsConnection,
@@ -16,10 +19,8 @@ export async function* consumerRange(
   filter: string,
   after: number,
   until: number,
-  highWater = 1024,
 ): AsyncGenerator<ReadonlyArray<Pending>> {
-  let queue: Pending[] = [];
-  let head = 0;
+  let queue: Array<Pending | Answer> = [];
   let caughtUp = false;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
@@ -28,7 +29,10 @@ export async function* consumerRange(
     {
       message(msg, pending) {
         queue.push(Object.assign(msg, { pending }));
-        if (queue.length - head >= highWater) consumer.pause();
+        wake?.();
+      },
+      flowControl(answer) {
+        queue.push(answer);
         wake?.();
       },
       caughtUp() {
@@ -44,17 +48,21 @@ export async function* consumerRange(
   try {
     await consumer.start();
     for (;;) {
-      if (head < queue.length) {
-        // Hand over what is buffered in chunks: one await per chunk, not per event.
-        const chunk = queue.slice(head, head + CHUNK).filter((m) => m.sequence <= until);
-        head += CHUNK;
-        if (head >= queue.length) {
-          queue = [];
-          head = 0;
+      if (queue.length > 0) {
+        const chunk: Pending[] = [];
+        let taken = 0;
+        let done = false;
+        for (const item of queue) {
+          if (chunk.length >= CHUNK) break;
+          taken++;
+          // Everything before this answer has been handed over: let the server go on.
+          if (typeof item === 'function') item();
+          else if (item.sequence <= until) chunk.push(item);
+          if (typeof item !== 'function' && item.sequence >= until) done = true;
         }
-        if (queue.length - head < highWater / 2) consumer.resume();
+        queue = taken === queue.length ? [] : queue.slice(taken);
         if (chunk.length > 0) yield chunk;
-        if (chunk.length === 0 || chunk[chunk.length - 1]!.sequence >= until) return;
+        if (done) return;
         continue;
       }
       if (failure) throw failure;

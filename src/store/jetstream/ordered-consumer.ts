@@ -30,6 +30,12 @@ export interface OrderedConsumerHandlers {
   caughtUp(lastSequence: number): void;
   /** Unrecoverable: permission denied, stream deleted. The consumer has stopped. */
   error(err: Error): void;
+  /**
+   * A flow-control request, in line with the messages before it. Without this handler it
+   * is answered at once. A reader that answers only once it has consumed those messages
+   * gets true backpressure: the server sends nothing more until then.
+   */
+  flowControl?(answer: () => void): void;
 }
 
 /** Options for {@link OrderedConsumer}. */
@@ -76,9 +82,8 @@ export class OrderedConsumer {
   private retry = backoff([100, 250, 500, 1000, 2000]);
   private failures = 0;
   private creating = false;
-  /** Flow-control requests held back while the reader is behind: the server stops sending until answered. */
-  private paused = false;
-  private heldFlowControl: Msg[] = [];
+  /** Flow-control requests handed to the reader and not answered yet: the server is waiting on us. */
+  private unanswered = 0;
   private createAgain = false;
 
   constructor(
@@ -100,16 +105,6 @@ export class OrderedConsumer {
       if (Date.now() - this.lastActivity > this.heartbeatMs * 3) this.recreate();
     }, this.heartbeatMs);
     await this.create();
-  }
-
-  /** Holds flow-control replies, so the server pauses delivery: backpressure for a slow reader. */
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    this.paused = false;
-    for (const request of this.heldFlowControl.splice(0)) request.respond();
   }
 
   /** Stops delivery at once and deletes the server-side consumer. */
@@ -220,24 +215,35 @@ export class OrderedConsumer {
       if (code >= 400) this.recreate();
       return;
     }
-    if (msg.reply) {
-      if (this.paused) this.heldFlowControl.push(msg);
-      else msg.respond(); // flow control request
-      return;
-    }
+    if (msg.reply) return this.flowControl(msg);
     // A heartbeat naming a stall means the server holds more for us behind flow control:
-    // not caught up. Un-stall it, unless the reader itself asked for the pause.
+    // not caught up. If no answer is pending with the reader, the request was lost: answer.
     const stalled = msg.headers?.get('Nats-Consumer-Stalled');
     if (stalled) {
-      if (!this.paused) this.options.nc.publish(stalled);
+      if (this.unanswered === 0) this.options.nc.publish(stalled);
       return;
     }
-    if (this.paused || this.heldFlowControl.length > 0) return;
+    if (this.unanswered > 0) return;
     const lastDelivered = Number(msg.headers?.get('Nats-Last-Consumer') || 0);
     if (lastDelivered !== this.deliverySeq) return this.recreate();
     // An idle heartbeat with nothing missed: nothing is pending, even if a purge
     // removed what num_pending had promised.
     this.markCaughtUp();
+  }
+
+  private flowControl(request: Msg): void {
+    if (!this.handlers.flowControl) {
+      request.respond();
+      return;
+    }
+    this.unanswered++;
+    let answered = false;
+    this.handlers.flowControl(() => {
+      if (answered) return;
+      answered = true;
+      this.unanswered--;
+      if (!this.stopped) request.respond();
+    });
   }
 
   private markCaughtUp(): void {
