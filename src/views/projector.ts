@@ -53,6 +53,9 @@ export interface Projector {
   stop(): Promise<void>;
 }
 
+/** Values kept between batches; the oldest go first. Bounds memory for views with many keys. */
+const MAX_CACHED = 10_000;
+
 interface Entry<S> extends StoredViewValue<S> {
   /** KV revision to compare-and-set against; 0 when the key does not exist. */
   revision: number;
@@ -190,10 +193,22 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       .subscribe({
         next: (m) => {
           this.queue.push(m);
-          this.draining ??= this.drain().finally(() => (this.draining = undefined));
+          this.kick();
         },
         error: (err) => this.fail(err),
       });
+  }
+
+  /**
+   * Starts draining unless a drain runs. An event queued while a finishing drain is still
+   * settling would otherwise wait for the next event: so a finished drain looks again.
+   */
+  private kick(): void {
+    if (this.draining) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      if (this.queue.length > 0 && !this.stopped) this.kick();
+    });
   }
 
   /** Folds everything queued, one flush per drained batch, so bursts cost few KV round trips. */
@@ -282,8 +297,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         JSON.stringify({ sequence: this.lastSequence }),
       );
     }
-    // Values live in KV; keeping only the current batch in memory bounds the projector's footprint.
-    this.cache.clear();
+    // Keep recent values (with their revisions) for the next batch, within a bound.
+    for (const key of this.cache.keys()) {
+      if (this.cache.size <= MAX_CACHED) break;
+      this.cache.delete(key);
+    }
   }
 
   private async write(kvKey: string, entry: Entry<S>): Promise<void> {
@@ -296,9 +314,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
             : await this.kv.update(kvKey, data, entry.revision);
         return;
       } catch (err) {
-        // Another instance wrote first. Same events, same order: if it is at least as far, keep its value.
+        // Another instance wrote first. Same events, same order: if it is at least as far,
+        // keep its value (and fold later events onto it).
         const current = await this.load(kvKey);
-        if (current.sequence >= entry.sequence) return;
+        if (current.sequence >= entry.sequence) return void this.cache.set(kvKey, current);
         if (attempt === 4) throw err;
         entry.revision = current.revision;
       }
