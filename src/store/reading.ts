@@ -32,21 +32,38 @@ export function readEvents<E extends EventMap>(
   const report = options.onMalformed === 'report';
   return {
     malformed,
-    async *[Symbol.asyncIterator]() {
+    // A hand-written iterator rather than an async generator: it hands out buffered
+    // events with one resolved promise each, which is several times cheaper per event.
+    [Symbol.asyncIterator]() {
+      const chunks = source()[Symbol.asyncIterator]();
+      let chunk: ReadonlyArray<StoredMessage & { readonly pending: number }> = [];
+      let index = 0;
       let delivered = 0;
-      for await (const chunk of source()) {
-        for (const msg of chunk) {
-          options.onProgress?.({ delivered: ++delivered, pending: msg.pending });
-          try {
-            const decoded = format.decode(msg);
-            // Await only async validators: a microtask per event is measurable on big replays.
-            yield decoded instanceof Promise ? await decoded : decoded;
-          } catch (err) {
-            if (!report || !(err instanceof MalformedEventError)) throw err;
-            malformed.push({ sequence: msg.sequence, subject: msg.subject, raw: msg.data, error: err });
+      return {
+        async next(): Promise<IteratorResult<EnvelopeOf<E>>> {
+          for (;;) {
+            while (index < chunk.length) {
+              const msg = chunk[index++]!;
+              options.onProgress?.({ delivered: ++delivered, pending: msg.pending });
+              try {
+                const decoded = format.decode(msg);
+                return { value: decoded instanceof Promise ? await decoded : decoded, done: false };
+              } catch (err) {
+                if (!report || !(err instanceof MalformedEventError)) throw err;
+                malformed.push({ sequence: msg.sequence, subject: msg.subject, raw: msg.data, error: err });
+              }
+            }
+            const more = await chunks.next();
+            if (more.done) return { value: undefined, done: true };
+            chunk = more.value;
+            index = 0;
           }
-        }
-      }
+        },
+        async return(): Promise<IteratorResult<EnvelopeOf<E>>> {
+          await chunks.return?.();
+          return { value: undefined, done: true };
+        },
+      };
     },
   };
 }

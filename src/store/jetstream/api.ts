@@ -91,7 +91,9 @@ export class NatsStoredMessage implements StoredMessage {
     private readonly headers: MsgHdrs | undefined,
   ) {}
   header(name: string): string | undefined {
-    return this.headers?.has(name) ? this.headers.get(name) : undefined;
+    // One lookup in the common case: nats.js returns '' for a missing header.
+    const value = this.headers?.get(name);
+    return value ? value : value === '' && this.headers!.has(name) ? '' : undefined;
   }
   headerNames(): Iterable<string> {
     return this.headers?.keys() ?? [];

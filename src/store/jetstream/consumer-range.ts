@@ -21,6 +21,7 @@ export async function* consumerRange(
   until: number,
 ): AsyncGenerator<ReadonlyArray<Pending>> {
   let queue: Array<Pending | Answer> = [];
+  let head = 0;
   let caughtUp = false;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
@@ -48,19 +49,24 @@ export async function* consumerRange(
   try {
     await consumer.start();
     for (;;) {
-      if (queue.length > 0) {
+      if (head < queue.length) {
         const chunk: Pending[] = [];
-        let taken = 0;
         let done = false;
-        for (const item of queue) {
-          if (chunk.length >= CHUNK) break;
-          taken++;
+        while (head < queue.length && chunk.length < CHUNK) {
+          const item = queue[head++]!;
           // Everything before this answer has been handed over: let the server go on.
           if (typeof item === 'function') item();
           else if (item.sequence <= until) chunk.push(item);
           if (typeof item !== 'function' && item.sequence >= until) done = true;
         }
-        queue = taken === queue.length ? [] : queue.slice(taken);
+        // Drop what was handed over without copying the rest on every chunk.
+        if (head === queue.length) {
+          queue = [];
+          head = 0;
+        } else if (head > 4096 && head * 2 > queue.length) {
+          queue = queue.slice(head);
+          head = 0;
+        }
         if (chunk.length > 0) yield chunk;
         if (done) return;
         continue;

@@ -12,12 +12,16 @@ export interface Delivery {
  */
 export function parseDelivery(reply: string | undefined): Delivery | undefined {
   if (!reply?.startsWith('$JS.ACK.')) return undefined;
-  const t = reply.split('.');
-  const base = t.length === 9 ? 4 : t.length >= 11 ? 6 : -1;
+  // Token boundaries without split(): this runs once per delivered message.
+  const dots: number[] = [];
+  for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) dots.push(i);
+  const tokens = dots.length + 1;
+  const base = tokens === 9 ? 4 : tokens >= 11 ? 6 : -1;
   if (base < 0) return undefined;
-  const streamSequence = Number(t[base + 1]);
-  const deliverySequence = Number(t[base + 2]);
-  const pending = Number(t[base + 4]);
+  const token = (n: number) => reply.slice(dots[n - 1]! + 1, n < dots.length ? dots[n] : undefined);
+  const streamSequence = Number(token(base + 1));
+  const deliverySequence = Number(token(base + 2));
+  const pending = Number(token(base + 4));
   if (![streamSequence, deliverySequence, pending].every(Number.isSafeInteger)) return undefined;
   return { streamSequence, deliverySequence, pending };
 }

@@ -1,0 +1,32 @@
+import { describe, expect, test } from 'vitest';
+import { parseDelivery } from '../../src/store/jetstream/delivery.js';
+
+describe('parseDelivery', () => {
+  test('reads the 9-token form', () => {
+    expect(parseDelivery('$JS.ACK.EVENTS.oc_1.1.42.7.1700000000000000000.3')).toEqual({
+      streamSequence: 42,
+      deliverySequence: 7,
+      pending: 3,
+    });
+  });
+
+  test('reads the form with domain, account hash and a random token', () => {
+    expect(parseDelivery('$JS.ACK._.HASH.EVENTS.oc_1.2.1000001.5.1700000000000000000.0.r4nd')).toEqual({
+      streamSequence: 1000001,
+      deliverySequence: 5,
+      pending: 0,
+    });
+  });
+
+  test('anything else is not a delivery', () => {
+    for (const reply of [
+      undefined,
+      '',
+      '_INBOX.abc',
+      '$JS.ACK.too.short',
+      '$JS.ACK.S.C.1.x.2.3.4',
+      '$JS.FC.S.x.y',
+    ])
+      expect(parseDelivery(reply)).toBeUndefined();
+  });
+});
