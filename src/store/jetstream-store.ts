@@ -10,9 +10,9 @@ import { TenantMismatchError } from '../errors.js';
 import { verifiedAccount } from '../connection/connect.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { SubjectScheme, type EntityRef } from '../subjects/subjects.js';
-import { readEvents, foldEvents, toFilter } from './reading.js';
+import { decodeNow, readEvents, foldEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
-import { DirectReader } from './jetstream/direct.js';
+import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import type {
@@ -123,12 +123,12 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
     const subject = this.format.scheme.filter(toFilter(target));
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
+    const decode = (msg: PendingMessage) => decodeNow(this.format, msg);
     return readEvents(
-      this.format,
       () =>
-        this.direct.range(subject, options.after ?? 0, until, this.pageSize, {
+        this.direct.range(subject, options.after ?? 0, until, this.pageSize, decode, {
           handOffAbove: this.pageSize,
-          read: (after) => consumerRange(this.connection, this.stream, subject, after, until),
+          read: (after) => consumerRange(this.connection, this.stream, subject, after, until, decode),
         }),
       options,
     );

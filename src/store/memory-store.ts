@@ -6,7 +6,7 @@ import { EventFormat, eventIdHeader, type PreparedWrite, type StoredMessage } fr
 import type { EventSchemas } from '../codec/schema.js';
 import { ConcurrencyError } from '../errors.js';
 import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
-import { foldEvents, readEvents, toFilter } from './reading.js';
+import { decodeNow, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
 import type {
   AppendOptions,
@@ -112,17 +112,14 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     const messages = this.messages;
     const matching = (from: number) =>
       messages.slice(from, until).filter((m) => subjectMatches(filter, m.subject)).length;
-    return readEvents(
-      this.format,
-      async function* () {
-        // Indexing live, so events appended while reading are seen, as on JetStream.
-        for (let i = after; i < messages.length && i < until; i++) {
-          if (subjectMatches(filter, messages[i]!.subject))
-            yield [{ ...messages[i]!, pending: matching(i + 1) }];
-        }
-      },
-      options,
-    );
+    const format = this.format;
+    return readEvents(async function* () {
+      // Indexing live, so events appended while reading are seen, as on JetStream.
+      for (let i = after; i < messages.length && i < until; i++) {
+        if (subjectMatches(filter, messages[i]!.subject))
+          yield [decodeNow(format, { ...messages[i]!, pending: matching(i + 1) })];
+      }
+    }, options);
   }
 
   load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>> {

@@ -18,39 +18,75 @@ export function toFilter(target: ReadTarget): EventFilter {
   return target as EventFilter;
 }
 
+/** One message decoded as soon as it arrives: an envelope, a pending async validation, or the failure. */
+export interface Decoded<E extends EventMap> {
+  readonly pending: number;
+  readonly result: EnvelopeOf<E> | Promise<EnvelopeOf<E>> | DecodeFailure;
+}
+
+/** A decode that threw; kept in line so the reader raises or reports it in order. */
+export class DecodeFailure {
+  constructor(readonly error: unknown) {}
+}
+
 /**
- * Decodes a stream of stored messages into an {@link EventReader}, applying the
+ * Decodes one message now. Stores call this where messages arrive, so the wire objects
+ * die young and big replays keep little alive; only envelopes wait for the reader.
+ */
+export function decodeNow<E extends EventMap>(
+  format: EventFormat<E>,
+  msg: StoredMessage & { readonly pending: number },
+): Decoded<E> {
+  try {
+    const result = format.decode(msg);
+    // The reader awaits it later, in order; until then a rejection is not "unhandled".
+    if (result instanceof Promise) result.catch(() => undefined);
+    return { pending: msg.pending, result };
+  } catch (error) {
+    return { pending: msg.pending, result: new DecodeFailure(error) };
+  }
+}
+
+/**
+ * Turns chunks of decoded messages into an {@link EventReader}, applying the
  * malformed-event policy. Shared by every store, so they fail and report alike.
  */
 export function readEvents<E extends EventMap>(
-  format: EventFormat<E>,
-  /** Chunks of messages in sequence order: one await per chunk keeps big replays cheap. */
-  source: () => AsyncIterable<ReadonlyArray<StoredMessage & { readonly pending: number }>>,
+  /** Chunks in sequence order: one await per chunk keeps big replays cheap. */
+  source: () => AsyncIterable<ReadonlyArray<Decoded<E>>>,
   options: ReadOptions,
 ): EventReader<E> {
   const malformed: MalformedEvent[] = [];
   const report = options.onMalformed === 'report';
+  // A malformed event is reported when the policy says so; anything else is rethrown.
+  const reject = (error: unknown): void => {
+    if (!report || !(error instanceof MalformedEventError)) throw error;
+    malformed.push({ sequence: error.sequence, subject: error.subject, raw: error.raw, error });
+  };
   return {
     malformed,
     // A hand-written iterator rather than an async generator: it hands out buffered
-    // events with one resolved promise each, which is several times cheaper per event.
+    // events with one resolved promise each, which is cheaper per event.
     [Symbol.asyncIterator]() {
       const chunks = source()[Symbol.asyncIterator]();
-      let chunk: ReadonlyArray<StoredMessage & { readonly pending: number }> = [];
+      let chunk: ReadonlyArray<Decoded<E>> = [];
       let index = 0;
       let delivered = 0;
       return {
         async next(): Promise<IteratorResult<EnvelopeOf<E>>> {
           for (;;) {
             while (index < chunk.length) {
-              const msg = chunk[index++]!;
-              options.onProgress?.({ delivered: ++delivered, pending: msg.pending });
+              const { pending, result } = chunk[index++]!;
+              options.onProgress?.({ delivered: ++delivered, pending });
+              if (result instanceof DecodeFailure) {
+                reject(result.error);
+                continue;
+              }
+              if (!(result instanceof Promise)) return { value: result, done: false };
               try {
-                const decoded = format.decode(msg);
-                return { value: decoded instanceof Promise ? await decoded : decoded, done: false };
-              } catch (err) {
-                if (!report || !(err instanceof MalformedEventError)) throw err;
-                malformed.push({ sequence: msg.sequence, subject: msg.subject, raw: msg.data, error: err });
+                return { value: await result, done: false };
+              } catch (error) {
+                reject(error);
               }
             }
             const more = await chunks.next();

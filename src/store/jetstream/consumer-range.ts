@@ -4,7 +4,8 @@ import { OrderedConsumer } from './ordered-consumer.js';
 
 type Pending = StoredMessage & { pending: number };
 /** A flow-control answer, queued in line with the messages the server sent before it. */
-type Answer = () => void;
+type Answer = { readonly answer: true } & (() => void);
+const isAnswer = (item: unknown): item is Answer => typeof item === 'function' && 'answer' in item;
 const CHUNK = 256;
 
 /**
@@ -13,27 +14,32 @@ const CHUNK = 256;
  * only when the reader has taken every message sent before it, exactly where it sits in
  * the queue, so a slow reader makes the server wait. Ends once caught up.
  */
-export async function* consumerRange(
+export async function* consumerRange<T>(
   nc: NatsConnection,
   stream: string,
   filter: string,
   after: number,
   until: number,
-): AsyncGenerator<ReadonlyArray<Pending>> {
-  let queue: Array<Pending | Answer> = [];
+  /** Applied as each message arrives (e.g. decoding), so the wire objects die young. */
+  map: (msg: Pending) => T,
+): AsyncGenerator<ReadonlyArray<T>> {
+  let queue: Array<T | Answer> = [];
   let head = 0;
   let caughtUp = false;
+  let reachedUntil = false;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   const consumer = new OrderedConsumer(
     { nc, stream, filter, after },
     {
       message(msg, pending) {
-        queue.push(Object.assign(msg, { pending }));
+        if (reachedUntil) return;
+        if (msg.sequence <= until) queue.push(map(Object.assign(msg, { pending })));
+        reachedUntil = msg.sequence >= until;
         wake?.();
       },
       flowControl(answer) {
-        queue.push(answer);
+        queue.push(Object.assign(answer, { answer: true as const }));
         wake?.();
       },
       caughtUp() {
@@ -50,14 +56,12 @@ export async function* consumerRange(
     await consumer.start();
     for (;;) {
       if (head < queue.length) {
-        const chunk: Pending[] = [];
-        let done = false;
+        const chunk: T[] = [];
         while (head < queue.length && chunk.length < CHUNK) {
           const item = queue[head++]!;
           // Everything before this answer has been handed over: let the server go on.
-          if (typeof item === 'function') item();
-          else if (item.sequence <= until) chunk.push(item);
-          if (typeof item !== 'function' && item.sequence >= until) done = true;
+          if (isAnswer(item)) item();
+          else chunk.push(item);
         }
         // Drop what was handed over without copying the rest on every chunk.
         if (head === queue.length) {
@@ -68,11 +72,10 @@ export async function* consumerRange(
           head = 0;
         }
         if (chunk.length > 0) yield chunk;
-        if (done) return;
         continue;
       }
       if (failure) throw failure;
-      if (caughtUp) return;
+      if (caughtUp || reachedUntil) return;
       await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
     }

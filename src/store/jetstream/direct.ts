@@ -41,20 +41,21 @@ export class DirectReader {
    * the range. When more than `handOffAbove` messages remain after a page, the rest is
    * handed to `bulk` (an ordered consumer streams several times faster than pages).
    */
-  async *range(
+  async *range<T>(
     filter: string,
     after: number,
     until: number,
     pageSize: number,
-    bulk?: { handOffAbove: number; read: (after: number) => AsyncIterable<ReadonlyArray<PendingMessage>> },
-  ): AsyncGenerator<ReadonlyArray<PendingMessage>> {
+    map: (msg: PendingMessage) => T,
+    bulk?: { handOffAbove: number; read: (after: number) => AsyncIterable<ReadonlyArray<T>> },
+  ): AsyncGenerator<ReadonlyArray<T>> {
     let next = after + 1;
     while (next <= until) {
       const page = (await this.page(filter, next, Math.min(pageSize, until - next + 1))).filter(
         (m) => m.sequence <= until,
       );
       if (page.length === 0) return;
-      yield page;
+      yield page.map(map);
       const last = page[page.length - 1]!;
       next = last.sequence + 1;
       if (last.pending === 0) return;
