@@ -20,6 +20,7 @@ export type {
   MalformedPolicy,
   NewEvent,
   ReadOptions,
+  ReadProgress,
   ReadTarget,
 } from './store/types.js';
 export { connectionState } from './watch/connection-state.js';
