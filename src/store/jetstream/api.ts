@@ -1,4 +1,4 @@
-import { errors, type Msg, type MsgHdrs } from '@nats-io/nats-core';
+import { errors, type Msg } from '@nats-io/nats-core';
 import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import type { StoredMessage } from '../../codec/event-format.js';
 
@@ -69,10 +69,10 @@ export function fromRequestError(err: unknown, stream: string, subject: string):
 
 /** Adapts a direct-get reply (original headers plus `Nats-Sequence` / `Nats-Subject`) to a stored message. */
 export function directMessage(msg: Msg): NatsStoredMessage {
-  const headers = msg.headers as MsgHdrs;
+  const headers = headersOf(msg);
   return new NatsStoredMessage(
     Number(headers.get('Nats-Sequence')),
-    headers.get('Nats-Subject'),
+    headers.get('Nats-Subject') ?? '',
     msg.data,
     headers,
   );
@@ -88,14 +88,50 @@ export class NatsStoredMessage implements StoredMessage {
     readonly sequence: number,
     readonly subject: string,
     readonly data: Uint8Array,
-    private readonly headers: MsgHdrs | undefined,
+    private readonly headers: ReadonlyMap<string, string>,
   ) {}
   header(name: string): string | undefined {
-    // One lookup in the common case: nats.js returns '' for a missing header.
-    const value = this.headers?.get(name);
-    return value ? value : value === '' && this.headers!.has(name) ? '' : undefined;
+    return this.headers.get(name);
   }
   headerNames(): Iterable<string> {
-    return this.headers?.keys() ?? [];
+    return this.headers.keys();
   }
+}
+
+const headerDecoder = new TextDecoder();
+const noHeaders: ReadonlyMap<string, string> = new Map();
+
+/**
+ * A message's headers as a plain map (first value of each). Event headers are read on
+ * every replayed event, and nats.js's general-purpose decoder (validation, canonical keys,
+ * multi-values) was the largest cost of a replay; when the raw header block is at hand it
+ * is parsed directly, otherwise through the public `msg.headers`.
+ */
+export function headersOf(msg: Msg): ReadonlyMap<string, string> {
+  const raw = msg as unknown as { _msg?: { hdr?: number }; _rdata?: Uint8Array };
+  const length = raw._msg?.hdr;
+  if (raw._rdata instanceof Uint8Array && typeof length === 'number') {
+    return length > 0 ? parseHeaderBlock(headerDecoder.decode(raw._rdata.subarray(0, length))) : noHeaders;
+  }
+  const headers = msg.headers;
+  if (!headers) return noHeaders;
+  return new Map([...headers.keys()].map((k) => [k, headers.get(k)]));
+}
+
+/** Parses `NATS/1.0[ status]\r\nKey: Value\r\n…` into a map of first values. Pure. */
+export function parseHeaderBlock(text: string): Map<string, string> {
+  const headers = new Map<string, string>();
+  let start = text.indexOf('\r\n') + 2;
+  if (start < 2) return headers;
+  while (start < text.length) {
+    let end = text.indexOf('\r\n', start);
+    if (end === -1) end = text.length;
+    const colon = text.indexOf(':', start);
+    if (colon > start && colon < end) {
+      const key = text.slice(start, colon);
+      if (!headers.has(key)) headers.set(key, text.slice(colon + 1, end).trim());
+    }
+    start = end + 2;
+  }
+  return headers;
 }

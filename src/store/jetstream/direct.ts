@@ -80,7 +80,7 @@ export class DirectReader {
         if (status === 204 || status === 404) return messages;
         if (status !== 0) throw this.statusError(reply, status);
         const msg = directMessage(reply);
-        msg.pending = Number(reply.headers?.get('Nats-Num-Pending') || 0);
+        msg.pending = Number(msg.header('Nats-Num-Pending') || 0);
         messages.push(msg);
       }
     } catch (err) {
@@ -112,5 +112,6 @@ export class DirectReader {
 
 /** Status code of a header-only reply: 0 for a message, else 404 / 204 / 503 … */
 function statusOf(msg: Msg): number {
-  return msg.headers && msg.data.length === 0 ? msg.headers.code : 0;
+  // Only a header-only reply can be a status; events always carry a payload.
+  return msg.data.length === 0 && msg.headers ? msg.headers.code : 0;
 }
