@@ -41,6 +41,19 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
+// Servers still running when this process exits (a crash, a test runner killed mid-run)
+// are stopped with it rather than left behind holding ports and temp dirs.
+const running = new Set<ChildProcess>();
+let cleanupRegistered = false;
+function stopWithThisProcess(proc: ChildProcess): void {
+  if (!cleanupRegistered) {
+    cleanupRegistered = true;
+    process.once('exit', () => running.forEach((p) => p.kill('SIGKILL')));
+  }
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+}
+
 interface Ports {
   nats: string[];
   websocket: string[];
@@ -83,6 +96,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
+    stopWithThisProcess(proc);
     proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<never>((_, reject) => {
