@@ -64,14 +64,6 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
   return pairs;
 }
 
-/** Metadata read back from headers; optional fields that are absent are left out entirely. */
-export interface ReadMetadata {
-  id?: string;
-  time?: string;
-  meta: Record<string, string>;
-  optional: Pick<EventMetadata, 'schemaVersion' | 'correlationId' | 'causationId' | 'traceparent'>;
-}
-
 /** Anything that can look headers up: a stored message, or a plain map in tests. */
 export interface HeaderSource {
   header(name: string): string | undefined;
@@ -91,7 +83,10 @@ export function readMeta(source: HeaderSource): Readonly<Record<string, string>>
 }
 
 /** Copies the optional metadata that is present onto `target`; absent fields are left out, not undefined. */
-export function readOptional(source: HeaderSource, target: ReadMetadata['optional']): void {
+export function readOptional(
+  source: HeaderSource,
+  target: Pick<EventMetadata, 'schemaVersion' | 'correlationId' | 'causationId' | 'traceparent'>,
+): void {
   const version = source.header(Header.SchemaVersion);
   if (version !== undefined && /^\d+$/.test(version)) target.schemaVersion = Number(version);
   const correlationId = source.header(Header.CorrelationId);
@@ -100,12 +95,4 @@ export function readOptional(source: HeaderSource, target: ReadMetadata['optiona
   if (causationId !== undefined) target.causationId = causationId;
   const traceparent = source.header(Header.Traceparent);
   if (traceparent !== undefined) target.traceparent = traceparent;
-}
-
-/** Reads metadata back from a header lookup. Pure. */
-export function fromHeaders(get: (name: string) => string | undefined, keys: Iterable<string>): ReadMetadata {
-  const source: HeaderSource = { header: get, headerNames: () => keys };
-  const optional: ReadMetadata['optional'] = {};
-  readOptional(source, optional);
-  return { id: get(Header.Id), time: get(Header.Time), meta: { ...readMeta(source) }, optional };
 }

@@ -93,11 +93,7 @@ beforeAll(async () => {
   });
 
   t = await useServer({ configFile: 'nats-server.conf' });
-  const service = await t.connect({
-    user: 'acme-service',
-    pass: 'dev-acme-service',
-    inboxPrefix: '_INBOX_acme_service',
-  });
+  const service = await t.connectAs('acme', 'service');
   await ensureStore(service, {});
   type Bank = { Opened: { owner: string }; Deposited: { amount: number } };
   const balances = defineView<number, Bank>({

@@ -40,11 +40,7 @@ async function buildWorker(): Promise<string> {
 beforeAll(async () => {
   const [script, server] = await Promise.all([buildWorker(), useServer({ configFile: 'nats-server.conf' })]);
   t = server;
-  const service = await t.connect({
-    user: 'acme-service',
-    pass: 'dev-acme-service',
-    inboxPrefix: '_INBOX_acme_service',
-  });
+  const service = await t.connectAs('acme', 'service');
   await ensureStore(service, {});
   // The backend keeps the view up to date; the worker only reads it.
   projector = await startProjector(

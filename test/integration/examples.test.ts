@@ -1,21 +1,12 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { connect } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
 import { quickstart } from '../../examples/quickstart.js';
-import { useServer, wsFactory, type TestServer } from '../support/nats.js';
+import { useServer, type TestServer } from '../support/nats.js';
 
 let t: TestServer;
 beforeAll(async () => {
   t = await useServer({ configFile: 'nats-server.conf' });
-  const service = await connect({
-    servers: t.server.wsUrl,
-    wsFactory,
-    user: 'acme-service',
-    pass: 'dev-acme-service',
-    inboxPrefix: '_INBOX_acme_service',
-  });
-  await ensureStore(service, {});
-  await service.close();
+  await ensureStore(await t.connectAs('acme', 'service'), {});
 });
 afterAll(() => t.close());
 

@@ -1,23 +1,17 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { connect, createEventStore, openView } from '../../src/index.js';
+import { createEventStore, openView } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
 import type { AccountSummary, BankEvents } from '../../demo/src/domain.js';
-import { useServer, wsFactory, type TestServer } from '../support/nats.js';
+import { useServer, type TestServer } from '../support/nats.js';
 
 const run = promisify(execFile);
 let t: TestServer;
 
 beforeAll(async () => {
   t = await useServer({ configFile: 'nats-server.conf' });
-  const nc = await connect({
-    servers: t.server.wsUrl,
-    wsFactory,
-    user: 'acme-service',
-    pass: 'dev-acme-service',
-    inboxPrefix: '_INBOX_acme_service',
-  });
+  const nc = await t.connectAs('acme', 'service');
   await ensureStore(nc, {});
   const store = createEventStore<BankEvents>({ connection: nc, tenant: 'acme' });
   for (let i = 0; i < 5; i++) {
@@ -37,14 +31,7 @@ test('view:rebuild builds a new version with a progress bar, then readers switch
   expect(first.stderr).toMatch(/\[#{30}\] 100%\s+1005\/1005 events/);
   const second = await run(tsx, ['scripts/rebuild-view.ts', 'acme', 'balances', '--version', '2'], { env });
   expect(second.stderr).toContain('balances v2 for acme is built and serving');
-  const nc = await connect({
-    servers: t.server.wsUrl,
-    wsFactory,
-    user: 'acme-reader',
-    pass: 'dev-acme-reader',
-    inboxPrefix: '_INBOX_acme_reader',
-    tenant: 'acme',
-  });
+  const nc = await t.connectAs('acme', 'reader', { tenant: 'acme' });
   const view = openView<AccountSummary>({ connection: nc, tenant: 'acme' }, { name: 'balances', version: 1 });
   expect(await view.activeVersion()).toBe(2);
   expect((await view.get('a3'))?.state).toEqual({ owner: 'Owner 3', balance: 200, events: 201 });

@@ -1,21 +1,14 @@
 import { headers } from '@nats-io/nats-core';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { connect, createEventStore, MalformedEventError, PermissionDeniedError } from '../../src/index.js';
+import { createEventStore, MalformedEventError, PermissionDeniedError } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
-import { useServer, wsFactory, type TestServer } from '../support/nats.js';
+import { useServer, type TestServer } from '../support/nats.js';
 
 type Events = { Noted: { text: string } };
 let t: TestServer;
 
-const user = (tenant: string, role: string) =>
-  connect({
-    servers: t.server.wsUrl,
-    wsFactory,
-    user: `${tenant}-${role}`,
-    pass: `dev-${tenant}-${role}`,
-    inboxPrefix: `_INBOX_${tenant}_${role}`,
-  });
+const user = (tenant: string, role: 'reader' | 'service') => t.connectAs(tenant, role);
 
 beforeAll(async () => {
   t = await useServer({ configFile: 'nats-server.conf' });

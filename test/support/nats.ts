@@ -20,6 +20,10 @@ export async function useServer(options: NatsServerOptions = {}) {
       connections.push(nc);
       return nc;
     },
+    /** Connects as a development user of the bundled nats-server.conf (`<tenant>-<role>`). */
+    connectAs(tenant: string, role: 'writer' | 'reader' | 'service', extra: Partial<ConnectOptions> = {}) {
+      return this.connect({ ...devUser(tenant, role), ...extra });
+    },
     async close(): Promise<void> {
       await Promise.all(connections.map((nc) => nc.close().catch(() => undefined)));
       await server.stop();
@@ -28,6 +32,15 @@ export async function useServer(options: NatsServerOptions = {}) {
 }
 
 export type TestServer = Awaited<ReturnType<typeof useServer>> & { server: NatsServer };
+
+/** The credentials and inbox prefix of a bundled development user. */
+export function devUser(tenant: string, role: string): Partial<ConnectOptions> {
+  return {
+    user: `${tenant}-${role}`,
+    pass: `dev-${tenant}-${role}`,
+    inboxPrefix: `_INBOX_${tenant}_${role}`,
+  };
+}
 
 let counter = 0;
 /** A stream and tenant name no other test uses. */

@@ -1,6 +1,14 @@
 import { describe, expect, test } from 'vitest';
 import { eventIdHeader } from '../../src/codec/event-format.js';
-import { fromHeaders, Header, toHeaderPairs, type HeaderFields } from '../../src/codec/metadata.js';
+import {
+  Header,
+  readMeta,
+  readOptional,
+  toHeaderPairs,
+  type EventMetadata,
+  type HeaderFields,
+  type HeaderSource,
+} from '../../src/codec/metadata.js';
 import { InvalidTokenError } from '../../src/errors.js';
 import { fromAlphabet, prng } from './random.js';
 
@@ -11,13 +19,23 @@ const base: HeaderFields = {
   tenant: 'acme',
 };
 
-/** What a message's headers look like to fromHeaders, built from pairs. */
+/** What a message's headers look like to the envelope builder, built from pairs. */
 function read(pairs: Array<[string, string]>) {
   const map = new Map(pairs);
   expect(map.size).toBe(pairs.length); // no header written twice
-  // Flattened, as envelopes carry it: absent optional fields are left out, not undefined.
-  const { optional, ...rest } = fromHeaders((name) => map.get(name), map.keys());
-  return { ...rest, ...optional };
+  return readBack({ header: (name) => map.get(name), headerNames: () => map.keys() });
+}
+
+/** What the envelope builder reads: absent optional fields are left out, not undefined. */
+function readBack(source: HeaderSource) {
+  const optional: EventMetadata = {};
+  readOptional(source, optional);
+  return {
+    id: source.header(Header.Id),
+    time: source.header(Header.Time),
+    meta: readMeta(source),
+    ...optional,
+  };
 }
 
 describe('toHeaderPairs', () => {
@@ -127,7 +145,7 @@ describe('toHeaderPairs', () => {
   });
 });
 
-describe('fromHeaders', () => {
+describe('readMeta and readOptional', () => {
   test('reads back everything toHeaderPairs wrote', () => {
     const fields: HeaderFields = {
       ...base,
@@ -160,7 +178,7 @@ describe('fromHeaders', () => {
   });
 
   test('no headers at all', () => {
-    const meta = fromHeaders(() => undefined, []);
+    const meta = readBack({ header: () => undefined, headerNames: () => [] });
     expect(meta.id).toBeUndefined();
     expect(meta.time).toBeUndefined();
     expect(meta.meta).toEqual({});
