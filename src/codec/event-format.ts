@@ -6,6 +6,7 @@ import {
   ValidationError,
   type MalformedReason,
 } from '../errors.js';
+import { parseEventTime } from './event-time.js';
 import type { AppendOptions, EntityWrite, EnvelopeOf, EventMap, ExpectedVersion } from '../store/types.js';
 import {
   describeEntity,
@@ -41,7 +42,8 @@ export interface StoredMessage {
   readonly subject: string;
   readonly data: Uint8Array;
   header(name: string): string | undefined;
-  headerNames(): Iterable<string>;
+  /** Header names, each once; only those starting with `prefix` when given. */
+  headerNames(prefix?: string): Iterable<string>;
 }
 
 /** Options shared by every store for how events are addressed, encoded and validated. */
@@ -217,7 +219,7 @@ function envelope<E extends EventMap>(
     entity: address.entity,
     tenant: address.tenant,
     sequence: msg.sequence,
-    time: new Date(msg.header(Header.Time) ?? 0),
+    time: parseEventTime(msg.header(Header.Time)),
     subject: msg.subject,
     meta: readMeta(msg),
   };

@@ -67,7 +67,16 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
 /** Anything that can look headers up: a stored message, or a plain map in tests. */
 export interface HeaderSource {
   header(name: string): string | undefined;
-  headerNames(): Iterable<string>;
+  /** Header names, each once; only those starting with `prefix` when given. */
+  headerNames(prefix?: string): Iterable<string>;
+}
+
+/** A {@link HeaderSource} over a map of first values: the memory store's, and tests'. */
+export function mapHeaderSource(map: ReadonlyMap<string, string>): HeaderSource {
+  return {
+    header: (name) => map.get(name),
+    headerNames: (prefix = '') => [...map.keys()].filter((name) => name.startsWith(prefix)),
+  };
 }
 
 const noMeta: Readonly<Record<string, string>> = Object.freeze({});
@@ -75,9 +84,8 @@ const noMeta: Readonly<Record<string, string>> = Object.freeze({});
 /** The `Es-Meta-*` headers as a record; one shared frozen empty record when there are none. */
 export function readMeta(source: HeaderSource): Readonly<Record<string, string>> {
   let meta: Record<string, string> | undefined;
-  for (const k of source.headerNames()) {
-    if (k.startsWith(Header.MetaPrefix))
-      (meta ??= {})[k.slice(Header.MetaPrefix.length)] = source.header(k) ?? '';
+  for (const k of source.headerNames(Header.MetaPrefix)) {
+    (meta ??= {})[k.slice(Header.MetaPrefix.length)] = source.header(k) ?? '';
   }
   return meta ?? noMeta;
 }

@@ -33,7 +33,7 @@ export class Delivery {
       subject: msg.subject,
       data: msg.data,
       header: (name) => (msg.headers?.has(name) ? msg.headers.get(name) : undefined),
-      headerNames: () => msg.headers?.keys() ?? [],
+      headerNames: (prefix = '') => (msg.headers?.keys() ?? []).filter((name) => name.startsWith(prefix)),
     };
   }
 

@@ -3,6 +3,7 @@ import type { WatchMessage, WatchOptions } from '../watch/types.js';
 import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat, eventIdHeader, type PreparedWrite, type StoredMessage } from '../codec/event-format.js';
+import { mapHeaderSource } from '../codec/metadata.js';
 import type { EventSchemas } from '../codec/schema.js';
 import { ConcurrencyError } from '../errors.js';
 import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
@@ -171,8 +172,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
       subject: raw.subject,
       data: raw.data,
       pairs,
-      header: (name) => lookup.get(name),
-      headerNames: () => lookup.keys(),
+      ...mapHeaderSource(lookup),
     };
     this.messages.push(msg);
     const id = lookup.get(eventIdHeader);

@@ -1,6 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { describe, expect, test } from 'vitest';
 import { jsonCodec } from '../../src/codec/codec.js';
+import { mapHeaderSource } from '../../src/codec/metadata.js';
 import { EventFormat, type PreparedEvent, type StoredMessage } from '../../src/codec/event-format.js';
 import type { EventSchemas } from '../../src/codec/schema.js';
 import { InvalidTokenError, MalformedEventError, ValidationError } from '../../src/errors.js';
@@ -50,7 +51,7 @@ function stored(
   sequence = 1,
 ): StoredMessage {
   const map = new Map(headers);
-  return { sequence, subject, data, header: (name) => map.get(name), headerNames: () => map.keys() };
+  return { sequence, subject, data, ...mapHeaderSource(map) };
 }
 
 const fromPrepared = (event: PreparedEvent, sequence: number) =>

@@ -1,37 +1,68 @@
 import { headers, type Msg } from '@nats-io/nats-core';
 import { describe, expect, test } from 'vitest';
-import { headersOf, parseHeaderBlock } from '../../src/store/jetstream/api.js';
+import { headerBlockOf } from '../../src/store/jetstream/api.js';
+import { HeaderBlock } from '../../src/store/jetstream/header-block.js';
 
-describe('parseHeaderBlock', () => {
-  test('reads what nats.js writes, values trimmed, first value of a repeated key', () => {
-    const h = headers();
-    h.append('Nats-Msg-Id', 'e1');
-    h.append('Es-Time', '2026-11-23T05:00:00.000Z');
-    h.append('Es-Meta-note', 'a: b');
-    h.append('Multi', 'one');
-    h.append('Multi', 'two');
-    const parsed = parseHeaderBlock(h.toString());
-    expect([...parsed]).toEqual([
-      ['Nats-Msg-Id', 'e1'],
-      ['Es-Time', '2026-11-23T05:00:00.000Z'],
-      ['Es-Meta-note', 'a: b'],
-      ['Multi', 'one'],
-    ]);
+function written(): HeaderBlock {
+  const h = headers();
+  h.append('Nats-Msg-Id', 'e1');
+  h.append('Es-Time', '2026-11-23T05:00:00.000Z');
+  h.append('Es-Meta-note', ' a: b ');
+  h.append('Es-Meta-empty', '');
+  h.append('Multi', 'one');
+  h.append('Multi', 'two');
+  return new HeaderBlock(h.toString());
+}
+
+describe('HeaderBlock', () => {
+  test('reads what nats.js writes: values trimmed, the first of a repeated key', () => {
+    const block = written();
+    expect(block.get('Nats-Msg-Id')).toBe('e1');
+    expect(block.get('Es-Time')).toBe('2026-11-23T05:00:00.000Z');
+    expect(block.get('Es-Meta-note')).toBe('a: b');
+    expect(block.get('Es-Meta-empty')).toBe('');
+    expect(block.get('Multi')).toBe('one');
   });
 
-  test('a status line and no headers, or garbage, give an empty map', () => {
-    expect(parseHeaderBlock('NATS/1.0 404 No Messages\r\n\r\n').size).toBe(0);
-    expect(parseHeaderBlock('').size).toBe(0);
-    expect(parseHeaderBlock('NATS/1.0\r\nno colon here\r\n\r\n').size).toBe(0);
+  test('a name is matched whole, case-sensitively, and never against the status line', () => {
+    const block = written();
+    expect(block.get('Nats-Msg')).toBeUndefined();
+    expect(block.get('Msg-Id')).toBeUndefined();
+    expect(block.get('nats-msg-id')).toBeUndefined();
+    expect(
+      new HeaderBlock('NATS/1.0 404 No Messages\r\n\r\n').get('NATS/1.0 404 No Messages'),
+    ).toBeUndefined();
+  });
+
+  test('lists names once, in order, optionally by prefix', () => {
+    const block = written();
+    expect(block.names()).toEqual(['Nats-Msg-Id', 'Es-Time', 'Es-Meta-note', 'Es-Meta-empty', 'Multi']);
+    expect(block.names('Es-Meta-')).toEqual(['Es-Meta-note', 'Es-Meta-empty']);
+    expect(block.names('Absent-')).toEqual([]);
+  });
+
+  test('a status line alone, an empty block or garbage has no headers', () => {
+    for (const text of ['NATS/1.0 404 No Messages\r\n\r\n', '', 'NATS/1.0\r\nno colon here\r\n\r\n']) {
+      const block = new HeaderBlock(text);
+      expect(block.names()).toEqual([]);
+      expect(block.get('no colon here')).toBeUndefined();
+    }
   });
 });
 
-describe('headersOf', () => {
+describe('headerBlockOf', () => {
   test('falls back to the public msg.headers when the raw header block is not available', () => {
     const h = headers();
     h.append('Nats-Msg-Id', 'e2');
     const msg = { headers: h, data: new Uint8Array() } as unknown as Msg;
-    expect([...headersOf(msg)]).toEqual([['Nats-Msg-Id', 'e2']]);
-    expect(headersOf({ data: new Uint8Array() } as unknown as Msg).size).toBe(0);
+    expect(headerBlockOf(msg).get('Nats-Msg-Id')).toBe('e2');
+    expect(headerBlockOf({ data: new Uint8Array() } as unknown as Msg).names()).toEqual([]);
+  });
+
+  test('reads the raw header block in place when nats.js exposes it', () => {
+    const text = 'NATS/1.0\r\nEs-Type: Opened\r\n\r\n';
+    const bytes = new TextEncoder().encode(`${text}{}`);
+    const msg = { _msg: { hdr: text.length }, _rdata: bytes, data: bytes.subarray(text.length) };
+    expect(headerBlockOf(msg as unknown as Msg).get('Es-Type')).toBe('Opened');
   });
 });

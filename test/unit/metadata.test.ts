@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { eventIdHeader } from '../../src/codec/event-format.js';
 import {
+  mapHeaderSource,
   Header,
   readMeta,
   readOptional,
@@ -23,7 +24,7 @@ const base: HeaderFields = {
 function read(pairs: Array<[string, string]>) {
   const map = new Map(pairs);
   expect(map.size).toBe(pairs.length); // no header written twice
-  return readBack({ header: (name) => map.get(name), headerNames: () => map.keys() });
+  return readBack(mapHeaderSource(map));
 }
 
 /** What the envelope builder reads: absent optional fields are left out, not undefined. */

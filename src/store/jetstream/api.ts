@@ -1,6 +1,7 @@
 import { errors, type Msg } from '@nats-io/nats-core';
 import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import type { StoredMessage } from '../../codec/event-format.js';
+import { HeaderBlock } from './header-block.js';
 
 /** JetStream API error codes jetsource acts on (nats-server `server/errors.json`). */
 export const ApiErrorCode = {
@@ -69,7 +70,7 @@ export function fromRequestError(err: unknown, stream: string, subject: string):
 
 /** Adapts a direct-get reply (original headers plus `Nats-Sequence` / `Nats-Subject`) to a stored message. */
 export function directMessage(msg: Msg): NatsStoredMessage {
-  const headers = headersOf(msg);
+  const headers = headerBlockOf(msg);
   return new NatsStoredMessage(
     Number(headers.get('Nats-Sequence')),
     headers.get('Nats-Subject') ?? '',
@@ -79,7 +80,7 @@ export function directMessage(msg: Msg): NatsStoredMessage {
 }
 
 /**
- * A stored message over nats.js headers. A class rather than an object of closures:
+ * A stored message over its header block. A class rather than an object of closures:
  * one is made per event on every read and watch, so it must be cheap.
  */
 export class NatsStoredMessage implements StoredMessage {
@@ -88,50 +89,30 @@ export class NatsStoredMessage implements StoredMessage {
     readonly sequence: number,
     readonly subject: string,
     readonly data: Uint8Array,
-    private readonly headers: ReadonlyMap<string, string>,
+    private readonly headers: HeaderBlock,
   ) {}
   header(name: string): string | undefined {
     return this.headers.get(name);
   }
-  headerNames(): Iterable<string> {
-    return this.headers.keys();
+  headerNames(prefix?: string): Iterable<string> {
+    return this.headers.names(prefix);
   }
 }
 
 const headerDecoder = new TextDecoder();
-const noHeaders: ReadonlyMap<string, string> = new Map();
+const noHeaders = new HeaderBlock('');
 
 /**
- * A message's headers as a plain map (first value of each). Event headers are read on
- * every replayed event, and nats.js's general-purpose decoder (validation, canonical keys,
- * multi-values) was the largest cost of a replay; when the raw header block is at hand it
- * is parsed directly, otherwise through the public `msg.headers`.
+ * A message's header block. nats.js's general-purpose header decoder (validation,
+ * canonical keys, multi-values) was the largest cost of a replay, so when the raw block
+ * is at hand (nats.js `Msg` internals) it is read in place; otherwise the public
+ * `msg.headers` is serialized back to the same text.
  */
-export function headersOf(msg: Msg): ReadonlyMap<string, string> {
+export function headerBlockOf(msg: Msg): HeaderBlock {
   const raw = msg as unknown as { _msg?: { hdr?: number }; _rdata?: Uint8Array };
   const length = raw._msg?.hdr;
   if (raw._rdata instanceof Uint8Array && typeof length === 'number') {
-    return length > 0 ? parseHeaderBlock(headerDecoder.decode(raw._rdata.subarray(0, length))) : noHeaders;
+    return length > 0 ? new HeaderBlock(headerDecoder.decode(raw._rdata.subarray(0, length))) : noHeaders;
   }
-  const headers = msg.headers;
-  if (!headers) return noHeaders;
-  return new Map([...headers.keys()].map((k) => [k, headers.get(k)]));
-}
-
-/** Parses `NATS/1.0[ status]\r\nKey: Value\r\n…` into a map of first values. Pure. */
-export function parseHeaderBlock(text: string): Map<string, string> {
-  const headers = new Map<string, string>();
-  let start = text.indexOf('\r\n') + 2;
-  if (start < 2) return headers;
-  while (start < text.length) {
-    let end = text.indexOf('\r\n', start);
-    if (end === -1) end = text.length;
-    const colon = text.indexOf(':', start);
-    if (colon > start && colon < end) {
-      const key = text.slice(start, colon);
-      if (!headers.has(key)) headers.set(key, text.slice(colon + 1, end).trim());
-    }
-    start = end + 2;
-  }
-  return headers;
+  return msg.headers ? new HeaderBlock(msg.headers.toString()) : noHeaders;
 }

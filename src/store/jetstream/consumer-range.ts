@@ -8,6 +8,12 @@ type Answer = { readonly answer: true } & (() => void);
 const isAnswer = (item: unknown): item is Answer => typeof item === 'function' && 'answer' in item;
 const CHUNK = 256;
 
+/** Sets the count in place: a fresh object per message would only feed the collector. */
+function withPending(msg: StoredMessage, pending: number): Pending {
+  (msg as Pending).pending = pending;
+  return msg as Pending;
+}
+
 /**
  * Streams (after, until] through an ordered consumer, for big reads, in chunks. Memory
  * stays bounded by the server's flow-control window: a flow-control request is answered
@@ -34,7 +40,7 @@ export async function* consumerRange<T>(
     {
       message(msg, pending) {
         if (reachedUntil) return;
-        if (msg.sequence <= until) queue.push(map(Object.assign(msg, { pending })));
+        if (msg.sequence <= until) queue.push(map(withPending(msg, pending)));
         reachedUntil = msg.sequence >= until;
         wake?.();
       },

@@ -6,22 +6,31 @@ export interface Delivery {
   readonly pending: number;
 }
 
+const ACK_PREFIX = '$JS.ACK.';
+
 /**
  * Parses `$JS.ACK.<stream>.<consumer>.<count>.<sseq>.<dseq>.<ts>.<pending>` and the newer
  * form with domain and account hash. Pure; returns undefined for anything else.
  */
 export function parseDelivery(reply: string | undefined): Delivery | undefined {
-  if (!reply?.startsWith('$JS.ACK.')) return undefined;
-  // Token boundaries without split(): this runs once per delivered message.
-  const dots: number[] = [];
-  for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) dots.push(i);
-  const tokens = dots.length + 1;
+  if (!reply?.startsWith(ACK_PREFIX)) return undefined;
+  // Runs once per delivered message: find token boundaries without split() or closures.
+  let tokens = 1;
+  for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) tokens++;
   const base = tokens === 9 ? 4 : tokens >= 11 ? 6 : -1;
   if (base < 0) return undefined;
-  const token = (n: number) => reply.slice(dots[n - 1]! + 1, n < dots.length ? dots[n] : undefined);
-  const streamSequence = Number(token(base + 1));
-  const deliverySequence = Number(token(base + 2));
-  const pending = Number(token(base + 4));
-  if (![streamSequence, deliverySequence, pending].every(Number.isSafeInteger)) return undefined;
+  // Tokens counted from 0: the stream sequence is token base+1, after base+1 dots.
+  let start = 0;
+  for (let n = 0; n <= base; n++) start = reply.indexOf('.', start) + 1;
+  let end = reply.indexOf('.', start);
+  const streamSequence = Number(reply.slice(start, end));
+  start = end + 1;
+  end = reply.indexOf('.', start);
+  const deliverySequence = Number(reply.slice(start, end));
+  start = reply.indexOf('.', end + 1) + 1; // past the timestamp
+  end = reply.indexOf('.', start);
+  const pending = Number(reply.slice(start, end === -1 ? undefined : end));
+  if (!Number.isSafeInteger(streamSequence) || !Number.isSafeInteger(deliverySequence)) return undefined;
+  if (!Number.isSafeInteger(pending)) return undefined;
   return { streamSequence, deliverySequence, pending };
 }

@@ -17,7 +17,7 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { inboxFor } from '../../connection/connect.js';
-import { fromRequestError, headersOf, NatsStoredMessage } from './api.js';
+import { fromRequestError, headerBlockOf, NatsStoredMessage } from './api.js';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { parseDelivery } from './delivery.js';
@@ -274,7 +274,7 @@ export class OrderedConsumer {
 
 /** A pushed message as a stored message (its headers are the original ones). */
 function pushedMessage(msg: Msg, sequence: number): StoredMessage {
-  return new NatsStoredMessage(sequence, msg.subject, msg.data, headersOf(msg));
+  return new NatsStoredMessage(sequence, msg.subject, msg.data, headerBlockOf(msg));
 }
 
 /** Errors a retry cannot fix. */
