@@ -10,10 +10,11 @@ import { TenantMismatchError } from '../errors.js';
 import { verifiedAccount } from '../connection/connect.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { SubjectScheme, type EntityRef } from '../subjects/subjects.js';
-import { decodeNow, readEvents, foldEvents, toFilter } from './reading.js';
+import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
+import { entityRange } from './jetstream/entity-range.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import type {
   AppendOptions,
@@ -28,6 +29,8 @@ import type {
   ReadOptions,
   ReadTarget,
 } from './types.js';
+
+const identity = <T>(value: T): T => value;
 
 /** Options for {@link createEventStore}. */
 export interface EventStoreOptions<E extends EventMap> {
@@ -121,17 +124,30 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   }
 
   read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
-    const subject = this.format.scheme.filter(toFilter(target));
+    const filter = toFilter(target);
+    const subject = this.format.scheme.filter(filter);
+    const after = options.after ?? 0;
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
     const decode = (msg: PendingMessage) => decodeNow(this.format, msg);
+    const wholeEntity = filter.entityId !== undefined && filter.eventType === undefined;
     return readEvents(
-      () =>
-        this.direct.range(subject, options.after ?? 0, until, this.pageSize, decode, {
-          handOffAbove: this.pageSize,
-          read: (after) => consumerRange(this.connection, this.stream, subject, after, until, decode),
-        }),
+      wholeEntity
+        ? () => mapChunks(entityRange(this.direct, subject, after, until, this.range(identity)), decode)
+        : () => this.range(decode)(subject, after, until),
       options,
     );
+  }
+
+  /**
+   * Reads one subject filter in (after, until]: direct-get pages, then an ordered consumer
+   * once more than a page remains. `map` runs as each message arrives.
+   */
+  private range<T>(map: (msg: PendingMessage) => T) {
+    return (subject: string, after: number, until: number): AsyncIterable<ReadonlyArray<T>> =>
+      this.direct.range(subject, after, until, this.pageSize, map, {
+        handOffAbove: this.pageSize,
+        read: (from) => consumerRange(this.connection, this.stream, subject, from, until, map),
+      });
   }
 
   load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>> {

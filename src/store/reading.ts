@@ -47,6 +47,14 @@ export function decodeNow<E extends EventMap>(
   }
 }
 
+/** Applies `map` to every item of every chunk, as the chunks go by. */
+export async function* mapChunks<T, U>(
+  chunks: AsyncIterable<ReadonlyArray<T>>,
+  map: (item: T) => U,
+): AsyncGenerator<ReadonlyArray<U>> {
+  for await (const chunk of chunks) yield chunk.map(map);
+}
+
 /**
  * Turns chunks of decoded messages into an {@link EventReader}, applying the
  * malformed-event policy. Shared by every store, so they fail and report alike.

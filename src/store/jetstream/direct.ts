@@ -64,20 +64,39 @@ export class DirectReader {
   }
 
   /**
-   * One direct-get batch. It rides the connection's shared request inbox (no subscription
-   * per read) and must end in the server's end-of-batch status: a page that stops short
-   * (timeout, dropped connection) fails rather than silently truncating the read.
+   * The last message of each subject matching `filter` (`multi_last`), among those with a
+   * sequence in [from, upTo]: one request however many messages the subjects hold. Null
+   * when more subjects match than the server lists in one answer (1024).
    */
+  async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
+    const body = { multi_last: [filter], seq: from, ...(upTo === undefined ? {} : { up_to_seq: upTo }) };
+    return this.batch(body);
+  }
+
+  /** One page: up to `batch` messages matching `filter` from sequence `seq` on. */
   async page(filter: string, seq: number, batch: number): Promise<PendingMessage[]> {
+    return (await this.batch({ seq, next_by_subj: filter, batch })) ?? [];
+  }
+
+  /**
+   * One direct-get batch. It rides the connection's shared request inbox (no subscription
+   * per read) and must end in the server's end-of-batch status: a batch that stops short
+   * (timeout, dropped connection) fails rather than silently truncating the read.
+   * Null when the server refuses it for matching too many subjects (413).
+   */
+  private async batch(body: object): Promise<PendingMessage[] | null> {
     const api = `$JS.API.DIRECT.GET.${this.stream}`;
-    const body = JSON.stringify({ seq, next_by_subj: filter, batch });
     const messages: PendingMessage[] = [];
     try {
-      const replies = await this.nc.requestMany(api, body, { strategy: 'sentinel', maxWait: this.timeoutMs });
+      const replies = await this.nc.requestMany(api, JSON.stringify(body), {
+        strategy: 'sentinel',
+        maxWait: this.timeoutMs,
+      });
       for await (const reply of replies) {
         const status = statusOf(reply);
         // 204: end of batch; 404: nothing (more) matches.
         if (status === 204 || status === 404) return messages;
+        if (status === 413) return null;
         if (status !== 0) throw this.statusError(reply, status);
         const msg = directMessage(reply);
         msg.pending = Number(msg.header('Nats-Num-Pending') || 0);

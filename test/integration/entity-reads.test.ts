@@ -1,0 +1,111 @@
+// Reading one entity goes through its literal per-event-type subjects (see entity-range.ts):
+// these check that nothing is lost, duplicated or reordered on the way, whatever the mix of
+// event types, bounds, page sizes and permissions.
+import type { NatsConnection } from '@nats-io/nats-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createEventStore, type EnvelopeOf, type JetStreamEventStore } from '../../src/index.js';
+import { ensureStore } from '../../src/server.js';
+import { useServer, type TestServer } from '../support/nats.js';
+
+type Events = Record<string, { n: number }>;
+const TENANT = 'acme';
+const account = { type: 'account', id: 'a1' };
+/** Shares a prefix with a1 (a subject token is matched whole, so it must never leak in). */
+const neighbour = { type: 'account', id: 'a10' };
+const TYPES = ['Opened', 'Deposited', 'Withdrawn', 'Renamed'];
+const ROUNDS = 120;
+
+let t: TestServer;
+let nc: NatsConnection;
+let store: JetStreamEventStore<Events>;
+/** Sequences of every event written to `account`, in order, with their types. */
+const written: { sequence: number; type: string; n: number }[] = [];
+
+const open = (options: { readPageSize?: number; connection?: NatsConnection } = {}) =>
+  createEventStore<Events>({ connection: options.connection ?? nc, tenant: TENANT, ...options });
+
+const summary = (events: EnvelopeOf<Events>[]) =>
+  events.map((e) => ({ sequence: e.sequence, type: e.type, n: e.data.n }));
+
+async function all(reader: AsyncIterable<EnvelopeOf<Events>>) {
+  const events: EnvelopeOf<Events>[] = [];
+  for await (const event of reader) events.push(event);
+  return events;
+}
+
+beforeAll(async () => {
+  t = await useServer({ configFile: 'nats-server.conf' });
+  nc = await t.connectAs(TENANT, 'service');
+  await ensureStore(nc, {});
+  store = open();
+  // The account's events of four types interleave with a neighbour's and with each other.
+  for (let n = 0; n < ROUNDS; n++) {
+    const type = TYPES[(n * 7) % TYPES.length]!;
+    const [mine] = await store.appendAll([
+      { entity: account, events: [{ type, data: { n } }] },
+      { entity: neighbour, events: [{ type: 'Deposited', data: { n: -n } }] },
+    ]);
+    written.push({ sequence: mine!.sequences[0]!, type, n });
+  }
+}, 60_000);
+afterAll(() => t.close());
+
+describe('entity reads', () => {
+  test('return exactly the entity’s events of every type, in order, at any page size', async () => {
+    for (const readPageSize of [1000, 7, 1]) {
+      expect(summary(await all(open({ readPageSize }).read(account))), `page ${readPageSize}`).toEqual(
+        written,
+      );
+    }
+  });
+
+  test('after and until bound the read exactly, across event types', async () => {
+    const after = written[10]!.sequence;
+    const until = written[100]!.sequence;
+    const expected = written.filter((e) => e.sequence > after && e.sequence <= until);
+    expect(summary(await all(store.read(account, { after, until })))).toEqual(expected);
+    expect(summary(await all(open({ readPageSize: 5 }).read(account, { after, until })))).toEqual(expected);
+    // Bounds that fall between the entity's events, or past them all.
+    expect(summary(await all(store.read(account, { after: after + 1, until: until - 1 })))).toEqual(
+      written.filter((e) => e.sequence > after + 1 && e.sequence <= until - 1),
+    );
+    expect(await all(store.read(account, { after: written.at(-1)!.sequence }))).toEqual([]);
+  });
+
+  test('progress counts down to zero across event types', async () => {
+    const pending: number[] = [];
+    await all(open({ readPageSize: 9 }).read(account, { onProgress: (p) => pending.push(p.pending) }));
+    expect(pending).toEqual(written.map((_, i) => written.length - 1 - i));
+  });
+
+  test('an entity with no events reads as empty and loads as new', async () => {
+    expect(await all(store.read({ type: 'account', id: 'never' }))).toEqual([]);
+    expect(await store.load({ type: 'account', id: 'never' }, { initial: 0, evolve: (s) => s + 1 })).toEqual({
+      state: 0,
+      version: 0,
+    });
+  });
+
+  test('a tenant reader, with direct get only, loads the entity', async () => {
+    const reader = open({ connection: await t.connectAs(TENANT, 'reader', { tenant: TENANT }) });
+    const loaded = await reader.load(account, {
+      initial: [] as number[],
+      evolve: (s, e) => [...s, e.data.n],
+    });
+    expect(loaded).toEqual({ state: written.map((e) => e.n), version: written.at(-1)!.sequence });
+  });
+
+  test('an entity with more event types than one multi_last answer lists still reads whole', async () => {
+    const crowded = { type: 'account', id: 'crowded' };
+    const types = Array.from({ length: 1100 }, (_, i) => `T${i}`);
+    for (let i = 0; i < types.length; i += 550) {
+      await store.append(
+        crowded,
+        types.slice(i, i + 550).map((type, k) => ({ type, data: { n: i + k } })),
+      );
+    }
+    const events = await all(store.read(crowded));
+    expect(events.map((e) => e.type)).toEqual(types);
+    expect(events.map((e) => e.data.n)).toEqual(types.map((_, i) => i));
+  });
+});
