@@ -9,12 +9,14 @@ import type { EventSchemas } from '../codec/schema.js';
 import { TenantMismatchError } from '../errors.js';
 import { verifiedAccount } from '../connection/connect.js';
 import { assertPlainToken } from '../subjects/tokens.js';
-import { SubjectScheme, type EntityRef } from '../subjects/subjects.js';
+import { SubjectScheme, type EntityRef, type EventFilter } from '../subjects/subjects.js';
 import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
 import { entityRange } from './jetstream/entity-range.js';
+import { CatchUpSource } from './jetstream/catch-up-source.js';
+import type { SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import type {
   AppendOptions,
@@ -31,6 +33,10 @@ import type {
 } from './types.js';
 
 const identity = <T>(value: T): T => value;
+
+/** A filter naming one entity and no event type: its events span one subject per type. */
+const isWholeEntity = (filter: EventFilter): boolean =>
+  filter.entityId !== undefined && filter.eventType === undefined;
 
 /** Options for {@link createEventStore}. */
 export interface EventStoreOptions<E extends EventMap> {
@@ -129,9 +135,8 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     const after = options.after ?? 0;
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
     const decode = (msg: PendingMessage) => decodeNow(this.format, msg);
-    const wholeEntity = filter.entityId !== undefined && filter.eventType === undefined;
     return readEvents(
-      wholeEntity
+      isWholeEntity(filter)
         ? () => mapChunks(entityRange(this.direct, subject, after, until, this.range(identity)), decode)
         : () => this.range(decode)(subject, after, until),
       options,
@@ -163,20 +168,34 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   }
 
   watch(target: ReadTarget = {}, options: WatchOptions = {}): Observable<WatchMessage<E>> {
-    const filter = this.format.scheme.filter(toFilter(target));
+    const filter = toFilter(target);
+    const subject = this.format.scheme.filter(filter);
+    const after = options.after ?? 0;
+    const follow = (from: typeof after, handlers: SourceHandlers) =>
+      new OrderedConsumer(
+        {
+          nc: this.connection,
+          stream: this.stream,
+          filter: subject,
+          after: from,
+          heartbeatMs: options.heartbeatMs,
+        },
+        handlers,
+      );
+    // One entity's history is cheapest through its literal subjects (see entityRange).
+    const catchUp = isWholeEntity(filter) && typeof after === 'number';
     return watchEvents(
       this.format,
       (handlers) =>
-        new OrderedConsumer(
-          {
-            nc: this.connection,
-            stream: this.stream,
-            filter,
-            after: options.after ?? 0,
-            heartbeatMs: options.heartbeatMs,
-          },
-          handlers,
-        ),
+        catchUp
+          ? new CatchUpSource(
+              after,
+              (from) =>
+                entityRange(this.direct, subject, from, Number.MAX_SAFE_INTEGER, this.range(identity)),
+              (from) => follow(from, handlers),
+              handlers,
+            )
+          : follow(after, handlers),
       options,
     );
   }

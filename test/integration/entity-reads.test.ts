@@ -109,3 +109,64 @@ describe('entity reads', () => {
     expect(events.map((e) => e.data.n)).toEqual(types.map((_, i) => i));
   });
 });
+
+describe('entity watches', () => {
+  /** Collects a watch until `stop(messages)` says so, then unsubscribes. */
+  function watchUntil(
+    source: ReturnType<typeof store.watch>,
+    stop: (seen: string[]) => boolean,
+  ): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      const seen: string[] = [];
+      const sub = source.subscribe({
+        next: (m) => {
+          if (m.kind === 'event') seen.push(`${m.event.sequence} ${m.event.type} ${m.event.data.n}`);
+          if (m.kind === 'caught-up') seen.push(`caught-up ${m.sequence}`);
+          if (stop(seen)) {
+            sub.unsubscribe();
+            resolve(seen);
+          }
+        },
+        error: reject,
+      });
+    });
+  }
+  const line = (e: (typeof written)[number]) => `${e.sequence} ${e.type} ${e.n}`;
+
+  test('catch up on every event type in order, say so at the last one, then go live', async () => {
+    const entity = { type: 'account', id: 'watched' };
+    const history = [];
+    for (const [n, type] of TYPES.entries()) {
+      const [, mine] = await store.appendAll([
+        { entity: neighbour, events: [{ type: 'Deposited', data: { n: -1 } }] },
+        { entity, events: [{ type, data: { n } }] },
+      ]);
+      history.push({ sequence: mine!.sequences[0]!, type, n });
+    }
+    const live: typeof history = [];
+    const seen = watchUntil(store.watch(entity), (s) => s.length === history.length + 1 + 2);
+    await new Promise((r) => setTimeout(r, 50));
+    for (const n of [100, 101]) {
+      const [, mine] = await store.appendAll([
+        { entity: neighbour, events: [{ type: 'Deposited', data: { n: -1 } }] },
+        { entity, events: [{ type: 'Renamed', data: { n } }] },
+      ]);
+      live.push({ sequence: mine!.sequences[0]!, type: 'Renamed', n });
+    }
+    const lastHistory = history.at(-1)!.sequence;
+    expect(await seen).toEqual([...history.map(line), `caught-up ${lastHistory}`, ...live.map(line)]);
+  });
+
+  test('after skips the history up to that sequence; an unknown entity is caught up at once', async () => {
+    const after = written[100]!.sequence;
+    const expected = written.filter((e) => e.sequence > after);
+    const seen = await watchUntil(
+      store.watch(account, { after }),
+      (s) => s.at(-1)?.startsWith('caught-up') ?? false,
+    );
+    expect(seen).toEqual([...expected.map(line), `caught-up ${written.at(-1)!.sequence}`]);
+    expect(await watchUntil(store.watch({ type: 'account', id: 'never' }), (s) => s.length > 0)).toEqual([
+      'caught-up 0',
+    ]);
+  });
+});
