@@ -1,14 +1,17 @@
-// Metric 4: loading one 10-event entity, SDK (store.load) against a raw ordered consumer
-// per read, on streams of different sizes to show whether latency grows with the stream.
-import { jetstream } from '@nats-io/jetstream';
+// Metric 4: loading one 10-event entity, SDK (store.load) against what a raw nats.js client
+// does, on streams of different sizes to show whether latency grows with the stream. Also
+// how long a watch of one entity takes to catch up, the same question for live views.
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { entity, type BenchStore } from './fixtures.js';
 import { log, metric, now, percentile, random, type Metric } from './lib.js';
 
 const READS = 500;
 const WARMUP = 10;
-/** Per side: if reads are slow (they are on big streams, see the report), stop sampling early. */
+/** Per side: if reads are slow (raw ones are on big streams, see the report), stop sampling early. */
 const BUDGET_MS = 12_000;
 const MIN_READS = 50;
+const WATCHES = 30;
 const counter = { initial: 0, evolve: (n: number) => n + 1 };
 
 /** What one read saw, and any clean-up to run once the clock has stopped. */
@@ -18,18 +21,19 @@ interface ReadOutcome {
 }
 
 /**
- * Times `read` on up to READS pseudo-random entities (the same ones for both sides, in
+ * Times `read` on up to `reads` pseudo-random entities (the same ones for every side, in
  * the same order) within BUDGET_MS; returns the samples in ms.
  */
 async function latencies(
   entities: number,
   expected: number,
   read: (i: number) => Promise<ReadOutcome>,
+  reads = READS,
 ): Promise<number[]> {
   const pick = random(42);
   const samples: number[] = [];
   const deadline = now() + BUDGET_MS;
-  for (let r = 0; r < WARMUP + READS && (samples.length < MIN_READS || now() < deadline); r++) {
+  for (let r = 0; r < WARMUP + reads && (samples.length < MIN_READS || now() < deadline); r++) {
     const i = Math.floor(pick() * entities);
     const start = now();
     const { count, cleanup } = await read(i);
@@ -40,52 +44,100 @@ async function latencies(
   return samples;
 }
 
+/**
+ * A raw nats.js ordered consumer filtered to the entity (no STREAM.INFO, no pull requests),
+ * read until nothing is pending. Deleting it afterwards is needed (else it lingers) but is
+ * clean-up, outside the timed section. `live` keeps it open after the history: a watch.
+ */
+async function rawConsumerRead(nc: NatsConnection, store: BenchStore, i: number): Promise<ReadOutcome> {
+  const consumer = await jetstream(nc).consumers.getPushConsumer(store.stream, {
+    filter_subjects: store.format.scheme.entity(entity(i)),
+  });
+  let count = 0;
+  if ((await consumer.info(true)).num_pending > 0) {
+    const messages = await consumer.consume();
+    for await (const m of messages) {
+      m.json();
+      count++;
+      if (m.info.pending === 0) break;
+    }
+    await messages.close();
+  }
+  return { count, cleanup: () => consumer.delete() };
+}
+
 export async function entityReadBenchmarks(
   store: BenchStore,
   label: string,
   entities: number,
   perEntity: number,
 ): Promise<Metric[]> {
-  log(`entity reads on the ${label} stream: up to ${READS} each within ${BUDGET_MS / 1000} s`);
+  log(`entity reads on the ${label} stream: up to ${READS} per side within ${BUDGET_MS / 1000} s`);
   const sdk = await latencies(entities, perEntity, async (i) => ({
     count: (await store.load(entity(i), counter)).state,
   }));
 
-  // What a raw nats.js client does without direct get: a push ordered consumer filtered to
-  // the entity (no STREAM.INFO, no pull requests), read until nothing is pending. Deleting
-  // it afterwards is needed (else it lingers 5 min) but kept outside the timed section.
-  const js = jetstream(store.connection);
-  const raw = await latencies(entities, perEntity, async (i) => {
-    const consumer = await js.consumers.getPushConsumer(store.stream, {
-      filter_subjects: store.format.scheme.entity(entity(i)),
+  // The cheapest raw read: one direct batch get on the entity's subject filter.
+  const direct = (await jetstreamManager(store.connection, { checkAPI: false })).direct;
+  const rawDirect = await latencies(entities, perEntity, async (i) => {
+    const batch = await direct.getBatch(store.stream, {
+      seq: 1,
+      next_by_subj: store.format.scheme.entity(entity(i)),
+      batch: 1000,
     });
     let count = 0;
-    if ((await consumer.info(true)).num_pending > 0) {
-      const messages = await consumer.consume();
-      for await (const m of messages) {
-        m.json();
-        count++;
-        if (m.info.pending === 0) break;
-      }
-      await messages.close();
+    for await (const m of batch) {
+      m.json();
+      count++;
     }
-    return { count, cleanup: () => consumer.delete() };
+    return { count };
   });
+  const rawConsumer = await latencies(entities, perEntity, (i) => rawConsumerRead(store.connection, store, i));
 
-  log(`  sampled ${sdk.length} SDK reads, ${raw.length} raw reads`);
+  log(`  sampled ${sdk.length} SDK reads, ${rawDirect.length} raw direct gets, ${rawConsumer.length} raw consumers`);
+  const name = `entity read (${perEntity} events)`;
+  return [
+    metric(`${name} p50, ${label} stream`, percentile(sdk, 50), 'ms', percentile(rawDirect, 50), true),
+    metric(`${name} p99, ${label} stream`, percentile(sdk, 99), 'ms', percentile(rawDirect, 99), true),
+    metric(
+      `${name} p50, ${label} stream, vs raw ordered consumer`,
+      percentile(sdk, 50),
+      'ms',
+      percentile(rawConsumer, 50),
+      true,
+    ),
+  ];
+}
+
+/** Subscribe → caught-up for a watch of one entity, against a raw ordered consumer on its filter. */
+export async function entityWatchBenchmarks(
+  store: BenchStore,
+  label: string,
+  entities: number,
+  perEntity: number,
+): Promise<Metric[]> {
+  log(`entity watches on the ${label} stream: up to ${WATCHES} per side`);
+  const sdk = await latencies(
+    entities,
+    perEntity,
+    (i) =>
+      new Promise<ReadOutcome>((resolve, reject) => {
+        let count = 0;
+        store.watch(entity(i), { noWait: true }).subscribe({
+          next: (m) => void (m.kind === 'event' && count++),
+          complete: () => resolve({ count }),
+          error: reject,
+        });
+      }),
+    WATCHES,
+  );
+  const raw = await latencies(entities, perEntity, (i) => rawConsumerRead(store.connection, store, i), WATCHES);
   return [
     metric(
-      `entity read (${perEntity} events) p50, ${label} stream`,
+      `watch one entity (${perEntity} events): subscribe → caught-up p50, ${label} stream`,
       percentile(sdk, 50),
       'ms',
       percentile(raw, 50),
-      true,
-    ),
-    metric(
-      `entity read (${perEntity} events) p99, ${label} stream`,
-      percentile(sdk, 99),
-      'ms',
-      percentile(raw, 99),
       true,
     ),
   ];

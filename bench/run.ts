@@ -10,7 +10,7 @@ import { startNatsServer } from '../src/testing/index.js';
 import { wsFactory } from '../test/support/nats.js';
 import { appendBenchmarks } from './append.js';
 import { bundleBenchmarks } from './bundle.js';
-import { entityReadBenchmarks } from './entity-read.js';
+import { entityReadBenchmarks, entityWatchBenchmarks } from './entity-read.js';
 import { fill, openStore } from './fixtures.js';
 import { log, metric, perSecond, printTable, timed, writeResults, type Metric } from './lib.js';
 import { catchUpBenchmarks, replayMemoryBenchmarks } from './replay.js';
@@ -58,6 +58,7 @@ try {
     ),
   );
   metrics.push(...(await entityReadBenchmarks(large, '1M-event', 100_000, PER_ENTITY)));
+  metrics.push(...(await entityWatchBenchmarks(large, '1M-event', 100_000, PER_ENTITY)));
   metrics.push(...(await replayMemoryBenchmarks(large, 1_000_000)));
 } finally {
   await writer?.close();

@@ -12,33 +12,23 @@ export class HeaderBlock {
     // Every header line follows a CRLF, so the status line can never match.
     const at = text.indexOf(needle(name));
     if (at === -1) return undefined;
-    let start = at + name.length + 3;
-    let end = text.indexOf('\r\n', start);
-    if (end === -1) end = text.length;
-    while (start < end && isBlank(text.charCodeAt(start))) start++;
-    while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
-    return text.slice(start, end);
+    const start = at + name.length + 3;
+    const end = text.indexOf('\r\n', start);
+    return text.slice(start, end === -1 ? undefined : end).trim();
   }
 
   /** Names of the headers, each once, in order; only those starting with `prefix` when given. */
   names(prefix = ''): string[] {
-    const { text } = this;
-    if (prefix && !text.includes(`\r\n${prefix}`)) return [];
-    const names: string[] = [];
-    let start = text.indexOf('\r\n') + 2;
-    if (start < 2) return names;
-    while (start < text.length) {
-      let end = text.indexOf('\r\n', start);
-      if (end === -1) end = text.length;
-      const colon = text.indexOf(':', start);
-      if (colon > start && colon < end) {
-        const name = text.slice(start, colon);
-        if (name.startsWith(prefix) && !names.includes(name)) names.push(name);
-      }
-      start = end + 2;
+    // Most blocks have no header with the prefix (no user metadata): skip the split.
+    if (!this.text.includes(`\r\n${prefix}`)) return [];
+    const names = new Set<string>();
+    for (const line of this.text.split('\r\n').slice(1)) {
+      const colon = line.indexOf(':');
+      if (colon > 0 && line.startsWith(prefix)) names.add(line.slice(0, colon));
     }
-    return names;
+    return [...names];
   }
+
 }
 
 /** `\r\n<name>:` per header name, built once: the same few names are looked up per event. */
@@ -52,5 +42,3 @@ function needle(name: string): string {
   }
   return found;
 }
-
-const isBlank = (code: number): boolean => code === 32 || code === 9;

@@ -4,8 +4,6 @@ interface Cursor {
   readonly source: AsyncIterator<ReadonlyArray<PendingMessage>>;
   page: ReadonlyArray<PendingMessage>;
   index: number;
-  /** Messages of this source not yet handed out: the head and what its count says follows. */
-  remaining: number;
 }
 
 /**
@@ -19,43 +17,31 @@ export async function* mergeBySequence(
 ): AsyncGenerator<PendingMessage[]> {
   const iterators = sources.map((source) => source[Symbol.asyncIterator]());
   try {
-    const started = await Promise.all(
-      iterators.map(async (source) => nextPage({ source, page: [], index: 0, remaining: 0 })),
-    );
-    const cursors = started.filter((cursor): cursor is Cursor => cursor !== undefined);
-    let remaining = cursors.reduce((sum, cursor) => sum + cursor.remaining, 0);
+    const cursors = (
+      await Promise.all(iterators.map((source) => nextPage({ source, page: [], index: 0 })))
+    ).filter((cursor) => cursor !== undefined);
     while (cursors.length > 0) {
       const chunk: PendingMessage[] = [];
-      let drained: Cursor | undefined;
-      while (!drained) {
-        let min = cursors[0]!;
-        for (const cursor of cursors) if (head(cursor) < head(min)) min = cursor;
-        const msg = min.page[min.index++]!;
-        // The source's own count after this message replaces the estimate held for it.
-        remaining += msg.pending - min.remaining;
-        min.remaining = msg.pending;
-        msg.pending = remaining;
+      let min: Cursor;
+      // Every cursor holds a message until one runs out: then its next page is awaited.
+      do {
+        min = cursors[0]!;
+        for (const cursor of cursors) if (head(cursor).sequence < head(min).sequence) min = cursor;
+        const msg = head(min);
+        min.index++;
+        // What follows it in its own source, plus each other source's head and what follows that.
+        for (const cursor of cursors) if (cursor !== min) msg.pending += head(cursor).pending + 1;
         chunk.push(msg);
-        if (min.index < min.page.length) {
-          const next = min.page[min.index]!.pending + 1;
-          remaining += next - min.remaining;
-          min.remaining = next;
-        } else drained = min;
-      }
+      } while (min.index < min.page.length);
       yield chunk;
-      const before = drained.remaining;
-      if (await nextPage(drained)) remaining += drained.remaining - before;
-      else {
-        remaining -= before;
-        cursors.splice(cursors.indexOf(drained), 1);
-      }
+      if (!(await nextPage(min))) cursors.splice(cursors.indexOf(min), 1);
     }
   } finally {
     await Promise.all(iterators.map((it) => it.return?.()));
   }
 }
 
-const head = (cursor: Cursor): number => cursor.page[cursor.index]!.sequence;
+const head = (cursor: Cursor): PendingMessage => cursor.page[cursor.index]!;
 
 /** Moves the cursor to its source's next non-empty page; undefined once the source ends. */
 async function nextPage(cursor: Cursor): Promise<Cursor | undefined> {
@@ -65,7 +51,6 @@ async function nextPage(cursor: Cursor): Promise<Cursor | undefined> {
     if (next.value.length === 0) continue;
     cursor.page = next.value;
     cursor.index = 0;
-    cursor.remaining = next.value[0]!.pending + 1;
     return cursor;
   }
 }
