@@ -92,9 +92,13 @@ export async function entityReadBenchmarks(
     }
     return { count };
   });
-  const rawConsumer = await latencies(entities, perEntity, (i) => rawConsumerRead(store.connection, store, i));
+  const rawConsumer = await latencies(entities, perEntity, (i) =>
+    rawConsumerRead(store.connection, store, i),
+  );
 
-  log(`  sampled ${sdk.length} SDK reads, ${rawDirect.length} raw direct gets, ${rawConsumer.length} raw consumers`);
+  log(
+    `  sampled ${sdk.length} SDK reads, ${rawDirect.length} raw direct gets, ${rawConsumer.length} raw consumers`,
+  );
   const name = `entity read (${perEntity} events)`;
   return [
     metric(`${name} p50, ${label} stream`, percentile(sdk, 50), 'ms', percentile(rawDirect, 50), true),
@@ -131,7 +135,12 @@ export async function entityWatchBenchmarks(
       }),
     WATCHES,
   );
-  const raw = await latencies(entities, perEntity, (i) => rawConsumerRead(store.connection, store, i), WATCHES);
+  const raw = await latencies(
+    entities,
+    perEntity,
+    (i) => rawConsumerRead(store.connection, store, i),
+    WATCHES,
+  );
   return [
     metric(
       `watch one entity (${perEntity} events): subscribe → caught-up p50, ${label} stream`,

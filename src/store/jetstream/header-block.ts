@@ -28,7 +28,6 @@ export class HeaderBlock {
     }
     return [...names];
   }
-
 }
 
 /** `\r\n<name>:` per header name, built once: the same few names are looked up per event. */
