@@ -13,8 +13,18 @@ const ISO_TIME =
 export function parseEventTime(text: string | undefined): Date {
   if (text === undefined) return new Date(0);
   if (!ISO_TIME.test(text)) return new Date(text);
-  const at = (from: number, count: number) => digits(text, from, count);
-  return new Date(Date.UTC(at(0, 4), at(5, 2) - 1, at(8, 2), at(11, 2), at(14, 2), at(17, 2), at(20, 3)));
+  // Fields by offset in YYYY-MM-DDTHH:mm:ss.sssZ.
+  return new Date(
+    Date.UTC(
+      digits(text, 0, 4),
+      digits(text, 5, 2) - 1,
+      digits(text, 8, 2),
+      digits(text, 11, 2),
+      digits(text, 14, 2),
+      digits(text, 17, 2),
+      digits(text, 20, 3),
+    ),
+  );
 }
 
 function digits(text: string, from: number, count: number): number {
