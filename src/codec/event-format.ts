@@ -6,7 +6,6 @@ import {
   ValidationError,
   type MalformedReason,
 } from '../errors.js';
-import { parseEventTime } from './event-time.js';
 import type { AppendOptions, EntityWrite, EnvelopeOf, EventMap, ExpectedVersion } from '../store/types.js';
 import {
   describeEntity,
@@ -42,7 +41,7 @@ export interface StoredMessage {
   readonly subject: string;
   readonly data: Uint8Array;
   header(name: string): string | undefined;
-  /** Header names, each once; only those starting with `prefix` when given. */
+  /** Header names in order; only those starting with `prefix` when given. */
   headerNames(prefix?: string): Iterable<string>;
 }
 
@@ -219,7 +218,7 @@ function envelope<E extends EventMap>(
     entity: address.entity,
     tenant: address.tenant,
     sequence: msg.sequence,
-    time: parseEventTime(msg.header(Header.Time)),
+    time: new Date(msg.header(Header.Time) ?? 0),
     subject: msg.subject,
     meta: readMeta(msg),
   };

@@ -67,7 +67,7 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
 /** Anything that can look headers up: a stored message, or a plain map in tests. */
 export interface HeaderSource {
   header(name: string): string | undefined;
-  /** Header names, each once; only those starting with `prefix` when given. */
+  /** Header names in order; only those starting with `prefix` when given. */
   headerNames(prefix?: string): Iterable<string>;
 }
 

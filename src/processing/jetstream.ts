@@ -9,12 +9,11 @@ import {
 } from '@nats-io/jetstream';
 import type { StoredMessage } from '../codec/event-format.js';
 import { ServerError, StoreNotFoundError } from '../errors.js';
-import { directMessage, fromRequestError } from '../store/jetstream/api.js';
+import { ApiErrorCode, directMessage, fromRequestError } from '../store/jetstream/api.js';
 import { ProcessorConfigError } from './errors.js';
 import { consumerDrift, type DurableConfig } from './policy.js';
 
 const ConsumerAlreadyExists = 10148;
-const StreamNotFound = 10059;
 
 /**
  * Creates the processor's durable consumer, or adopts an existing one: an identical
@@ -100,7 +99,7 @@ function isApiError(err: unknown, code: number): err is JetStreamApiError {
 }
 
 function consumerError(err: unknown, stream: string): unknown {
-  if (isApiError(err, StreamNotFound)) return new StoreNotFoundError(stream, { cause: err });
+  if (isApiError(err, ApiErrorCode.StreamNotFound)) return new StoreNotFoundError(stream, { cause: err });
   if (err instanceof JetStreamApiError) {
     const { err_code, description } = err.apiError();
     return new ServerError(err_code, description, { cause: err });

@@ -9,6 +9,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { StoreConfigError } from '../errors.js';
+import { ApiErrorCode } from './jetstream/api.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 
 /** Options for {@link ensureStore}. Defaults favour keeping every event forever. */
@@ -75,7 +76,7 @@ export async function ensureStore(
     if (problems.length) throw new StoreConfigError(stream, problems);
     return { stream, created: false, config: info.config };
   } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === 10059)) throw err;
+    if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)) throw err;
   }
   const info = await jsm.streams.add(wanted);
   return { stream, created: true, config: info.config };
@@ -143,7 +144,7 @@ export async function ensureProcessorStream(
     }
     return { stream: name, created: false, config: info.config };
   } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === 10059)) throw err;
+    if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)) throw err;
   }
   const info = await jsm.streams.add({
     name,

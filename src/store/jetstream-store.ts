@@ -14,8 +14,8 @@ import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './readin
 import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
-import { entityRange } from './jetstream/entity-range.js';
-import { CatchUpSource } from './jetstream/catch-up-source.js';
+import { entityRange, EventTypeMemory, type EntityRead } from './jetstream/entity-range.js';
+import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import type {
@@ -87,6 +87,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   private readonly direct: DirectReader;
   private readonly publish: PublishContext;
   private readonly pageSize: number;
+  private readonly entities: EntityRead;
 
   constructor(options: EventStoreOptions<E>) {
     const account = verifiedAccount(options.connection);
@@ -104,6 +105,12 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     const timeoutMs = options.timeoutMs ?? 5000;
     this.direct = new DirectReader(options.connection, this.stream, timeoutMs);
     this.pageSize = options.readPageSize ?? 1000;
+    this.entities = {
+      direct: this.direct,
+      range: this.range(identity),
+      pageSize: this.pageSize,
+      eventTypes: new EventTypeMemory(),
+    };
     this.publish = {
       nc: options.connection,
       stream: this.stream,
@@ -137,7 +144,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     const decode = (msg: PendingMessage) => decodeNow(this.format, msg);
     return readEvents(
       isWholeEntity(filter)
-        ? () => mapChunks(entityRange(this.direct, subject, after, until, this.range(identity)), decode)
+        ? () => mapChunks(entityRange(this.entities, filter.entityType!, subject, after, until), decode)
         : () => this.range(decode)(subject, after, until),
       options,
     );
@@ -188,10 +195,10 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
       this.format,
       (handlers) =>
         catchUp
-          ? new CatchUpSource(
+          ? catchUpSource(
               after,
               (from) =>
-                entityRange(this.direct, subject, from, Number.MAX_SAFE_INTEGER, this.range(identity)),
+                entityRange(this.entities, filter.entityType!, subject, from, Number.MAX_SAFE_INTEGER),
               (from) => follow(from, handlers),
               handlers,
             )

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { StoredMessage } from '../../src/codec/event-format.js';
 import type { PendingMessage } from '../../src/store/jetstream/direct.js';
-import { CatchUpSource } from '../../src/store/jetstream/catch-up-source.js';
+import { catchUpSource } from '../../src/store/jetstream/catch-up-source.js';
 import type { SourceHandlers, WatchSource } from '../../src/watch/source.js';
 
 const msg = (sequence: number, pending: number) => ({ sequence, pending }) as unknown as PendingMessage;
@@ -20,7 +20,7 @@ function recorder() {
   return { seen, handlers, follow };
 }
 
-describe('CatchUpSource', () => {
+describe('catchUpSource', () => {
   test('delivers the read, then follows from the last sequence it delivered', async () => {
     const { seen, handlers, follow } = recorder();
     async function* read(after: number) {
@@ -28,13 +28,13 @@ describe('CatchUpSource', () => {
       yield [msg(5, 2), msg(9, 1)];
       yield [msg(12, 0)];
     }
-    await new CatchUpSource(3, read, follow, handlers).start();
+    await catchUpSource(3, read, follow, handlers).start();
     expect(seen).toEqual(['5/2', '9/1', '12/0', 'follow after 12']);
   });
 
   test('an empty read follows from where it was asked to start', async () => {
     const { seen, handlers, follow } = recorder();
-    await new CatchUpSource(7, async function* () {}, follow, handlers).start();
+    await catchUpSource(7, async function* () {}, follow, handlers).start();
     expect(seen).toEqual(['follow after 7']);
   });
 
@@ -44,7 +44,7 @@ describe('CatchUpSource', () => {
       yield [msg(5, 3)];
       throw new Error('connection dropped');
     }
-    await new CatchUpSource(0, read, follow, handlers).start();
+    await catchUpSource(0, read, follow, handlers).start();
     expect(seen).toEqual(['5/3', 'follow after 5']);
   });
 
@@ -55,14 +55,14 @@ describe('CatchUpSource', () => {
       await source.stop();
       yield [msg(2, 0)];
     }
-    const source = new CatchUpSource(0, read, follow, handlers);
+    const source = catchUpSource(0, read, follow, handlers);
     await source.start();
     expect(seen).toEqual(['1/1']);
   });
 
   test('stop reaches the live source once it runs', async () => {
     const { seen, handlers, follow } = recorder();
-    const source = new CatchUpSource(0, async function* () {}, follow, handlers);
+    const source = catchUpSource(0, async function* () {}, follow, handlers);
     await source.start();
     await source.stop();
     expect(seen).toEqual(['follow after 0', 'live stopped']);

@@ -11,9 +11,7 @@ export const ApiErrorCode = {
   /** Stream temporarily unavailable (e.g. leader election). Transient. */
   StreamUnavailable: 10163,
   StreamNotFound: 10059,
-  BatchTooLarge: 10199,
   AtomicDisabled: 10174,
-  BatchIncomplete: 10176,
   TooManyBatches: 10210,
   DuplicateIdInBatch: 10201,
 } as const;

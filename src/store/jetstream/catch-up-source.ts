@@ -11,37 +11,35 @@ import type { PendingMessage } from './direct.js';
  * from the last sequence delivered: it resumes across reconnects and reports fatal
  * errors itself, so nothing is skipped, repeated or hidden.
  */
-export class CatchUpSource implements WatchSource {
-  private live?: WatchSource;
-  private stopped = false;
-
-  constructor(
-    private readonly after: number,
-    private readonly read: (after: number) => AsyncIterable<ReadonlyArray<PendingMessage>>,
-    private readonly follow: (after: number) => WatchSource,
-    private readonly handlers: SourceHandlers,
-  ) {}
-
-  async start(): Promise<void> {
-    let cursor = this.after;
-    try {
-      for await (const chunk of this.read(cursor)) {
-        for (const msg of chunk) {
-          if (this.stopped) return;
-          this.handlers.message(msg, msg.pending);
-          cursor = msg.sequence;
+export function catchUpSource(
+  after: number,
+  read: (after: number) => AsyncIterable<ReadonlyArray<PendingMessage>>,
+  follow: (after: number) => WatchSource,
+  handlers: SourceHandlers,
+): WatchSource {
+  let live: WatchSource | undefined;
+  let stopped = false;
+  return {
+    async start() {
+      let cursor = after;
+      try {
+        for await (const chunk of read(cursor)) {
+          for (const msg of chunk) {
+            if (stopped) return;
+            handlers.message(msg, msg.pending);
+            cursor = msg.sequence;
+          }
         }
+      } catch {
+        // Resumed below from the cursor by the live source, which reports what is fatal.
       }
-    } catch {
-      // Resumed below from the cursor by the live source, which reports what is fatal.
-    }
-    if (this.stopped) return;
-    this.live = this.follow(cursor);
-    await this.live.start();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.live?.stop();
-  }
+      if (stopped) return;
+      live = follow(cursor);
+      await live.start();
+    },
+    async stop() {
+      stopped = true;
+      await live?.stop();
+    },
+  };
 }

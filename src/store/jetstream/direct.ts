@@ -69,8 +69,8 @@ export class DirectReader {
    * when more subjects match than the server lists in one answer (1024).
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
-    const body = { multi_last: [filter], seq: from, ...(upTo === undefined ? {} : { up_to_seq: upTo }) };
-    return this.batch(body);
+    // An absent up_to_seq means the stream's last sequence (JSON drops undefined).
+    return this.batch({ multi_last: [filter], seq: from, up_to_seq: upTo });
   }
 
   /** One page: up to `batch` messages matching `filter` from sequence `seq` on. */

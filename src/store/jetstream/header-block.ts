@@ -17,16 +17,16 @@ export class HeaderBlock {
     return text.slice(start, end === -1 ? undefined : end).trim();
   }
 
-  /** Names of the headers, each once, in order; only those starting with `prefix` when given. */
+  /** Names of the headers in order (a repeated one each time); only those starting with `prefix` when given. */
   names(prefix = ''): string[] {
     // Most blocks have no header with the prefix (no user metadata): skip the split.
     if (!this.text.includes(`\r\n${prefix}`)) return [];
-    const names = new Set<string>();
+    const names: string[] = [];
     for (const line of this.text.split('\r\n').slice(1)) {
       const colon = line.indexOf(':');
-      if (colon > 0 && line.startsWith(prefix)) names.add(line.slice(0, colon));
+      if (colon > 0 && line.startsWith(prefix)) names.push(line.slice(0, colon));
     }
-    return [...names];
+    return names;
   }
 }
 

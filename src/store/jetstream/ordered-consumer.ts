@@ -17,7 +17,7 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { inboxFor } from '../../connection/connect.js';
-import { fromRequestError, headerBlockOf, NatsStoredMessage } from './api.js';
+import { ApiErrorCode, fromRequestError, headerBlockOf, NatsStoredMessage } from './api.js';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { parseDelivery } from './delivery.js';
@@ -279,7 +279,7 @@ function pushedMessage(msg: Msg, sequence: number): StoredMessage {
 
 /** Errors a retry cannot fix. */
 function fatalError(err: unknown, stream: string, filter: string): Error | undefined {
-  if (err instanceof JetStreamApiError && err.code === 10059)
+  if (err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)
     return new StoreNotFoundError(stream, { cause: err });
   const mapped = fromRequestError(err, stream, `$JS.API.CONSUMER.CREATE.${stream}.*.${filter}`);
   if (mapped instanceof PermissionDeniedError || mapped instanceof StoreNotFoundError) return mapped;
