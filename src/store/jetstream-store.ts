@@ -35,8 +35,8 @@ import type {
 const identity = <T>(value: T): T => value;
 
 /** A filter naming one entity and no event type: its events span one subject per type. */
-const isWholeEntity = (filter: EventFilter): boolean =>
-  filter.entityId !== undefined && filter.eventType === undefined;
+const isWholeEntity = (filter: EventFilter): filter is EventFilter & { entityType: string } =>
+  filter.entityType !== undefined && filter.entityId !== undefined && filter.eventType === undefined;
 
 /** Options for {@link createEventStore}. */
 export interface EventStoreOptions<E extends EventMap> {
@@ -144,7 +144,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     const decode = (msg: PendingMessage) => decodeNow(this.format, msg);
     return readEvents(
       isWholeEntity(filter)
-        ? () => mapChunks(entityRange(this.entities, filter.entityType!, subject, after, until), decode)
+        ? () => mapChunks(entityRange(this.entities, filter.entityType, subject, after, until), decode)
         : () => this.range(decode)(subject, after, until),
       options,
     );
@@ -197,8 +197,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
         catchUp
           ? catchUpSource(
               after,
-              (from) =>
-                entityRange(this.entities, filter.entityType!, subject, from, Number.MAX_SAFE_INTEGER),
+              (from) => entityRange(this.entities, filter.entityType, subject, from, Number.MAX_SAFE_INTEGER),
               (from) => follow(from, handlers),
               handlers,
             )

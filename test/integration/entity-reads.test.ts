@@ -115,13 +115,17 @@ describe('entity watches', () => {
   function watchUntil(
     source: ReturnType<typeof store.watch>,
     stop: (seen: string[]) => boolean,
+    onCaughtUp = () => {},
   ): Promise<string[]> {
     return new Promise((resolve, reject) => {
       const seen: string[] = [];
       const sub = source.subscribe({
         next: (m) => {
           if (m.kind === 'event') seen.push(`${m.event.sequence} ${m.event.type} ${m.event.data.n}`);
-          if (m.kind === 'caught-up') seen.push(`caught-up ${m.sequence}`);
+          if (m.kind === 'caught-up') {
+            seen.push(`caught-up ${m.sequence}`);
+            onCaughtUp();
+          }
           if (stop(seen)) {
             sub.unsubscribe();
             resolve(seen);
@@ -144,8 +148,10 @@ describe('entity watches', () => {
       history.push({ sequence: mine!.sequences[0]!, type, n });
     }
     const live: typeof history = [];
-    const seen = watchUntil(store.watch(entity), (s) => s.length === history.length + 1 + 2);
-    await new Promise((r) => setTimeout(r, 50));
+    let caughtUp!: () => void;
+    const ready = new Promise<void>((resolve) => (caughtUp = resolve));
+    const seen = watchUntil(store.watch(entity), (s) => s.length === history.length + 1 + 2, caughtUp);
+    await ready;
     for (const n of [100, 101]) {
       const [, mine] = await store.appendAll([
         { entity: neighbour, events: [{ type: 'Deposited', data: { n: -1 } }] },

@@ -116,13 +116,17 @@ describe('views', () => {
     await deposits(store, 3000);
     // A projector whose connection dies mid-catch-up.
     const doomedConn = await t.connect();
+    // Killed from its own progress report, so it dies mid-catch-up however fast it runs.
+    let killed: Promise<void> | undefined;
     const doomed = await startProjector(newStore(doomedConn, store.tenant), balances(), {
       batchSize: 50,
       bucket: 'crash',
+      onProgress: (p) => {
+        if (p.phase === 'catching-up' && p.done >= 100) killed ??= doomedConn.close();
+      },
     });
-    await new Promise((r) => setTimeout(r, 150));
-    await doomedConn.close();
     await expect(doomed.done).rejects.toBeDefined();
+    await killed;
     const checkpoint = await (
       await new Kvm(nc).open('crash')
     ).get(`${store.tenant}.balances.v1.meta.checkpoint`);
