@@ -70,6 +70,8 @@ describe('entity reads', () => {
       written.filter((e) => e.sequence > after + 1 && e.sequence <= until - 1),
     );
     expect(await all(store.read(account, { after: written.at(-1)!.sequence }))).toEqual([]);
+    expect(await all(store.read(account, { until: 0 }))).toEqual([]);
+    expect(await all(store.read(account, { after, until: after }))).toEqual([]);
   });
 
   test('progress counts down to zero across event types', async () => {
@@ -174,5 +176,29 @@ describe('entity watches', () => {
     expect(await watchUntil(store.watch({ type: 'account', id: 'never' }), (s) => s.length > 0)).toEqual([
       'caught-up 0',
     ]);
+  });
+});
+
+describe('a listing larger than the server sends in one answer', () => {
+  test('falls back to the wildcard and still reads every event type', async () => {
+    // max_pending caps how many bytes one direct-get answer carries when it sets no max_bytes.
+    const small = await useServer({ extraConfig: 'max_pending: 1MB\nmax_payload: 256KB' });
+    try {
+      const conn = await small.connect();
+      await ensureStore(conn, {});
+      const big = createEventStore<Events>({ connection: conn, tenant: TENANT });
+      const entity = { type: 'report', id: 'r1' };
+      const types = Array.from({ length: 40 }, (_, i) => `Section${i}`);
+      const pad = 'x'.repeat(40_000);
+      await big.append(
+        entity,
+        types.map((type, n) => ({ type, data: { n, pad } as { n: number } })),
+      );
+      // One listing would carry 40 last events of about 40 KB each: more than 1 MB.
+      const events = await all(big.read(entity));
+      expect(events.map((e) => e.type)).toEqual(types);
+    } finally {
+      await small.close();
+    }
   });
 });

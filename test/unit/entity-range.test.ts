@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { DirectReader, PendingMessage } from '../../src/store/jetstream/direct.js';
+import { UnavailableError } from '../../src/errors.js';
 import { entityRange, EventTypeMemory, type SubjectRange } from '../../src/store/jetstream/entity-range.js';
 
 const ENTITY = 'es.t.account.a1.';
@@ -137,6 +138,22 @@ describe('entityRange', () => {
     const result = await read(direct, memory);
     expect(result).toEqual(expected(direct));
     expect(result.slice(-2)).toEqual(['15 Deposited', '16 Opened']);
+  });
+
+  test('an empty range asks the server nothing', async () => {
+    const direct = stream();
+    expect(await read(direct, new EventTypeMemory(), 5, 5)).toEqual([]);
+    expect(await read(direct, new EventTypeMemory(), 0, 0)).toEqual([]);
+    expect(direct.log).toEqual([]);
+  });
+
+  test('a subject read that stops short of its listed last sequence fails instead of leaving a hole', async () => {
+    const direct = stream();
+    // A replica behind the one that answered the listing: it does not have sequence 13 yet.
+    const page = direct.page.bind(direct);
+    direct.page = async (subject, seq, batch) =>
+      (await page(subject, seq, batch)).filter((m) => m.sequence < 13);
+    await expect(read(direct, new EventTypeMemory())).rejects.toThrow(UnavailableError);
   });
 
   test('more subjects than one listing holds: the wildcard is read after all', async () => {

@@ -66,25 +66,28 @@ export class DirectReader {
   /**
    * The last message of each subject matching `filter` (`multi_last`), among those with a
    * sequence in [from, upTo]: one request however many messages the subjects hold. Null
-   * when more subjects match than the server lists in one answer (1024).
+   * when the server cannot list them all in one answer (over 1024 subjects, or over its
+   * byte limit for one answer).
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
     // An absent up_to_seq means the stream's last sequence (JSON drops undefined).
-    return this.batch({ multi_last: [filter], seq: from, up_to_seq: upTo });
+    const listed = await this.batch({ multi_last: [filter], seq: from, up_to_seq: upTo });
+    return listed && listed.unsent === 0 ? listed.messages : null;
   }
 
   /** One page: up to `batch` messages matching `filter` from sequence `seq` on. */
   async page(filter: string, seq: number, batch: number): Promise<PendingMessage[]> {
-    return (await this.batch({ seq, next_by_subj: filter, batch })) ?? [];
+    return (await this.batch({ seq, next_by_subj: filter, batch }))?.messages ?? [];
   }
 
   /**
    * One direct-get batch. It rides the connection's shared request inbox (no subscription
    * per read) and must end in the server's end-of-batch status: a batch that stops short
-   * (timeout, dropped connection) fails rather than silently truncating the read.
-   * Null when the server refuses it for matching too many subjects (413).
+   * (timeout, dropped connection, a message it failed to load) fails rather than silently
+   * truncating the read. `unsent` is the end-of-batch count of what still matches. Null
+   * when the server refuses it for matching too many subjects (413).
    */
-  private async batch(body: object): Promise<PendingMessage[] | null> {
+  private async batch(body: object): Promise<{ messages: PendingMessage[]; unsent: number } | null> {
     const api = `$JS.API.DIRECT.GET.${this.stream}`;
     const messages: PendingMessage[] = [];
     try {
@@ -94,8 +97,9 @@ export class DirectReader {
       });
       for await (const reply of replies) {
         const status = statusOf(reply);
-        // 204: end of batch; 404: nothing (more) matches.
-        if (status === 204 || status === 404) return messages;
+        // 204: end of batch; 404 first: nothing matches.
+        if (status === 204) return { messages, unsent: Number(reply.headers?.get('Nats-Num-Pending') || 0) };
+        if (status === 404 && messages.length === 0) return { messages, unsent: 0 };
         if (status === 413) return null;
         if (status !== 0) throw this.statusError(reply, status);
         const msg = directMessage(reply);

@@ -1,3 +1,4 @@
+import { UnavailableError } from '../../errors.js';
 import type { DirectReader, PendingMessage } from './direct.js';
 import { mergeBySequence } from './merge-by-sequence.js';
 
@@ -40,6 +41,7 @@ export async function* entityRange(
   after: number,
   until: number,
 ): AsyncGenerator<ReadonlyArray<PendingMessage>> {
+  if (until <= after) return;
   const { direct, range, eventTypes } = read;
   const prefix = filter.slice(0, -1);
   const early = new Map(
@@ -62,7 +64,10 @@ export async function* entityRange(
   );
   const sources = lasts.map(({ subject, sequence }) => {
     const first = early.get(subject);
-    return first ? continued(first, subject, after, sequence, range) : range(subject, after, sequence);
+    const source = first
+      ? continued(first, subject, after, sequence, range)
+      : range(subject, after, sequence);
+    return reaching(source, subject, sequence);
   });
   yield* sources.length === 1 ? sources[0]! : mergeBySequence(sources);
 }
@@ -79,6 +84,28 @@ async function* continued(
   if (page.length > 0) yield page;
   const reached = page.at(-1)?.sequence ?? after;
   if (reached < last) yield* range(subject, reached, last);
+}
+
+/**
+ * A subject's pages, which must reach the last sequence the listing gave it. Falling short
+ * means a replica behind the one that listed answered the reads: ending quietly there would
+ * leave a hole in the merged read (and a watch would resume past it), so it is an error.
+ */
+async function* reaching(
+  source: AsyncIterable<ReadonlyArray<PendingMessage>>,
+  subject: string,
+  last: number,
+): AsyncGenerator<ReadonlyArray<PendingMessage>> {
+  let reached = 0;
+  for await (const page of source) {
+    reached = page.at(-1)?.sequence ?? reached;
+    yield page;
+  }
+  if (reached < last) {
+    throw new UnavailableError(
+      `${subject} was read up to sequence ${reached}, short of ${last}: a replica is behind; retry`,
+    );
+  }
 }
 
 /**
