@@ -14,7 +14,7 @@ import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './readin
 import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
-import { entityRange, EventTypeMemory, type EntityRead } from './jetstream/entity-range.js';
+import { entityRange } from './jetstream/entity-range.js';
 import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
@@ -35,8 +35,8 @@ import type {
 const identity = <T>(value: T): T => value;
 
 /** A filter naming one entity and no event type: its events span one subject per type. */
-const isWholeEntity = (filter: EventFilter): filter is EventFilter & { entityType: string } =>
-  filter.entityType !== undefined && filter.entityId !== undefined && filter.eventType === undefined;
+const isWholeEntity = (filter: EventFilter): boolean =>
+  filter.entityId !== undefined && filter.eventType === undefined;
 
 /** Options for {@link createEventStore}. */
 export interface EventStoreOptions<E extends EventMap> {
@@ -87,7 +87,6 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   private readonly direct: DirectReader;
   private readonly publish: PublishContext;
   private readonly pageSize: number;
-  private readonly entities: EntityRead;
 
   constructor(options: EventStoreOptions<E>) {
     const account = verifiedAccount(options.connection);
@@ -105,12 +104,6 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     const timeoutMs = options.timeoutMs ?? 5000;
     this.direct = new DirectReader(options.connection, this.stream, timeoutMs);
     this.pageSize = options.readPageSize ?? 1000;
-    this.entities = {
-      direct: this.direct,
-      range: this.range(identity),
-      pageSize: this.pageSize,
-      eventTypes: new EventTypeMemory(),
-    };
     this.publish = {
       nc: options.connection,
       stream: this.stream,
@@ -144,7 +137,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     const decode = (msg: PendingMessage) => decodeNow(this.format, msg);
     return readEvents(
       isWholeEntity(filter)
-        ? () => mapChunks(entityRange(this.entities, filter.entityType, subject, after, until), decode)
+        ? () => mapChunks(entityRange(this.direct, this.range(identity), subject, after, until), decode)
         : () => this.range(decode)(subject, after, until),
       options,
     );
@@ -197,7 +190,8 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
         catchUp
           ? catchUpSource(
               after,
-              (from) => entityRange(this.entities, filter.entityType, subject, from, Number.MAX_SAFE_INTEGER),
+              (from) =>
+                entityRange(this.direct, this.range(identity), subject, from, Number.MAX_SAFE_INTEGER),
               (from) => follow(from, handlers),
               handlers,
             )

@@ -1,18 +1,17 @@
 import { describe, expect, test } from 'vitest';
 import type { DirectReader, PendingMessage } from '../../src/store/jetstream/direct.js';
 import { UnavailableError } from '../../src/errors.js';
-import { entityRange, EventTypeMemory, type SubjectRange } from '../../src/store/jetstream/entity-range.js';
+import { entityRange, type SubjectRange } from '../../src/store/jetstream/entity-range.js';
 
 const ENTITY = 'es.t.account.a1.';
 
 /**
  * Direct get over an in-memory stream, as nats-server answers it: pages by literal subject
- * from a sequence, and multi_last listings. `beforeListing` runs between the pages asked
- * for early and the listing's answer, to stage appends in that window.
+ * from a sequence, and multi_last listings. `afterListing` stages appends right after a listing.
  */
 class FakeDirect {
   readonly log: string[] = [];
-  beforeListing?: () => void;
+  afterListing?: () => void;
   constructor(public stored: { sequence: number; subject: string }[]) {}
 
   append(subject: string): void {
@@ -28,14 +27,16 @@ class FakeDirect {
   }
 
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
-    await Promise.resolve();
-    this.beforeListing?.();
     this.log.push('listing');
     const last = new Map<string, number>();
     for (const m of this.stored)
       if (m.subject.startsWith(filter.slice(0, -1)) && m.sequence >= from && m.sequence <= (upTo ?? Infinity))
         last.set(m.subject, m.sequence);
-    return [...last].map(([subject, sequence]) => ({ subject, sequence, pending: 0 }) as PendingMessage);
+    const listed = [...last].map(
+      ([subject, sequence]) => ({ subject, sequence, pending: 0 }) as PendingMessage,
+    );
+    this.afterListing?.();
+    return listed;
   }
 
   /** The pages a real range makes, bounded by `until`. */
@@ -50,15 +51,15 @@ class FakeDirect {
   }.bind(this);
 }
 
-async function read(direct: FakeDirect, memory: EventTypeMemory, after = 0, until = Number.MAX_SAFE_INTEGER) {
-  const read = {
-    direct: direct as unknown as DirectReader,
-    range: direct.range,
-    pageSize: 2,
-    eventTypes: memory,
-  };
+async function read(direct: FakeDirect, after = 0, until = Number.MAX_SAFE_INTEGER) {
   const out: string[] = [];
-  for await (const chunk of entityRange(read, 'account', `${ENTITY}*`, after, until))
+  for await (const chunk of entityRange(
+    direct as unknown as DirectReader,
+    direct.range,
+    `${ENTITY}*`,
+    after,
+    until,
+  ))
     for (const m of chunk) out.push(`${m.sequence} ${m.subject.slice(ENTITY.length)}`);
   return out;
 }
@@ -87,63 +88,39 @@ function stream(): FakeDirect {
 }
 
 describe('entityRange', () => {
-  test('first read lists, then reads each subject; the next read asks for known types with the listing', async () => {
+  test('lists the entity’s subjects, then reads each and merges them in sequence order', async () => {
     const direct = stream();
-    const memory = new EventTypeMemory();
-    expect(await read(direct, memory)).toEqual(expected(direct));
+    expect(await read(direct)).toEqual(expected(direct));
     expect(direct.log[0]).toBe('listing');
-    direct.log.length = 0;
-    expect(await read(direct, memory)).toEqual(expected(direct));
-    expect(direct.log.slice(0, 4)).toEqual([
-      'page Opened from 1',
-      'page Deposited from 1',
-      'page Withdrawn from 1',
-      'listing',
-    ]);
+    // Every page is on a literal subject, never the wildcard.
+    expect(direct.log.filter((line) => line.startsWith('page')).every((line) => !line.includes('*'))).toBe(
+      true,
+    );
   });
 
-  test('bounds apply to early pages too', async () => {
+  test('bounds are exact', async () => {
     const direct = stream();
-    const memory = new EventTypeMemory();
-    await read(direct, memory);
     for (const [after, until] of [
       [0, 5],
       [3, 9],
       [4, 4],
       [13, 100],
     ] as const)
-      expect(await read(direct, memory, after, until), `(${after}, ${until}]`).toEqual(
+      expect(await read(direct, after, until), `(${after}, ${until}]`).toEqual(
         expected(direct, after, until),
       );
   });
 
-  test('a guessed type the entity lacks is ignored; a type never seen before is read once listed', async () => {
+  test('an event appended after the listing is left for the next read', async () => {
     const direct = stream();
-    const memory = new EventTypeMemory();
-    memory.learn('account', ['Closed']);
-    direct.append(`${ENTITY}Frozen`);
-    expect(await read(direct, memory)).toEqual(expected(direct));
-    expect(direct.log).toContain('page Closed from 1');
-    expect(direct.log).toContain('page Frozen from 1');
-  });
-
-  test('an event appended between the early pages and the listing is read', async () => {
-    const direct = stream();
-    const memory = new EventTypeMemory();
-    await read(direct, memory);
-    direct.beforeListing = () => {
-      direct.append(`${ENTITY}Deposited`);
-      direct.append(`${ENTITY}Opened`);
-    };
-    const result = await read(direct, memory);
-    expect(result).toEqual(expected(direct));
-    expect(result.slice(-2)).toEqual(['15 Deposited', '16 Opened']);
+    direct.afterListing = () => direct.append(`${ENTITY}Deposited`);
+    expect(await read(direct)).toEqual(expected(direct, 0, 14));
   });
 
   test('an empty range asks the server nothing', async () => {
     const direct = stream();
-    expect(await read(direct, new EventTypeMemory(), 5, 5)).toEqual([]);
-    expect(await read(direct, new EventTypeMemory(), 0, 0)).toEqual([]);
+    expect(await read(direct, 5, 5)).toEqual([]);
+    expect(await read(direct, 0, 0)).toEqual([]);
     expect(direct.log).toEqual([]);
   });
 
@@ -153,7 +130,7 @@ describe('entityRange', () => {
     const page = direct.page.bind(direct);
     direct.page = async (subject, seq, batch) =>
       (await page(subject, seq, batch)).filter((m) => m.sequence < 13);
-    await expect(read(direct, new EventTypeMemory())).rejects.toThrow(UnavailableError);
+    await expect(read(direct)).rejects.toThrow(UnavailableError);
   });
 
   test('more subjects than one listing holds: the wildcard is read after all', async () => {
@@ -164,28 +141,9 @@ describe('entityRange', () => {
       ranges.push(subject);
       yield [];
     };
-    const out = [];
-    const args = {
-      direct: direct as unknown as DirectReader,
-      range,
-      pageSize: 2,
-      eventTypes: new EventTypeMemory(),
-    };
-    for await (const chunk of entityRange(args, 'account', `${ENTITY}*`, 0, 10)) out.push(chunk);
+    const chunks = [];
+    for await (const chunk of entityRange(direct as unknown as DirectReader, range, `${ENTITY}*`, 0, 10))
+      chunks.push(chunk);
     expect(ranges).toEqual([`${ENTITY}*`]);
-  });
-
-  test('memory stops guessing for types with many event types, and stays bounded', () => {
-    const memory = new EventTypeMemory();
-    memory.learn('a', ['X', 'Y']);
-    expect(memory.likely('a')).toEqual(['X', 'Y']);
-    memory.learn(
-      'b',
-      Array.from({ length: 40 }, (_, i) => `T${i}`),
-    );
-    expect(memory.likely('b')).toEqual([]);
-    for (let i = 0; i < 300; i++) memory.learn(`type${i}`, ['E']);
-    expect(memory.likely('type299')).toEqual(['E']);
-    expect(memory.likely('a')).toEqual([]);
   });
 });

@@ -97,7 +97,6 @@ export class NatsStoredMessage implements StoredMessage {
   }
 }
 
-const headerDecoder = new TextDecoder();
 const noHeaders = new HeaderBlock('');
 
 /**
@@ -110,7 +109,7 @@ export function headerBlockOf(msg: Msg): HeaderBlock {
   const raw = msg as unknown as { _msg?: { hdr?: number }; _rdata?: Uint8Array };
   const length = raw._msg?.hdr;
   if (raw._rdata instanceof Uint8Array && typeof length === 'number') {
-    return length > 0 ? new HeaderBlock(headerDecoder.decode(raw._rdata.subarray(0, length))) : noHeaders;
+    return length > 0 ? new HeaderBlock(decoder.decode(raw._rdata.subarray(0, length))) : noHeaders;
   }
   return msg.headers ? new HeaderBlock(msg.headers.toString()) : noHeaders;
 }
