@@ -5,6 +5,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { entity, type BenchStore } from './fixtures.js';
 import { log, metric, now, percentile, random, type Metric } from './lib.js';
+import { drainConsumer } from './replay.js';
 
 const READS = 500;
 const WARMUP = 10;
@@ -47,23 +48,13 @@ async function latencies(
 /**
  * A raw nats.js ordered consumer filtered to the entity (no STREAM.INFO, no pull requests),
  * read until nothing is pending. Deleting it afterwards is needed (else it lingers) but is
- * clean-up, outside the timed section. `live` keeps it open after the history: a watch.
+ * clean-up, outside the timed section.
  */
 async function rawConsumerRead(nc: NatsConnection, store: BenchStore, i: number): Promise<ReadOutcome> {
   const consumer = await jetstream(nc).consumers.getPushConsumer(store.stream, {
     filter_subjects: store.format.scheme.entity(entity(i)),
   });
-  let count = 0;
-  if ((await consumer.info(true)).num_pending > 0) {
-    const messages = await consumer.consume();
-    for await (const m of messages) {
-      m.json();
-      count++;
-      if (m.info.pending === 0) break;
-    }
-    await messages.close();
-  }
-  return { count, cleanup: () => consumer.delete() };
+  return { count: await drainConsumer(consumer), cleanup: () => consumer.delete() };
 }
 
 export async function entityReadBenchmarks(

@@ -2,7 +2,7 @@
 // consumer (also the baseline of watch catch-up, in watch.ts), and the memory a 1M-event
 // replay needs. Every replay is also checked for completeness: a read that ends early is
 // reported in the table instead of aborting the run.
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, type Consumer, type JsMsg, type PushConsumer } from '@nats-io/jetstream';
 import type { BenchStore } from './fixtures.js';
 import { bestRates, log, metric, now, perSecond, sampleRss, timed, type Metric } from './lib.js';
 
@@ -42,25 +42,40 @@ export async function rawReplay(
   progress = none,
   { headers = false } = {},
 ): Promise<Replay> {
-  let count = 0;
   const start = now();
   const consumer = await jetstream(store.connection).consumers.getPushConsumer(store.stream, {
     filter_subjects: store.format.scheme.filter({}),
   });
-  let ms = now() - start;
+  let count = 0;
+  await drainConsumer(consumer, (m) => {
+    if (headers) m.headers?.get('Es-Type');
+    progress(++count);
+  });
+  const ms = now() - start;
+  await consumer.delete();
+  return { rate: perSecond(count, ms), count, ms };
+}
+
+/**
+ * Reads a nats.js consumer until nothing is pending (at once when its creation reported
+ * nothing pending), decoding each payload as the SDK does; returns how many it read.
+ */
+export async function drainConsumer(
+  consumer: Consumer | PushConsumer,
+  each: (m: JsMsg) => void = () => undefined,
+): Promise<number> {
+  let count = 0;
   if ((await consumer.info(true)).num_pending > 0) {
     const messages = await consumer.consume();
     for await (const m of messages) {
       m.json();
-      if (headers) m.headers?.get('Es-Type');
-      progress(++count);
+      each(m);
+      count++;
       if (m.info.pending === 0) break;
     }
-    ms = now() - start;
     await messages.close();
   }
-  await consumer.delete();
-  return { rate: perSecond(count, ms), count, ms };
+  return count;
 }
 
 /**
@@ -69,20 +84,11 @@ export async function rawReplay(
  * `MSG.NEXT`, which tenant users of the bundled config do not get.
  */
 export async function rawPullReplay(store: BenchStore): Promise<Replay> {
-  let count = 0;
   const start = now();
   const consumer = await jetstream(store.connection).consumers.get(store.stream, {
     filter_subjects: store.format.scheme.filter({}),
   });
-  if ((await consumer.info(true)).num_pending > 0) {
-    const messages = await consumer.consume();
-    for await (const m of messages) {
-      m.json();
-      count++;
-      if (m.info.pending === 0) break;
-    }
-    await messages.close();
-  }
+  const count = await drainConsumer(consumer);
   const ms = now() - start;
   return { rate: perSecond(count, ms), count, ms };
 }
