@@ -28,13 +28,15 @@ export interface EventAddress {
 export class SubjectScheme {
   readonly prefix: string;
   readonly tenant: string;
+  private readonly tenantToken: string;
   private readonly tenantPrefix: string;
-  private readonly parsed = new Map<string, EventAddress>();
+  private readonly types = new Map<string, string>();
 
   constructor(prefix: string, tenant: string) {
     this.prefix = assertPlainToken('prefix', prefix);
     this.tenant = tenant;
-    this.tenantPrefix = `${prefix}.${encodeToken('tenant', tenant)}`;
+    this.tenantToken = encodeToken('tenant', tenant);
+    this.tenantPrefix = `${prefix}.${this.tenantToken}`;
   }
 
   /** The subject one event is stored on. */
@@ -75,30 +77,45 @@ export class SubjectScheme {
 
   /**
    * Decodes a stored subject; throws {@link InvalidTokenError} when it is not one of ours.
-   * Results are cached (entities' subjects repeat on every replay) and frozen, since
-   * envelopes share them.
+   * It runs once per event on every read and watch, and a replay meets as many subjects as
+   * there are entities, so tokens are found without split(), the tenant is compared rather
+   * than decoded, and the few entity and event types are decoded once each.
    */
   parse(subject: string): EventAddress {
-    let address = this.parsed.get(subject);
-    if (!address) {
-      address = this.parseUncached(subject);
-      if (this.parsed.size >= 10_000) this.parsed.clear();
-      this.parsed.set(subject, address);
-    }
-    return address;
-  }
-
-  private parseUncached(subject: string): EventAddress {
-    const parts = subject.split('.');
-    if (parts.length !== 5 || parts[0] !== this.prefix) {
+    const tenantAt = this.prefix.length + 1;
+    const typeAt = subject.indexOf('.', tenantAt) + 1;
+    const idAt = subject.indexOf('.', typeAt) + 1;
+    const eventAt = subject.indexOf('.', idAt) + 1;
+    if (
+      !subject.startsWith(this.prefix) ||
+      subject[this.prefix.length] !== '.' ||
+      typeAt === 0 ||
+      idAt === 0 ||
+      eventAt === 0 ||
+      subject.includes('.', eventAt)
+    ) {
       throw new InvalidTokenError('subject', subject, `expected ${this.prefix}.<tenant>.<type>.<id>.<event>`);
     }
-    const [, tenant, type, id, eventType] = parts as [string, string, string, string, string];
-    return Object.freeze({
-      tenant: decodeToken('tenant', tenant),
-      entity: Object.freeze({ type: decodeToken('entity type', type), id: decodeToken('entity id', id) }),
-      eventType: decodeToken('event type', eventType),
-    });
+    const tenantToken = subject.slice(tenantAt, typeAt - 1);
+    return {
+      tenant: tenantToken === this.tenantToken ? this.tenant : decodeToken('tenant', tenantToken),
+      entity: {
+        type: this.typeToken('entity type', subject.slice(typeAt, idAt - 1)),
+        id: decodeToken('entity id', subject.slice(idAt, eventAt - 1)),
+      },
+      eventType: this.typeToken('event type', subject.slice(eventAt)),
+    };
+  }
+
+  /** Entity and event types are few and repeat on every event: each is decoded once. */
+  private typeToken(part: string, token: string): string {
+    let value = this.types.get(token);
+    if (value === undefined) {
+      value = decodeToken(part, token);
+      if (this.types.size >= 1024) this.types.clear();
+      this.types.set(token, value);
+    }
+    return value;
   }
 }
 

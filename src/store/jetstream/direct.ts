@@ -66,12 +66,13 @@ export class DirectReader {
   /**
    * The last message of each subject matching `filter` (`multi_last`), among those with a
    * sequence in [from, upTo]: one request however many messages the subjects hold. Null
-   * when the server cannot list them all in one answer (over 1024 subjects, or over its
-   * byte limit for one answer).
+   * when they do not fit one answer (over 1024 subjects, or over 1 MiB of last messages).
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
-    // An absent up_to_seq means the stream's last sequence (JSON drops undefined).
-    const listed = await this.batch({ multi_last: [filter], seq: from, up_to_seq: upTo });
+    // An absent up_to_seq means the stream's last sequence (JSON drops undefined). Each
+    // subject comes with its whole last message, so the answer is capped: past the cap
+    // the caller reads another way rather than wait for megabytes it does not need.
+    const listed = await this.batch({ multi_last: [filter], seq: from, up_to_seq: upTo, max_bytes: 1 << 20 });
     return listed && listed.unsent === 0 ? listed.messages : null;
   }
 
