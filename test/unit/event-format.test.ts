@@ -7,6 +7,7 @@ import type { EventSchemas } from '../../src/codec/schema.js';
 import { InvalidTokenError, MalformedEventError, ValidationError } from '../../src/errors.js';
 import type { EntityWrite, ExpectedVersion } from '../../src/store/types.js';
 import { SubjectScheme } from '../../src/subjects/subjects.js';
+import { thrown } from '../support/thrown.js';
 
 type Events = {
   placed: { amount: number };
@@ -66,15 +67,6 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return err;
   }
   throw new Error('expected a rejection');
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('EventFormat.prepare', () => {

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { InvalidTokenError } from '../../src/errors.js';
 import { assertPlainToken, decodeToken, encodeToken } from '../../src/subjects/tokens.js';
 import { fromAlphabet, int, prng, randomString } from './random.js';
+import { thrown } from '../support/thrown.js';
 
 const SEED = 0x5eed_7001;
 const RUNS = 5000;
@@ -10,16 +11,6 @@ const VALID_TOKEN = /^[A-Za-z0-9_=-]+$/;
 function generated(seed: number, runs: number, maxUnits?: number): string[] {
   const rand = prng(seed);
   return Array.from({ length: runs }, () => randomString(rand, maxUnits));
-}
-
-/** Runs fn and returns what it threw, failing the test when it did not throw. */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 describe(`encodeToken / decodeToken properties (seed ${SEED.toString(16)})`, () => {
