@@ -10,8 +10,8 @@ import {
 } from '../test/support/bundle.js';
 import { log, metric, type Metric } from './lib.js';
 
-/** Targets in KB min+gz. */
-export const budgets = { ownCode: 12, browserApp: 85 } as const;
+/** Targets in KB min+gz: jetsource's own code stays a small fraction of nats.js's 65 KB. */
+export const budgets = { ownCode: 12.5, browserApp: 85 } as const;
 
 /** The service entry (`jetsource/server`), beside the client entry. */
 const serverEntry = join(dirname(srcEntry), 'server.ts');

@@ -11,6 +11,7 @@ export type JetsourceErrorCode =
   | 'STORE_NOT_FOUND'
   | 'STORE_CONFIG'
   | 'UNAVAILABLE'
+  | 'UNSUPPORTED_SERVER'
   | 'SERVER';
 
 const brand = Symbol.for('jetsource.error');
@@ -211,6 +212,20 @@ export class UnavailableError extends JetsourceError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('UNAVAILABLE', `${message}. The operation is idempotent: retry it.`, options);
     this.name = 'UnavailableError';
+  }
+}
+
+/** The nats-server release is too old to keep jetsource's guarantees (atomic appends above all). */
+export class UnsupportedServerError extends JetsourceError {
+  constructor(
+    readonly version: string,
+    detail = 'lacks atomic batches that keep expectations',
+  ) {
+    super(
+      'UNSUPPORTED_SERVER',
+      `nats-server ${version} ${detail}: jetsource needs 2.14.4 or newer (2.12.14 on the 2.12 line). Upgrade the server.`,
+    );
+    this.name = 'UnsupportedServerError';
   }
 }
 

@@ -61,6 +61,7 @@ export {
   StoreNotFoundError,
   StoreConfigError,
   UnavailableError,
+  UnsupportedServerError,
   ServerError,
 } from './errors.js';
 export type { JetsourceErrorCode, MalformedReason } from './errors.js';

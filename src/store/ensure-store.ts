@@ -11,6 +11,7 @@ import {
 import { StoreConfigError } from '../errors.js';
 import { ApiErrorCode } from './jetstream/api.js';
 import { assertPlainToken } from '../subjects/tokens.js';
+import { assertSupportedServer } from '../connection/server-version.js';
 
 /** Options for {@link ensureStore}. Defaults favour keeping every event forever. */
 export interface EnsureStoreOptions {
@@ -49,6 +50,7 @@ export async function ensureStore(
   nc: NatsConnection,
   options: EnsureStoreOptions = {},
 ): Promise<EnsuredStore> {
+  assertSupportedServer(nc);
   const stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
   const prefix = assertPlainToken('prefix', options.prefix ?? 'es');
   const wanted: Partial<StreamConfig> & { name: string; subjects: string[] } = {

@@ -18,6 +18,7 @@ import { entityRange } from './jetstream/entity-range.js';
 import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
+import { assertSupportedServer } from '../connection/server-version.js';
 import type {
   AppendOptions,
   AppendResult,
@@ -89,6 +90,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   private readonly pageSize: number;
 
   constructor(options: EventStoreOptions<E>) {
+    assertSupportedServer(options.connection);
     const account = verifiedAccount(options.connection);
     if (account !== undefined && account !== options.tenant) {
       throw new TenantMismatchError(options.tenant, `the connection belongs to account "${account}"`);

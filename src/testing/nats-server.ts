@@ -1,8 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { supportsAtomicAppends } from '../connection/server-version.js';
+import { UnsupportedServerError } from '../errors.js';
 
 /** Options for {@link startNatsServer}. */
 export interface NatsServerOptions {
@@ -71,6 +74,7 @@ interface Ports {
  */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = options.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
+  await assertUsableBinary(bin);
   const workDir = await mkdtemp(join(tmpdir(), 'jetsource-nats-'));
   const storeDir = options.storeDir ?? join(workDir, 'store');
   let ports = { nats: options.port ?? -1, ws: options.wsPort ?? -1, monitor: -1 };
@@ -155,6 +159,25 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       await rm(workDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Fails early and plainly on a missing binary or one too old for jetsource, which would
+ * otherwise start (or trip over a config key it lacks) and fail later in a confusing way.
+ */
+async function assertUsableBinary(bin: string): Promise<void> {
+  let output: string;
+  try {
+    output = (await promisify(execFile)(bin, ['--version'])).stdout;
+  } catch (err) {
+    throw new Error(
+      `cannot run ${bin} (${(err as Error).message}): install nats-server 2.14.4 or newer, or set NATS_SERVER_BIN to one.`,
+      { cause: err },
+    );
+  }
+  const version = /(\d+\.\d+\.\d+)/.exec(output)?.[1];
+  if (version && !supportsAtomicAppends(version))
+    throw new UnsupportedServerError(version, `at ${bin} lacks atomic batches that keep expectations`);
 }
 
 function portOf(url: string | undefined): number {

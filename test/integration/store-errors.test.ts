@@ -6,6 +6,7 @@ import {
   PayloadTooLargeError,
   StoreConfigError,
   StoreNotFoundError,
+  UnsupportedServerError,
 } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
@@ -47,6 +48,59 @@ describe('ensureStore', () => {
       /max_age.*allow_atomic is off.*allow_direct is off.*deny_delete/,
     );
     expect((await jsm.streams.info(stream)).config.max_age).toBe(60_000_000_000);
+  });
+});
+
+/** Makes a connection report another server release, as after a reconnect onto an old node. */
+function reportVersion(connection: NatsConnection, version: string): void {
+  const info = connection.info!;
+  Object.defineProperty(connection, 'info', { get: () => ({ ...info, version }), configurable: true });
+}
+
+describe('servers too old for atomic appends', () => {
+  test('ensureStore refuses one and creates nothing', async () => {
+    const old = await t.connect();
+    reportVersion(old, '2.11.9');
+    const stream = unique('S');
+    await expect(ensureStore(old, { stream, prefix: 'old' })).rejects.toBeInstanceOf(UnsupportedServerError);
+    await expect((await jetstreamManager(nc)).streams.info(stream)).rejects.toThrow(/not found/);
+  });
+
+  test('an append after a reconnect onto one is refused before anything is sent', async () => {
+    const stream = unique('S');
+    await ensureStore(nc, { stream, prefix: 'moved' });
+    const connection = await t.connect();
+    const store = createEventStore({ connection, tenant: 'x', prefix: 'moved', stream });
+    reportVersion(connection, '2.12.3');
+    const twoEvents = [
+      { type: 'E', data: { n: 1 } },
+      { type: 'E', data: { n: 2 } },
+    ];
+    const err = await store.append({ type: 'a', id: '1' }, twoEvents).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedServerError);
+    expect((err as Error).message).toMatch(/2\.12\.3 lacks atomic batches that keep expectations/);
+    const reader = createEventStore({ connection: nc, tenant: 'x', prefix: 'moved', stream });
+    expect(await reader.lastSequence({})).toBe(0);
+  });
+
+  test('a server that stores a batch message by message is caught at the first ack', async () => {
+    // What a pre-2.12 stream does with an ADR-50 batch: it ignores the batch headers,
+    // stores each message on arrival and acks it with a sequence.
+    let seq = 0;
+    const legacy = nc.subscribe('legacy.>', {
+      callback: (_, m) => void m.respond(JSON.stringify({ stream: 'LEGACY', seq: ++seq })),
+    });
+    await nc.flush();
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix: 'legacy', stream: 'LEGACY' });
+    const err = await store
+      .append(
+        { type: 'a', id: '1' },
+        [1, 2, 3].map((n) => ({ type: 'E', data: { n } })),
+      )
+      .catch((e: unknown) => e);
+    legacy.unsubscribe();
+    expect(err).toBeInstanceOf(UnsupportedServerError);
+    expect((err as Error).message).toMatch(/stored the first of the 3 events of an atomic append on its own/);
   });
 });
 

@@ -14,6 +14,7 @@ import {
   StoreNotFoundError,
   TenantMismatchError,
   UnavailableError,
+  UnsupportedServerError,
   ValidationError,
   type JetsourceErrorCode,
 } from '../../src/errors.js';
@@ -108,6 +109,13 @@ const cases: Case[] = [
     make: (c) => new UnavailableError('request timed out', { cause: c }),
     keepsCause: true,
     advice: /request timed out.*retry/,
+  },
+  {
+    name: 'UnsupportedServerError',
+    code: 'UNSUPPORTED_SERVER',
+    make: () => new UnsupportedServerError('2.10.4', 'has no atomic batches'),
+    keepsCause: false,
+    advice: /2\.10\.4 has no atomic batches: jetsource needs 2\.14\.4 or newer.*upgrade the server/i,
   },
   {
     name: 'ServerError',

@@ -1,18 +1,17 @@
-import {
-  backoff,
-  delay,
-  headers,
-  nuid,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-} from '@nats-io/nats-core';
+import { backoff, delay, headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
 import { eventIdHeader } from '../../codec/event-format.js';
-import { ConcurrencyError, PayloadTooLargeError, ServerError, StoreConfigError } from '../../errors.js';
+import {
+  ConcurrencyError,
+  PayloadTooLargeError,
+  ServerError,
+  StoreConfigError,
+  UnsupportedServerError,
+} from '../../errors.js';
+import { assertSupportedServer } from '../../connection/server-version.js';
 import { describeEntity } from '../../subjects/subjects.js';
 import type { AppendResult } from '../types.js';
-import { ApiErrorCode, fromRequestError, isTransient, parseReply } from './api.js';
+import { ApiErrorCode, fromRequestError, isTransient, parseReply, type ApiReply } from './api.js';
 
 /** What the append protocol needs from its store. */
 export interface PublishContext {
@@ -39,6 +38,7 @@ export async function publishWrites(
   ctx: PublishContext,
   writes: ReadonlyArray<PreparedWrite>,
 ): Promise<AppendResult[]> {
+  assertSupportedServer(ctx.nc);
   const wire = toWire(writes, ctx.nc.info?.max_payload);
   const retry = backoff([50, 250, 1000]);
   for (let attempt = 0; ; attempt++) {
@@ -87,7 +87,7 @@ async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number
     headers: msg.headers,
     timeout: ctx.timeoutMs,
   });
-  return ackedSequence(reply);
+  return ackedSequence(parseReply(reply));
 }
 
 async function publishBatch(ctx: PublishContext, wire: WireMessage[]): Promise<number> {
@@ -106,12 +106,20 @@ async function publishBatch(ctx: PublishContext, wire: WireMessage[]): Promise<n
   for (const m of wire.slice(1, -1)) ctx.nc.publish(m.event.subject, m.event.data, { headers: m.headers });
   const commit = send(lastMsg);
   commit.catch(() => undefined);
-  ackedSequence(await first, true);
-  return ackedSequence(await commit);
+  const firstAck = parseReply(await first);
+  ackedSequence(firstAck, true);
+  // An atomic batch holds its messages until the commit, so the first is acked without a
+  // sequence. A server without atomic batches stores each on arrival and acks it with one.
+  if (firstAck.seq !== undefined)
+    throw new UnsupportedServerError(
+      ctx.nc.info?.version ?? 'unknown',
+      `stored the first of the ${wire.length} events of an atomic append on its own, the rest may follow`,
+    );
+  return ackedSequence(parseReply(await commit));
 }
 
-function ackedSequence(reply: Msg, allowEmpty = false): number {
-  const ack = parseReply(reply);
+/** The acked sequence; 0 for an empty ack when `allowEmpty`. Throws the server's refusal. */
+function ackedSequence(ack: ApiReply, allowEmpty = false): number {
   if (ack.error) throw new ServerError(ack.error.err_code, ack.error.description);
   if (typeof ack.seq !== 'number') {
     if (allowEmpty) return 0;

@@ -1,0 +1,83 @@
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as tcpConnect } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { UnsupportedServerError } from '../../src/index.js';
+import { startNatsServer } from '../../src/testing/index.js';
+
+let scratch: string;
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'jetsource-launcher-'));
+});
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+/** A stand-in binary that only answers `--version`, as an old release would. */
+async function fakeServer(version: string): Promise<string> {
+  const bin = join(scratch, `nats-server-${version}`);
+  await writeFile(bin, `#!/bin/sh\necho "nats-server: v${version}"\n`);
+  await chmod(bin, 0o755);
+  return bin;
+}
+
+describe('startNatsServer', () => {
+  test('two servers at once get their own free ports and stores, and stop cleanly', async () => {
+    const [a, b] = await Promise.all([startNatsServer(), startNatsServer()]);
+    try {
+      const ports = [a.port, a.wsPort, a.monitorUrl, b.port, b.wsPort, b.monitorUrl];
+      expect(new Set(ports).size).toBe(6);
+      expect(a.storeDir).not.toBe(b.storeDir);
+      const nc = await tcpConnect({ servers: a.url });
+      expect(nc.info?.jetstream).toBe(true);
+      await nc.close();
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+    await expect(stat(a.storeDir)).rejects.toThrow(/ENOENT/);
+    await expect(tcpConnect({ servers: a.url, reconnect: false })).rejects.toThrow();
+  });
+
+  test('restart keeps the ports and the stored data', async () => {
+    const server = await startNatsServer();
+    try {
+      const nc = await tcpConnect({ servers: server.url });
+      await (await jetstreamManager(nc)).streams.add({ name: 'KEPT', subjects: ['kept.>'] });
+      await nc.close();
+      const port = server.port;
+      await server.restart();
+      expect(server.port).toBe(port);
+      const again = await tcpConnect({ servers: server.url });
+      expect((await (await jetstreamManager(again)).streams.info('KEPT')).config.name).toBe('KEPT');
+      await again.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('includes a config file: its accounts apply, its listeners do not', async () => {
+    const config = join(scratch, 'users.conf');
+    await writeFile(config, 'listen: "127.0.0.1:1"\nauthorization { user: admin, password: s3cret }\n');
+    const server = await startNatsServer({ configFile: config });
+    try {
+      expect(server.port).not.toBe(1);
+      await expect(tcpConnect({ servers: server.url, reconnect: false })).rejects.toThrow(/auth/i);
+      const nc = await tcpConnect({ servers: server.url, user: 'admin', pass: 's3cret' });
+      await nc.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('refuses a binary too old for jetsource, naming its version', async () => {
+    const err = await startNatsServer({ bin: await fakeServer('2.10.26') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedServerError);
+    expect((err as UnsupportedServerError).version).toBe('2.10.26');
+    expect((err as Error).message).toMatch(/needs 2\.14\.4 or newer/);
+  });
+
+  test('says how to get a server when the binary is missing', async () => {
+    const err = await startNatsServer({ bin: join(scratch, 'no-such-server') }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/cannot run .*no-such-server.*set NATS_SERVER_BIN/);
+  });
+});
