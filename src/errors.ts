@@ -207,10 +207,10 @@ export class StoreConfigError extends JetsourceError {
   }
 }
 
-/** The server did not answer in time or is temporarily unavailable. It is safe to retry. */
+/** The server did not answer in time, is temporarily unavailable, or the connection is closed. */
 export class UnavailableError extends JetsourceError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('UNAVAILABLE', `${message}. The operation is idempotent: retry it.`, options);
+  constructor(message: string, options?: { cause?: unknown; remedy?: string }) {
+    super('UNAVAILABLE', `${message}. ${options?.remedy ?? 'Retry it.'}`, options);
     this.name = 'UnavailableError';
   }
 }

@@ -5,6 +5,7 @@ export type { ConnectOptions } from './connection/connect.js';
 export { createEventStore, JetStreamEventStore } from './store/jetstream-store.js';
 export type { EventStoreOptions } from './store/jetstream-store.js';
 export type {
+  AppendAllOptions,
   AppendOptions,
   AppendResult,
   EntityWrite,

@@ -6,7 +6,7 @@ import {
   ValidationError,
   type MalformedReason,
 } from '../errors.js';
-import type { AppendOptions, EntityWrite, EnvelopeOf, EventMap, ExpectedVersion } from '../store/types.js';
+import type { AppendAllOptions, EntityWrite, EnvelopeOf, EventMap, ExpectedVersion } from '../store/types.js';
 import {
   describeEntity,
   type EntityRef,
@@ -21,6 +21,7 @@ import { check, type Checked, type EventSchemas } from './schema.js';
 /** One event ready for the wire: subject, headers and bytes. */
 export interface PreparedEvent {
   readonly id: string;
+  readonly type: string;
   readonly subject: string;
   readonly headers: ReadonlyArray<[string, string]>;
   readonly data: Uint8Array;
@@ -74,8 +75,15 @@ export class EventFormat<E extends EventMap> {
   /** Validates, encodes and addresses every write. Throws before anything is sent. */
   async prepare(
     writes: ReadonlyArray<EntityWrite<E>>,
-    options: AppendOptions = {},
+    options: AppendAllOptions = {},
   ): Promise<PreparedWrite[]> {
+    if (writes.length === 0) throw new ValidationError('appendAll', [{ message: 'no writes to append' }]);
+    if ('expect' in options)
+      throw new InvalidTokenError(
+        'expect',
+        options.expect,
+        'appendAll takes it per write: { entity, events, expect }',
+      );
     const count = writes.reduce((n, w) => n + w.events.length, 0);
     const maxBatch = this.options.maxBatch ?? 1000;
     if (count > maxBatch) throw new BatchTooLargeError(count, maxBatch);
@@ -116,6 +124,7 @@ export class EventFormat<E extends EventMap> {
         });
         events.push({
           id,
+          type: event.type,
           subject: this.scheme.event(write.entity, event.type),
           headers,
           data: this.encode(event.type, data),
@@ -186,6 +195,22 @@ function checkExpect(expect: ExpectedVersion): ExpectedVersion {
 
 /** The header that carries an event id, exposed for stores that compare ids after a lost ack. */
 export const eventIdHeader = Header.Id;
+
+/**
+ * An append reused the id of another stored event (the event `sequence` on `subject`, when
+ * known). Ids deduplicate retries, so the new event would be dropped as a retry: refuse it.
+ */
+export function eventIdTaken(
+  event: PreparedEvent,
+  known?: { sequence: number; subject?: string },
+): ValidationError {
+  const what = known
+    ? `id "${event.id}" is already used by event #${known.sequence} on ${known.subject}`
+    : 'an id in this append is already used by another event';
+  return new ValidationError(event.type, [
+    { message: `${what}; give each new event its own id`, path: ['id'] },
+  ]);
+}
 
 function malformed(
   msg: StoredMessage,

@@ -36,7 +36,8 @@ export interface HeaderFields extends EventMetadata {
 }
 
 const metaKey = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
-const badValue = /[\r\n]/;
+// NATS headers are one line each, and nats.js trims values: such values would not round-trip.
+const badValue = /[\r\n]|^\s|\s$/;
 
 /** Flattens metadata to header pairs, refusing keys or values that headers cannot carry. */
 export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
@@ -52,6 +53,9 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
     [Header.CausationId, fields.causationId],
     [Header.Traceparent, fields.traceparent],
   ];
+  const version = fields.schemaVersion;
+  if (version !== undefined && !(Number.isSafeInteger(version) && version >= 0))
+    throw new InvalidTokenError('schemaVersion', version, 'use an integer >= 0');
   for (const [k, v] of optional) if (v !== undefined) pairs.push([k, String(v)]);
   for (const [k, v] of Object.entries(fields.meta ?? {})) {
     if (!metaKey.test(k)) throw new InvalidTokenError('meta key', k, 'use letters, digits and "-" (max 64)');
@@ -59,7 +63,7 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
   }
   for (const [k, v] of pairs) {
     if (typeof v !== 'string' || badValue.test(v))
-      throw new InvalidTokenError(`header ${k}`, v, 'must be a single-line string');
+      throw new InvalidTokenError(`header ${k}`, v, 'must be one line, without leading or trailing spaces');
   }
   return pairs;
 }

@@ -20,6 +20,7 @@ import type { SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import { assertSupportedServer } from '../connection/server-version.js';
 import type {
+  AppendAllOptions,
   AppendOptions,
   AppendResult,
   EntityWrite,
@@ -111,7 +112,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
       stream: this.stream,
       timeoutMs,
       retries: options.retries ?? 2,
-      lastMessage: (subject) => this.direct.last(subject),
+      direct: this.direct,
     };
   }
 
@@ -125,7 +126,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
 
   async appendAll(
     writes: ReadonlyArray<EntityWrite<E>>,
-    options: Omit<AppendOptions, 'expect'> = {},
+    options: AppendAllOptions = {},
   ): Promise<AppendResult[]> {
     const prepared = await this.format.prepare(writes, options);
     return publishWrites(this.publish, prepared);

@@ -2,7 +2,13 @@ import { Subject, type Observable } from 'rxjs';
 import type { WatchMessage, WatchOptions } from '../watch/types.js';
 import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
-import { EventFormat, eventIdHeader, type PreparedWrite, type StoredMessage } from '../codec/event-format.js';
+import {
+  EventFormat,
+  eventIdHeader,
+  eventIdTaken,
+  type PreparedWrite,
+  type StoredMessage,
+} from '../codec/event-format.js';
 import { mapHeaderSource } from '../codec/metadata.js';
 import type { EventSchemas } from '../codec/schema.js';
 import { ConcurrencyError } from '../errors.js';
@@ -10,6 +16,7 @@ import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '.
 import { decodeNow, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
 import type {
+  AppendAllOptions,
   AppendOptions,
   AppendResult,
   EntityWrite,
@@ -82,7 +89,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
 
   async appendAll(
     writes: ReadonlyArray<EntityWrite<E>>,
-    options: Omit<AppendOptions, 'expect'> = {},
+    options: AppendAllOptions = {},
   ): Promise<AppendResult[]> {
     const prepared = await this.format.prepare(writes, options);
     const replay = this.replayOf(prepared);
@@ -188,10 +195,32 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     return 0;
   }
 
-  /** A retry of writes that already landed returns their original sequences, like `Nats-Msg-Id`. */
+  /**
+   * Stored ids, as `Nats-Msg-Id` deduplication sees them: a retry of an append that was
+   * stored (each id on its own event's subject, in one contiguous run) returns the
+   * original sequences; an id used by any other event is refused.
+   */
   private replayOf(prepared: PreparedWrite[]): AppendResult[] | undefined {
-    const seqs = prepared.map((w) => w.events.map((e) => this.ids.get(e.id)));
-    if (!seqs.every((s) => s.every((n) => n !== undefined))) return undefined;
-    return seqs.map((s) => ({ sequences: s as number[], version: s[s.length - 1]! }));
+    const events = prepared.flatMap((w) => w.events);
+    const taken = events.findIndex((e) => this.ids.has(e.id));
+    if (taken < 0) return undefined;
+    const first = this.ids.get(events[0]!.id);
+    events.forEach((event, i) => {
+      const sequence = this.ids.get(event.id);
+      if (
+        first !== undefined &&
+        sequence === first + i &&
+        this.messages[sequence - 1]!.subject === event.subject
+      )
+        return;
+      const culprit = sequence === undefined ? events[taken]! : event;
+      const at = this.ids.get(culprit.id)!;
+      throw eventIdTaken(culprit, { sequence: at, subject: this.messages[at - 1]!.subject });
+    });
+    let next = first!;
+    return prepared.map((w) => {
+      const sequences = w.events.map(() => next++);
+      return { sequences, version: sequences[sequences.length - 1]! };
+    });
   }
 }

@@ -52,6 +52,9 @@ export interface AppendOptions extends Omit<EventMetadata, 'meta' | 'schemaVersi
   expect?: ExpectedVersion;
 }
 
+/** Metadata shared by every event of an {@link EventStore.appendAll}; `expect` goes on each write. */
+export type AppendAllOptions = Omit<AppendOptions, 'expect'> & { readonly expect?: never };
+
 /** What an append wrote. */
 export interface AppendResult {
   /** One stream sequence per event, in order. */
@@ -128,10 +131,7 @@ export interface EventStore<E extends EventMap = EventMap> {
     options?: AppendOptions,
   ): Promise<AppendResult>;
   /** Appends to several entities in one all-or-nothing batch; each entity has its own expectation. */
-  appendAll(
-    writes: ReadonlyArray<EntityWrite<E>>,
-    options?: Omit<AppendOptions, 'expect'>,
-  ): Promise<AppendResult[]>;
+  appendAll(writes: ReadonlyArray<EntityWrite<E>>, options?: AppendAllOptions): Promise<AppendResult[]>;
   /** Reads matching events in sequence order, ending once it has caught up. */
   read(target?: ReadTarget, options?: ReadOptions): EventReader<E>;
   /** Folds an entity's events into state. */

@@ -9,6 +9,7 @@ export async function appendOne<E extends EventMap>(
   options: AppendOptions,
 ): Promise<AppendResult> {
   const list = Array.isArray(events) ? (events as ReadonlyArray<NewEvent<E>>) : [events as NewEvent<E>];
-  const [result] = await store.appendAll([{ entity, events: list, expect: options.expect }], options);
+  const { expect, ...shared } = options;
+  const [result] = await store.appendAll([{ entity, events: list, expect }], shared);
   return result!;
 }

@@ -7,6 +7,8 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const MAX_TOKEN = 256;
+// Five tokens make an event subject, and NATS protocol lines stop at 4096 bytes.
+const MAX_ENCODED = 768;
 const unescaped = /^[A-Za-z0-9_-]+$/;
 
 /**
@@ -30,6 +32,12 @@ export function encodeToken(part: string, value: string): string {
     }
     for (const byte of encoder.encode(ch)) out += '=' + byte.toString(16).toUpperCase().padStart(2, '0');
   }
+  if (out.length > MAX_ENCODED)
+    throw new InvalidTokenError(
+      part,
+      value,
+      `encodes to ${out.length} characters, over ${MAX_ENCODED}: each non-ASCII character takes 6 to 12`,
+    );
   return out;
 }
 

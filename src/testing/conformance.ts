@@ -300,6 +300,85 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
     },
   },
   {
+    name: 'a retry is recognised after other writers appended to the entity',
+    async run(h) {
+      const store = await h.store();
+      const other = { ...deposit(9) };
+      const guarded = [
+        { ...deposit(1), id: 'late-1' },
+        { ...deposit(2), id: 'late-2' },
+      ];
+      const first = await store.append(account('a'), guarded, { expect: 'new' });
+      await store.append(account('a'), other);
+      equal(
+        (await store.append(account('a'), guarded, { expect: 'new' })).sequences,
+        first.sequences,
+        'expecting new',
+      );
+      const loose = [
+        { ...deposit(3), id: 'late-3' },
+        { ...deposit(4), id: 'late-4' },
+      ];
+      const second = await store.append(account('b'), loose);
+      await store.append(account('b'), other);
+      equal((await store.append(account('b'), loose)).sequences, second.sequences, 'without expectation');
+      const single = await store.append(account('c'), { ...deposit(5), id: 'late-5' });
+      await store.append(account('c'), other);
+      equal(
+        (await store.append(account('c'), { ...deposit(5), id: 'late-5' })).version,
+        single.version,
+        'single',
+      );
+      const all2 = await store.appendAll([
+        { entity: account('d'), events: [{ ...deposit(6), id: 'late-6' }], expect: 'new' },
+        { entity: account('e'), events: [{ ...deposit(7), id: 'late-7' }] },
+      ]);
+      await store.append(account('d'), other);
+      const retried = await store.appendAll([
+        { entity: account('d'), events: [{ ...deposit(6), id: 'late-6' }], expect: 'new' },
+        { entity: account('e'), events: [{ ...deposit(7), id: 'late-7' }] },
+      ]);
+      equal(retried, all2, 'appendAll');
+      equal((await all(store.read())).length, 11, 'nothing stored twice');
+    },
+  },
+  {
+    name: 'an event id already used by another event is refused, never dropped as a retry',
+    async run(h) {
+      const store = await h.store();
+      const stored = await store.append(account('a'), { ...deposit(1), id: 'taken' });
+      const elsewhere = (await rejects(
+        store.append(account('b'), { ...deposit(2), id: 'taken' }),
+        'VALIDATION',
+        'same id on another entity',
+      )) as Error;
+      if (!elsewhere.message.includes(`#${stored.version}`))
+        throw new ConformanceFailure(`names the event holding the id: ${elsewhere.message}`);
+      await rejects(
+        store.append(account('a'), { type: 'Withdrawn', data: { amount: 1 }, id: 'taken' }),
+        'VALIDATION',
+        'same id, another event type',
+      );
+      await rejects(
+        store.append(account('c'), [
+          { ...deposit(3), id: 'fresh' },
+          { ...deposit(4), id: 'taken' },
+        ]),
+        'VALIDATION',
+        'one reused id in a batch',
+      );
+      await rejects(
+        store.append(account('a'), [
+          { ...deposit(1), id: 'taken' },
+          { ...deposit(5), id: 'fresh-2' },
+        ]),
+        'VALIDATION',
+        'a stored event plus a new one',
+      );
+      equal(seqs(await all(store.read())), [stored.version], 'nothing else stored');
+    },
+  },
+  {
     name: 'filters select by entity, entity type and event type; after/until bound sequences',
     async run(h) {
       const store = await h.store();
@@ -368,6 +447,38 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
       await rejects(store.append(account(''), deposit(1)), 'INVALID_TOKEN', 'empty id');
       await rejects(store.append({ type: '', id: 'x' }, deposit(1)), 'INVALID_TOKEN', 'empty type');
       equal((await all(store.read({ entityType: 'account' }))).length, ids.length, 'nothing else written');
+    },
+  },
+  {
+    name: 'metadata headers cannot carry, and empty or misplaced arguments, are refused up front',
+    async run(h) {
+      const store = await h.store();
+      const refused: Array<[string, Promise<unknown>]> = [
+        ['padded id', store.append(account('a'), { ...deposit(1), id: ' id ' })],
+        ['padded meta value', store.append(account('a'), { ...deposit(1), meta: { note: 'x ' } })],
+        ['two-line correlation id', store.append(account('a'), deposit(1), { correlationId: 'a\nb' })],
+        ['fractional schemaVersion', store.append(account('a'), { ...deposit(1), schemaVersion: 1.5 })],
+        ['negative schemaVersion', store.append(account('a'), { ...deposit(1), schemaVersion: -1 })],
+        [
+          'expect in appendAll options',
+          store.appendAll([{ entity: account('a'), events: [deposit(1)] }], { expect: 'new' } as never),
+        ],
+      ];
+      for (const [what, append] of refused) await rejects(append, 'INVALID_TOKEN', what);
+      await rejects(store.appendAll([]), 'VALIDATION', 'no writes');
+      await rejects(store.append(account('a'), []), 'VALIDATION', 'no events');
+      equal((await all(store.read())).length, 0, 'nothing written');
+      await store.append(account('a'), {
+        ...deposit(1),
+        schemaVersion: 2,
+        meta: { note: 'inner  spaces ok' },
+      });
+      const [stored] = await all(store.read());
+      equal(
+        [stored?.schemaVersion, stored?.meta],
+        [2, { note: 'inner  spaces ok' }],
+        'valid metadata round-trips',
+      );
     },
   },
   {

@@ -6,6 +6,7 @@ import {
   PayloadTooLargeError,
   StoreConfigError,
   StoreNotFoundError,
+  UnavailableError,
   UnsupportedServerError,
 } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
@@ -120,6 +121,39 @@ describe('store errors', () => {
       for await (const _ of store.read()) void _;
     };
     await expect(read()).rejects.toBeInstanceOf(StoreNotFoundError);
+  });
+
+  test('headers count in bytes toward max_payload, with the expectation they carry', async () => {
+    const stream = unique('S');
+    await ensureStore(nc, { stream, prefix: 'hdr' });
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix: 'hdr', stream });
+    // 30k UTF-16 units of meta, 90 KB in UTF-8: under the limit by length, over it in bytes.
+    const meta = { note: '€'.repeat(30_000) };
+    const err = await store
+      .append(
+        { type: 'a', id: '1' },
+        [
+          { type: 'E', data: {}, meta },
+          { type: 'E', data: {} },
+        ],
+        { expect: 'new' },
+      )
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect((err as PayloadTooLargeError).size).toBeGreaterThan(90_000);
+    expect(await store.version({ type: 'a', id: '1' })).toBe(0);
+  });
+
+  test('an append on a closed connection says to connect again, and leaves nothing unhandled', async () => {
+    const stream = unique('S');
+    await ensureStore(nc, { stream, prefix: 'closed' });
+    const connection = await t.connect();
+    const store = createEventStore({ connection, tenant: 'x', prefix: 'closed', stream });
+    await connection.close();
+    const three = [1, 2, 3].map((n) => ({ type: 'E', data: { n } }));
+    const err = await store.append({ type: 'a', id: '1' }, three).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/closed.*connect again/i);
   });
 
   test('an event over max_payload is refused before sending, naming the limit', async () => {

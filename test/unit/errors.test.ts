@@ -108,7 +108,7 @@ const cases: Case[] = [
     code: 'UNAVAILABLE',
     make: (c) => new UnavailableError('request timed out', { cause: c }),
     keepsCause: true,
-    advice: /request timed out.*retry/,
+    advice: /request timed out\. Retry it\./,
   },
   {
     name: 'UnsupportedServerError',
@@ -167,6 +167,11 @@ describe('error classes', () => {
     expect(err.message).toBe('boom');
     expect(err.cause).toBe(cause);
     expect((err as unknown as Record<symbol, unknown>)[brand]).toBe(true);
+  });
+
+  test('UnavailableError takes a remedy when a plain retry is not the answer', () => {
+    const err = new UnavailableError('the connection is closed', { remedy: 'Connect again.' });
+    expect(err.message).toBe('the connection is closed. Connect again.');
   });
 
   test('ConcurrencyError keeps the versions and explains an unknown one', () => {

@@ -13,16 +13,28 @@ function generated(seed: number, runs: number, maxUnits?: number): string[] {
   return Array.from({ length: runs }, () => randomString(rand, maxUnits));
 }
 
+/** The encoded length, computed independently: 1 per plain character, 3 per UTF-8 byte otherwise. */
+const encodedLength = (x: string) =>
+  [...x].reduce((n, ch) => n + (/[A-Za-z0-9_-]/.test(ch) ? 1 : 3 * Buffer.byteLength(ch)), 0);
+
 describe(`encodeToken / decodeToken properties (seed ${SEED.toString(16)})`, () => {
   const inputs = generated(SEED, RUNS);
-  const long = generated(SEED + 1, 200, 256);
+  const longest = generated(SEED + 1, 400, 256);
+  const long = longest.filter((x) => encodedLength(x) <= 768);
+
+  test('values that encode past 768 characters are refused, the rest are not', () => {
+    const tooLong = longest.filter((x) => encodedLength(x) > 768);
+    expect(tooLong.length).toBeGreaterThan(10);
+    expect(long.length).toBeGreaterThan(10);
+    for (const x of tooLong) expect(thrown(() => encodeToken('id', x))).toBeInstanceOf(InvalidTokenError);
+  });
 
   test('the generator covers the awkward classes of characters', () => {
     const all = inputs.join('');
     for (const needle of ['.', '*', '>', '=', ' ', '\t', '\n']) expect(all).toContain(needle);
     expect(all).toMatch(/[\u0300-\u036f]/); // combining marks
     expect(all).toMatch(/[\u{1f300}-\u{1faff}]/u); // emoji
-    expect(long.some((s) => s.length > 200)).toBe(true);
+    expect(longest.some((s) => s.length > 200)).toBe(true);
   });
 
   test('decode(encode(x)) === x', () => {
@@ -114,7 +126,6 @@ describe('encodeToken rejects values it cannot carry', () => {
 
   test('256 code units pass, 257 fail with a message naming the part and the limit', () => {
     expect(encodeToken('tenant', 'a'.repeat(256))).toBe('a'.repeat(256));
-    expect(decodeToken('tenant', encodeToken('tenant', '😀'.repeat(128)))).toBe('😀'.repeat(128));
     for (const value of ['a'.repeat(257), '😀'.repeat(129), 'é'.repeat(1000)]) {
       const err = thrown(() => encodeToken('tenant', value));
       expect(err).toBeInstanceOf(InvalidTokenError);
@@ -122,6 +133,14 @@ describe('encodeToken rejects values it cannot carry', () => {
       expect((err as Error).message).toContain('256');
     }
   });
+});
+
+test('a value over 768 characters once encoded is refused, so subjects stay within NATS lines', () => {
+  expect(decodeToken('id', encodeToken('id', '😀'.repeat(64)))).toBe('😀'.repeat(64));
+  expect(decodeToken('id', encodeToken('id', '漢'.repeat(85)))).toBe('漢'.repeat(85));
+  const err = thrown(() => encodeToken('entity id', '漢'.repeat(86)));
+  expect(err).toBeInstanceOf(InvalidTokenError);
+  expect((err as Error).message).toMatch(/^invalid entity id .*encodes to 774 characters, over 768/);
 });
 
 describe('decodeToken rejects tokens encodeToken could not produce', () => {

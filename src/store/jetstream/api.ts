@@ -42,6 +42,9 @@ export function isTransient(err: unknown): boolean {
   );
 }
 
+/** A closed nats.js connection never reconnects. */
+export const closedRemedy = 'Connect again: a closed connection does not come back.';
+
 /**
  * Maps what nats.js throws for a request into jetsource's errors, so callers see a
  * permission problem, a missing store or an outage, never a bare protocol error.
@@ -61,7 +64,7 @@ export function fromRequestError(err: unknown, stream: string, subject: string):
   if (cause instanceof errors.TimeoutError)
     return new UnavailableError(`no answer from the server on ${subject}`, { cause });
   if (cause instanceof errors.ClosedConnectionError || cause instanceof errors.DrainingConnectionError) {
-    return new UnavailableError('the connection is closed', { cause });
+    return new UnavailableError('the connection is closed', { cause, remedy: closedRemedy });
   }
   return err;
 }

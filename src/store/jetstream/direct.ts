@@ -3,6 +3,12 @@ import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { directMessage, fromRequestError } from './api.js';
 
+/** A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` on. */
+export interface DirectQuery {
+  seq?: number;
+  next_by_subj?: string;
+}
+
 /** A stored message and how many matching messages follow it. */
 export type PendingMessage = StoredMessage & { pending: number };
 
@@ -21,11 +27,19 @@ export class DirectReader {
   ) {}
 
   /** The last message on a subject (wildcards allowed), or null when there is none. */
-  async last(subject: string): Promise<StoredMessage | null> {
-    const api = `$JS.API.DIRECT.GET.${this.stream}.${subject}`;
+  last(subject: string): Promise<StoredMessage | null> {
+    return this.one(`$JS.API.DIRECT.GET.${this.stream}.${subject}`, Empty);
+  }
+
+  /** The one message a query names (see {@link DirectQuery}), or null. */
+  get(query: DirectQuery): Promise<StoredMessage | null> {
+    return this.one(`$JS.API.DIRECT.GET.${this.stream}`, JSON.stringify(query));
+  }
+
+  private async one(api: string, body: string | Uint8Array): Promise<StoredMessage | null> {
     let reply: Msg;
     try {
-      reply = await this.nc.request(api, Empty, { timeout: this.timeoutMs });
+      reply = await this.nc.request(api, body, { timeout: this.timeoutMs });
     } catch (err) {
       throw this.mapped(err, api);
     }

@@ -17,7 +17,7 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { inboxFor } from '../../connection/connect.js';
-import { ApiErrorCode, fromRequestError, headerBlockOf, NatsStoredMessage } from './api.js';
+import { ApiErrorCode, closedRemedy, fromRequestError, headerBlockOf, NatsStoredMessage } from './api.js';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { parseDelivery } from './delivery.js';
@@ -124,7 +124,7 @@ export class OrderedConsumer {
     }
     // The status stream ends when the connection closes, which never comes back: end the
     // read or watch instead of waiting forever. (After stop() this is a no-op.)
-    this.fail(new UnavailableError('the connection was closed'));
+    this.fail(new UnavailableError('the connection was closed', { remedy: closedRemedy }));
   }
 
   private async create(): Promise<void> {

@@ -1,17 +1,19 @@
 import { backoff, delay, headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
-import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
-import { eventIdHeader } from '../../codec/event-format.js';
+import type { PreparedEvent, PreparedWrite } from '../../codec/event-format.js';
+import { eventIdHeader, eventIdTaken } from '../../codec/event-format.js';
 import {
   ConcurrencyError,
   PayloadTooLargeError,
   ServerError,
   StoreConfigError,
+  UnavailableError,
   UnsupportedServerError,
 } from '../../errors.js';
 import { assertSupportedServer } from '../../connection/server-version.js';
 import { describeEntity } from '../../subjects/subjects.js';
 import type { AppendResult } from '../types.js';
 import { ApiErrorCode, fromRequestError, isTransient, parseReply, type ApiReply } from './api.js';
+import type { DirectReader } from './direct.js';
 
 /** What the append protocol needs from its store. */
 export interface PublishContext {
@@ -20,8 +22,12 @@ export interface PublishContext {
   readonly timeoutMs: number;
   /** Extra attempts after a timeout or transient server error; event ids make them idempotent. */
   readonly retries: number;
-  lastMessage(subject: string): Promise<StoredMessage | null>;
+  /** Looks up what is stored when the server refuses an append or calls it a duplicate. */
+  readonly direct: Pick<DirectReader, 'last' | 'get' | 'lastPerSubject'>;
 }
+
+/** How far back an append without expectations is looked for among its entity's events. */
+const LOOK_BACK = 32;
 
 interface WireMessage {
   readonly event: PreparedEvent;
@@ -46,14 +52,23 @@ export async function publishWrites(
       const last = wire.length === 1 ? await publishOne(ctx, wire[0]!) : await publishBatch(ctx, wire);
       return splitSequences(writes, last);
     } catch (err) {
-      if (isConflict(err) || isDuplicateInBatch(err)) return resolveConflict(ctx, writes, err as ServerError);
+      if (isConflict(err) || isDuplicateInBatch(err)) return settleRefusal(ctx, writes, err as ServerError);
       if (err instanceof ServerError && err.errCode === ApiErrorCode.AtomicDisabled) {
         throw new StoreConfigError(ctx.stream, [
           'allow_atomic is off, so multi-event appends cannot be atomic',
         ]);
       }
       if (!isTransient(err) || attempt >= ctx.retries) {
-        throw fromRequestError(err, ctx.stream, wire[0]!.event.subject);
+        const mapped = fromRequestError(err, ctx.stream, wire[0]!.event.subject);
+        if (!(mapped instanceof UnavailableError) || !isTransient(err)) throw mapped;
+        // Unlike a read, an unanswered append may have been stored: say how to retry safely.
+        throw new UnavailableError(
+          `no answer to an append of ${wire.length} event(s) on ${wire[0]!.event.subject} after ${attempt + 1} attempt(s); it may have been stored`,
+          {
+            cause: err,
+            remedy: 'Retry with the same event ids (set `id` on each event): it is then stored once.',
+          },
+        );
       }
       await delay(retry.backoff(attempt));
     }
@@ -70,7 +85,7 @@ function toWire(writes: ReadonlyArray<PreparedWrite>, maxPayload = Infinity): Wi
         h.set('Nats-Expected-Last-Subject-Sequence', String(write.expect === 'new' ? 0 : write.expect));
         h.set('Nats-Expected-Last-Subject-Sequence-Subject', write.entitySubject);
       }
-      const size = event.data.length + headerBytes(event.headers) + 200;
+      const size = wireSize(event.data, h, maxPayload);
       if (size > maxPayload) throw new PayloadTooLargeError(event.subject, size, maxPayload);
       wire.push({ event, headers: h });
     });
@@ -78,8 +93,19 @@ function toWire(writes: ReadonlyArray<PreparedWrite>, maxPayload = Infinity): Wi
   return wire;
 }
 
-function headerBytes(pairs: ReadonlyArray<[string, string]>): number {
-  return pairs.reduce((n, [k, v]) => n + k.length + v.length + 4, 12);
+/** Batch headers added later (id, sequence, commit) and the header block's framing. */
+const BATCH_HEADER_BYTES = 120;
+
+/**
+ * The message's size on the wire, as the server counts it against max_payload. Exact
+ * (UTF-8) only when a cheap upper bound comes near the limit: most events are far below.
+ */
+function wireSize(data: Uint8Array, h: MsgHdrs, maxPayload: number): number {
+  const lines = h.keys().flatMap((k) => h.values(k).map((v) => `${k}: ${v}\r\n`));
+  const chars = lines.reduce((n, line) => n + line.length, BATCH_HEADER_BYTES + data.length);
+  if (chars + lines.reduce((n, line) => n + line.length, 0) * 2 <= maxPayload) return chars;
+  const utf8 = new TextEncoder();
+  return lines.reduce((n, line) => n + utf8.encode(line).length, BATCH_HEADER_BYTES + data.length);
 }
 
 async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number> {
@@ -87,7 +113,16 @@ async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number
     headers: msg.headers,
     timeout: ctx.timeoutMs,
   });
-  return ackedSequence(parseReply(reply));
+  const ack = parseReply(reply);
+  const sequence = ackedSequence(ack);
+  // Nats-Msg-Id deduplicates across the whole stream: the stored message is an earlier
+  // attempt of this append only if it is on this event's subject.
+  if (ack.duplicate) {
+    const stored = await ctx.direct.get({ seq: sequence });
+    if (stored?.subject !== msg.event.subject)
+      throw eventIdTaken(msg.event, { sequence, subject: stored?.subject });
+  }
+  return sequence;
 }
 
 async function publishBatch(ctx: PublishContext, wire: WireMessage[]): Promise<number> {
@@ -103,6 +138,7 @@ async function publishBatch(ctx: PublishContext, wire: WireMessage[]): Promise<n
   // Pipelined: the first message is acked on its own (a refusal there ends the batch
   // early), the middle ones need no reply, and the commit carries the batch's outcome.
   const first = send(wire[0]!);
+  first.catch(() => undefined);
   for (const m of wire.slice(1, -1)) ctx.nc.publish(m.event.subject, m.event.data, { headers: m.headers });
   const commit = send(lastMsg);
   commit.catch(() => undefined);
@@ -150,46 +186,66 @@ function splitSequences(writes: ReadonlyArray<PreparedWrite>, last: number): App
 }
 
 /**
- * Told "wrong last sequence", first rule out our own earlier attempt: on a one-replica
- * stream the server checks expectations before `Nats-Msg-Id` dedupe, so a retry whose
- * first try landed looks like a conflict. Otherwise name the entity that moved.
+ * The server refused the append: a conflict (10071, 10164) or event ids it has already
+ * stored (10201). Either can be this append itself, stored by an attempt whose ack was
+ * lost or by a caller's retry with the same ids (on one replica, expectations are checked
+ * before ids). So look for it first; otherwise name the entity that moved or the id taken.
  */
-async function resolveConflict(
+async function settleRefusal(
   ctx: PublishContext,
   writes: ReadonlyArray<PreparedWrite>,
   err: ServerError,
 ): Promise<AppendResult[]> {
-  const lastWrite = writes[writes.length - 1]!;
-  const lastEvent = lastWrite.events[lastWrite.events.length - 1]!;
-  const stored = await ctx.lastMessage(lastWrite.entitySubject);
-  if (stored && stored.header(eventIdHeader) === lastEvent.id) return splitSequences(writes, stored.sequence);
-  if (isDuplicateInBatch(err)) {
-    throw new ServerError(
-      err.errCode,
-      'some of these event ids were already used by other events; give new events new ids',
-      {
-        cause: err,
-      },
-    );
-  }
+  const stored = await storedLastSequence(ctx, writes);
+  if (stored !== undefined) return splitSequences(writes, stored);
+  if (isDuplicateInBatch(err)) throw eventIdTaken(writes[0]!.events[0]!);
   for (const write of writes) {
     if (write.expect === 'any') continue;
     const expected = write.expect === 'new' ? 0 : write.expect;
-    const actual =
-      write === lastWrite
-        ? (stored?.sequence ?? 0)
-        : ((await ctx.lastMessage(write.entitySubject))?.sequence ?? 0);
+    const actual = (await ctx.direct.last(write.entitySubject))?.sequence ?? 0;
     if (actual !== expected)
       throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual, { cause: err });
   }
   // The server saw a conflict (e.g. 10164, an in-flight write) that is no longer visible.
-  const first = writes.find((w) => w.expect !== 'any') ?? lastWrite;
+  const first = writes.find((w) => w.expect !== 'any') ?? writes[0]!;
   throw new ConcurrencyError(
     describeEntity(first.entity),
     first.expect === 'any' ? 'new' : first.expect,
     undefined,
-    {
-      cause: err,
-    },
+    { cause: err },
   );
+}
+
+/**
+ * The last sequence of these writes if they are already stored, else undefined. A batch's
+ * events are contiguous, so finding one of them places them all. Lookups go by an
+ * event's own (literal) subject, which the server finds through its subject index.
+ */
+async function storedLastSequence(
+  ctx: PublishContext,
+  writes: ReadonlyArray<PreparedWrite>,
+): Promise<number | undefined> {
+  const total = writes.reduce((n, w) => n + w.events.length, 0);
+  let before = 0;
+  for (const write of writes) {
+    if (write.expect !== 'any') {
+      // Had it been stored, its expectation held: its first event came right after `expect`.
+      const first = write.events[0]!;
+      const from = (write.expect === 'new' ? 0 : write.expect) + 1;
+      const found = await ctx.direct.get({ seq: from, next_by_subj: first.subject });
+      return found?.header(eventIdHeader) === first.id ? found.sequence - before + total - 1 : undefined;
+    }
+    before += write.events.length;
+  }
+  // No expectation to anchor on: look back through the newest events on the last one's subject.
+  const last = writes[writes.length - 1]!.events.at(-1)!;
+  let upTo: number | undefined;
+  for (let step = 0; step < LOOK_BACK && upTo !== 0; step++) {
+    // A single get ignores up_to_seq; a multi_last batch honours it.
+    const [found] = (await ctx.direct.lastPerSubject(last.subject, 1, upTo)) ?? [];
+    if (!found) return undefined;
+    if (found.header(eventIdHeader) === last.id) return found.sequence;
+    upTo = found.sequence - 1;
+  }
+  return undefined;
 }
