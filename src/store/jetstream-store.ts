@@ -200,6 +200,8 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
             )
           : follow(after, handlers),
       options,
+      async (sequence) =>
+        (await this.direct.get({ seq: sequence, next_by_subj: this.format.scheme.filter({}) })) !== null,
     );
   }
 }

@@ -167,6 +167,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
         };
       },
       options,
+      async (sequence) => this.messages.length >= sequence,
     );
   }
 

@@ -1,5 +1,5 @@
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
-import { MalformedEventError } from '../errors.js';
+import { InvalidTokenError, MalformedEventError } from '../errors.js';
 import type { EventFilter } from '../subjects/subjects.js';
 import type {
   EnvelopeOf,
@@ -11,6 +11,12 @@ import type {
   ReadOptions,
   ReadTarget,
 } from './types.js';
+
+/** Refuses an `after` or `until` that is not a stream sequence, before any request. */
+export function checkBound(name: 'after' | 'until', value: unknown): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0))
+    throw new InvalidTokenError(name, value, 'use a sequence number >= 0');
+}
 
 /** Normalizes an entity reference or a filter to a filter. */
 export function toFilter(target: ReadTarget): EventFilter {
@@ -76,32 +82,45 @@ export function readEvents<E extends EventMap>(
     // A hand-written iterator rather than an async generator: it hands out buffered
     // events with one resolved promise each, which is cheaper per event.
     [Symbol.asyncIterator]() {
+      // Checked here so that a bad bound fails the `for await`, like any read error.
+      checkBound('after', options.after);
+      checkBound('until', options.until);
       const chunks = source()[Symbol.asyncIterator]();
       let chunk: ReadonlyArray<Decoded<E>> = [];
       let index = 0;
       let delivered = 0;
-      return {
-        async next(): Promise<IteratorResult<EnvelopeOf<E>>> {
-          for (;;) {
-            while (index < chunk.length) {
-              const { pending, result } = chunk[index++]!;
-              options.onProgress?.({ delivered: ++delivered, pending });
-              if (result instanceof DecodeFailure) {
-                reject(result.error);
-                continue;
-              }
-              if (!(result instanceof Promise)) return { value: result, done: false };
-              try {
-                return { value: await result, done: false };
-              } catch (error) {
-                reject(error);
-              }
+      // Each pass reads the events again, so it reports their problems afresh.
+      malformed.length = 0;
+      const pull = async (): Promise<IteratorResult<EnvelopeOf<E>>> => {
+        for (;;) {
+          while (index < chunk.length) {
+            const { pending, result } = chunk[index++]!;
+            options.onProgress?.({ delivered: ++delivered, pending });
+            if (result instanceof DecodeFailure) {
+              reject(result.error);
+              continue;
             }
-            const more = await chunks.next();
-            if (more.done) return { value: undefined, done: true };
-            chunk = more.value;
-            index = 0;
+            if (!(result instanceof Promise)) return { value: result, done: false };
+            try {
+              return { value: await result, done: false };
+            } catch (error) {
+              reject(error);
+            }
           }
+          const more = await chunks.next();
+          if (more.done) return { value: undefined, done: true };
+          chunk = more.value;
+          index = 0;
+        }
+      };
+      return {
+        next(): Promise<IteratorResult<EnvelopeOf<E>>> {
+          // `for await` does not call return() when next() throws: stop the source here,
+          // or a bulk read's consumer would go on filling its window.
+          return pull().catch(async (error: unknown) => {
+            await chunks.return?.().catch(() => undefined);
+            throw error;
+          });
         },
         async return(): Promise<IteratorResult<EnvelopeOf<E>>> {
           await chunks.return?.();

@@ -409,6 +409,20 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
     },
   },
   {
+    name: 'bounds that are not sequences are refused, by reads and watches alike',
+    async run(h) {
+      const store = await h.store();
+      await store.append(account('a'), deposit(1));
+      for (const bounds of [{ after: -1 }, { after: 1.5 }, { until: -2 }, { until: Number.NaN }]) {
+        await rejects(all(store.read({}, bounds)), 'INVALID_TOKEN', `read ${JSON.stringify(bounds)}`);
+        const watched = new Promise<void>((resolve, reject) =>
+          store.watch({}, { ...bounds, noWait: true }).subscribe({ error: reject, complete: resolve }),
+        );
+        await rejects(watched, 'INVALID_TOKEN', `watch ${JSON.stringify(bounds)}`);
+      }
+    },
+  },
+  {
     name: 'lastSequence follows the filter, and reads report their progress',
     async run(h) {
       const store = await h.store();

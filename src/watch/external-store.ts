@@ -10,7 +10,8 @@ export interface ExternalStore<T> {
 
 /**
  * Adapts an Observable to `getSnapshot` + `subscribe`, with no framework dependency.
- * An error is kept and rethrown by `getSnapshot`, so error boundaries see it.
+ * An error is kept and rethrown by `getSnapshot`, so error boundaries see it, until the
+ * last listener leaves and a new one starts the Observable again.
  *
  * @example
  * const balance = toStore(store.watch(account).pipe(foldState(evolver)), 0);
@@ -29,6 +30,8 @@ export function toStore<T>(source: Observable<T>, initial: T): ExternalStore<T> 
     },
     subscribe(onChange) {
       listeners.add(onChange);
+      // A fresh start (e.g. an error boundary retrying) must not see the last run's error.
+      if (!connection) failure = undefined;
       connection ??= source.subscribe({
         next: (v) => {
           value = v;

@@ -3,6 +3,7 @@ import type { EventFormat, StoredMessage } from '../codec/event-format.js';
 import { MalformedEventError } from '../errors.js';
 import type { EnvelopeOf, EventMap } from '../store/types.js';
 import type { OpenSource } from './source.js';
+import { checkBound } from '../store/reading.js';
 import type { WatchMessage, WatchOptions, WatchProgress } from './types.js';
 
 /**
@@ -14,8 +15,12 @@ export function watchEvents<E extends EventMap>(
   format: EventFormat<E>,
   open: OpenSource,
   options: WatchOptions = {},
+  /** Whether the stream holds anything at or past a sequence: then nothing before it can still arrive. */
+  reached: (sequence: number) => Promise<boolean> = async () => false,
 ): Observable<WatchMessage<E>> {
   return new Observable<WatchMessage<E>>((subscriber) => {
+    if (options.after !== 'new') checkBound('after', options.after);
+    checkBound('until', options.until);
     const until = options.until ?? Infinity;
     let delivered = 0;
     let pending = 0;
@@ -37,8 +42,20 @@ export function watchEvents<E extends EventMap>(
       }
     };
 
+    // Every event up to `until` is out: say caught-up (once) and complete.
+    const finish = (sequence: number) => {
+      if (!caughtUp) emitCaughtUp(sequence);
+      subscriber.complete();
+    };
+    const emitCaughtUp = (sequence: number) => {
+      caughtUp = true;
+      pending = 0;
+      subscriber.next({ kind: 'caught-up', sequence, progress: progress() });
+    };
+
     const emitEvent = (msg: StoredMessage, event: EnvelopeOf<E> | MalformedEventError) => {
       if (subscriber.closed) return;
+      if (msg.sequence > until) return finish(until);
       delivered++;
       if (event instanceof MalformedEventError) {
         if (options.onMalformed !== 'report') return subscriber.error(event);
@@ -50,7 +67,7 @@ export function watchEvents<E extends EventMap>(
       } else {
         subscriber.next({ kind: 'event', event, progress: progress() });
       }
-      if (msg.sequence >= until) subscriber.complete();
+      if (msg.sequence >= until) finish(msg.sequence);
     };
 
     const decode = (
@@ -71,6 +88,10 @@ export function watchEvents<E extends EventMap>(
       emitEvent(msg, decoded);
     };
 
+    if (typeof options.after === 'number' && options.after >= until) {
+      finish(until);
+      return;
+    }
     const source = open({
       message(msg, left) {
         // The hot path: no closure per event unless an async validator forces a queue.
@@ -88,10 +109,13 @@ export function watchEvents<E extends EventMap>(
       caughtUp(sequence) {
         inOrder(() => {
           if (subscriber.closed) return;
-          caughtUp = true;
-          pending = 0;
-          subscriber.next({ kind: 'caught-up', sequence, progress: progress() });
-          if (options.noWait || sequence >= until) subscriber.complete();
+          emitCaughtUp(Math.min(sequence, until));
+          if (options.noWait || sequence >= until) return subscriber.complete();
+          // The filter's last event is before `until`, and later events may never match it.
+          if (until < Infinity)
+            return reached(until).then((done) => {
+              if (done) subscriber.complete();
+            });
         });
       },
       error(err) {

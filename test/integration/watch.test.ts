@@ -2,7 +2,8 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { firstValueFrom, lastValueFrom, filter, take, toArray, type Subscription } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createEventStore, type EventStore, type WatchMessage } from '../../src/index.js';
+import { createEventStore, foldWatch, type EventStore, type WatchMessage } from '../../src/index.js';
+import { createMemoryEventStore } from '../../src/testing/index.js';
 import { ensureStore } from '../../src/server.js';
 import { eventually, serverCounts } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
@@ -134,6 +135,84 @@ describe('watch: catch-up, caught-up, live', () => {
     const events = messages.flatMap((m) => (m.kind === 'event' ? [m.event] : []));
     expect(events.length).toBeGreaterThan(0);
     expect(events.every((e) => e.entity.id === 'e1')).toBe(true);
+  });
+});
+
+describe.each([
+  ['JetStream', () => stores()],
+  [
+    'memory',
+    () => {
+      const store = createMemoryEventStore<Events>({ tenant: unique('tenant'), prefix: 'w' });
+      return { writer: store, watcher: store };
+    },
+  ],
+])('watch until (%s store)', (_kind, open) => {
+  const run = (
+    store: EventStore<Events>,
+    target: Parameters<EventStore<Events>['watch']>[0],
+    until: number,
+    after?: number,
+  ) => lastValueFrom(store.watch(target, { until, after }).pipe(toArray()));
+
+  test('never emits past until, and says caught-up before completing', async () => {
+    const { writer, watcher } = open();
+    const a1 = (await writer.append(account('a'), deposit(1))).version;
+    await writer.append(account('b'), [deposit(2), deposit(3), deposit(4)]);
+    await writer.append(account('a'), deposit(5));
+    const messages = await run(watcher, account('a'), a1 + 2);
+    expect(messages.map((m) => m.kind)).toEqual(['event', 'caught-up']);
+    expect(sequencesOf(messages)).toEqual([a1]);
+    expect(messages[1]).toMatchObject({ kind: 'caught-up', sequence: a1 + 2 });
+  });
+
+  test('completes when the stream has passed until, even if the filter has nothing after it', async () => {
+    const { writer, watcher } = open();
+    const a1 = (await writer.append(account('a'), deposit(1))).version;
+    await writer.append(account('b'), [deposit(2), deposit(3), deposit(4)]);
+    const messages = await run(watcher, account('a'), a1 + 2);
+    expect(messages.map((m) => m.kind)).toEqual(['event', 'caught-up']);
+  });
+
+  test('until on an event of the filter ends with caught-up, so folds emit', async () => {
+    const { writer, watcher } = open();
+    const seqs = (await writer.append(account('a'), [deposit(1), deposit(2), deposit(3)])).sequences;
+    const folded = await lastValueFrom(
+      watcher
+        .watch({}, { until: seqs[1] })
+        .pipe(foldWatch({ initial: 0, evolve: (n: number, e) => n + e.data.amount }), toArray()),
+    );
+    expect(folded).toEqual([{ state: 3, version: seqs[1], caughtUp: true }]);
+  });
+
+  test('after at or past until completes at once, with no events', async () => {
+    const { writer, watcher } = open();
+    await writer.append(account('a'), [deposit(1), deposit(2), deposit(3)]);
+    const messages = await run(watcher, {}, 1, 2);
+    expect(messages).toEqual([
+      { kind: 'caught-up', sequence: 1, progress: { delivered: 0, pending: 0, caughtUp: true } },
+    ]);
+  });
+
+  test('a live watch completes at the first event past until without emitting it', async () => {
+    const { writer, watcher } = open();
+    const marker = (await writer.append(account('m'), deposit(0))).version;
+    const messages: Message[] = [];
+    const done = new Promise<void>((complete) =>
+      watcher
+        .watch(account('a'), { until: marker + 2 })
+        .subscribe({ next: (m) => messages.push(m), complete }),
+    );
+    await eventually(
+      async () => messages,
+      (m) => m.some((x) => x.kind === 'caught-up'),
+    );
+    await writer.append(account('a'), deposit(1));
+    await writer.append(account('b'), deposit(2));
+    await writer.append(account('a'), deposit(3));
+    await done;
+    expect(messages.map((m) => m.kind)).toEqual(['caught-up', 'event']);
+    expect(sequencesOf(messages)).toEqual([marker + 1]);
   });
 });
 

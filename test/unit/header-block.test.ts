@@ -57,6 +57,16 @@ describe('HeaderBlock', () => {
   });
 });
 
+test('last() takes the final occurrence, where nats-server appends what it adds', () => {
+  const block = new HeaderBlock(
+    'NATS/1.0\r\nNats-Sequence: 1\r\nEs-Type: Opened\r\nNats-Sequence: 42\r\nNats-Num-Pending: 3\r\n\r\n',
+  );
+  expect(block.last('Nats-Sequence')).toBe('42');
+  expect(block.get('Nats-Sequence')).toBe('1');
+  expect(block.last('Nats-Num-Pending')).toBe('3');
+  expect(block.last('Nats-Subject')).toBeUndefined();
+});
+
 describe('headerBlockOf', () => {
   test('falls back to the public msg.headers when the raw header block is not available', () => {
     const h = headers();

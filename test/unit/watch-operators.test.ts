@@ -1,5 +1,5 @@
 import { TestScheduler } from 'rxjs/testing';
-import { lastValueFrom, toArray, take } from 'rxjs';
+import { lastValueFrom, Observable, toArray, take } from 'rxjs';
 import { describe, expect, test } from 'vitest';
 import {
   foldState,
@@ -105,6 +105,20 @@ describe('toStore', () => {
     const external = toStore(store.watch(), undefined);
     external.subscribe(() => undefined);
     expect(() => external.getSnapshot()).toThrow(/malformed/);
+  });
+
+  test('a restart after the last listener left starts clean, as an error boundary retry needs', () => {
+    let attempt = 0;
+    const flaky = new Observable<number>((subscriber) => {
+      if (++attempt === 1) subscriber.error(new Error('first run fails'));
+      else subscriber.next(42);
+    });
+    const external = toStore(flaky, 0);
+    const off = external.subscribe(() => undefined);
+    expect(() => external.getSnapshot()).toThrow('first run fails');
+    off();
+    external.subscribe(() => undefined);
+    expect(external.getSnapshot()).toBe(42);
   });
 });
 

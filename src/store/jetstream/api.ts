@@ -69,15 +69,17 @@ export function fromRequestError(err: unknown, stream: string, subject: string):
   return err;
 }
 
-/** Adapts a direct-get reply (original headers plus `Nats-Sequence` / `Nats-Subject`) to a stored message. */
+/** Adapts a direct-get reply (stored headers, then the server's `Nats-Sequence`, `Nats-Subject` …) to a stored message. */
 export function directMessage(msg: Msg): NatsStoredMessage {
   const headers = headerBlockOf(msg);
-  return new NatsStoredMessage(
-    Number(headers.get('Nats-Sequence')),
-    headers.get('Nats-Subject') ?? '',
+  const stored = new NatsStoredMessage(
+    Number(headers.last('Nats-Sequence')),
+    headers.last('Nats-Subject') ?? '',
     msg.data,
     headers,
   );
+  stored.pending = Number(headers.last('Nats-Num-Pending') || 0);
+  return stored;
 }
 
 /**

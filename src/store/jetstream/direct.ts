@@ -107,7 +107,9 @@ export class DirectReader {
     const messages: PendingMessage[] = [];
     try {
       const replies = await this.nc.requestMany(api, JSON.stringify(body), {
-        strategy: 'sentinel',
+        // Not 'sentinel': it ends at any empty payload, and an event may have one. The
+        // loop ends at the server's end-of-batch status instead.
+        strategy: 'timer',
         maxWait: this.timeoutMs,
       });
       for await (const reply of replies) {
@@ -117,9 +119,7 @@ export class DirectReader {
         if (status === 404 && messages.length === 0) return { messages, unsent: 0 };
         if (status === 413) return null;
         if (status !== 0) throw this.statusError(reply, status);
-        const msg = directMessage(reply);
-        msg.pending = Number(msg.header('Nats-Num-Pending') || 0);
-        messages.push(msg);
+        messages.push(directMessage(reply));
       }
     } catch (err) {
       throw this.mapped(err, api);

@@ -8,9 +8,21 @@ export class HeaderBlock {
 
   /** The first value of `name` (case-sensitive, as written), trimmed; undefined when absent. */
   get(name: string): string | undefined {
+    return this.valueAt(this.text.indexOf(needle(name)), name);
+  }
+
+  /**
+   * The last value of `name`. nats-server appends what it adds to a reply (a direct get's
+   * `Nats-Sequence`, `Nats-Subject`, `Nats-Num-Pending`) after the stored headers, so a
+   * stored message carrying the same names cannot pass for the server's.
+   */
+  last(name: string): string | undefined {
+    return this.valueAt(this.text.lastIndexOf(needle(name)), name);
+  }
+
+  private valueAt(at: number, name: string): string | undefined {
     const { text } = this;
     // Every header line follows a CRLF, so the status line can never match.
-    const at = text.indexOf(needle(name));
     if (at === -1) return undefined;
     const start = at + name.length + 3;
     const end = text.indexOf('\r\n', start);

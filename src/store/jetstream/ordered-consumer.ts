@@ -60,7 +60,8 @@ const nanos = (ms: number) => Math.round(ms * 1_000_000);
  * use the connection's inbox prefix (tenant inbox permissions), signal caught-up even on
  * an empty filter or after a purge, resume from the last delivered sequence after any
  * gap, reconnect or server restart (no gap, no duplicate), and delete its server-side
- * consumer on stop rather than leave it for `inactive_threshold`.
+ * consumer on stop when the user may (tenant readers and writers may not: theirs expire
+ * after `inactive_threshold`, 10 s).
  * It needs only `CONSUMER.CREATE.<stream>.*.<filter>`, `CONSUMER.DELETE`, and the inbox.
  */
 export class OrderedConsumer {
