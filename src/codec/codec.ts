@@ -8,10 +8,24 @@ export interface EventCodec {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** UTF-8 JSON. `undefined` data is stored as `null`. */
+/**
+ * Refuses what JSON would silently turn into something else: NaN and Infinity (null),
+ * Maps and Sets (`{}`). Stored events are forever, so such data is an error, not a guess.
+ */
+function strict(key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value))
+    throw new TypeError(`${key || 'data'} is ${value}, which JSON stores as null`);
+  if (value instanceof Map || value instanceof Set)
+    throw new TypeError(
+      `${key || 'data'} is a ${value.constructor.name}, which JSON stores as {}: convert it first`,
+    );
+  return value;
+}
+
+/** UTF-8 JSON. `undefined` data is stored as `null`; undefined fields are left out, as in JSON. */
 export const jsonCodec: EventCodec = {
   encode: (data) => {
-    const text = JSON.stringify(data ?? null) as string | undefined;
+    const text = JSON.stringify(data ?? null, strict) as string | undefined;
     if (text === undefined) throw new TypeError(`${typeof data} is not JSON-serializable event data`);
     return encoder.encode(text);
   },

@@ -33,6 +33,15 @@ describe('jsonCodec', () => {
     expect(jsonCodec.decode(jsonCodec.encode({ a: undefined, b: 1 }))).toEqual({ b: 1 });
   });
 
+  test.each([
+    ['NaN', { amount: Number.NaN }, /amount is NaN/],
+    ['Infinity', [1, Number.POSITIVE_INFINITY], /Infinity/],
+    ['a Map', { tags: new Map([['a', 1]]) }, /tags is a Map/],
+    ['a Set', new Set([1]), /data is a Set/],
+  ])('refuses %s, which JSON would silently change', (_label, value, message) => {
+    expect(() => jsonCodec.encode(value)).toThrow(message);
+  });
+
   test('invalid JSON and invalid UTF-8 throw on decode', () => {
     expect(() => jsonCodec.decode(new TextEncoder().encode('{not json'))).toThrow(SyntaxError);
     expect(() => jsonCodec.decode(new Uint8Array())).toThrow();
