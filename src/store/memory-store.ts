@@ -118,14 +118,14 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     const after = options.after ?? 0;
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
     const messages = this.messages;
-    const matching = (from: number) =>
-      messages.slice(from, until).filter((m) => subjectMatches(filter, m.subject)).length;
     const format = this.format;
     return readEvents(async function* () {
+      // Pending counts to the end of the stream, as JetStream's does.
+      let left = messages.slice(after).filter((m) => subjectMatches(filter, m.subject)).length;
       // Indexing live, so events appended while reading are seen, as on JetStream.
       for (let i = after; i < messages.length && i < until; i++) {
         if (subjectMatches(filter, messages[i]!.subject))
-          yield [decodeNow(format, { ...messages[i]!, pending: matching(i + 1) })];
+          yield [decodeNow(format, { ...messages[i]!, pending: Math.max(0, --left) })];
       }
     }, options);
   }

@@ -91,36 +91,35 @@ export function readEvents<E extends EventMap>(
       let delivered = 0;
       // Each pass reads the events again, so it reports their problems afresh.
       malformed.length = 0;
-      const pull = async (): Promise<IteratorResult<EnvelopeOf<E>>> => {
-        for (;;) {
-          while (index < chunk.length) {
-            const { pending, result } = chunk[index++]!;
-            options.onProgress?.({ delivered: ++delivered, pending });
-            if (result instanceof DecodeFailure) {
-              reject(result.error);
-              continue;
-            }
-            if (!(result instanceof Promise)) return { value: result, done: false };
-            try {
-              return { value: await result, done: false };
-            } catch (error) {
-              reject(error);
-            }
-          }
-          const more = await chunks.next();
-          if (more.done) return { value: undefined, done: true };
-          chunk = more.value;
-          index = 0;
-        }
-      };
       return {
-        next(): Promise<IteratorResult<EnvelopeOf<E>>> {
-          // `for await` does not call return() when next() throws: stop the source here,
-          // or a bulk read's consumer would go on filling its window.
-          return pull().catch(async (error: unknown) => {
+        async next(): Promise<IteratorResult<EnvelopeOf<E>>> {
+          try {
+            for (;;) {
+              while (index < chunk.length) {
+                const { pending, result } = chunk[index++]!;
+                options.onProgress?.({ delivered: ++delivered, pending });
+                if (result instanceof DecodeFailure) {
+                  reject(result.error);
+                  continue;
+                }
+                if (!(result instanceof Promise)) return { value: result, done: false };
+                try {
+                  return { value: await result, done: false };
+                } catch (error) {
+                  reject(error);
+                }
+              }
+              const more = await chunks.next();
+              if (more.done) return { value: undefined, done: true };
+              chunk = more.value;
+              index = 0;
+            }
+          } catch (error) {
+            // `for await` does not call return() when next() throws: stop the source here,
+            // or a bulk read's consumer would go on filling its window.
             await chunks.return?.().catch(() => undefined);
             throw error;
-          });
+          }
         },
         async return(): Promise<IteratorResult<EnvelopeOf<E>>> {
           await chunks.return?.();

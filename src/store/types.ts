@@ -96,7 +96,10 @@ export interface ReadOptions {
 /** How far a read has come. */
 export interface ReadProgress {
   readonly delivered: number;
-  /** Matching events still behind the last one delivered. */
+  /**
+   * Matching events stored after the last one delivered, as the server counts them: to
+   * the end of the stream, so with `until` it includes events the read will not return.
+   */
   readonly pending: number;
 }
 

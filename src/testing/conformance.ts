@@ -442,6 +442,18 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
         ],
         'delivered and pending',
       );
+      const bounded: Array<[number, number]> = [];
+      await all(
+        store.read({}, { until: a.version, onProgress: (p) => bounded.push([p.delivered, p.pending]) }),
+      );
+      equal(
+        bounded,
+        [
+          [1, 2],
+          [2, 1],
+        ],
+        'pending counts to the end of the stream, past until',
+      );
     },
   },
   {
