@@ -14,7 +14,7 @@ import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './readin
 import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
-import { entityRange } from './jetstream/entity-range.js';
+import { entityRange, EventTypeGuess } from './jetstream/entity-range.js';
 import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
@@ -89,6 +89,8 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   private readonly direct: DirectReader;
   private readonly publish: PublishContext;
   private readonly pageSize: number;
+  /** What entity reads have listed, so the next read of a type starts on its subjects at once. */
+  private readonly eventTypes = new EventTypeGuess();
 
   constructor(options: EventStoreOptions<E>) {
     assertSupportedServer(options.connection);
@@ -140,7 +142,11 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     const decode = (msg: PendingMessage) => decodeNow(this.format, msg);
     return readEvents(
       isWholeEntity(filter)
-        ? () => mapChunks(entityRange(this.direct, this.range(identity), subject, after, until), decode)
+        ? () =>
+            mapChunks(
+              entityRange(this.direct, this.range(identity), subject, after, until, this.eventTypes),
+              decode,
+            )
         : () => this.range(decode)(subject, after, until),
       options,
     );
@@ -194,7 +200,14 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
           ? catchUpSource(
               after,
               (from) =>
-                entityRange(this.direct, this.range(identity), subject, from, Number.MAX_SAFE_INTEGER),
+                entityRange(
+                  this.direct,
+                  this.range(identity),
+                  subject,
+                  from,
+                  Number.MAX_SAFE_INTEGER,
+                  this.eventTypes,
+                ),
               (from) => follow(from, handlers),
               handlers,
             )

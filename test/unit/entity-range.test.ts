@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { DirectReader, PendingMessage } from '../../src/store/jetstream/direct.js';
 import { UnavailableError } from '../../src/errors.js';
-import { entityRange, type SubjectRange } from '../../src/store/jetstream/entity-range.js';
+import { entityRange, EventTypeGuess, type SubjectRange } from '../../src/store/jetstream/entity-range.js';
 
 const ENTITY = 'es.t.account.a1.';
 
@@ -51,14 +51,21 @@ class FakeDirect {
   }.bind(this);
 }
 
-async function read(direct: FakeDirect, after = 0, until = Number.MAX_SAFE_INTEGER) {
+async function read(
+  direct: FakeDirect,
+  after = 0,
+  until = Number.MAX_SAFE_INTEGER,
+  guess?: EventTypeGuess,
+  entity = ENTITY,
+) {
   const out: string[] = [];
   for await (const chunk of entityRange(
     direct as unknown as DirectReader,
     direct.range,
-    `${ENTITY}*`,
+    `${entity}*`,
     after,
     until,
+    guess,
   ))
     for (const m of chunk) out.push(`${m.sequence} ${m.subject.slice(ENTITY.length)}`);
   return out;
@@ -145,5 +152,57 @@ describe('entityRange', () => {
     for await (const chunk of entityRange(direct as unknown as DirectReader, range, `${ENTITY}*`, 0, 10))
       chunks.push(chunk);
     expect(ranges).toEqual([`${ENTITY}*`]);
+  });
+
+  describe('with the event types of earlier reads', () => {
+    test('a read of another entity of the type starts on those subjects before its listing', async () => {
+      const direct = stream();
+      const guess = new EventTypeGuess();
+      await read(direct, 0, Number.MAX_SAFE_INTEGER, guess);
+      direct.log.length = 0;
+      const other = 'es.t.account.a2.';
+      const result = await read(direct, 0, Number.MAX_SAFE_INTEGER, guess, other);
+      expect(result).toEqual(
+        direct.stored
+          .filter((m) => m.subject.startsWith(other))
+          .map((m) => `${m.sequence} ${m.subject.slice(ENTITY.length)}`),
+      );
+      const listing = direct.log.indexOf('listing');
+      expect(direct.log.slice(0, listing).sort()).toEqual(
+        ['Deposited', 'Opened', 'Withdrawn'].map((t) => `page ${t} from 1`),
+      );
+    });
+
+    test('events past the listing are cut from guessed reads, so the read stays a prefix', async () => {
+      const direct = stream();
+      const guess = new EventTypeGuess();
+      await read(direct, 0, Number.MAX_SAFE_INTEGER, guess);
+      const before = expected(direct);
+      direct.afterListing = () => direct.append(`${ENTITY}Deposited`);
+      expect(await read(direct, 0, Number.MAX_SAFE_INTEGER, guess)).toEqual(before);
+    });
+
+    test('wrong guesses change nothing, and the listing’s subjects are still all read', async () => {
+      const direct = stream();
+      const guess = new EventTypeGuess();
+      guess.learn(`${ENTITY}*`, [{ subject: `${ENTITY}Closed` }, { subject: `${ENTITY}Frozen` }]);
+      expect(await read(direct, 0, Number.MAX_SAFE_INTEGER, guess)).toEqual(expected(direct));
+      expect(guess.likely(`${ENTITY}*`).map((s) => s.slice(ENTITY.length))).toEqual([
+        'Opened',
+        'Deposited',
+        'Withdrawn',
+        'Closed',
+        'Frozen',
+      ]);
+    });
+
+    test('keeps at most 8 event types per entity type, newest first', () => {
+      const guess = new EventTypeGuess();
+      for (let i = 0; i < 12; i++) guess.learn(`${ENTITY}*`, [{ subject: `${ENTITY}T${i}` }]);
+      expect(guess.likely('es.t.account.zz.*')).toEqual(
+        [11, 10, 9, 8, 7, 6, 5, 4].map((i) => `es.t.account.zz.T${i}`),
+      );
+      expect(guess.likely('es.t.card.c1.*')).toEqual([]);
+    });
   });
 });

@@ -9,6 +9,8 @@ export type SubjectRange = (
   until: number,
 ) => AsyncIterable<ReadonlyArray<PendingMessage>>;
 
+type Pages = AsyncIterable<ReadonlyArray<PendingMessage>>;
+
 /**
  * One entity's messages in (after, until], in sequence order, read per event type.
  *
@@ -18,6 +20,9 @@ export type SubjectRange = (
  * read as slow as a scan of the stream. So one `multi_last` request lists the entity's
  * subjects (one per event type it has) with their last sequence, each is read on its own
  * literal subject up to that sequence, and the reads are merged.
+ *
+ * With `guess`, the subjects other entities of the same type had are read while the
+ * listing is in flight: when the guess is right, the read costs one round trip, not two.
  */
 export async function* entityRange(
   direct: DirectReader,
@@ -26,16 +31,92 @@ export async function* entityRange(
   filter: string,
   after: number,
   until: number,
+  guess?: EventTypeGuess,
 ): AsyncGenerator<ReadonlyArray<PendingMessage>> {
   if (until <= after) return;
   const upTo = until < Number.MAX_SAFE_INTEGER ? until : undefined;
-  const lasts = await direct.lastPerSubject(filter, after + 1, upTo);
+  const early = new Map((guess?.likely(filter) ?? []).map((s) => [s, started(range(s, after, until))]));
+  // Guessed reads the listing does not claim are stopped, without waiting for them.
+  const dropGuesses = () => early.forEach((pages) => void pages.close());
+  let lasts: PendingMessage[] | null;
+  try {
+    lasts = await direct.lastPerSubject(filter, after + 1, upTo);
+  } catch (err) {
+    dropGuesses();
+    throw err;
+  }
   // More event types (or bytes) than one answer lists: read through the wildcard after all.
-  if (lasts === null) return yield* range(filter, after, until);
-  const sources = lasts.map(({ subject, sequence }) =>
-    reaching(range(subject, after, sequence), subject, sequence),
-  );
+  if (lasts === null) {
+    dropGuesses();
+    return yield* range(filter, after, until);
+  }
+  guess?.learn(filter, lasts);
+  const sources = lasts.map(({ subject, sequence }) => {
+    const guessed = early.get(subject);
+    early.delete(subject);
+    const pages = guessed ? upToLast(guessed, sequence) : range(subject, after, sequence);
+    return reaching(pages, subject, sequence);
+  });
+  dropGuesses();
   yield* sources.length === 1 ? sources[0]! : mergeBySequence(sources);
+}
+
+/**
+ * The event types that reads of each entity type have listed, newest first: the likely
+ * subjects of the next entity of that type. Bounded in types and entries.
+ */
+export class EventTypeGuess {
+  private readonly byType = new Map<string, string[]>();
+
+  /** Literal subjects the entity behind `filter` (`….<type>.<id>.*`) probably has. */
+  likely(filter: string): string[] {
+    const stem = filter.slice(0, -1);
+    return (this.byType.get(typeOf(stem)) ?? []).map((eventType) => stem + eventType);
+  }
+
+  /** Records what a listing found for the entity behind `filter`. */
+  learn(filter: string, listed: ReadonlyArray<{ subject: string }>): void {
+    const stem = filter.slice(0, -1);
+    const key = typeOf(stem);
+    const seen = listed.map((m) => m.subject.slice(stem.length));
+    if (!this.byType.has(key) && this.byType.size >= 256) this.byType.clear();
+    this.byType.set(key, [...new Set([...seen, ...(this.byType.get(key) ?? [])])].slice(0, 8));
+  }
+}
+
+/** `<prefix>.<tenant>.<type>` of an entity stem `<prefix>.<tenant>.<type>.<id>.`. */
+const typeOf = (stem: string) => stem.slice(0, stem.lastIndexOf('.', stem.length - 2));
+
+/** Pages whose first one is requested now; iterating picks up that request. */
+function started(pages: Pages): Pages & { close(): Promise<unknown> } {
+  const it = pages[Symbol.asyncIterator]();
+  let first: Promise<IteratorResult<ReadonlyArray<PendingMessage>>> | undefined = it.next();
+  first.catch(() => undefined);
+  let claimed = false;
+  return {
+    [Symbol.asyncIterator]() {
+      claimed = true;
+      return {
+        next: () => {
+          const next = first ?? it.next();
+          first = undefined;
+          return next;
+        },
+        return: async () => (await it.return?.()) ?? { done: true, value: undefined },
+      };
+    },
+    close: () => (claimed ? Promise.resolve() : Promise.resolve(it.return?.()).catch(() => undefined)),
+  };
+}
+
+/** A subject's pages cut at the last sequence its listing gave (a guessed read has no bound). */
+async function* upToLast(pages: Pages, last: number): AsyncGenerator<ReadonlyArray<PendingMessage>> {
+  for await (const page of pages) {
+    if (page.length === 0) continue;
+    const end = page[page.length - 1]!.sequence;
+    yield end <= last ? page : page.filter((m) => m.sequence <= last);
+    if (end >= last) return;
+  }
 }
 
 /**
@@ -44,7 +125,7 @@ export async function* entityRange(
  * leave a hole in the merged read (and a watch would resume past it), so it is an error.
  */
 async function* reaching(
-  pages: AsyncIterable<ReadonlyArray<PendingMessage>>,
+  pages: Pages,
   subject: string,
   last: number,
 ): AsyncGenerator<ReadonlyArray<PendingMessage>> {
