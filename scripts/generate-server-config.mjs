@@ -37,7 +37,7 @@ export function validateTenants(spec) {
     for (const key of ['maxFile', 'maxMem'])
       if (t?.[key] !== undefined && !size.test(t[key]))
         problems.push(`tenants[${i}].${key} must look like 1GB`);
-    for (const key of ['maxStreams', 'maxConsumers'])
+    for (const key of ['maxStreams', 'maxConsumers', 'maxConnections', 'maxSubscriptions'])
       if (t?.[key] !== undefined && !(Number.isInteger(t[key]) && t[key] > 0))
         problems.push(`tenants[${i}].${key} must be a positive integer`);
   }
@@ -84,6 +84,20 @@ export function rolePermissions({ prefix, stream, viewsBucket }, tenant, role) {
     default:
       throw new Error(`unknown role ${role}`);
   }
+}
+
+/**
+ * What a role may not publish even though its allow list covers it: the service user
+ * administers streams and buckets, but never needs to delete, rewrite or purge them, and
+ * its credentials live in long-running processes. (Shrinking limits such as
+ * max_msgs_per_subject would delete events despite deny_delete.)
+ */
+export function roleDenials({ stream, viewsBucket }, role) {
+  if (role !== 'service') return [];
+  const streams = [stream, `${stream}_WORK`, `KV_${viewsBucket}`, 'KV_deadletters'];
+  return streams.flatMap((s) =>
+    ['DELETE', 'UPDATE', 'PURGE', 'MSG.DELETE'].map((api) => `$JS.API.STREAM.${api}.${s}`),
+  );
 }
 
 export const roles = ['writer', 'reader', 'service'];
@@ -134,11 +148,15 @@ export function renderConfig(spec, { production = false } = {}) {
   const accounts = spec.tenants.map((t) => {
     const users = roles.map((role) => {
       const password = production ? `$${envName(t.name, role)}` : q(devPassword(t.name, role));
+      const denials = roleDenials(spec, role);
+      const deny = denials.length ? `\n            deny: ${list(denials, '            ')}` : '';
       return `      {
         user: ${q(`${t.name}-${role}`)}
         password: ${password}${production ? '' : '  # DEVELOPMENT ONLY'}
         permissions: {
-          publish: { allow: ${list(rolePermissions(spec, t.name, role), '            ')} }
+          publish: {
+            allow: ${list(rolePermissions(spec, t.name, role), '            ')}${deny}
+          }
           subscribe: { allow: [${q(`${inboxPrefix(t.name, role)}.>`)}] }
           # Lets the client answer flow-control requests of its own consumers.
           allow_responses: true
@@ -146,6 +164,11 @@ export function renderConfig(spec, { production = false } = {}) {
       }`;
     });
     return `  ${t.name} {
+    # One tenant must not exhaust the server for the others.
+    limits {
+      max_connections: ${t.maxConnections ?? 1000}
+      max_subscriptions: ${t.maxSubscriptions ?? 100000}
+    }
     jetstream {
       max_file: ${t.maxFile ?? '1GB'}
       max_mem: ${t.maxMem ?? '64MB'}

@@ -1,7 +1,10 @@
 // `npm run view:rebuild -- <tenant> <view> [--version N]`: builds a view version from the
-// first event with a progress bar, switches readers to it once caught up, and exits.
-// The old version keeps serving until then. Connects as the tenant's service user:
-//   JETSOURCE_WS_URL (default ws://127.0.0.1:8080), JETSOURCE_SERVICE_PASSWORD (default: dev password).
+// first event with a progress bar, ahead of the deploy that serves it, and exits. Readers
+// stay on the version a running projector keeps up to date: the deployed projector of
+// version N resumes from this build and switches readers once caught up (switching them
+// here would leave them on a version nothing keeps current). Connects as the tenant's
+// service user: JETSOURCE_WS_URL (default ws://127.0.0.1:8080) and
+// JETSOURCE_<TENANT>_SERVICE_PASSWORD (default: the development password).
 import WebSocket from 'ws';
 import { connect, createEventStore, defineView } from '../src/index.js';
 import { DeadLetters, startProjector, type ProjectorProgress } from '../src/server.js';
@@ -36,7 +39,9 @@ async function main(): Promise<void> {
     servers: process.env.JETSOURCE_WS_URL ?? 'ws://127.0.0.1:8080',
     wsFactory,
     user: `${tenant}-service`,
-    pass: process.env.JETSOURCE_SERVICE_PASSWORD ?? `dev-${tenant}-service`,
+    pass:
+      process.env[`JETSOURCE_${tenant}_SERVICE_PASSWORD`.toUpperCase().replace(/-/g, '_')] ??
+      `dev-${tenant}-service`,
     inboxPrefix: `_INBOX_${tenant}_service`,
     tenant,
     maxReconnectAttempts: 0,
@@ -46,10 +51,15 @@ async function main(): Promise<void> {
   const projector = await startProjector(createEventStore<BankEvents>({ connection: nc, tenant }), target, {
     deadLetters: await DeadLetters.open(nc),
     onProgress: show,
+    activate: false,
   });
   await Promise.race([projector.caughtUp, projector.done]);
   show(projector.progress());
-  process.stderr.write(`\n${name} v${version} for ${tenant} is built and serving.\n`);
+  const { sequence } = projector.progress();
+  process.stderr.write(
+    `\n${name} v${version} for ${tenant} is built up to event #${sequence}. Deploy the view at ` +
+      `version ${version}: its projector resumes from here and switches readers once caught up.\n`,
+  );
   await projector.stop();
   await nc.close();
 }

@@ -29,6 +29,13 @@ export interface EnsureStoreOptions {
   maxAgeMs?: number;
   /** Maximum stream size in bytes; -1 (default) is unlimited. */
   maxBytes?: number;
+  /**
+   * Longest a consumer of the stream may go unused before the server removes it, in ms.
+   * Default 30 s. Tenant users create consumers (watches) but may not delete them, so
+   * none may be made to live forever. Durable processors run on the mirror
+   * ({@link ensureProcessorStream}), which has no such limit.
+   */
+  consumerIdleLimitMs?: number;
 }
 
 /** What {@link ensureStore} found or did. */
@@ -70,6 +77,7 @@ export async function ensureStore(
     deny_delete: true,
     deny_purge: true,
     compression: StoreCompression.S2,
+    consumer_limits: { inactive_threshold: nanos(options.consumerIdleLimitMs ?? 30_000) },
   };
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   try {
@@ -111,6 +119,12 @@ export function incompatibilities(
     problems.push(`num_replicas is ${actual.num_replicas}`);
   if ((actual.duplicate_window ?? 0) < (wanted.duplicate_window ?? 0))
     problems.push('duplicate_window is shorter');
+  const idle = actual.consumer_limits?.inactive_threshold ?? 0;
+  const wantedIdle = wanted.consumer_limits?.inactive_threshold;
+  if (wantedIdle !== undefined && (idle === 0 || idle > wantedIdle))
+    problems.push(
+      `consumer_limits.inactive_threshold is ${idle === 0 ? 'unset' : `${idle / 1e6} ms`}, so consumers users cannot delete may live on`,
+    );
   if ((actual as { persist_mode?: string }).persist_mode === 'async')
     problems.push('persist_mode is async (no atomic batches)');
   return problems;

@@ -20,6 +20,12 @@ export interface ProjectorOptions {
   deadLetters?: DeadLetters;
   /** Called after each batch with progress (events done and total, rate, ETA). */
   onProgress?: (progress: ProjectorProgress) => void;
+  /**
+   * Switch readers to this version once caught up, if it is newer than theirs. Default
+   * true. False builds ahead of a deploy: the version's own projector, started later,
+   * resumes from where this one stopped and switches readers then.
+   */
+  activate?: boolean;
 }
 
 /** How far a projector has come. */
@@ -41,7 +47,7 @@ export interface ProjectorProgress {
 
 /** A running projector. */
 export interface Projector {
-  /** Resolves when history is folded and this version is the active one. */
+  /** Resolves when history is folded and (unless `activate: false`) this version is the active one. */
   readonly caughtUp: Promise<void>;
   /** Settles when the projector stops; rejects with the error that stopped it. */
   readonly done: Promise<void>;
@@ -179,7 +185,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     }
     await this.deadLetterMalformed(reader.malformed, reported);
     await this.flush();
-    await this.activate();
+    if (this.options.activate !== false) await this.activate();
     this.phase = 'live';
     this.pending = 0;
     this.report();

@@ -10,6 +10,7 @@ import {
   UnsupportedServerError,
 } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
+import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
 let t: TestServer;
@@ -35,6 +36,7 @@ describe('ensureStore', () => {
       deny_purge: true,
       compression: 's2',
       max_age: 0,
+      consumer_limits: { inactive_threshold: 30_000_000_000 },
     });
     expect((await ensureStore(nc, { stream, prefix: 'ens' })).created).toBe(false);
   });
@@ -46,7 +48,7 @@ describe('ensureStore', () => {
     const err = await ensureStore(nc, { stream, prefix: 'weak' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreConfigError);
     expect((err as StoreConfigError).problems.join()).toMatch(
-      /max_age.*allow_atomic is off.*allow_direct is off.*deny_delete/,
+      /max_age.*allow_atomic is off.*allow_direct is off.*deny_delete.*inactive_threshold is unset/,
     );
     expect((await jsm.streams.info(stream)).config.max_age).toBe(60_000_000_000);
   });
@@ -57,6 +59,25 @@ function reportVersion(connection: NatsConnection, version: string): void {
   const info = connection.info!;
   Object.defineProperty(connection, 'info', { get: () => ({ ...info, version }), configurable: true });
 }
+
+test('a consumer nobody uses is removed by the server, even a durable that asked to stay', async () => {
+  const stream = unique('S');
+  await ensureStore(nc, { stream, prefix: 'idle', consumerIdleLimitMs: 1000 });
+  const jsm = await jetstreamManager(nc);
+  await jsm.consumers.add(stream, { durable_name: 'forever', ack_policy: 'explicit' as never });
+  await expect(
+    jsm.consumers.add(stream, { durable_name: 'longer', inactive_threshold: 60_000_000_000 }),
+  ).rejects.toThrow(/exceeds/);
+  const gone = await eventually(
+    () =>
+      jsm.consumers.info(stream, 'forever').then(
+        () => false,
+        () => true,
+      ),
+    (removed) => removed,
+  );
+  expect(gone).toBe(true);
+});
 
 describe('servers too old for atomic appends', () => {
   test('ensureStore refuses one and creates nothing', async () => {

@@ -945,6 +945,24 @@ describe('known holes inside tenant A (role boundaries)', () => {
     return name;
   };
 
+  test('the service user cannot delete, rewrite or purge the event history', async () => {
+    const before = (await jsmA.streams.info('EVENTS')).state.messages;
+    const attempts: Array<[string, unknown]> = [
+      ['$JS.API.STREAM.DELETE.EVENTS', undefined],
+      ['$JS.API.STREAM.PURGE.EVENTS', {}],
+      ['$JS.API.STREAM.MSG.DELETE.EVENTS', { seq: 1 }],
+      // Shrinking a limit deletes events even with deny_delete and deny_purge on.
+      ['$JS.API.STREAM.UPDATE.EVENTS', { name: 'EVENTS', subjects: ['es.>'], max_msgs_per_subject: 1 }],
+      ['$JS.API.STREAM.DELETE.EVENTS_WORK', undefined],
+      ['$JS.API.STREAM.DELETE.KV_views', undefined],
+    ];
+    for (const [subject, body] of attempts) {
+      const o = await request(subject, body)(conn(A, 'service'));
+      expect(o.kind, `${subject}: ${o.detail}`).toBe('denied');
+    }
+    expect((await jsmA.streams.info('EVENTS')).state.messages).toBe(before);
+  });
+
   test("a reader cannot delete the service's durable projector", async () => {
     const name = await durable();
     for (const stream of ['EVENTS', 'EVENTS_WORK']) {

@@ -13,7 +13,15 @@ import {
   // @ts-expect-error -- plain ESM script without types
 } from '../../scripts/generate-server-config.mjs';
 
-type Tenant = { name: string; maxFile?: string; maxMem?: string; maxStreams?: number; maxConsumers?: number };
+type Tenant = {
+  name: string;
+  maxFile?: string;
+  maxMem?: string;
+  maxStreams?: number;
+  maxConsumers?: number;
+  maxConnections?: number;
+  maxSubscriptions?: number;
+};
 type Spec = { prefix: string; stream: string; viewsBucket: string; tenants: Tenant[] };
 type Role = 'writer' | 'reader' | 'service';
 
@@ -116,6 +124,8 @@ describe('validateTenants', () => {
     expect(() => validate(withLimits({ maxMem: 'lots' }))).toThrow(/maxMem/);
     expect(() => validate(withLimits({ maxStreams: 0 }))).toThrow(/maxStreams/);
     expect(() => validate(withLimits({ maxConsumers: 1.5 }))).toThrow(/maxConsumers/);
+    expect(() => validate(withLimits({ maxConnections: -1 }))).toThrow(/maxConnections/);
+    expect(() => validate(withLimits({ maxSubscriptions: 0 }))).toThrow(/maxSubscriptions/);
     expect(
       validate(withLimits({ maxFile: '10GB', maxMem: '512MB', maxStreams: 2, maxConsumers: 9 })),
     ).toBeTruthy();
@@ -271,14 +281,35 @@ describe('renderConfig', () => {
     expect(new Set(refs).size).toBe(refs.length);
   });
 
+  test('the service user may not delete, update or purge the streams it administers', () => {
+    const config = render(spec('acme'));
+    const service = config.slice(config.indexOf('user: "acme-service"'));
+    for (const stream of ['EVENTS', 'EVENTS_WORK', 'KV_views', 'KV_deadletters'])
+      for (const api of ['DELETE', 'UPDATE', 'PURGE', 'MSG.DELETE'])
+        expect(service).toContain(`"$JS.API.STREAM.${api}.${stream}"`);
+    expect(config.slice(0, config.indexOf('user: "acme-service"'))).not.toContain('deny:');
+  });
+
   test('applies the tenant limits, with defaults', () => {
     const config = render({
       ...spec(),
       tenants: [
-        { name: 'big', maxFile: '10GB', maxMem: '1GB', maxStreams: 3, maxConsumers: 42 },
+        {
+          name: 'big',
+          maxFile: '10GB',
+          maxMem: '1GB',
+          maxStreams: 3,
+          maxConsumers: 42,
+          maxConnections: 7,
+          maxSubscriptions: 70,
+        },
         { name: 'small' },
       ],
     });
+    expect(account(config, 'big')).toMatch(/limits \{\s+max_connections: 7\s+max_subscriptions: 70\s+\}/);
+    expect(account(config, 'small')).toMatch(
+      /limits \{\s+max_connections: 1000\s+max_subscriptions: 100000\s+\}/,
+    );
     expect(account(config, 'big')).toMatch(
       /max_file: 10GB\s+max_mem: 1GB\s+max_streams: 3\s+max_consumers: 42/,
     );
