@@ -4,7 +4,7 @@ import { encodeToken } from '../subjects/tokens.js';
 
 /** An event a processor or projector gave up on, kept until it is replayed or dismissed. */
 export interface DeadLetter {
-  /** The processor or view (`<view>@v<version>`) that failed. */
+  /** The processor, or the view (`<stream>/<tenant>/<view>@v<version>`), that failed. */
   readonly processor: string;
   readonly sequence: number;
   readonly subject: string;
@@ -54,6 +54,12 @@ export class DeadLetters {
       if (entry && entry.operation === 'PUT') letters.push(entry.json<DeadLetter>());
     }
     return letters.sort((a, b) => a.sequence - b.sequence);
+  }
+
+  /** One processor's dead letter of an event, or null when there is none. */
+  async get(processor: string, sequence: number): Promise<DeadLetter | null> {
+    const entry = await this.kv.get(keyOf(processor, sequence));
+    return entry && entry.operation === 'PUT' ? entry.json<DeadLetter>() : null;
   }
 
   async remove(processor: string, sequence: number): Promise<void> {

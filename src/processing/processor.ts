@@ -213,7 +213,7 @@ class DurableProcessor<E extends EventMap> implements Processor {
   }
 
   async replayDeadLetter(sequence: number): Promise<ReplayResult> {
-    const letter = (await this.deadLetters()).find((l) => l.sequence === sequence);
+    const letter = await this.resolved.deadLetters.get(this.durable, sequence);
     if (!letter) throw new DeadLetterNotFoundError(this.name, sequence, 'it has no dead letter');
     return this.replay(letter);
   }

@@ -6,7 +6,11 @@ const decoder = new TextDecoder();
 
 /** Serializes a view value with a fixed key order, so equal states give equal bytes. */
 export function encodeViewValue<S>(value: StoredViewValue<S>): Uint8Array {
-  return encoder.encode(JSON.stringify({ sequence: value.sequence, time: value.time, state: value.state }));
+  const { sequence, time, state, replayed } = value;
+  // Only values with late folds carry `replayed`: the rest stay byte-identical to a rebuild.
+  return encoder.encode(
+    JSON.stringify(replayed?.length ? { sequence, time, state, replayed } : { sequence, time, state }),
+  );
 }
 
 /** A KV message as a view entry; null for a delete or purge marker. Pure. */

@@ -52,6 +52,8 @@ export interface StoredViewValue<S> {
   readonly sequence: number;
   readonly time: string;
   readonly state: S;
+  /** Dead-lettered events folded in later, so replaying one again does not fold it twice. */
+  readonly replayed?: readonly number[];
 }
 
 /**

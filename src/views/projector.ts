@@ -1,6 +1,10 @@
+import { backoff, errors, type NatsConnection } from '@nats-io/nats-core';
+import { JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { PayloadTooLargeError, StoreNotFoundError, UnavailableError } from '../errors.js';
 import type { Subscription } from 'rxjs';
-import type { DeadLetters } from '../processing/dead-letters.js';
+import type { DeadLetter, DeadLetters } from '../processing/dead-letters.js';
+import { DeadLetterNotFoundError } from '../processing/errors.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import type { EnvelopeOf, EventMap, MalformedEvent } from '../store/types.js';
 import type { WatchMessage } from '../watch/types.js';
@@ -20,6 +24,11 @@ export interface ProjectorOptions {
   deadLetters?: DeadLetters;
   /** Called after each batch with progress (events done and total, rate, ETA). */
   onProgress?: (progress: ProjectorProgress) => void;
+  /**
+   * Told of failures the projector retries (the server restarting, a timeout): it starts
+   * again from its checkpoint after a backoff. Failures it cannot retry end `done`.
+   */
+  onRetry?: (err: unknown) => void;
   /**
    * Switch readers to this version once caught up, if it is newer than theirs. Default
    * true. False builds ahead of a deploy: the version's own projector, started later,
@@ -54,7 +63,13 @@ export interface Projector {
   progress(): ProjectorProgress;
   /** Sequences between the newest matching event and the last one folded: 0 when up to date. */
   lag(): Promise<number>;
-  /** Applies a dead-lettered event again (after fixing `evolve`) and removes its dead letter. */
+  /** This view version's dead letters, oldest event first. */
+  deadLetters(): Promise<DeadLetter[]>;
+  /**
+   * Folds a dead-lettered event in (after fixing `evolve`) and removes its dead letter.
+   * Throws {@link DeadLetterNotFoundError} when there is none, and `evolve`'s error (the
+   * letter stays) when it still fails. Replaying twice folds once.
+   */
   replayDeadLetter(sequence: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -106,6 +121,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private live?: Subscription;
   private queue: Array<WatchMessage<E>> = [];
   private draining?: Promise<void>;
+  private readonly retry = backoff([250, 500, 1000, 2000, 5000]);
+  /** Failures in a row; a batch that flushes resets it. */
+  private failures = 0;
+  private restarting = false;
 
   constructor(
     private readonly store: JetStreamEventStore<E>,
@@ -115,7 +134,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   ) {
     this.keys = new ViewKeys(store.tenant, view.name);
     this.batchSize = options.batchSize ?? 500;
-    this.processor = `${view.name}@v${view.version}`;
+    // Dead letters are keyed by processor: name the stream and tenant, as one bucket may serve several.
+    this.processor = `${store.stream}/${store.tenant}/${view.name}@v${view.version}`;
     this.caughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
     let settle!: { resolve: () => void; reject: (err: unknown) => void };
     this.done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
@@ -127,6 +147,28 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.catchUp()
       .then(() => this.followLive())
       .catch((err) => this.fail(err));
+  }
+
+  /**
+   * Starts over from the checkpoint after a failure a retry can fix. Nothing is lost or
+   * folded twice: unflushed work is read again, and stored values skip what they hold.
+   */
+  private restart(err: unknown): void {
+    // Both the watch and a drain can fail at once: one restart is enough.
+    if (this.restarting) return;
+    this.restarting = true;
+    this.live?.unsubscribe();
+    this.live = undefined;
+    this.queue.length = 0;
+    this.dirty.clear();
+    this.cache.clear();
+    this.options.onRetry?.(err);
+    setTimeout(() => {
+      this.restarting = false;
+      if (this.stopped) return;
+      this.phase = 'catching-up';
+      this.run();
+    }, this.retry.backoff(this.failures++));
   }
 
   progress(): ProjectorProgress {
@@ -157,13 +199,31 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.finish();
   }
 
+  async deadLetters(): Promise<DeadLetter[]> {
+    return (await this.options.deadLetters?.list(this.processor)) ?? [];
+  }
+
   async replayDeadLetter(sequence: number): Promise<void> {
+    const letters = this.options.deadLetters;
+    if (!(await letters?.get(this.processor, sequence)))
+      throw new DeadLetterNotFoundError(this.processor, sequence, 'it has no dead letter');
+    let found = false;
     for await (const event of this.store.read(this.view.filter, { after: sequence - 1, until: sequence })) {
-      // Folded late, on top of newer events: a rebuild is the way to get the exact order back.
-      await this.apply(event, { force: true });
+      found = true;
+      const kvKey = this.keys.entry(this.view.version, this.view.key(event));
+      const entry = await this.entry(kvKey);
+      // Folded late, on top of newer events (a rebuild restores the exact order), and
+      // recorded in the value: a repeat, or a retry after a crash before the letter was
+      // removed, does not fold it twice. If evolve still throws, the letter stays.
+      if (entry.replayed?.includes(sequence)) continue;
+      const state = this.view.evolve(entry.state, event);
+      const replayed = [...(entry.replayed ?? []), sequence];
+      this.cache.set(kvKey, { ...entry, state, sequence: Math.max(entry.sequence, sequence), replayed });
+      this.dirty.add(kvKey);
     }
+    if (!found) throw new DeadLetterNotFoundError(this.processor, sequence, 'the event is not in the stream');
     await this.flush();
-    await this.options.deadLetters?.remove(this.processor, sequence);
+    await letters!.remove(this.processor, sequence);
   }
 
   private async catchUp(): Promise<void> {
@@ -234,11 +294,19 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     }
   }
 
-  private async apply(event: EnvelopeOf<E>, { force = false } = {}): Promise<void> {
+  private async apply(event: EnvelopeOf<E>): Promise<void> {
     this.processed++;
-    const kvKey = this.keys.entry(this.view.version, this.view.key(event));
+    let kvKey: string;
+    try {
+      kvKey = this.keys.entry(this.view.version, this.view.key(event));
+    } catch (err) {
+      // A key the view cannot name (its key function threw, or the key is no valid token)
+      // is the event's problem, not the projector's: dead-letter it and go on.
+      await this.deadLetter(event.sequence, event.subject, err, 1);
+      return this.advance(event.sequence);
+    }
     const entry = await this.entry(kvKey);
-    if (!force && event.sequence <= entry.sequence) return this.advance(event.sequence);
+    if (event.sequence <= entry.sequence) return this.advance(event.sequence);
     const folded = await this.evolve(entry.state, event);
     if (!folded) return this.advance(event.sequence);
     const state = folded.state;
@@ -302,6 +370,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         this.keys.checkpoint(this.view.version),
         JSON.stringify({ sequence: this.lastSequence }),
       );
+      this.failures = 0;
     }
     // Keep recent values (with their revisions) for the next batch, within a bound.
     for (const key of this.cache.keys()) {
@@ -312,6 +381,14 @@ class ViewProjector<S, E extends EventMap> implements Projector {
 
   private async write(kvKey: string, entry: Entry<S>): Promise<void> {
     const data = encodeViewValue(entry);
+    const limit = this.store.connection.info?.max_payload ?? Infinity;
+    // Every later event of this key would fail the same way: stop with what to change.
+    if (data.length + 256 > limit)
+      throw new PayloadTooLargeError(
+        `${kvKey} (view ${this.view.name} v${this.view.version}, after event #${entry.sequence})`,
+        data.length,
+        limit,
+      );
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         entry.revision =
@@ -366,8 +443,35 @@ class ViewProjector<S, E extends EventMap> implements Projector {
 
   private fail(err: unknown): void {
     if (this.stopped) return;
+    if (retryable(err, this.store.connection, this.failures)) return this.restart(err);
     this.stopped = true;
     this.live?.unsubscribe();
     this.finish(err);
   }
+}
+
+/** Tries before "no responders" counts as a missing stream rather than a restarting server. */
+const NO_RESPONDERS_TRIES = 10;
+
+/**
+ * Failures that pass: the server restarting or electing a leader, a timeout, a dropped
+ * connection that nats.js is restoring. A closed connection, a refusal (permissions, a
+ * missing store, a bad view or event) or an error of the view's own code is final. A
+ * store that does not answer is missing, or not back yet: that is retried a few times.
+ */
+function retryable(err: unknown, nc: NatsConnection, failures: number): boolean {
+  if (nc.isClosed()) return false;
+  // JetStream's own "stream not found" is final; silence (no responders) is not, yet.
+  if (err instanceof StoreNotFoundError)
+    return !(err.cause instanceof JetStreamApiError) && failures < NO_RESPONDERS_TRIES;
+  const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
+  return (
+    cause instanceof UnavailableError ||
+    cause instanceof errors.TimeoutError ||
+    cause instanceof errors.NoRespondersError ||
+    cause instanceof errors.ConnectionError ||
+    // nats.js does not export this class; it names it.
+    (cause instanceof Error && cause.name === 'JetStreamNotEnabled') ||
+    (cause instanceof JetStreamApiError && cause.code === 503)
+  );
 }

@@ -6,11 +6,13 @@ import {
   createEventStore,
   defineView,
   openView,
+  PayloadTooLargeError,
   type EnvelopeOf,
   type JetStreamEventStore,
 } from '../../src/index.js';
-import { ensureStore, startProjector } from '../../src/server.js';
+import { DeadLetterNotFoundError, ensureStore, startProjector } from '../../src/server.js';
 import { DeadLetters } from '../../src/processing/dead-letters.js';
+import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
 type Bank = { Deposited: { amount: number }; Withdrawn: { amount: number } };
@@ -165,20 +167,26 @@ describe('views', () => {
     const view = balances(1, (e) => broken && e.sequence === bad.version);
     const projector = await startProjector(store, view, { deadLetters, maxAttempts: 3, bucket: 'poison' });
     await projector.caughtUp;
-    const letters = await deadLetters.list('balances@v1');
-    expect(letters.filter((l) => l.subject.includes(store.tenant))).toMatchObject([
-      { sequence: bad.version, attempts: 3 },
-    ]);
+    const [letter] = await projector.deadLetters();
+    expect(letter).toMatchObject({ sequence: bad.version, attempts: 3 });
     const reader = openView<Balance>(store, view, { bucket: 'poison' });
     expect((await reader.get('p'))?.state).toEqual({ balance: 3, count: 2 });
+    // Still broken: the replay fails and the letter stays.
+    await expect(projector.replayDeadLetter(bad.version)).rejects.toThrow();
+    expect(await projector.deadLetters()).toHaveLength(1);
     broken = false;
     await projector.replayDeadLetter(bad.version);
     expect((await reader.get('p'))?.state).toEqual({ balance: 16, count: 3 });
-    expect(
-      (await deadLetters.list('balances@v1')).some(
-        (l) => l.sequence === bad.version && l.subject.includes(store.tenant),
-      ),
-    ).toBe(false);
+    expect(await projector.deadLetters()).toEqual([]);
+    // A crash after the fold but before the letter went: replaying again only removes it.
+    await deadLetters.record(letter!);
+    await projector.replayDeadLetter(bad.version);
+    expect((await reader.get('p'))?.state).toEqual({ balance: 16, count: 3 });
+    expect(await projector.deadLetters()).toEqual([]);
+    // Nothing to replay any more, nor for an event that never failed: nothing is folded twice.
+    await expect(projector.replayDeadLetter(bad.version)).rejects.toBeInstanceOf(DeadLetterNotFoundError);
+    await expect(projector.replayDeadLetter(ok.version)).rejects.toBeInstanceOf(DeadLetterNotFoundError);
+    expect((await reader.get('p'))?.state).toEqual({ balance: 16, count: 3 });
     expect(ok.version).toBeLessThan(bad.version);
     await projector.stop();
   });
@@ -212,4 +220,91 @@ describe('views', () => {
     expect(v2.progress()).toMatchObject({ phase: 'live', etaMs: 0 });
     await Promise.all([v1.stop(), v2.stop()]);
   });
+});
+
+describe('projector failures', () => {
+  test('an event whose key the view cannot name is dead-lettered; the rest project', async () => {
+    const store = newStore();
+    const deadLetters = await DeadLetters.open(nc);
+    const byOwner = defineView<number, Bank>({
+      name: 'by-owner',
+      version: 1,
+      filter: { entityType: 'account' },
+      initial: 0,
+      // An empty id cannot be a key; a throwing key function is the view's bug.
+      key: (e) =>
+        e.data.amount === 13 ? '' : e.data.amount === 14 ? (null as unknown as string).trim() : 'all',
+      evolve: (n) => n + 1,
+    });
+    for (const amount of [1, 13, 2, 14, 3])
+      await store.append({ type: 'account', id: 'k' }, { type: 'Deposited', data: { amount } });
+    const projector = await startProjector(store, byOwner, { deadLetters, bucket: 'badkeys' });
+    await projector.caughtUp;
+    expect((await projector.deadLetters()).map((l) => l.error.name)).toEqual([
+      'InvalidTokenError',
+      'TypeError',
+    ]);
+    expect((await openView<number>(store, byOwner, { bucket: 'badkeys' }).get('all'))?.state).toBe(3);
+    await projector.stop();
+  });
+
+  test('a state over max_payload stops the projector with a typed error naming the key', async () => {
+    const store = newStore();
+    const hoard = defineView<string[], Bank>({
+      name: 'hoard',
+      version: 1,
+      filter: { entityType: 'account' },
+      initial: [],
+      evolve: (s) => [...s, 'x'.repeat(200_000)],
+    });
+    for (let i = 0; i < 8; i++)
+      await store.append({ type: 'account', id: 'h' }, { type: 'Deposited', data: { amount: i } });
+    const projector = await startProjector(store, hoard, { bucket: 'hoard', batchSize: 1 });
+    const err = await projector.done.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect((err as Error).message).toMatch(/hoard v1/);
+  });
+
+  test('a server restart mid-projection is retried from the checkpoint: nothing lost, nothing twice', async () => {
+    const own = await useServer();
+    try {
+      const conn = await own.connect();
+      await ensureStore(conn, { stream, prefix: 'v' });
+      const store = newStore(conn);
+      await deposits(store, 5_000);
+      const retried: unknown[] = [];
+      const projector = await startProjector(store, balances(1), {
+        bucket: 'restarts',
+        batchSize: 5,
+        onRetry: (err) => retried.push(err),
+      });
+      // Mid catch-up: KV writes and reads fail while the server is away.
+      await own.server.restart();
+      await Promise.race([projector.caughtUp, projector.done]);
+      await deposits(store, 700);
+      const expected = await store.load(
+        { type: 'account', id: 'acc-3' },
+        {
+          initial: { balance: 0, count: 0 },
+          evolve: (s, e) => ({ balance: s.balance + e.data.amount, count: s.count + 1 }),
+        },
+      );
+      const reader = openView<Balance>(store, balances(1), { bucket: 'restarts' });
+      // A projector that gave up ends the wait with its error.
+      const entry = await Promise.race([
+        eventually(
+          () => reader.get('acc-3'),
+          (e) => e?.state.count === expected.state.count,
+          20_000,
+        ),
+        projector.done.then(() => null),
+      ]);
+      expect(entry?.state).toEqual(expected.state);
+      expect(retried.length).toBeGreaterThan(0);
+      await projector.stop();
+      await expect(projector.done).resolves.toBeUndefined();
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
 });
