@@ -28,8 +28,20 @@ export async function ensureDurable(
 ): Promise<ConsumerInfo> {
   try {
     // Create is idempotent for an identical config: one round trip on the usual restart.
-    return await jsm.consumers.add(stream, wanted);
+    const created = await jsm.consumers.add(stream, wanted);
+    // The stream's consumer_limits gave it an idle timeout (ensureStore caps the event
+    // stream for browser users): it would vanish while the processor is down and come back
+    // at the first event, running every effect again.
+    if ((created.config.inactive_threshold ?? 0) > 0) {
+      await jsm.consumers.delete(stream, wanted.durable_name).catch(() => undefined);
+      throw new ProcessorConfigError(processor, [
+        `stream "${stream}" removes idle consumers, so its durable would start over after any pause; ` +
+          'run processors on the mirror: ensureProcessorStream(), then pass consumerStream',
+      ]);
+    }
+    return created;
   } catch (err) {
+    if (err instanceof ProcessorConfigError) throw err;
     if (!isApiError(err, ConsumerAlreadyExists)) throw consumerError(err, stream);
   }
   try {

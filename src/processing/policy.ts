@@ -180,6 +180,15 @@ function unsafeDifferences(existing: ConsumerConfig, wanted: DurableConfig): str
   if (existing.deliver_policy !== wanted.deliver_policy) {
     problems.push(`consumer "${name}" starts at "${existing.deliver_policy}", not "all" (${fix})`);
   }
+  if (existing.headers_only) {
+    problems.push(`consumer "${name}" delivers headers only, so every event would fail to decode (${fix})`);
+  }
+  if ((existing.inactive_threshold ?? 0) > 0) {
+    problems.push(
+      `consumer "${name}" is removed after ${existing.inactive_threshold! / 1e6} ms unused, and a ` +
+        `recreated one starts again from the first event (${fix})`,
+    );
+  }
   const filters = existing.filter_subjects?.length ? existing.filter_subjects : [existing.filter_subject];
   if (filters.length !== 1 || filters[0] !== wanted.filter_subject) {
     problems.push(

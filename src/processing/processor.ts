@@ -4,6 +4,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
+import { delay } from '@nats-io/nats-core';
 import type { StoredMessage } from '../codec/event-format.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import { toFilter } from '../store/reading.js';
@@ -23,7 +24,7 @@ import {
 } from './attempt.js';
 import { DeadLetters, type DeadLetter } from './dead-letters.js';
 import { AttemptClock, Delivery } from './delivery.js';
-import { DeadLetterNotFoundError } from './errors.js';
+import { DeadLetterNotFoundError, ProcessorConfigError } from './errors.js';
 import { consumeDurable, consumerLag, ensureDurable, storedAt } from './jetstream.js';
 import { MetricsRecorder, type AttemptKind, type ProcessorMetrics } from './metrics.js';
 import {
@@ -198,6 +199,26 @@ class DurableProcessor<E extends EventMap> implements Processor {
     void this.messages.closed().then((err) => {
       if (err && this.state === 'running') this.report(err);
     });
+    void this.watchConsumer(this.messages);
+  }
+
+  /**
+   * nats.js keeps pulling from a deleted consumer without a word. Recreating it would start
+   * over from the first event and run every effect again, so this stops and says so.
+   */
+  private async watchConsumer(messages: ConsumerMessages): Promise<void> {
+    for await (const status of messages.status()) {
+      if (status.type !== 'consumer_deleted' && status.type !== 'consumer_not_found') continue;
+      if (this.state !== 'running') return;
+      this.report(
+        new ProcessorConfigError(this.name, [
+          `its durable consumer ${this.durable} on ${this.resolved.stream} is gone, so it stopped; ` +
+            'start it again to recreate the consumer from the first event, or restore the consumer',
+        ]),
+      );
+      await this.stop({ timeoutMs: this.policy.ackWaitMs });
+      return;
+    }
   }
 
   metrics(): ProcessorMetrics {
@@ -316,13 +337,34 @@ class DurableProcessor<E extends EventMap> implements Processor {
   /** Records the dead letter, then terminates the event. False when it was not settled here. */
   private async deadLetter(delivery: Delivery, error: ErrorSummary): Promise<boolean> {
     const attempts = Math.min(delivery.attempt, this.policy.maxDeliver);
-    try {
-      await this.record({ sequence: delivery.sequence, subject: delivery.subject, error, attempts });
-    } catch (err) {
-      // Without a record the event must not be terminated: let it come back and try again.
-      this.report(err);
-      delivery.nak(retryDelay(this.policy, delivery.attempt));
-      return false;
+    // The spare delivery is the server's last: a nak would not bring the event back.
+    const last = delivery.attempt > this.policy.maxDeliver;
+    for (let tries = 0; ; tries++) {
+      try {
+        await this.record({ sequence: delivery.sequence, subject: delivery.subject, error, attempts });
+        break;
+      } catch (err) {
+        this.report(err);
+        // Without a record the event must not be terminated: let it come back and try again.
+        if (!last) {
+          delivery.nak(retryDelay(this.policy, delivery.attempt));
+          return false;
+        }
+        if (this.state !== 'running') {
+          this.report(
+            new Error(
+              `event #${delivery.sequence} could not be dead-lettered before the processor stopped, ` +
+                'and the server will not deliver it again: record or replay it by hand',
+              { cause: err },
+            ),
+          );
+          delivery.nak();
+          return false;
+        }
+        // Keep the delivery ours (within its ack wait) while the dead-letter bucket recovers.
+        delivery.working();
+        await delay(Math.min(250 * 2 ** Math.min(tries, 5), this.policy.ackWaitMs / 3));
+      }
     }
     if (!delivery.term(`${error.name}: ${error.message}`.slice(0, 256))) return false;
     this.recorder.deadLettered();

@@ -33,7 +33,8 @@ export interface EnsureStoreOptions {
    * Longest a consumer of the stream may go unused before the server removes it, in ms.
    * Default 30 s. Tenant users create consumers (watches) but may not delete them, so
    * none may be made to live forever. Durable processors run on the mirror
-   * ({@link ensureProcessorStream}), which has no such limit.
+   * ({@link ensureProcessorStream}), which has no such limit. 0 turns the cap off: only
+   * for a stream no untrusted user may create consumers on.
    */
   consumerIdleLimitMs?: number;
 }
@@ -121,7 +122,7 @@ export function incompatibilities(
     problems.push('duplicate_window is shorter');
   const idle = actual.consumer_limits?.inactive_threshold ?? 0;
   const wantedIdle = wanted.consumer_limits?.inactive_threshold;
-  if (wantedIdle !== undefined && (idle === 0 || idle > wantedIdle))
+  if (wantedIdle && (idle === 0 || idle > wantedIdle))
     problems.push(
       `consumer_limits.inactive_threshold is ${idle === 0 ? 'unset' : `${idle / 1e6} ms`}, so consumers users cannot delete may live on`,
     );

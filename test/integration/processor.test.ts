@@ -32,7 +32,7 @@ const started: Processor[] = [];
 beforeAll(async () => {
   t = await useServer();
   nc = await t.connect();
-  await ensureStore(nc, { stream, prefix, storage: 'memory' });
+  await ensureStore(nc, { stream, prefix, storage: 'memory', consumerIdleLimitMs: 0 });
   jsm = await jetstreamManager(nc, { checkAPI: false });
   deadLetters = await DeadLetters.open(nc);
 });
@@ -320,6 +320,112 @@ describe('processor: failures', () => {
   });
 });
 
+describe('processor: a dead-letter bucket that is down', () => {
+  test('on the last delivery the record is retried until it lands, so the event is not lost', async () => {
+    const store = newStore();
+    const bucket = unique('dlb').toLowerCase();
+    const letters = await DeadLetters.open(nc, { bucket });
+    const errors: unknown[] = [];
+    const [seq] = await deposits(store, [1]);
+    // Gone before the event fails for good: every record fails until it is back.
+    await jsm.streams.delete(`KV_${bucket}`);
+    const processor = await start({
+      store,
+      name: unique('dl-down'),
+      filter: { entityType: 'account' },
+      deadLetters: letters,
+      ...fast,
+      maxDeliver: 2,
+      backoffMs: [50],
+      onError: (err) => errors.push(err),
+      handler: () => {
+        throw new Error('always');
+      },
+    });
+    await until(
+      () => errors.length,
+      (n) => n >= 3,
+    );
+    await DeadLetters.open(nc, { bucket });
+    const recorded = await until(
+      () => processor.deadLetters().catch(() => []),
+      (found) => found.length === 1,
+      15_000,
+    );
+    expect(recorded[0]).toMatchObject({ sequence: seq, attempts: 2 });
+  }, 30_000);
+});
+
+describe('processor: its consumer or server going away', () => {
+  test('a deleted durable consumer stops the processor with an error, instead of a silent stall', async () => {
+    const store = newStore();
+    const errors: unknown[] = [];
+    const processor = await start({
+      store,
+      name: unique('orphan'),
+      filter: { entityType: 'account' },
+      ...fast,
+      onError: (err) => errors.push(err),
+      handler: () => undefined,
+    });
+    // Running: its pull request waits at the server. Then an operator deletes the consumer.
+    await until(
+      () => jsm.consumers.info(stream, processor.durable).then((info) => info.num_waiting),
+      (waiting) => waiting > 0,
+    );
+    await jsm.consumers.delete(stream, processor.durable);
+    await deposits(store, [1]);
+    await until(
+      () => processor.state,
+      (state) => state === 'stopped',
+      15_000,
+    );
+    expect(errors.some((e) => e instanceof ProcessorConfigError && /is gone/.test(e.message))).toBe(true);
+  }, 30_000);
+
+  test('a server restart is ridden out: events appended after it are handled', async () => {
+    const own = await useServer();
+    try {
+      const conn = await own.connect();
+      await ensureStore(conn, { stream, prefix, consumerIdleLimitMs: 0 });
+      const store = newStore(conn);
+      const handled: number[] = [];
+      const processor = await startProcessor({
+        store,
+        name: unique('survivor'),
+        filter: { entityType: 'account' },
+        deadLetters: await DeadLetters.open(conn),
+        ...fast,
+        handler: (e) => void handled.push(amountOf(e)),
+      });
+      await deposits(store, [1, 2]);
+      await until(
+        () => handled.length,
+        (n) => n === 2,
+      );
+      await own.server.restart();
+      await until(
+        () =>
+          deposits(store, [3]).then(
+            () => true,
+            () => false,
+          ),
+        (ok) => ok,
+        15_000,
+      );
+      await until(
+        () => handled.includes(3),
+        (yes) => yes,
+        15_000,
+      );
+      expect(processor.state).toBe('running');
+      await processor.stop({ timeoutMs: 100 });
+    } finally {
+      await own.close();
+    }
+  }, 40_000);
+});
+
 describe('processor: concurrency', () => {
   test('runs at most `concurrency` handlers at once, and more than one', async () => {
     const store = newStore();
@@ -546,6 +652,23 @@ describe('processor: configuration', () => {
     const moved = start({ ...options, filter: { entityType: 'order' } });
     await expect(moved).rejects.toBeInstanceOf(ProcessorConfigError);
     await expect(moved).rejects.toThrow(/position cannot carry over/);
+  });
+
+  test('a stream that removes idle consumers is refused: the durable would start over', async () => {
+    const capped = unique('CAPPED');
+    await ensureStore(nc, { stream: capped, prefix: capped.toLowerCase() });
+    const store = createEventStore<Events>({
+      connection: nc,
+      tenant: 't',
+      prefix: capped.toLowerCase(),
+      stream: capped,
+    });
+    const err = await start({ store, name: 'on-capped', handler: () => {}, ...fast }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ProcessorConfigError);
+    expect((err as Error).message).toMatch(/removes idle consumers.*ensureProcessorStream/);
+    expect((await jsm.consumers.list(capped).next()).length).toBe(0);
   });
 
   test('processors of the same name in two tenants are separate', async () => {

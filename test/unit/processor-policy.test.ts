@@ -91,6 +91,13 @@ describe('consumer drift', () => {
     const other = { ...existing, deliver_policy: 'new', deliver_subject: 'x' } as ConsumerConfig;
     expect(consumerDrift(other, wanted).unsafe).toHaveLength(2);
   });
+
+  test('a consumer that would deliver headers only, or vanish when idle, is unsafe', () => {
+    expect(consumerDrift({ ...existing, headers_only: true }, wanted).unsafe[0]).toMatch(/headers only/);
+    expect(consumerDrift({ ...existing, inactive_threshold: 5e9 }, wanted).unsafe[0]).toMatch(
+      /removed after 5000 ms unused.*from the first event/,
+    );
+  });
 });
 
 describe('settling an attempt', () => {
