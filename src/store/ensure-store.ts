@@ -31,8 +31,9 @@ export interface EnsureStoreOptions {
   maxBytes?: number;
   /**
    * Longest a consumer of the stream may go unused before the server removes it, in ms.
-   * Default 30 s. Tenant users create consumers (watches) but may not delete them, so
-   * none may be made to live forever. Durable processors run on the mirror
+   * Default 5 minutes, the longest nats.js's own ordered consumers ask for (a consumer
+   * asking longer is refused). Tenant users create consumers (watches) but may not delete
+   * them, so none may be made to live forever. Durable processors run on the mirror
    * ({@link ensureProcessorStream}), which has no such limit. 0 turns the cap off: only
    * for a stream no untrusted user may create consumers on.
    */
@@ -78,7 +79,7 @@ export async function ensureStore(
     deny_delete: true,
     deny_purge: true,
     compression: StoreCompression.S2,
-    consumer_limits: { inactive_threshold: nanos(options.consumerIdleLimitMs ?? 30_000) },
+    consumer_limits: { inactive_threshold: nanos(options.consumerIdleLimitMs ?? 300_000) },
   };
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   try {

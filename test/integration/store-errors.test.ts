@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createEventStore,
@@ -36,9 +36,12 @@ describe('ensureStore', () => {
       deny_purge: true,
       compression: 's2',
       max_age: 0,
-      consumer_limits: { inactive_threshold: 30_000_000_000 },
+      consumer_limits: { inactive_threshold: 300_000_000_000 },
     });
     expect((await ensureStore(nc, { stream, prefix: 'ens' })).created).toBe(false);
+    // The consumer idle cap leaves room for nats.js's own ordered consumers (5 minutes).
+    const ordered = await jetstream(nc).consumers.getPushConsumer(stream);
+    await ordered.delete();
   });
 
   test('refuses, and never changes, a stream that would lose events or weaken guarantees', async () => {
