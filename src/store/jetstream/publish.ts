@@ -79,14 +79,18 @@ function toWire(writes: ReadonlyArray<PreparedWrite>, maxPayload = Infinity): Wi
   const wire: WireMessage[] = [];
   for (const write of writes) {
     write.events.forEach((event, i) => {
-      const h = headers();
-      for (const [k, v] of event.headers) h.append(k, v);
+      const pairs: Array<readonly [string, string]> = [...event.headers];
       if (i === 0 && write.expect !== 'any') {
-        h.set('Nats-Expected-Last-Subject-Sequence', String(write.expect === 'new' ? 0 : write.expect));
-        h.set('Nats-Expected-Last-Subject-Sequence-Subject', write.entitySubject);
+        pairs.push([
+          'Nats-Expected-Last-Subject-Sequence',
+          String(write.expect === 'new' ? 0 : write.expect),
+        ]);
+        pairs.push(['Nats-Expected-Last-Subject-Sequence-Subject', write.entitySubject]);
       }
-      const size = wireSize(event.data, h, maxPayload);
+      const size = wireSize(event.data, pairs, maxPayload);
       if (size > maxPayload) throw new PayloadTooLargeError(event.subject, size, maxPayload);
+      const h = headers();
+      for (const [k, v] of pairs) h.append(k, v);
       wire.push({ event, headers: h });
     });
   }
@@ -100,12 +104,17 @@ const BATCH_HEADER_BYTES = 120;
  * The message's size on the wire, as the server counts it against max_payload. Exact
  * (UTF-8) only when a cheap upper bound comes near the limit: most events are far below.
  */
-function wireSize(data: Uint8Array, h: MsgHdrs, maxPayload: number): number {
-  const lines = h.keys().flatMap((k) => h.values(k).map((v) => `${k}: ${v}\r\n`));
-  const chars = lines.reduce((n, line) => n + line.length, BATCH_HEADER_BYTES + data.length);
-  if (chars + lines.reduce((n, line) => n + line.length, 0) * 2 <= maxPayload) return chars;
+function wireSize(
+  data: Uint8Array,
+  pairs: ReadonlyArray<readonly [string, string]>,
+  maxPayload: number,
+): number {
+  let chars = 0;
+  for (const [k, v] of pairs) chars += k.length + v.length + 4;
+  const base = BATCH_HEADER_BYTES + data.length;
+  if (base + chars * 3 <= maxPayload) return base + chars;
   const utf8 = new TextEncoder();
-  return lines.reduce((n, line) => n + utf8.encode(line).length, BATCH_HEADER_BYTES + data.length);
+  return pairs.reduce((n, [k, v]) => n + utf8.encode(`${k}: ${v}\r\n`).length, base);
 }
 
 async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number> {
