@@ -3,7 +3,7 @@
 // stay on the version a running projector keeps up to date: the deployed projector of
 // version N resumes from this build and switches readers once caught up (switching them
 // here would leave them on a version nothing keeps current). Connects as the tenant's
-// service user: JETSOURCE_WS_URL (default ws://127.0.0.1:8080) and
+// service user: JETSOURCE_WS_URL (default ws://127.0.0.1:$JETSOURCE_WS_PORT, as `npm start` uses) and
 // JETSOURCE_<TENANT>_SERVICE_PASSWORD (default: the development password).
 import WebSocket from 'ws';
 import { connect, createEventStore, defineView } from '../src/index.js';
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const version = versionFlag >= 0 ? Number(rest[versionFlag + 1]) : view.version;
   const target = defineView({ ...view, version });
   const nc = await connect({
-    servers: process.env.JETSOURCE_WS_URL ?? 'ws://127.0.0.1:8080',
+    servers: process.env.JETSOURCE_WS_URL ?? `ws://127.0.0.1:${process.env.JETSOURCE_WS_PORT ?? 8080}`,
     wsFactory,
     user: `${tenant}-service`,
     pass:

@@ -12,6 +12,8 @@ export type JetsourceErrorCode =
   | 'STORE_CONFIG'
   | 'UNAVAILABLE'
   | 'UNSUPPORTED_SERVER'
+  | 'PROCESSOR_CONFIG'
+  | 'DEAD_LETTER_NOT_FOUND'
   | 'SERVER';
 
 const brand = Symbol.for('jetsource.error');
@@ -154,11 +156,11 @@ export class PermissionDeniedError extends JetsourceError {
   constructor(
     readonly subject: string,
     readonly operation: 'publish' | 'subscribe' | 'request',
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; remedy?: string },
   ) {
     super(
       'PERMISSION_DENIED',
-      `permission denied to ${operation} ${subject}. Check the user's role (a reader cannot append) and tenant.`,
+      `permission denied to ${operation} ${subject}. ${options?.remedy ?? "Check the user's role (a reader cannot append) and tenant."}`,
       options,
     );
     this.name = 'PermissionDeniedError';

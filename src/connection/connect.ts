@@ -40,6 +40,12 @@ export const connectionDefaults: Readonly<Partial<WsConnectionOptions>> = {
  */
 export async function connect(options: ConnectOptions): Promise<NatsConnection> {
   const { tenant, ...rest } = options;
+  // nats.js would wait forever for a socket it cannot make.
+  if (typeof globalThis.WebSocket === 'undefined' && !rest.wsFactory)
+    throw new TypeError(
+      'this runtime has no WebSocket (Node 20): pass wsFactory, e.g. ' +
+        "wsFactory: async (url) => ({ socket: new (await import('ws')).default(url), encrypted: url.startsWith('wss:') })",
+    );
   const nc = await wsconnect({ ...connectionDefaults, ...rest });
   if (tenant !== undefined) {
     await verifyTenant(nc, tenant).catch(async (err: unknown) => {
@@ -64,9 +70,12 @@ export async function verifyTenant(nc: NatsConnection, tenant: string): Promise<
     const reply = await nc.request('$SYS.REQ.USER.INFO', Empty, { timeout: 5000 });
     account = (reply.json() as { data?: { account?: string } }).data?.account;
   } catch (cause) {
+    const inbox = cause instanceof Error && /_INBOX/.test(`${cause.message} ${String(cause.cause ?? '')}`);
     throw new TenantMismatchError(
       tenant,
-      'the server did not say which account these credentials belong to',
+      inbox
+        ? "its reply inbox was refused: connect with the user's own inboxPrefix (the bundled config uses _INBOX_<tenant>_<role>)"
+        : 'the server did not say which account these credentials belong to',
       { cause },
     );
   }

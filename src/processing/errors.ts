@@ -10,7 +10,7 @@ export class ProcessorConfigError extends JetsourceError {
     readonly problems: string[],
     options?: { cause?: unknown },
   ) {
-    super('VALIDATION', `processor "${processor}" cannot start: ${problems.join('; ')}.`, options);
+    super('PROCESSOR_CONFIG', `processor "${processor}" cannot start: ${problems.join('; ')}.`, options);
     this.name = 'ProcessorConfigError';
   }
 }
@@ -23,7 +23,7 @@ export class DeadLetterNotFoundError extends JetsourceError {
     detail: string,
   ) {
     super(
-      'VALIDATION',
+      'DEAD_LETTER_NOT_FOUND',
       `cannot replay dead letter #${sequence} of processor "${processor}": ${detail}. ` +
         'List the current ones with processor.deadLetters().',
     );

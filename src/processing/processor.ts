@@ -132,11 +132,14 @@ export interface Processor {
  * share the work. Needs stream and consumer admin rights (the `service` role).
  *
  * @example
+ * await ensureProcessorStream(nc); // EVENTS_WORK, which tenant users cannot touch
  * const welcome = await startProcessor({
  *   store,
+ *   consumerStream: 'EVENTS_WORK',
  *   name: 'send-welcome',
  *   filter: { entityType: 'account', eventType: 'Opened' },
  *   handler: async (event, ctx) => {
+ *     if (event.type !== 'Opened') return; // the filter does not narrow the type
  *     if (!mailer.up) return retry(30_000);
  *     await mailer.send(event.data.owner, { idempotencyKey: event.id });
  *     await store.append(event.entity, { type: 'Welcomed', data: {} }, ctx.propagation);

@@ -42,7 +42,7 @@ describe('policy', () => {
       bad();
     } catch (err) {
       expect((err as ProcessorConfigError).problems).toHaveLength(4);
-      expect((err as ProcessorConfigError).code).toBe('VALIDATION');
+      expect((err as ProcessorConfigError).code).toBe('PROCESSOR_CONFIG');
     }
   });
 

@@ -42,6 +42,11 @@ export function isTransient(err: unknown): boolean {
   );
 }
 
+/** What to do when the user may not subscribe to the connection's reply inbox. */
+export const inboxRemedy =
+  "Connect with the user's own inboxPrefix (the bundled config uses _INBOX_<tenant>_<role>). " +
+  'A request was sent before its reply was refused: an append may be stored, so retry it with the same event ids.';
+
 /** A closed nats.js connection never reconnects. */
 export const closedRemedy = 'Connect again: a closed connection does not come back.';
 
@@ -52,13 +57,14 @@ export const closedRemedy = 'Connect again: a closed connection does not come ba
 export function fromRequestError(err: unknown, stream: string, subject: string): unknown {
   const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
   if (cause instanceof errors.PermissionViolationError) {
-    return new PermissionDeniedError(
-      cause.subject || subject,
-      cause.operation === 'subscription' ? 'subscribe' : 'publish',
-      {
-        cause,
-      },
-    );
+    const denied = cause.subject || subject;
+    // Replies come to the connection's inbox: a request was sent (an append may be stored)
+    // but its answer cannot arrive. That is the inbox prefix, not the role.
+    const remedy = /^_INBOX[._]/.test(denied) ? inboxRemedy : undefined;
+    return new PermissionDeniedError(denied, cause.operation === 'subscription' ? 'subscribe' : 'publish', {
+      cause,
+      remedy,
+    });
   }
   if (cause instanceof errors.NoRespondersError) return new StoreNotFoundError(stream, { cause });
   if (cause instanceof errors.TimeoutError)
