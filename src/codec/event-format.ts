@@ -206,7 +206,7 @@ export function eventIdTaken(
 ): ValidationError {
   const what = known
     ? `id "${event.id}" is already used by event #${known.sequence} on ${known.subject}`
-    : 'an id in this append is already used by another event';
+    : 'an id in this append is already stored, by another event or by this append before more than 32 events on its subject: read the entity before retrying';
   return new ValidationError(event.type, [
     { message: `${what}; give each new event its own id`, path: ['id'] },
   ]);

@@ -375,7 +375,29 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
         'VALIDATION',
         'a stored event plus a new one',
       );
-      equal(seqs(await all(store.read())), [stored.version], 'nothing else stored');
+      // One reused id is not a retry: the append is refused (as a conflict or a taken id), whole.
+      const other = await store.append(account('x'), deposit(9));
+      const refused = await store
+        .appendAll([
+          {
+            entity: account('a'),
+            events: [
+              { ...deposit(1), id: 'taken' },
+              { ...deposit(6), id: 'fresh-3' },
+            ],
+            expect: 'new',
+          },
+          { entity: account('d'), events: [{ ...deposit(7), id: 'fresh-4' }], expect: 'new' },
+        ])
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      if (!isJetsourceError(refused, 'CONCURRENCY') && !isJetsourceError(refused, 'VALIDATION'))
+        throw new ConformanceFailure(
+          `a batch holding one stored id: expected a refusal, got ${String(refused)}`,
+        );
+      equal(seqs(await all(store.read())), [stored.version, other.version], 'nothing else stored');
     },
   },
   {

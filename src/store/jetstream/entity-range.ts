@@ -54,7 +54,9 @@ export async function* entityRange(
   const sources = lasts.map(({ subject, sequence }) => {
     const guessed = early.get(subject);
     early.delete(subject);
-    const pages = guessed ? upToLast(guessed, sequence) : range(subject, after, sequence);
+    const pages = guessed
+      ? upToLast(guessed, after, sequence, (from) => range(subject, from, sequence))
+      : range(subject, after, sequence);
     return reaching(pages, subject, sequence);
   });
   dropGuesses();
@@ -62,8 +64,8 @@ export async function* entityRange(
 }
 
 /**
- * The event types that reads of each entity type have listed, newest first: the likely
- * subjects of the next entity of that type. Bounded in types and entries.
+ * The event types the latest read of each entity type listed: the likely subjects of the
+ * next entity of that type. Bounded in types and entries.
  */
 export class EventTypeGuess {
   private readonly byType = new Map<string, string[]>();
@@ -78,9 +80,11 @@ export class EventTypeGuess {
   learn(filter: string, listed: ReadonlyArray<{ subject: string }>): void {
     const stem = filter.slice(0, -1);
     const key = typeOf(stem);
-    const seen = listed.map((m) => m.subject.slice(stem.length));
+    // The latest entity's types only: a union over many entities would send most reads
+    // requests for types their entity does not have.
+    const seen = listed.map((m) => m.subject.slice(stem.length)).slice(0, 8);
     if (!this.byType.has(key) && this.byType.size >= 256) this.byType.clear();
-    this.byType.set(key, [...new Set([...seen, ...(this.byType.get(key) ?? [])])].slice(0, 8));
+    this.byType.set(key, seen);
   }
 }
 
@@ -109,14 +113,26 @@ function started(pages: Pages): Pages & { close(): Promise<unknown> } {
   };
 }
 
-/** A subject's pages cut at the last sequence its listing gave (a guessed read has no bound). */
-async function* upToLast(pages: Pages, last: number): AsyncGenerator<ReadonlyArray<PendingMessage>> {
+/**
+ * A guessed subject's pages, cut at the last sequence the listing gave. A guessed read was
+ * sent before the listing: an event appended in between is listed but may not be in it,
+ * so a read that ends short goes on from where it stopped.
+ */
+async function* upToLast(
+  pages: Pages,
+  after: number,
+  last: number,
+  rest: (after: number) => Pages,
+): AsyncGenerator<ReadonlyArray<PendingMessage>> {
+  let reached = after;
   for await (const page of pages) {
     if (page.length === 0) continue;
     const end = page[page.length - 1]!.sequence;
     yield end <= last ? page : page.filter((m) => m.sequence <= last);
     if (end >= last) return;
+    reached = end;
   }
+  yield* rest(reached);
 }
 
 /**

@@ -234,7 +234,28 @@ async function storedLastSequence(
   ctx: PublishContext,
   writes: ReadonlyArray<PreparedWrite>,
 ): Promise<number | undefined> {
-  const total = writes.reduce((n, w) => n + w.events.length, 0);
+  const events = writes.flatMap((w) => w.events);
+  const candidate = await lastSequenceCandidate(ctx, writes, events.length);
+  if (candidate === undefined) return undefined;
+  // One id matching proves little (it may be an older event's): the batch is contiguous,
+  // so its first and last events must both sit where this candidate puts them.
+  const ends = [
+    [candidate - events.length + 1, events[0]!],
+    [candidate, events[events.length - 1]!],
+  ] as const;
+  for (const [sequence, event] of ends) {
+    const stored = await ctx.direct.get({ seq: sequence });
+    if (stored?.subject !== event.subject || stored.header(eventIdHeader) !== event.id) return undefined;
+  }
+  return candidate;
+}
+
+/** Where the append's last event would be, had it been stored, from one of its events. */
+async function lastSequenceCandidate(
+  ctx: PublishContext,
+  writes: ReadonlyArray<PreparedWrite>,
+  total: number,
+): Promise<number | undefined> {
   let before = 0;
   for (const write of writes) {
     if (write.expect !== 'any') {
