@@ -125,6 +125,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   /** Failures in a row; a batch that flushes resets it. */
   private failures = 0;
   private restarting = false;
+  /** The checkpoint last stored: a restart resumes there, whatever was folded since. */
+  private checkpointed = 0;
 
   constructor(
     private readonly store: JetStreamEventStore<E>,
@@ -162,6 +164,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.queue.length = 0;
     this.dirty.clear();
     this.cache.clear();
+    // Folds past the checkpoint were dropped with the cache: a stop() during the backoff
+    // must not checkpoint past them.
+    this.lastSequence = this.checkpointed;
     this.options.onRetry?.(err);
     setTimeout(() => {
       this.restarting = false;
@@ -227,7 +232,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   private async catchUp(): Promise<void> {
-    this.lastSequence = await this.readCheckpoint();
+    this.lastSequence = this.checkpointed = await this.readCheckpoint();
     const reader = this.store.read(this.view.filter, {
       after: this.lastSequence,
       onMalformed: 'report',
@@ -366,10 +371,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.dirty.clear();
     await Promise.all(keys.map((k) => this.write(k, this.cache.get(k)!)));
     if (keys.length > 0 || this.processed > 0) {
-      await this.kv.put(
-        this.keys.checkpoint(this.view.version),
-        JSON.stringify({ sequence: this.lastSequence }),
-      );
+      const sequence = this.lastSequence;
+      await this.kv.put(this.keys.checkpoint(this.view.version), JSON.stringify({ sequence }));
+      this.checkpointed = sequence;
       this.failures = 0;
     }
     // Keep recent values (with their revisions) for the next batch, within a bound.
