@@ -68,7 +68,9 @@ export interface Projector {
   /**
    * Folds a dead-lettered event in (after fixing `evolve`) and removes its dead letter.
    * Throws {@link DeadLetterNotFoundError} when there is none, and `evolve`'s error (the
-   * letter stays) when it still fails. Replaying twice folds once.
+   * letter stays) when it still fails. Replaying twice folds once. Safe while this and
+   * other instances run: one holding an older copy of the value restarts from its
+   * checkpoint onto the replayed one.
    */
   replayDeadLetter(sequence: number): Promise<void>;
   stop(): Promise<void>;
@@ -121,6 +123,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private live?: Subscription;
   private queue: Array<WatchMessage<E>> = [];
   private draining?: Promise<void>;
+  private replaying?: Promise<void>;
   private readonly retry = backoff([250, 500, 1000, 2000, 5000]);
   /** Failures in a row; a batch that flushes resets it. */
   private failures = 0;
@@ -212,23 +215,47 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     const letters = this.options.deadLetters;
     if (!(await letters?.get(this.processor, sequence)))
       throw new DeadLetterNotFoundError(this.processor, sequence, 'it has no dead letter');
-    let found = false;
-    for await (const event of this.store.read(this.view.filter, { after: sequence - 1, until: sequence })) {
-      found = true;
-      const kvKey = this.keys.entry(this.view.version, this.view.key(event));
-      const entry = await this.entry(kvKey);
-      // Folded late, on top of newer events (a rebuild restores the exact order), and
-      // recorded in the value: a repeat, or a retry after a crash before the letter was
-      // removed, does not fold it twice. If evolve still throws, the letter stays.
-      if (entry.replayed?.includes(sequence)) continue;
-      const state = this.view.evolve(entry.state, event);
-      const replayed = [...(entry.replayed ?? []), sequence];
-      this.cache.set(kvKey, { ...entry, state, sequence: Math.max(entry.sequence, sequence), replayed });
-      this.dirty.add(kvKey);
-    }
-    if (!found) throw new DeadLetterNotFoundError(this.processor, sequence, 'the event is not in the stream');
-    await this.flush();
+    let event: EnvelopeOf<E> | undefined;
+    for await (const e of this.store.read(this.view.filter, { after: sequence - 1, until: sequence }))
+      event = e;
+    if (!event) throw new DeadLetterNotFoundError(this.processor, sequence, 'the event is not in the stream');
+    const kvKey = this.keys.entry(this.view.version, this.view.key(event));
+    // The drain folds into the same cached values: hold it while the replay writes.
+    while (this.draining || this.replaying) await (this.draining ?? this.replaying);
+    this.replaying = this.foldLate(kvKey, event).finally(() => {
+      this.replaying = undefined;
+      this.kick();
+    });
+    await this.replaying;
     await letters!.remove(this.processor, sequence);
+  }
+
+  /**
+   * Folds a replayed event onto the stored value, compare-and-set, and records it there:
+   * a repeat, or a retry after a crash before the letter was removed, does not fold it
+   * twice. It lands on top of newer events (a rebuild restores the exact order). Another
+   * instance's copy of the value is now stale: its next write conflicts and it restarts.
+   */
+  private async foldLate(kvKey: string, event: EnvelopeOf<E>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.load(kvKey);
+      if (current.replayed?.includes(event.sequence)) return;
+      const next: Entry<S> = {
+        ...current,
+        state: this.view.evolve(current.state, event),
+        sequence: Math.max(current.sequence, event.sequence),
+        replayed: [...(current.replayed ?? []), event.sequence],
+      };
+      try {
+        next.revision = await this.put(kvKey, next);
+      } catch (err) {
+        if (err instanceof PayloadTooLargeError || attempt === 5) throw err;
+        continue;
+      }
+      // A value folded but not yet flushed here keeps its copy: its write conflicts and restarts.
+      if (!this.dirty.has(kvKey)) this.cache.set(kvKey, next);
+      return;
+    }
   }
 
   private async catchUp(): Promise<void> {
@@ -275,7 +302,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
    * settling would otherwise wait for the next event: so a finished drain looks again.
    */
   private kick(): void {
-    if (this.draining) return;
+    if (this.draining || this.replaying) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
       if (this.queue.length > 0 && !this.stopped) this.kick();
@@ -384,6 +411,31 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   private async write(kvKey: string, entry: Entry<S>): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        entry.revision = await this.put(kvKey, entry);
+        return;
+      } catch (err) {
+        if (err instanceof PayloadTooLargeError) throw err;
+        const current = await this.load(kvKey);
+        // A dead letter replayed since this copy was read: folding on must not drop it.
+        // Start again from the checkpoint, on the stored value.
+        if (!sameReplays(current, entry))
+          throw new UnavailableError(`View value ${kvKey} changed by a dead-letter replay`, {
+            cause: err,
+            remedy: 'The projector starts again from its checkpoint on its own',
+          });
+        // Another instance wrote first. Same events, same order: if it is at least as far,
+        // keep its value (and fold later events onto it).
+        if (current.sequence >= entry.sequence) return void this.cache.set(kvKey, current);
+        if (attempt === 4) throw err;
+        entry.revision = current.revision;
+      }
+    }
+  }
+
+  /** Compare-and-set on the entry's revision; returns the new revision. */
+  private async put(kvKey: string, entry: Entry<S>): Promise<number> {
     const data = encodeViewValue(entry);
     const limit = this.store.connection.info?.max_payload ?? Infinity;
     // Every later event of this key would fail the same way: stop with what to change.
@@ -393,22 +445,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         data.length,
         limit,
       );
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        entry.revision =
-          entry.revision === 0
-            ? await this.kv.create(kvKey, data)
-            : await this.kv.update(kvKey, data, entry.revision);
-        return;
-      } catch (err) {
-        // Another instance wrote first. Same events, same order: if it is at least as far,
-        // keep its value (and fold later events onto it).
-        const current = await this.load(kvKey);
-        if (current.sequence >= entry.sequence) return void this.cache.set(kvKey, current);
-        if (attempt === 4) throw err;
-        entry.revision = current.revision;
-      }
-    }
+    return entry.revision === 0
+      ? await this.kv.create(kvKey, data)
+      : await this.kv.update(kvKey, data, entry.revision);
   }
 
   private async readCheckpoint(): Promise<number> {
@@ -452,6 +491,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.live?.unsubscribe();
     this.finish(err);
   }
+}
+
+function sameReplays(a: StoredViewValue<unknown>, b: StoredViewValue<unknown>): boolean {
+  const [x, y] = [a.replayed ?? [], b.replayed ?? []];
+  return x.length === y.length && x.every((s) => y.includes(s));
 }
 
 /** Tries before "no responders" counts as a missing stream rather than a restarting server. */

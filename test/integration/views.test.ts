@@ -191,6 +191,43 @@ describe('views', () => {
     await projector.stop();
   });
 
+  test('a replayed dead letter survives a second instance folding the same key from a stale copy', async () => {
+    const store = newStore();
+    const deadLetters = await DeadLetters.open(nc);
+    const account = { type: 'account', id: 'shared' } as const;
+    await store.append(account, { type: 'Deposited', data: { amount: 1 } });
+    const bad = await store.append(account, { type: 'Deposited', data: { amount: 100 } });
+    let broken = true;
+    const view = balances(1, (e) => broken && e.sequence === bad.version);
+    const options = { deadLetters, maxAttempts: 1, bucket: 'replay-race' };
+    const a = await startProjector(store, view, options);
+    await a.caughtUp;
+    const retries: unknown[] = [];
+    const b = await startProjector(newStore(await t.connect(), store.tenant), view, {
+      ...options,
+      onRetry: (err) => retries.push(err),
+    });
+    await b.caughtUp;
+    // Both instances fold this event, so both hold the key (and its revision) in memory.
+    const third = await store.append(account, { type: 'Deposited', data: { amount: 2 } });
+    const reader = openView<Balance>(store, view, { bucket: 'replay-race' });
+    const lags = () => Promise.all([a.lag(), b.lag()]);
+    expect(await eventually(lags, (l) => l.every((n) => n === 0))).toEqual([0, 0]);
+    expect((await reader.get('shared'))?.sequence).toBe(third.version);
+    broken = false;
+    await a.replayDeadLetter(bad.version);
+    expect((await reader.get('shared'))?.state).toEqual({ balance: 103, count: 3 });
+    await a.stop();
+    // b's copy predates the replay: its next write must not drop the replayed fold.
+    const fourth = await store.append(account, { type: 'Deposited', data: { amount: 4 } });
+    const latest = () => reader.get('shared');
+    expect(await eventually(latest, (v) => v?.sequence === fourth.version)).toMatchObject({
+      state: { balance: 107, count: 4 },
+    });
+    expect(retries).toMatchObject([{ name: 'UnavailableError' }]);
+    await b.stop();
+  });
+
   test('version 2 rebuilds beside version 1, reports progress, then readers switch to it', async () => {
     const store = newStore();
     await deposits(store, 2000);
