@@ -11,7 +11,7 @@ import {
 import { log, metric, type Metric } from './lib.js';
 
 /** Targets in KB min+gz: jetsource's own code stays a small fraction of nats.js's 65 KB. */
-export const budgets = { ownCode: 13.5, browserApp: 85 } as const;
+export const budgets = { ownCode: 15, browserApp: 85 } as const;
 
 /** The service entry (`jetsource/server`), beside the client entry. */
 const serverEntry = join(dirname(srcEntry), 'server.ts');

@@ -213,8 +213,12 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
             )
           : follow(after, handlers),
       options,
-      async (sequence) =>
-        (await this.direct.get({ seq: sequence, next_by_subj: this.format.scheme.filter({}) })) !== null,
+      {
+        // The tenant's own subjects: a tenant may not look at the whole stream.
+        reached: async (sequence) =>
+          (await this.direct.get({ seq: sequence, next_by_subj: this.format.scheme.filter({}) })) !== null,
+        firstFrom: async (from) => (await this.direct.get({ seq: from, next_by_subj: subject }))?.sequence,
+      },
     );
   }
 }

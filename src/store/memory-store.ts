@@ -167,7 +167,14 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
         };
       },
       options,
-      async (sequence) => this.messages.length >= sequence,
+      {
+        reached: async (sequence) => this.messages.length >= sequence,
+        firstFrom: async (from) => {
+          for (let i = Math.max(0, from - 1); i < this.messages.length; i++)
+            if (subjectMatches(filter, this.messages[i]!.subject)) return this.messages[i]!.sequence;
+          return undefined;
+        },
+      },
     );
   }
 

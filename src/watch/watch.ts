@@ -1,3 +1,4 @@
+import { backoff } from '@nats-io/nats-core';
 import { Observable } from 'rxjs';
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
 import { MalformedEventError } from '../errors.js';
@@ -5,6 +6,17 @@ import type { EnvelopeOf, EventMap } from '../store/types.js';
 import type { OpenSource } from './source.js';
 import { checkBound } from '../store/reading.js';
 import type { WatchMessage, WatchOptions, WatchProgress } from './types.js';
+
+/** What a watch with `until` asks the store before it may complete. */
+export interface StoredBounds {
+  /** Whether the stream holds a message at or past `sequence`: nothing at or before it can still be stored. */
+  reached(sequence: number): Promise<boolean>;
+  /** Sequence of the first stored event on the watch's filter at or after `from`, if any. */
+  firstFrom(from: number): Promise<number | undefined>;
+}
+
+/** Waits between looks at a stream that has not reached `until` yet. */
+const UNTIL_POLL = backoff([100, 250, 500, 1000, 2000, 5000]);
 
 /**
  * The one place a watch Observable is built. Cold: each subscription opens its own
@@ -15,8 +27,7 @@ export function watchEvents<E extends EventMap>(
   format: EventFormat<E>,
   open: OpenSource,
   options: WatchOptions = {},
-  /** Whether the stream holds anything at or past a sequence: then nothing before it can still arrive. */
-  reached: (sequence: number) => Promise<boolean> = async () => false,
+  stored?: StoredBounds,
 ): Observable<WatchMessage<E>> {
   return new Observable<WatchMessage<E>>((subscriber) => {
     if (options.after !== 'new') checkBound('after', options.after);
@@ -25,6 +36,8 @@ export function watchEvents<E extends EventMap>(
     let delivered = 0;
     let pending = 0;
     let caughtUp = false;
+    /** Every matching event up to here has been emitted. */
+    let cursor = typeof options.after === 'number' ? options.after : 0;
     // Async validators must not reorder events: once one decode is async, later ones queue behind it.
     let tail: Promise<void> | undefined;
     const progress = (): WatchProgress => ({ delivered, pending, caughtUp });
@@ -67,7 +80,42 @@ export function watchEvents<E extends EventMap>(
       } else {
         subscriber.next({ kind: 'event', event, progress: progress() });
       }
+      cursor = msg.sequence;
       if (msg.sequence >= until) finish(msg.sequence);
+      else if (caughtUp) endIfSettled();
+    };
+
+    // Live, before `until`: the watch may end once the stream holds `until` (so nothing at
+    // or before it can still be stored) and no event of the filter in (cursor, until] is
+    // still on its way. Other subjects may take the stream there, unseen: so look again
+    // after each event, and on a timer while the stream is short of `until`.
+    let reachedUntil = false;
+    let looking = false;
+    let lookAgain = false;
+    let polls = 0;
+    let poll: ReturnType<typeof setTimeout> | undefined;
+    const endIfSettled = (): void => {
+      if (!stored || until === Infinity || subscriber.closed) return;
+      if (looking) return void (lookAgain = true);
+      looking = true;
+      lookAgain = false;
+      clearTimeout(poll);
+      settled(stored)
+        .then((done) => {
+          looking = false;
+          if (subscriber.closed) return;
+          if (done) return subscriber.complete();
+          if (lookAgain) return endIfSettled();
+          if (!reachedUntil) poll = setTimeout(endIfSettled, UNTIL_POLL.backoff(polls++));
+        })
+        .catch((err) => subscriber.error(err));
+    };
+    // The order matters: only once `until` is stored is "nothing matching up to it" final.
+    const settled = async (bounds: StoredBounds): Promise<boolean> => {
+      reachedUntil ||= await bounds.reached(until);
+      if (!reachedUntil) return false;
+      const next = await bounds.firstFrom(cursor + 1);
+      return next === undefined || next > until;
     };
 
     const decode = (
@@ -109,13 +157,10 @@ export function watchEvents<E extends EventMap>(
       caughtUp(sequence) {
         inOrder(() => {
           if (subscriber.closed) return;
+          cursor = Math.max(cursor, sequence);
           emitCaughtUp(Math.min(sequence, until));
           if (options.noWait || sequence >= until) return subscriber.complete();
-          // The filter's last event is before `until`, and later events may never match it.
-          if (until < Infinity)
-            return reached(until).then((done) => {
-              if (done) subscriber.complete();
-            });
+          endIfSettled();
         });
       },
       error(err) {
@@ -123,7 +168,10 @@ export function watchEvents<E extends EventMap>(
       },
     });
     source.start().catch((err) => subscriber.error(err));
-    return () => void source.stop();
+    return () => {
+      clearTimeout(poll);
+      void source.stop();
+    };
   });
 }
 

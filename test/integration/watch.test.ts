@@ -214,6 +214,25 @@ describe.each([
     expect(messages.map((m) => m.kind)).toEqual(['caught-up', 'event']);
     expect(sequencesOf(messages)).toEqual([marker + 1]);
   });
+  test('a live watch completes once other entities take the stream to until', async () => {
+    const { writer, watcher } = open();
+    const marker = (await writer.append(account('m'), deposit(0))).version;
+    const messages: Message[] = [];
+    const done = new Promise<void>((complete) =>
+      watcher
+        .watch(account('a'), { until: marker + 3 })
+        .subscribe({ next: (m) => messages.push(m), complete }),
+    );
+    await eventually(
+      async () => messages,
+      (m) => m.some((x) => x.kind === 'caught-up'),
+    );
+    await writer.append(account('a'), deposit(1));
+    await writer.append(account('b'), [deposit(2), deposit(3)]);
+    await done;
+    expect(messages.map((m) => m.kind)).toEqual(['caught-up', 'event']);
+    expect(sequencesOf(messages)).toEqual([marker + 1]);
+  });
 });
 
 describe('watch: caught-up survives a purge during catch-up', () => {
