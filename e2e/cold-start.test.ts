@@ -24,7 +24,7 @@ beforeAll(async () => {
         entity: { type: 'account', id: `acct-${i}` },
         events: Array.from({ length: Math.min(500, EVENTS - written) / accounts }, () => ({
           type: 'Deposited' as const,
-          data: { amount: 1 },
+          data: { cents: 100 },
         })),
       })),
     );

@@ -65,9 +65,9 @@ describe('demo app in Chromium', () => {
   test('isolation: acme and globex side by side never see each other’s data', async () => {
     const [acme, globex] = [await signIn(browser, stack, 'acme'), await signIn(browser, stack, 'globex')];
     await openAccount(globex, 'gina', 'Gina');
-    await deposit(globex, 'gina', 42);
+    await deposit(globex, 'gina', 1.15); // as a float, 1.15 * 100 is 114.99999999999999
     await openAccount(acme, 'dave', 'Dave');
-    await expect.poll(() => balanceOf(globex, 'gina')).toBe('$42.00');
+    await expect.poll(() => balanceOf(globex, 'gina')).toBe('$1.15');
     await expect.poll(() => balanceOf(acme, 'dave')).toBe('$0.00');
     const acmeText = (await acme.textContent('main'))!;
     const globexText = (await globex.textContent('main'))!;
@@ -98,7 +98,7 @@ describe('demo app in Chromium', () => {
     await stack.nats.restart();
     await expect.poll(() => page.textContent('[data-testid=status]'), { timeout: 15_000 }).toBe('connected');
     for (let i = 0; i < 5; i++)
-      await service.append({ type: 'account', id: 'alice' }, { type: 'Deposited', data: { amount: 1 } });
+      await service.append({ type: 'account', id: 'alice' }, { type: 'Deposited', data: { cents: 100 } });
     let total = 0;
     for await (const _ of service.read()) total++;
     expect(total).toBe(before + 5);

@@ -1,12 +1,13 @@
 // The demo's domain: a multi-tenant ledger. Pure: events, folds, decisions and the view.
 import { defineView, type EnvelopeOf } from 'jetsource';
 
+// Money is integer cents: binary floats cannot hold $0.10, and sums of them drift.
 export type BankEvents = {
   AccountOpened: { owner: string };
-  Deposited: { amount: number };
-  Withdrawn: { amount: number };
-  TransferredOut: { amount: number; to: string; transferId: string };
-  TransferredIn: { amount: number; from: string; transferId: string };
+  Deposited: { cents: number };
+  Withdrawn: { cents: number };
+  TransferredOut: { cents: number; to: string; transferId: string };
+  TransferredIn: { cents: number; from: string; transferId: string };
 };
 export type BankEvent = EnvelopeOf<BankEvents>;
 
@@ -15,20 +16,21 @@ export const account = (id: string) => ({ type: 'account', id });
 export interface Account {
   readonly opened: boolean;
   readonly owner: string;
+  /** In cents. */
   readonly balance: number;
 }
 
 export const closedAccount: Account = { opened: false, owner: '', balance: 0 };
 
-/** Balance change of one event. */
+/** Balance change of one event, in cents. */
 export function delta(event: BankEvent): number {
   switch (event.type) {
     case 'Deposited':
     case 'TransferredIn':
-      return event.data.amount;
+      return event.data.cents;
     case 'Withdrawn':
     case 'TransferredOut':
-      return -event.data.amount;
+      return -event.data.cents;
     default:
       return 0;
   }
@@ -46,10 +48,17 @@ export class RuleViolation extends Error {
   override name = 'RuleViolation';
 }
 
-export function requireAmount(amount: number): void {
-  if (!Number.isFinite(amount) || amount <= 0 || Math.round(amount * 100) !== amount * 100) {
-    throw new RuleViolation('Enter a positive amount with at most two decimals.');
-  }
+/** Reads a dollar amount as typed ("12", "1.15", "0.8") into cents, exactly: no float on the way. */
+export function parseAmount(text: string): number {
+  const match = /^(\d{0,13})(?:\.(\d{1,2}))?$/.exec(text.trim());
+  const cents = match ? Number(match[1]) * 100 + Number((match[2] ?? '').padEnd(2, '0')) : 0;
+  if (cents <= 0) throw new RuleViolation('Enter a positive amount with at most two decimals, e.g. 12.50.');
+  return cents;
+}
+
+export function requireCents(cents: number): void {
+  if (!Number.isSafeInteger(cents) || cents <= 0)
+    throw new RuleViolation('Amounts are positive whole cents.');
 }
 
 export function requireOpen(state: Account, id: string): void {
@@ -57,17 +66,20 @@ export function requireOpen(state: Account, id: string): void {
 }
 
 /** No overdraft: decided on the loaded state, enforced by the version it was loaded at. */
-export function requireFunds(state: Account, id: string, amount: number): void {
-  if (state.balance < amount) {
-    throw new RuleViolation(`Insufficient funds: ${id} has ${money(state.balance)}, needs ${money(amount)}.`);
+export function requireFunds(state: Account, id: string, cents: number): void {
+  if (state.balance < cents) {
+    throw new RuleViolation(`Insufficient funds: ${id} has ${money(state.balance)}, needs ${money(cents)}.`);
   }
 }
 
-export const money = (n: number) => n.toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+/** Cents as dollars, for people. */
+export const money = (cents: number) =>
+  (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
 
 /** One row of the live balances view. */
 export interface AccountSummary {
   readonly owner: string;
+  /** In cents. */
   readonly balance: number;
   readonly events: number;
 }

@@ -15,7 +15,7 @@ import {
   account,
   accountFold,
   balancesView,
-  requireAmount,
+  requireCents,
   requireFunds,
   requireOpen,
   RuleViolation,
@@ -97,34 +97,35 @@ export class Session {
     });
   }
 
-  deposit(id: string, amount: number): Promise<Outcome> {
-    return this.run(() => this.decideDeposit(id, amount));
+  /** Amounts are in cents (see `parseAmount`). */
+  deposit(id: string, cents: number): Promise<Outcome> {
+    return this.run(() => this.decideDeposit(id, cents));
   }
 
-  async decideDeposit(id: string, amount: number): Promise<Decision> {
-    requireAmount(amount);
+  async decideDeposit(id: string, cents: number): Promise<Decision> {
+    requireCents(cents);
     const { state, version } = await this.store.load(account(id), accountFold);
     requireOpen(state, id);
     return {
-      summary: `Deposit ${money(amount)} to ${id}`,
-      writes: [{ entity: account(id), events: [{ type: 'Deposited', data: { amount } }], expect: version }],
+      summary: `Deposit ${money(cents)} to ${id}`,
+      writes: [{ entity: account(id), events: [{ type: 'Deposited', data: { cents } }], expect: version }],
     };
   }
 
-  async decideWithdraw(id: string, amount: number): Promise<Decision> {
-    requireAmount(amount);
+  async decideWithdraw(id: string, cents: number): Promise<Decision> {
+    requireCents(cents);
     const { state, version } = await this.store.load(account(id), accountFold);
     requireOpen(state, id);
-    requireFunds(state, id, amount);
+    requireFunds(state, id, cents);
     return {
-      summary: `Withdraw ${money(amount)} from ${id} (balance ${money(state.balance)} at #${version})`,
-      writes: [{ entity: account(id), events: [{ type: 'Withdrawn', data: { amount } }], expect: version }],
+      summary: `Withdraw ${money(cents)} from ${id} (balance ${money(state.balance)} at #${version})`,
+      writes: [{ entity: account(id), events: [{ type: 'Withdrawn', data: { cents } }], expect: version }],
     };
   }
 
   /** A transfer is one atomic append across both accounts, each guarded by its version. */
-  async decideTransfer(from: string, to: string, amount: number): Promise<Decision> {
-    requireAmount(amount);
+  async decideTransfer(from: string, to: string, cents: number): Promise<Decision> {
+    requireCents(cents);
     if (from === to) throw new RuleViolation('Pick two different accounts.');
     const [source, target] = await Promise.all([
       this.store.load(account(from), accountFold),
@@ -132,19 +133,19 @@ export class Session {
     ]);
     requireOpen(source.state, from);
     requireOpen(target.state, to);
-    requireFunds(source.state, from, amount);
+    requireFunds(source.state, from, cents);
     const transferId = crypto.randomUUID?.() ?? `${Date.now()}`;
     return {
-      summary: `Transfer ${money(amount)} from ${from} (balance ${money(source.state.balance)} at #${source.version}) to ${to}`,
+      summary: `Transfer ${money(cents)} from ${from} (balance ${money(source.state.balance)} at #${source.version}) to ${to}`,
       writes: [
         {
           entity: account(from),
-          events: [{ type: 'TransferredOut', data: { amount, to, transferId } }],
+          events: [{ type: 'TransferredOut', data: { cents, to, transferId } }],
           expect: source.version,
         },
         {
           entity: account(to),
-          events: [{ type: 'TransferredIn', data: { amount, from, transferId } }],
+          events: [{ type: 'TransferredIn', data: { cents, from, transferId } }],
           expect: target.version,
         },
       ],

@@ -18,7 +18,7 @@ beforeAll(async () => {
   for (let i = 0; i < 5; i++) {
     await store.append({ type: 'account', id: `a${i}` }, [
       { type: 'AccountOpened', data: { owner: `Owner ${i}` } },
-      ...Array.from({ length: 200 }, () => ({ type: 'Deposited' as const, data: { amount: 1 } })),
+      ...Array.from({ length: 200 }, () => ({ type: 'Deposited' as const, data: { cents: 1 } })),
     ]);
   }
   await nc.close();
@@ -51,7 +51,7 @@ test('view:rebuild builds a version ahead of its deploy; its projector then resu
   await deployed.caughtUp;
   expect(deployed.progress().done).toBe(0);
   expect(await view.activeVersion()).toBe(2);
-  await store.append({ type: 'account', id: 'a3' }, { type: 'Deposited', data: { amount: 5 } });
+  await store.append({ type: 'account', id: 'a3' }, { type: 'Deposited', data: { cents: 5 } });
   await eventually(
     () => view.get('a3'),
     (entry) => entry?.state.balance === 205,

@@ -1,5 +1,5 @@
 import { isJetsourceError } from 'jetsource';
-import { RuleViolation } from '../domain.js';
+import { parseAmount, RuleViolation } from '../domain.js';
 import type { Decision, Outcome, Session } from '../session.js';
 import { h, render } from './dom.js';
 
@@ -44,15 +44,16 @@ export function actionsPanel(session: Session): HTMLElement {
   const depositAmount = field('amount', 'amount', 'number');
   const deposit = form('deposit', 'Deposit', [depositId, depositAmount], () =>
     report(
-      () => session.deposit(depositId.value.trim(), Number(depositAmount.value)),
+      async () => session.deposit(depositId.value.trim(), parseAmount(depositAmount.value)),
       `Deposited to ${depositId.value}`,
     ),
   );
 
   const review = h('div', { class: 'review', dataset: { testid: 'review' } });
-  const reviewFirst = (decide: () => Promise<Decision>, done: string) => async () => {
+  const reviewFirst = async (decide: () => Promise<Decision>, done: string) => {
     try {
       const decision = await decide();
+      render(message); // an earlier outcome no longer applies to what is under review
       render(
         review,
         h('p', {}, decision.summary),
@@ -81,22 +82,22 @@ export function actionsPanel(session: Session): HTMLElement {
 
   const withdrawId = field('id', 'account');
   const withdrawAmount = field('amount', 'amount', 'number');
-  const withdraw = form('withdraw', 'Withdraw…', [withdrawId, withdrawAmount], () =>
-    reviewFirst(
-      () => session.decideWithdraw(withdrawId.value.trim(), Number(withdrawAmount.value)),
-      `Withdrew from ${withdrawId.value}`,
-    )(),
-  );
+  // Fields are read once: a conflict decides again on the values reviewed, not on later edits.
+  const withdraw = form('withdraw', 'Withdraw…', [withdrawId, withdrawAmount], () => {
+    const [id, amount] = [withdrawId.value.trim(), withdrawAmount.value];
+    return reviewFirst(async () => session.decideWithdraw(id, parseAmount(amount)), `Withdrew from ${id}`);
+  });
 
   const fromId = field('from', 'from');
   const toId = field('to', 'to');
   const transferAmount = field('amount', 'amount', 'number');
-  const transfer = form('transfer', 'Transfer…', [fromId, toId, transferAmount], () =>
-    reviewFirst(
-      () => session.decideTransfer(fromId.value.trim(), toId.value.trim(), Number(transferAmount.value)),
-      `Transferred ${fromId.value} → ${toId.value}`,
-    )(),
-  );
+  const transfer = form('transfer', 'Transfer…', [fromId, toId, transferAmount], () => {
+    const [from, to, amount] = [fromId.value.trim(), toId.value.trim(), transferAmount.value];
+    return reviewFirst(
+      async () => session.decideTransfer(from, to, parseAmount(amount)),
+      `Transferred ${from} → ${to}`,
+    );
+  });
 
   return h(
     'section',

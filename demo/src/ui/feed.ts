@@ -78,12 +78,12 @@ function describe(e: BankEvent): string {
     case 'AccountOpened':
       return `for ${e.data.owner}`;
     case 'TransferredOut':
-      return `${money(e.data.amount)} → ${e.data.to}`;
+      return `${money(e.data.cents)} → ${e.data.to}`;
     case 'TransferredIn':
-      return `${money(e.data.amount)} ← ${e.data.from}`;
+      return `${money(e.data.cents)} ← ${e.data.from}`;
     case 'Deposited':
     case 'Withdrawn':
-      return money(e.data.amount);
+      return money(e.data.cents);
     default:
       return JSON.stringify((e as { data: unknown }).data);
   }
