@@ -1,6 +1,9 @@
 // A runnable tour of jetsource: typed appends with optimistic concurrency, an atomic
-// transfer across two entities, replay, and a live watch. `npm start` runs it against
-// the bundled server; test/integration/examples.test.ts runs it in CI.
+// transfer across two entities, replay, and a live watch.
+//   npm run example                 its own temporary nats-server with the bundled config
+//   npx tsx examples/quickstart.ts  the server `npm start` runs (or JETSOURCE_WS_URL)
+// test/integration/examples.test.ts runs it in CI.
+import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { filter, firstValueFrom } from 'rxjs';
 import { ConcurrencyError, connect, createEventStore, shareLive, type EnvelopeOf } from 'jetsource';
@@ -32,14 +35,15 @@ export async function quickstart(servers: string, log: (line: string) => void = 
     }),
   });
   const store = createEventStore<Bank>({ connection: nc, tenant: 'acme' });
+  // Fresh ids each run, so 'new' holds on a second run. The demo owns type 'account'.
   const run = Date.now().toString(36);
-  const alice = { type: 'account', id: `alice-${run}` };
-  const bob = { type: 'account', id: `bob-${run}` };
+  const alice = { type: 'wallet', id: `alice-${run}` };
+  const bob = { type: 'wallet', id: `bob-${run}` };
 
-  // 3. A live watch of every account. It emits history, a caught-up marker, then live
+  // 3. A live watch of every wallet. It emits history, a caught-up marker, then live
   //    events; with after: 'new' there is no history, so caught-up means "now live".
   let lastSeen = 0;
-  const feed = store.watch({ entityType: 'account' }, { after: 'new' }).pipe(shareLive());
+  const feed = store.watch({ entityType: 'wallet' }, { after: 'new' }).pipe(shareLive());
   const printing = feed.subscribe((m) => {
     if (m.kind !== 'event') return;
     lastSeen = m.event.sequence;
@@ -47,7 +51,7 @@ export async function quickstart(servers: string, log: (line: string) => void = 
   });
   await firstValueFrom(feed.pipe(filter((m) => m.kind === 'caught-up')));
 
-  // 4. Create two accounts; 'new' fails if the id is taken.
+  // 4. Create two wallets; 'new' fails if the id is taken.
   await store.append(
     alice,
     [
@@ -92,4 +96,14 @@ export async function quickstart(servers: string, log: (line: string) => void = 
   await firstValueFrom(feed.pipe(filter(() => lastSeen >= last)));
   printing.unsubscribe();
   await nc.close();
+}
+
+// Run directly: against the server `npm start` runs, which has created the store.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const servers = process.env.JETSOURCE_WS_URL ?? `ws://127.0.0.1:${process.env.JETSOURCE_WS_PORT ?? 8080}`;
+  quickstart(servers).catch((err: Error) => {
+    console.error(`quickstart failed against ${servers}: ${err.message}`);
+    console.error('Start the server first (npm start), or run npm run example for a temporary one.');
+    process.exit(1);
+  });
 }

@@ -61,7 +61,8 @@ export class Session {
     // Shared so every panel uses one consumer, kept for 2 s across re-renders.
     this.balances = openView<AccountSummary>(this.store, balancesView).watchAll().pipe(shareLive(2000));
     this.status = connectionState(nc).pipe(shareLive(0));
-    this.feed = this.store.watch().pipe(shareLive(2000));
+    // The ledger's own entity type: other apps of the tenant (the quick start's wallets) stay out.
+    this.feed = this.store.watch({ entityType: 'account' }).pipe(shareLive(2000));
   }
 
   static async open(tenant: string, role: Role): Promise<Session> {

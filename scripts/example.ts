@@ -1,0 +1,36 @@
+// `npm run example`: runs examples/quickstart.ts against a temporary nats-server started
+// with the bundled nats-server.conf (store created as acme's service user), then stops it.
+import WebSocket from 'ws';
+import { quickstart } from '../examples/quickstart.js';
+import { connect } from '../src/index.js';
+import { ensureStore } from '../src/server.js';
+import { startNatsServer } from '../src/testing/index.js';
+// @ts-expect-error -- plain ESM script without types
+import { provisionNatsServer } from './nats-server.mjs';
+
+async function main(): Promise<void> {
+  const server = await startNatsServer({ bin: provisionNatsServer(), configFile: 'nats-server.conf' });
+  try {
+    const admin = await connect({
+      servers: server.wsUrl,
+      wsFactory: async (url) => ({
+        socket: new WebSocket(url) as unknown as globalThis.WebSocket,
+        encrypted: false,
+      }),
+      user: 'acme-service',
+      pass: 'dev-acme-service',
+      inboxPrefix: '_INBOX_acme_service',
+    });
+    await ensureStore(admin, {});
+    await admin.close();
+    console.log(`quick start against a temporary nats-server at ${server.wsUrl}\n`);
+    await quickstart(server.wsUrl);
+  } finally {
+    await server.stop();
+  }
+}
+
+main().catch((err: Error) => {
+  console.error(`npm run example failed: ${err.message}`);
+  process.exit(1);
+});
