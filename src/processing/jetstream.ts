@@ -14,6 +14,7 @@ import { ProcessorConfigError } from './errors.js';
 import { consumerDrift, type DurableConfig } from './policy.js';
 
 const ConsumerAlreadyExists = 10148;
+const ConsumerNotFound = 10014;
 
 /**
  * Creates the processor's durable consumer, or adopts an existing one: an identical
@@ -67,6 +68,23 @@ export async function consumeDurable(
     return await consumer.consume(options);
   } catch (err) {
     throw consumerError(err, stream);
+  }
+}
+
+/**
+ * Whether the durable is still there. Only the server's "not found" says no: a pull that
+ * missed it during a cluster leader change, or a timeout, proves nothing.
+ */
+export async function consumerExists(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+): Promise<boolean> {
+  try {
+    await jsm.consumers.info(stream, durable);
+    return true;
+  } catch (err) {
+    return !(isApiError(err, ConsumerNotFound) || isApiError(err, ApiErrorCode.StreamNotFound));
   }
 }
 

@@ -183,6 +183,10 @@ function unsafeDifferences(existing: ConsumerConfig, wanted: DurableConfig): str
   if (existing.headers_only) {
     problems.push(`consumer "${name}" delivers headers only, so every event would fail to decode (${fix})`);
   }
+  // A backlog would drain at the pace the events were first written; no update can change it.
+  if (existing.replay_policy && existing.replay_policy !== 'instant') {
+    problems.push(`consumer "${name}" replays at the events' original pace, not at once (${fix})`);
+  }
   if ((existing.inactive_threshold ?? 0) > 0) {
     problems.push(
       `consumer "${name}" is removed after ${existing.inactive_threshold! / 1e6} ms unused, and a ` +

@@ -25,7 +25,7 @@ import {
 import { DeadLetters, type DeadLetter } from './dead-letters.js';
 import { AttemptClock, Delivery } from './delivery.js';
 import { DeadLetterNotFoundError, ProcessorConfigError } from './errors.js';
-import { consumeDurable, consumerLag, ensureDurable, storedAt } from './jetstream.js';
+import { consumeDurable, consumerExists, consumerLag, ensureDurable, storedAt } from './jetstream.js';
 import { MetricsRecorder, type AttemptKind, type ProcessorMetrics } from './metrics.js';
 import {
   consumerConfig,
@@ -212,6 +212,13 @@ class DurableProcessor<E extends EventMap> implements Processor {
   private async watchConsumer(messages: ConsumerMessages): Promise<void> {
     for await (const status of messages.status()) {
       if (status.type !== 'consumer_deleted' && status.type !== 'consumer_not_found') continue;
+      if (this.state !== 'running') return;
+      // A deletion notice is final; a pull that did not find it is checked first.
+      if (
+        status.type === 'consumer_not_found' &&
+        (await consumerExists(this.resolved.jsm, this.resolved.stream, this.durable))
+      )
+        continue;
       if (this.state !== 'running') return;
       this.report(
         new ProcessorConfigError(this.name, [

@@ -1,5 +1,14 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { distinctUntilChanged, filter, map, scan, switchMap, type Observable } from 'rxjs';
+import {
+  asapScheduler,
+  auditTime,
+  distinctUntilChanged,
+  filter,
+  map,
+  scan,
+  switchMap,
+  type Observable,
+} from 'rxjs';
 import { DirectReader } from '../store/jetstream/direct.js';
 import { watchKv, type KvWatchMessage } from '../watch/kv-watch.js';
 import { decodeViewEntry } from './codec.js';
@@ -25,7 +34,10 @@ export interface ViewReader<S> {
   get(key: string): Promise<ViewEntry<S> | null>;
   /** The key's value once loaded (null when missing), then every change. Follows version switches. */
   watch(key: string): Observable<ViewEntry<S> | null>;
-  /** Every key of the view once loaded, then the whole map after each change. */
+  /**
+   * Every key of the view once loaded, then the whole map after each change. Changes that
+   * arrive together (a projector's batch) emit one map, not one copy per key.
+   */
   watchAll(): Observable<ReadonlyMap<string, ViewEntry<S>>>;
   /** The version being served, or undefined before any projector has caught up. */
   activeVersion(): Promise<number | undefined>;
@@ -111,6 +123,8 @@ export function openView<S>(
               { loaded: false, entries: new Map<string, ViewEntry<S>>() },
             ),
             filter((acc) => acc.loaded),
+            // Copying the map costs its size: once per burst, after the messages in hand.
+            auditTime(0, asapScheduler),
             map((acc) => new Map(acc.entries) as ReadonlyMap<string, ViewEntry<S>>),
           ),
         ),

@@ -98,7 +98,10 @@ export function shareLive<T>(graceMs = 1000): MonoTypeOperatorFunction<T> {
  * every change. Cold, like `watch`; add {@link shareLive} to share it.
  *
  * @example
- * liveState(store, { type: 'account', id: 'a1' }, { initial: 0, evolve: (s, e) => s + e.data.amount })
+ * liveState(store, { type: 'account', id: 'a1' }, {
+ *   initial: 0,
+ *   evolve: (balance, e) => (e.type === 'Deposited' ? balance + e.data.amount : balance),
+ * })
  */
 export function liveState<S, E extends EventMap>(
   store: EventStore<E>,

@@ -13,7 +13,7 @@ export interface WatchOptions {
    * that looks again after each event, and every few seconds at most.
    */
   until?: number;
-  /** Complete once caught up: a bounded replay (Rita's `WithNoWait`). */
+  /** Complete once caught up: a bounded replay (like `WithNoWait` in Synadia's Rita). */
   noWait?: boolean;
   /** `'throw'` (default) errors the Observable; `'report'` emits a `malformed` message and goes on. */
   onMalformed?: MalformedPolicy;

@@ -113,6 +113,37 @@ describe('views', () => {
     await projector.stop();
   });
 
+  test('watchAll emits a map per burst of changes, not a copy per changed key', async () => {
+    const store = newStore();
+    const projector = await startProjector(store, balances(), { bucket: 'bursts' });
+    await projector.caughtUp;
+    const maps: Array<ReadonlyMap<string, unknown>> = [];
+    const subscription = openView<Balance>(store, balances(), { bucket: 'bursts' })
+      .watchAll()
+      .subscribe((m) => maps.push(m));
+    await eventually(
+      async () => maps.length,
+      (n) => n > 0,
+    );
+    for (let i = 0; i < 1000; i += 100)
+      await store.appendAll(
+        Array.from({ length: 100 }, (_, k) => ({
+          entity: { type: 'account', id: `k${i + k}` },
+          events: [{ type: 'Deposited' as const, data: { amount: 1 } }],
+        })),
+      );
+    const last = await eventually(
+      async () => maps.at(-1)!,
+      (m) => m.size === 1000,
+    );
+    expect(last.size).toBe(1000);
+    // One emission per key would be 1,000 copies of a growing map.
+    expect(maps.length).toBeLessThan(100);
+    expect(new Set(maps).size).toBe(maps.length); // each emission is its own snapshot
+    subscription.unsubscribe();
+    await projector.stop();
+  });
+
   test('crash mid-stream and two instances at once give a view byte-identical to a fresh rebuild', async () => {
     const store = newStore();
     await deposits(store, 3000);

@@ -98,6 +98,12 @@ describe('consumer drift', () => {
       /removed after 5000 ms unused.*from the first event/,
     );
   });
+
+  test('a consumer that replays at the original pace is refused; ack sampling is left alone', () => {
+    const paced = { ...existing, replay_policy: 'original' } as ConsumerConfig;
+    expect(consumerDrift(paced, wanted).unsafe[0]).toMatch(/original pace/);
+    expect(consumerDrift({ ...existing, sample_freq: '100%' }, wanted)).toEqual({ unsafe: [] });
+  });
 });
 
 describe('settling an attempt', () => {
