@@ -205,13 +205,21 @@ async function settleRefusal(
   writes: ReadonlyArray<PreparedWrite>,
   err: ServerError,
 ): Promise<AppendResult[]> {
+  // Each entity's version is read alongside the retry check: a real conflict costs one round trip.
+  const versions = Promise.all(
+    writes.map(async (w) =>
+      w.expect === 'any' ? undefined : ((await ctx.direct.last(w.entitySubject))?.sequence ?? 0),
+    ),
+  );
+  versions.catch(() => undefined); // unread when the append turns out stored
   const stored = await storedLastSequence(ctx, writes);
   if (stored !== undefined) return splitSequences(writes, stored);
   if (isDuplicateInBatch(err)) throw eventIdTaken(writes[0]!.events[0]!);
-  for (const write of writes) {
+  const actuals = await versions;
+  for (const [i, write] of writes.entries()) {
     if (write.expect === 'any') continue;
     const expected = write.expect === 'new' ? 0 : write.expect;
-    const actual = (await ctx.direct.last(write.entitySubject))?.sequence ?? 0;
+    const actual = actuals[i]!;
     if (actual !== expected)
       throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual, { cause: err });
   }
