@@ -11,7 +11,7 @@ import { UnsupportedServerError } from '../errors.js';
 export interface NatsServerOptions {
   /** nats-server binary. Default: `$NATS_SERVER_BIN`, else `nats-server` on `PATH`. */
   bin?: string;
-  /** A config file to include (accounts, users, limits). Listeners and the store dir are overridden. */
+  /** A config file to include (accounts, users, limits). Listeners and the store dir are overridden; its other JetStream settings are kept. */
   configFile?: string;
   /** JetStream store directory. Default: a fresh temporary directory, removed on {@link NatsServer.stop}. */
   storeDir?: string;
@@ -81,13 +81,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let child: ChildProcess | undefined;
   let log = '';
 
+  const jetstreamSettings = options.configFile
+    ? jetstreamSettingsOf(await readFile(options.configFile, 'utf8'))
+    : '';
   const launch = async () => {
     const configPath = join(workDir, `server-${Date.now()}.conf`);
     const lines = [
       // nats-server resolves include paths relative to the including file.
       options.configFile ? `include "${relative(workDir, resolve(options.configFile))}"` : '',
-      // A later block replaces the included one: listeners and storage are ours, accounts are the file's.
-      `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
+      // A later block replaces the included one: listeners and storage are ours, accounts are
+      // the file's, and so are its other JetStream settings (sync_interval, limits).
+      `jetstream {\n  store_dir: ${JSON.stringify(storeDir)}\n${jetstreamSettings}}`,
       `listen: "127.0.0.1:${ports.nats}"`,
       `http: "127.0.0.1:${ports.monitor}"`,
       `websocket { listen: "127.0.0.1:${ports.ws}", no_tls: true, ping_interval: "20s" }`,
@@ -178,6 +182,27 @@ async function assertUsableBinary(bin: string): Promise<void> {
   const version = /(\d+\.\d+\.\d+)/.exec(output)?.[1];
   if (version && !supportsAtomicAppends(version))
     throw new UnsupportedServerError(version, `at ${bin} lacks atomic batches that keep expectations`);
+}
+
+/**
+ * The body of a config's top-level `jetstream { }` block without its `store_dir`, so the
+ * launcher can keep the file's settings while it moves the store. Empty when there is none.
+ */
+function jetstreamSettingsOf(config: string): string {
+  const start = /^jetstream\s*[:=]?\s*\{/m.exec(config);
+  if (!start) return '';
+  let depth = 1;
+  let end = start.index + start[0].length;
+  for (; end < config.length && depth > 0; end++) {
+    if (config[end] === '{') depth++;
+    else if (config[end] === '}') depth--;
+  }
+  const body = config.slice(start.index + start[0].length, end - 1);
+  return body
+    .split('\n')
+    .filter((line) => !/^\s*store_dir\b/.test(line) && line.trim() !== '')
+    .map((line) => `${line}\n`)
+    .join('');
 }
 
 function portOf(url: string | undefined): number {

@@ -55,6 +55,24 @@ describe('startNatsServer', () => {
     }
   });
 
+  test("keeps a config file's JetStream settings, and moves only its store", async () => {
+    const config = join(scratch, 'durable.conf');
+    await writeFile(
+      config,
+      'jetstream {\n  store_dir: "/nonexistent/store"\n  sync_interval: always\n  max_memory_store: 64MB\n  limits { max_ack_pending: 77 }\n}\n',
+    );
+    const server = await startNatsServer({ configFile: config });
+    try {
+      const varz = (await (await fetch(`${server.monitorUrl}/varz`)).json()) as {
+        jetstream: { config: { sync_always?: boolean; max_memory: number; store_dir: string } };
+      };
+      expect(varz.jetstream.config).toMatchObject({ sync_always: true, max_memory: 64 * 1024 * 1024 });
+      expect(varz.jetstream.config.store_dir.startsWith(server.storeDir)).toBe(true);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('includes a config file: its accounts apply, its listeners do not', async () => {
     const config = join(scratch, 'users.conf');
     await writeFile(config, 'listen: "127.0.0.1:1"\nauthorization { user: admin, password: s3cret }\n');
