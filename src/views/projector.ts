@@ -202,8 +202,17 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     if (this.stopped) return;
     this.stopped = true;
     this.live?.unsubscribe();
+    await this.replaying?.catch(() => undefined);
     await this.draining;
-    await this.flush();
+    try {
+      await this.flush();
+    } catch (err) {
+      // The next start folds again from the checkpoint; a replay since is no failure of stop.
+      if (!(err instanceof ReplayedMeanwhileError)) {
+        this.finish(err);
+        throw err;
+      }
+    }
     this.finish();
   }
 
@@ -221,7 +230,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     if (!event) throw new DeadLetterNotFoundError(this.processor, sequence, 'the event is not in the stream');
     const kvKey = this.keys.entry(this.view.version, this.view.key(event));
     // The drain folds into the same cached values: hold it while the replay writes.
-    while (this.draining || this.replaying) await (this.draining ?? this.replaying);
+    while (this.draining || this.replaying) await (this.draining ?? this.replaying?.catch(() => undefined));
     this.replaying = this.foldLate(kvKey, event).finally(() => {
       this.replaying = undefined;
       this.kick();
@@ -240,10 +249,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     for (let attempt = 1; ; attempt++) {
       const current = await this.load(kvKey);
       if (current.replayed?.includes(event.sequence)) return;
+      // The value's sequence stays: events before the letter that are not in it yet (held
+      // unflushed by a catch-up here or by another instance) must still fold on their turn.
       const next: Entry<S> = {
         ...current,
         state: this.view.evolve(current.state, event),
-        sequence: Math.max(current.sequence, event.sequence),
         replayed: [...(current.replayed ?? []), event.sequence],
       };
       try {
@@ -338,7 +348,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       return this.advance(event.sequence);
     }
     const entry = await this.entry(kvKey);
-    if (event.sequence <= entry.sequence) return this.advance(event.sequence);
+    // Already in the value: folded in order, or replayed from a dead letter.
+    if (event.sequence <= entry.sequence || entry.replayed?.includes(event.sequence))
+      return this.advance(event.sequence);
     const folded = await this.evolve(entry.state, event);
     if (!folded) return this.advance(event.sequence);
     const state = folded.state;
@@ -420,11 +432,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         const current = await this.load(kvKey);
         // A dead letter replayed since this copy was read: folding on must not drop it.
         // Start again from the checkpoint, on the stored value.
-        if (!sameReplays(current, entry))
-          throw new UnavailableError(`View value ${kvKey} changed by a dead-letter replay`, {
-            cause: err,
-            remedy: 'The projector starts again from its checkpoint on its own',
-          });
+        if (!sameReplays(current, entry)) throw new ReplayedMeanwhileError(kvKey, err);
         // Another instance wrote first. Same events, same order: if it is at least as far,
         // keep its value (and fold later events onto it).
         if (current.sequence >= entry.sequence) return void this.cache.set(kvKey, current);
@@ -490,6 +498,16 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.stopped = true;
     this.live?.unsubscribe();
     this.finish(err);
+  }
+}
+
+/** A value this projector holds a copy of was changed by a dead-letter replay: it restarts. */
+class ReplayedMeanwhileError extends UnavailableError {
+  constructor(kvKey: string, cause: unknown) {
+    super(`View value ${kvKey} changed by a dead-letter replay`, {
+      cause,
+      remedy: 'The projector starts again from its checkpoint on its own',
+    });
   }
 }
 

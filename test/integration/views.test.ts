@@ -10,8 +10,8 @@ import {
   type EnvelopeOf,
   type JetStreamEventStore,
 } from '../../src/index.js';
-import { DeadLetterNotFoundError, ensureStore, startProjector } from '../../src/server.js';
-import { DeadLetters } from '../../src/processing/dead-letters.js';
+import { DeadLetterNotFoundError, ensureStore, startProjector, type Projector } from '../../src/server.js';
+import { DeadLetters, type DeadLetter } from '../../src/processing/dead-letters.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
@@ -110,6 +110,62 @@ describe('views', () => {
     const [missing, created] = await values;
     expect(missing).toBeNull();
     expect(created?.state).toEqual({ balance: 9, count: 1 });
+    await projector.stop();
+  });
+
+  test('a replay during catch-up keeps the earlier events catch-up still holds unflushed', async () => {
+    const store = newStore();
+    const account = { type: 'account', id: 'early' } as const;
+    await store.append(account, { type: 'Deposited', data: { amount: 1 } });
+    const bad = await store.append(account, { type: 'Deposited', data: { amount: 100 } });
+    await deposits(store, 20);
+    let broken = true;
+    const view = balances(1, (e) => broken && e.sequence === bad.version);
+    const real = await DeadLetters.open(nc);
+    let projector: Projector | undefined;
+    let stopped: Promise<void> | undefined;
+    // The operator fixes evolve and replays as soon as the letter lands, mid-batch, then stops.
+    const deadLetters: DeadLetters = Object.assign(Object.create(real) as DeadLetters, {
+      record: async (letter: DeadLetter) => {
+        await real.record(letter);
+        if (letter.sequence !== bad.version) return;
+        broken = false;
+        await projector!.replayDeadLetter(bad.version);
+        stopped = projector!.stop();
+      },
+    });
+    projector = await startProjector(store, view, { deadLetters, maxAttempts: 1, bucket: 'early' });
+    expect(await eventually(async () => stopped !== undefined, Boolean)).toBe(true);
+    await stopped;
+    await projector.done;
+    // The next run folds event #1, which the replay's write did not hold, exactly once.
+    const again = await startProjector(store, view, { deadLetters: real, bucket: 'early' });
+    await again.caughtUp;
+    const reader = openView<Balance>(store, view, { bucket: 'early' });
+    expect((await reader.get('early'))?.state).toEqual({ balance: 101, count: 2 });
+    expect(await again.deadLetters()).toEqual([]);
+    await again.stop();
+  });
+
+  test('one replay that still fails does not fail the others', async () => {
+    const store = newStore();
+    const a = await store.append({ type: 'account', id: 'a' }, { type: 'Deposited', data: { amount: 1 } });
+    const b = await store.append({ type: 'account', id: 'b' }, { type: 'Deposited', data: { amount: 2 } });
+    const broken = new Set([a.version, b.version]);
+    const view = balances(1, (e) => broken.has(e.sequence));
+    const deadLetters = await DeadLetters.open(nc);
+    const projector = await startProjector(store, view, { deadLetters, maxAttempts: 1, bucket: 'two' });
+    await projector.caughtUp;
+    broken.delete(b.version);
+    const [first, second] = await Promise.allSettled([
+      projector.replayDeadLetter(a.version),
+      projector.replayDeadLetter(b.version),
+    ]);
+    expect(first).toMatchObject({ status: 'rejected', reason: { message: `cannot fold #${a.version}` } });
+    expect(second).toEqual({ status: 'fulfilled', value: undefined });
+    expect((await projector.deadLetters()).map((l) => l.sequence)).toEqual([a.version]);
+    const reader = openView<Balance>(store, view, { bucket: 'two' });
+    expect((await reader.get('b'))?.state).toEqual({ balance: 2, count: 1 });
     await projector.stop();
   });
 
