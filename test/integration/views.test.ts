@@ -122,7 +122,6 @@ describe('views', () => {
     let broken = true;
     const view = balances(1, (e) => broken && e.sequence === bad.version);
     const real = await DeadLetters.open(nc);
-    let projector: Projector | undefined;
     let stopped: Promise<void> | undefined;
     // The operator fixes evolve and replays as soon as the letter lands, mid-batch, then stops.
     const deadLetters: DeadLetters = Object.assign(Object.create(real) as DeadLetters, {
@@ -130,11 +129,16 @@ describe('views', () => {
         await real.record(letter);
         if (letter.sequence !== bad.version) return;
         broken = false;
-        await projector!.replayDeadLetter(bad.version);
-        stopped = projector!.stop();
+        await projector.replayDeadLetter(bad.version);
+        stopped = projector.stop();
       },
     });
-    projector = await startProjector(store, view, { deadLetters, maxAttempts: 1, bucket: 'early' });
+    // Catch-up reads the stream first, so `projector` is set before any letter lands.
+    const projector: Projector = await startProjector(store, view, {
+      deadLetters,
+      maxAttempts: 1,
+      bucket: 'early',
+    });
     expect(await eventually(async () => stopped !== undefined, Boolean)).toBe(true);
     await stopped;
     await projector.done;
