@@ -1,7 +1,7 @@
 import { backoff } from '@nats-io/nats-core';
 import { Observable } from 'rxjs';
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
-import { MalformedEventError } from '../errors.js';
+import { MalformedEventError, StoreNotFoundError, UnavailableError } from '../errors.js';
 import type { EnvelopeOf, EventMap } from '../store/types.js';
 import type { OpenSource } from './source.js';
 import { checkBound } from '../store/reading.js';
@@ -82,13 +82,16 @@ export function watchEvents<E extends EventMap>(
       }
       cursor = msg.sequence;
       if (msg.sequence >= until) finish(msg.sequence);
-      else if (caughtUp) endIfSettled();
+      else if (caughtUp) {
+        polls = 0; // the stream moves: look again soon
+        endIfSettled();
+      }
     };
 
     // Live, before `until`: the watch may end once the stream holds `until` (so nothing at
     // or before it can still be stored) and no event of the filter in (cursor, until] is
-    // still on its way. Other subjects may take the stream there, unseen: so look again
-    // after each event, and on a timer while the stream is short of `until`.
+    // still on its way. Other subjects may take the stream there unseen, and an event on its
+    // way may be deleted before it arrives: so look again after each event, and on a timer.
     let reachedUntil = false;
     let looking = false;
     let lookAgain = false;
@@ -100,15 +103,20 @@ export function watchEvents<E extends EventMap>(
       looking = true;
       lookAgain = false;
       clearTimeout(poll);
-      settled(stored)
-        .then((done) => {
-          looking = false;
-          if (subscriber.closed) return;
-          if (done) return subscriber.complete();
-          if (lookAgain) return endIfSettled();
-          if (!reachedUntil) poll = setTimeout(endIfSettled, UNTIL_POLL.backoff(polls++));
-        })
-        .catch((err) => subscriber.error(err));
+      const later = () => {
+        looking = false;
+        if (subscriber.closed) return;
+        if (lookAgain) return endIfSettled();
+        poll = setTimeout(endIfSettled, UNTIL_POLL.backoff(polls++));
+      };
+      settled(stored).then(
+        (done) => (done ? subscriber.complete() : later()),
+        (err) =>
+          // A server restarting or slow to answer: the source rides that out, so look later.
+          err instanceof UnavailableError || err instanceof StoreNotFoundError
+            ? later()
+            : subscriber.error(err),
+      );
     };
     // The order matters: only once `until` is stored is "nothing matching up to it" final.
     const settled = async (bounds: StoredBounds): Promise<boolean> => {

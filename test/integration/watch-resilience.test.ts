@@ -74,6 +74,42 @@ describe('watch survives connection loss', () => {
     expect(states[states.length - 1]).toBe('connected');
   }, 60_000);
 
+  test('a watch with until rides out an outage longer than its request timeout', async () => {
+    const tenant = unique('tenant');
+    const writer = await t.connect();
+    const [first] = await tick(open(writer, tenant), 0, 1);
+    await writer.close();
+    // Short requests, so the outage outlasts several of the watch's looks at the stream.
+    const store = createEventStore<Events>({
+      connection: watcherConn,
+      tenant,
+      prefix: 'r',
+      stream: 'RESILIENCE',
+      timeoutMs: 200,
+    });
+    const kinds: string[] = [];
+    const ended = new Promise<string>((resolve) =>
+      store.watch({ type: 'clock', id: 'c' }, { until: first! + 3, heartbeatMs: 500 }).subscribe({
+        next: (m) => kinds.push(m.kind === 'event' ? `#${m.event.sequence}` : m.kind),
+        error: (err: Error) => resolve(`error: ${err.message}`),
+        complete: () => resolve('complete'),
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await t.server.kill();
+    await new Promise((r) => setTimeout(r, 1500));
+    await t.server.restart();
+    const again = await t.connect();
+    const [next] = await tick(open(again, tenant), 1, 1);
+    await open(again, tenant).append({ type: 'clock', id: 'other' }, [
+      { type: 'Ticked', data: { n: 2 } },
+      { type: 'Ticked', data: { n: 3 } },
+    ]);
+    await again.close();
+    expect(await ended).toBe('complete');
+    expect(kinds).toEqual([`#${first}`, 'caught-up', `#${next}`]);
+  }, 60_000);
+
   test('a forced WebSocket drop while another connection appends: no gap, no duplicate', async () => {
     const tenant = unique('tenant');
     const writer = await t.connect();

@@ -52,4 +52,17 @@ describe('watch until', () => {
     expect(kinds).toEqual(['caught-up', 7]);
     expect(stream.looked).toEqual([6, 8]);
   });
+
+  test('an event it waits for that is deleted before it arrives does not leave it waiting', async () => {
+    const stream = slowPush();
+    let deleted = false;
+    const bounds: StoredBounds = {
+      reached: stream.bounds.reached,
+      firstFrom: async (from) => (deleted ? undefined : stream.bounds.firstFrom(from)),
+    };
+    const messages = lastValueFrom(watchEvents(format, stream.open, { until: 10 }, bounds).pipe(toArray()));
+    await new Promise((r) => setTimeout(r, 20));
+    deleted = true; // #7 expired or was deleted: the consumer will never push it
+    expect((await messages).map((m) => m.kind)).toEqual(['caught-up']);
+  });
 });
