@@ -185,24 +185,74 @@ async function assertUsableBinary(bin: string): Promise<void> {
 }
 
 /**
- * The body of a config's top-level `jetstream { }` block without its `store_dir`, so the
- * launcher can keep the file's settings while it moves the store. Empty when there is none.
+ * The settings of a config's top-level `jetstream { }` block without its store directory
+ * (`store_dir`, `storedir` or `store`), so the launcher keeps them while it moves the
+ * store. Empty when there is none. Comments and quoted text are not mistaken for syntax.
  */
-function jetstreamSettingsOf(config: string): string {
-  const start = /^jetstream\s*[:=]?\s*\{/m.exec(config);
-  if (!start) return '';
-  let depth = 1;
-  let end = start.index + start[0].length;
-  for (; end < config.length && depth > 0; end++) {
-    if (config[end] === '{') depth++;
-    else if (config[end] === '}') depth--;
+export function jetstreamSettingsOf(config: string): string {
+  const text = uncommented(config);
+  const top = /(?:^|[\s;,])(jetstream)\s*[:=]?\s*\{/gi;
+  for (let found = top.exec(text); found; found = top.exec(text)) {
+    const at = found.index + found[0].indexOf(found[1]!);
+    if (depthAt(text, at) !== 0) continue;
+    const open = found.index + found[0].length;
+    return text
+      .slice(open, blockEnd(text, open))
+      .replace(
+        /(^|[\s;,])(?:store_dir|storedir|store)\b\s*[:=]?\s*(?:"[^"]*"|'[^']*'|[^\s;,}]+)[ \t]*[,;]?[ \t]*/gi,
+        '$1',
+      )
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => `${line}\n`)
+      .join('');
   }
-  const body = config.slice(start.index + start[0].length, end - 1);
-  return body
-    .split('\n')
-    .filter((line) => !/^\s*store_dir\b/.test(line) && line.trim() !== '')
-    .map((line) => `${line}\n`)
-    .join('');
+  return '';
+}
+
+/** `text` with `#` and `//` comments blanked (outside quotes). */
+function uncommented(text: string): string {
+  let quote = '';
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === quote) quote = '';
+    } else if (c === '"' || c === "'") {
+      quote = c;
+    } else if (c === '#' || (c === '/' && text[i + 1] === '/')) {
+      while (i < text.length && text[i] !== '\n') i++;
+      out += '\n';
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+/** Brace depth just before `index`, outside quotes. */
+function depthAt(text: string, index: number): number {
+  let depth = 0;
+  braces(text, 0, index, (d) => (depth += d));
+  return depth;
+}
+
+/** Where the block opened just before `open` closes (the text's end when it does not). */
+function blockEnd(text: string, open: number): number {
+  let depth = 1;
+  return braces(text, open, text.length, (d) => (depth += d) === 0);
+}
+
+/** Calls `step` with +1 / -1 for each brace outside quotes in [from, to); stops where it returns true. */
+function braces(text: string, from: number, to: number, step: (delta: 1 | -1) => unknown): number {
+  let quote = '';
+  for (let i = from; i < to; i++) {
+    const c = text[i]!;
+    if (quote) quote = c === quote ? '' : quote;
+    else if (c === '"' || c === "'") quote = c;
+    else if ((c === '{' || c === '}') && step(c === '{' ? 1 : -1) === true) return i;
+  }
+  return to;
 }
 
 function portOf(url: string | undefined): number {
