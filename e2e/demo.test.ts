@@ -91,6 +91,31 @@ describe('demo app in Chromium', () => {
     await screenshot(reader, 'read-only');
   }, 60_000);
 
+  test('a stored event the schemas refuse shows as unreadable and leaves balances alone', async () => {
+    const page = await signIn(browser, stack, 'acme');
+    await openAccount(page, 'erin', 'Erin');
+    await deposit(page, 'erin', 5);
+    // Dollars instead of cents, as an older version of the demo stored them.
+    const nc = await stack.service('acme');
+    const raw = createEventStore({ connection: nc, tenant: 'acme' });
+    await raw.append({ type: 'account', id: 'erin' }, { type: 'Deposited', data: { amount: 2.5 } });
+    await expect
+      .poll(() => page.textContent('[data-testid=feed]'))
+      .toContain('cents must be a positive whole number');
+    // Deciding on erin now means loading that event: the UI says why it cannot.
+    await page.fill('form[data-action=deposit] input[name=amount]', '1');
+    await page.click('form[data-action=deposit] button');
+    await expect
+      .poll(() => page.textContent('[data-testid=message]'))
+      .toContain('cents must be a positive whole number');
+    // The projector dead-lettered it and went on: the balance is the valid deposits only,
+    // and later events still reach the view.
+    await expect.poll(() => balanceOf(page, 'erin')).toBe('$5.00');
+    await openAccount(page, 'fred', 'Fred');
+    await expect.poll(() => balanceOf(page, 'fred')).toBe('$0.00');
+    await screenshot(page, 'unreadable-event');
+  }, 60_000);
+
   test('resilience: a nats-server restart mid-session loses and doubles nothing', async () => {
     const page = await signIn(browser, stack, 'acme');
     const service = createEventStore<BankEvents>({ connection: await stack.service('acme'), tenant: 'acme' });

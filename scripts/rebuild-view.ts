@@ -8,7 +8,7 @@
 import WebSocket from 'ws';
 import { connect, createEventStore, defineView } from '../src/index.js';
 import { DeadLetters, startProjector, type ProjectorProgress } from '../src/server.js';
-import { views, type BankEvents } from '../demo/src/domain.js';
+import { bankSchemas, views, type BankEvents } from '../demo/src/domain.js';
 
 const wsFactory = async (url: string) => ({
   socket: new WebSocket(url) as unknown as globalThis.WebSocket,
@@ -48,11 +48,15 @@ async function main(): Promise<void> {
   });
   const tty = process.stderr.isTTY;
   const show = (p: ProjectorProgress) => process.stderr.write(tty ? `\r${bar(p)}` : `${bar(p)}\n`);
-  const projector = await startProjector(createEventStore<BankEvents>({ connection: nc, tenant }), target, {
-    deadLetters: await DeadLetters.open(nc),
-    onProgress: show,
-    activate: false,
-  });
+  const projector = await startProjector(
+    createEventStore<BankEvents>({ connection: nc, tenant, schemas: bankSchemas }),
+    target,
+    {
+      deadLetters: await DeadLetters.open(nc),
+      onProgress: show,
+      activate: false,
+    },
+  );
   await Promise.race([projector.caughtUp, projector.done]);
   show(projector.progress());
   const { sequence } = projector.progress();

@@ -138,7 +138,8 @@ export class MalformedEventError extends JetsourceError {
     readonly subject: string,
     readonly raw: Uint8Array,
     readonly reason: MalformedReason,
-    detail: string,
+    /** What is wrong, without the advice: for showing beside the event. */
+    readonly detail: string,
     options?: { cause?: unknown },
   ) {
     super(

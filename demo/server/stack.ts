@@ -7,9 +7,9 @@ import WebSocket from 'ws';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { connect, createEventStore } from 'jetsource';
-import { ensureStore, ensureViews, startProjector, type Projector } from 'jetsource/server';
+import { DeadLetters, ensureStore, ensureViews, startProjector, type Projector } from 'jetsource/server';
 import { startNatsServer, type NatsServer } from 'jetsource/testing';
-import { views, type BankEvents } from '../src/domain.js';
+import { bankSchemas, views, type BankEvents } from '../src/domain.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const wsFactory = async (url: string) => ({
@@ -73,8 +73,16 @@ export async function startDemoStack(options: DemoStackOptions = {}): Promise<De
       const nc = await service(tenant);
       await ensureStore(nc, {});
       await ensureViews(nc, {});
-      const store = createEventStore<BankEvents>({ connection: nc, tenant });
-      for (const view of views) projectors.push(await startProjector(store, view));
+      const store = createEventStore<BankEvents>({ connection: nc, tenant, schemas: bankSchemas });
+      const deadLetters = await DeadLetters.open(nc);
+      for (const view of views) {
+        const projector = await startProjector(store, view, { deadLetters });
+        // Events it cannot fold are dead letters; this is what is left: say it, don't stall silently.
+        projector.done.catch((err: Error) =>
+          console.error(`projector ${view.name} for ${tenant} stopped: ${err.message}`),
+        );
+        projectors.push(projector);
+      }
     }
     vite = await createServer({
       root: `${root}/demo`,

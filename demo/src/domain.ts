@@ -1,5 +1,6 @@
 // The demo's domain: a multi-tenant ledger. Pure: events, folds, decisions and the view.
-import { defineView, type EnvelopeOf } from 'jetsource';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { defineView, type EnvelopeOf, type EventSchemas } from 'jetsource';
 
 // Money is integer cents: binary floats cannot hold $0.10, and sums of them drift.
 export type BankEvents = {
@@ -10,6 +11,47 @@ export type BankEvents = {
   TransferredIn: { cents: number; from: string; transferId: string };
 };
 export type BankEvent = EnvelopeOf<BankEvents>;
+
+/**
+ * A Standard Schema from a check that names what is wrong. Any Standard Schema library
+ * (zod, valibot, arktype) fits here too; the demo keeps its dependencies to jetsource.
+ */
+function schema<T>(
+  problem: (data: Record<string, unknown>) => string | undefined,
+): StandardSchemaV1<unknown, T> {
+  return {
+    '~standard': {
+      version: 1,
+      vendor: 'jetsource-demo',
+      validate: (data) => {
+        const issue =
+          typeof data === 'object' && data !== null
+            ? problem(data as Record<string, unknown>)
+            : 'not an object';
+        return issue ? { issues: [{ message: issue }] } : { value: data as T };
+      },
+    },
+  };
+}
+
+const cents = (d: Record<string, unknown>) =>
+  Number.isSafeInteger(d.cents) && (d.cents as number) > 0
+    ? undefined
+    : 'cents must be a positive whole number';
+const text = (d: Record<string, unknown>, key: string) =>
+  typeof d[key] === 'string' && d[key] !== '' ? undefined : `${key} must be a non-empty string`;
+
+/**
+ * Checked on every append and every read: a stored event of another shape (say, from an
+ * older version of the demo) is reported as malformed, never folded into a balance.
+ */
+export const bankSchemas: EventSchemas<BankEvents> = {
+  AccountOpened: schema((d) => text(d, 'owner')),
+  Deposited: schema(cents),
+  Withdrawn: schema(cents),
+  TransferredOut: schema((d) => cents(d) ?? text(d, 'to') ?? text(d, 'transferId')),
+  TransferredIn: schema((d) => cents(d) ?? text(d, 'from') ?? text(d, 'transferId')),
+};
 
 export const account = (id: string) => ({ type: 'account', id });
 

@@ -15,6 +15,7 @@ import {
   account,
   accountFold,
   balancesView,
+  bankSchemas,
   requireCents,
   requireFunds,
   requireOpen,
@@ -57,12 +58,13 @@ export class Session {
     readonly tenant: string,
     readonly role: Role,
   ) {
-    this.store = createEventStore<BankEvents>({ connection: nc, tenant });
+    this.store = createEventStore<BankEvents>({ connection: nc, tenant, schemas: bankSchemas });
     // Shared so every panel uses one consumer, kept for 2 s across re-renders.
     this.balances = openView<AccountSummary>(this.store, balancesView).watchAll().pipe(shareLive(2000));
     this.status = connectionState(nc).pipe(shareLive(0));
     // The ledger's own entity type: other apps of the tenant (the quick start's wallets) stay out.
-    this.feed = this.store.watch({ entityType: 'account' }).pipe(shareLive(2000));
+    // Events that fail the schemas show as unreadable instead of stopping the feed.
+    this.feed = this.store.watch({ entityType: 'account' }, { onMalformed: 'report' }).pipe(shareLive(2000));
   }
 
   static async open(tenant: string, role: Role): Promise<Session> {

@@ -1,8 +1,10 @@
 import { describe, expect, test } from 'vitest';
+import { MalformedEventError, ValidationError } from '../../src/index.js';
 import { createMemoryEventStore } from '../../src/testing/index.js';
 import {
   account,
   accountFold,
+  bankSchemas,
   money,
   parseAmount,
   requireFunds,
@@ -32,5 +34,22 @@ describe('demo ledger: money in integer cents', () => {
     expect(() => requireFunds(state, 'a', parseAmount('0.80'))).not.toThrow();
     expect(() => requireFunds(state, 'a', parseAmount('0.81'))).toThrow('has $0.80, needs $0.81');
     expect(money(state.balance)).toBe('$0.80');
+  });
+
+  test('an event in dollars, as an older demo stored them, is refused, never folded as NaN', async () => {
+    const store = createMemoryEventStore<BankEvents>({ tenant: 'acme', schemas: bankSchemas });
+    await store.append(account('a'), { type: 'AccountOpened', data: { owner: 'A' } });
+    const old = { amount: 1.15 } as unknown as { cents: number };
+    await expect(store.append(account('a'), { type: 'Deposited', data: old })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    store.appendRaw({
+      subject: store.format.scheme.event(account('a'), 'Deposited'),
+      data: new TextEncoder().encode('{"amount":1.15}'),
+      headers: [['Nats-Msg-Id', 'from-an-older-demo']],
+    });
+    const failure = await store.load(account('a'), accountFold).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(MalformedEventError);
+    expect((failure as Error).message).toMatch(/cents must be a positive whole number/);
   });
 });

@@ -1,5 +1,5 @@
 import type { Subscription } from 'rxjs';
-import type { WatchMessage } from 'jetsource';
+import type { MalformedEvent, WatchMessage } from 'jetsource';
 import { money, type BankEvent, type BankEvents } from '../domain.js';
 import type { Session } from '../session.js';
 import { h, render } from './dom.js';
@@ -18,11 +18,11 @@ export function feedPanel(
     'Connecting…',
   );
   const list = h('ol', { class: 'feed', dataset: { testid: 'feed' } });
-  const recent: BankEvent[] = [];
+  const recent: Array<BankEvent | MalformedEvent> = [];
   const started = performance.now();
   let caughtUp = false;
 
-  const draw = () => render(list, ...recent.map((e) => item(e, inspect)));
+  const draw = () => render(list, ...recent.map((e) => ('raw' in e ? unreadable(e) : item(e, inspect))));
   const onMessage = (m: WatchMessage<BankEvents>) => {
     if (m.kind === 'caught-up') {
       caughtUp = true;
@@ -33,11 +33,11 @@ export function feedPanel(
       draw();
       return;
     }
-    if (m.kind !== 'event') return;
+    const entry = m.kind === 'event' ? m.event : m.malformed;
     // For tests and the curious: how many events this page received, and the newest.
     list.dataset.received = String(m.progress.delivered);
-    list.dataset.last = String(m.event.sequence);
-    recent.unshift(m.event);
+    list.dataset.last = String(entry.sequence);
+    recent.unshift(entry);
     if (recent.length > SHOWN) recent.pop();
     if (caughtUp) return draw();
     // During catch-up only the bar moves: redrawing 10 000 times would stall the page.
@@ -70,6 +70,19 @@ function item(e: BankEvent, inspect: (id: string) => void): HTMLElement {
     h('span', { class: 'account-id' }, e.entity.id),
     h('span', { class: 'detail' }, describe(e)),
     h('time', { class: 'muted small', dateTime: e.time.toISOString() }, e.time.toLocaleTimeString()),
+  );
+}
+
+/** A stored event the schemas refuse: shown with the reason, never folded. */
+function unreadable(m: MalformedEvent): HTMLElement {
+  const [account, type] = m.subject.split('.').slice(-2);
+  return h(
+    'li',
+    { class: 'malformed', title: m.error.message, dataset: { sequence: String(m.sequence) } },
+    h('span', { class: 'seq' }, `#${m.sequence}`),
+    h('span', { class: 'type' }, 'Unreadable'),
+    h('span', { class: 'account-id' }, account ?? ''),
+    h('span', { class: 'detail' }, `${type} failed ${m.error.reason}: ${m.error.detail}`),
   );
 }
 
