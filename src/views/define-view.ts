@@ -41,9 +41,12 @@ export function defineView<S, E extends EventMap = EventMap>(
 export interface ViewEntry<S> {
   readonly key: string;
   readonly state: S;
-  /** Stream sequence of the last event folded in: how fresh the value is. */
+  /**
+   * Stream sequence of the last event folded in order: how fresh the value is. A replayed
+   * dead letter, folded late, does not move it.
+   */
   readonly sequence: number;
-  /** When that event was appended. */
+  /** When the newest event in the value was appended. */
   readonly time: Date;
 }
 

@@ -254,6 +254,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       const next: Entry<S> = {
         ...current,
         state: this.view.evolve(current.state, event),
+        // As a rebuild would: the time of the newest event in the value.
+        time: event.sequence > current.sequence ? event.time.toISOString() : current.time,
         replayed: [...(current.replayed ?? []), event.sequence],
       };
       try {

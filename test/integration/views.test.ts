@@ -169,7 +169,9 @@ describe('views', () => {
     expect(second).toEqual({ status: 'fulfilled', value: undefined });
     expect((await projector.deadLetters()).map((l) => l.sequence)).toEqual([a.version]);
     const reader = openView<Balance>(store, view, { bucket: 'two' });
-    expect((await reader.get('b'))?.state).toEqual({ balance: 2, count: 1 });
+    const times: Date[] = [];
+    for await (const e of store.read({ type: 'account', id: 'b' })) times.push(e.time);
+    expect(await reader.get('b')).toMatchObject({ state: { balance: 2, count: 1 }, time: times[0] });
     await projector.stop();
   });
 
