@@ -194,41 +194,38 @@ describe.each([
     ]);
   });
 
-  test('a live watch completes at the first event past until without emitting it', async () => {
+  test.each([
+    {
+      ends: 'at the first event past until, without emitting it',
+      until: 2,
+      write: async (w: EventStore<Events>) => {
+        await w.append(account('a'), deposit(1));
+        await w.append(account('b'), deposit(2));
+        await w.append(account('a'), deposit(3));
+      },
+    },
+    {
+      ends: 'once other entities take the stream to until',
+      until: 3,
+      write: async (w: EventStore<Events>) => {
+        await w.append(account('a'), deposit(1));
+        await w.append(account('b'), [deposit(2), deposit(3)]);
+      },
+    },
+  ])('a live watch completes $ends', async ({ until, write }) => {
     const { writer, watcher } = open();
     const marker = (await writer.append(account('m'), deposit(0))).version;
     const messages: Message[] = [];
     const done = new Promise<void>((complete) =>
       watcher
-        .watch(account('a'), { until: marker + 2 })
+        .watch(account('a'), { until: marker + until })
         .subscribe({ next: (m) => messages.push(m), complete }),
     );
     await eventually(
       async () => messages,
       (m) => m.some((x) => x.kind === 'caught-up'),
     );
-    await writer.append(account('a'), deposit(1));
-    await writer.append(account('b'), deposit(2));
-    await writer.append(account('a'), deposit(3));
-    await done;
-    expect(messages.map((m) => m.kind)).toEqual(['caught-up', 'event']);
-    expect(sequencesOf(messages)).toEqual([marker + 1]);
-  });
-  test('a live watch completes once other entities take the stream to until', async () => {
-    const { writer, watcher } = open();
-    const marker = (await writer.append(account('m'), deposit(0))).version;
-    const messages: Message[] = [];
-    const done = new Promise<void>((complete) =>
-      watcher
-        .watch(account('a'), { until: marker + 3 })
-        .subscribe({ next: (m) => messages.push(m), complete }),
-    );
-    await eventually(
-      async () => messages,
-      (m) => m.some((x) => x.kind === 'caught-up'),
-    );
-    await writer.append(account('a'), deposit(1));
-    await writer.append(account('b'), [deposit(2), deposit(3)]);
+    await write(writer);
     await done;
     expect(messages.map((m) => m.kind)).toEqual(['caught-up', 'event']);
     expect(sequencesOf(messages)).toEqual([marker + 1]);
