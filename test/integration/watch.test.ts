@@ -195,24 +195,24 @@ describe.each([
   });
 
   test.each([
-    {
-      ends: 'at the first event past until, without emitting it',
-      until: 2,
-      write: async (w: EventStore<Events>) => {
+    [
+      'at the first event past until, without emitting it',
+      2,
+      async (w: EventStore<Events>) => {
         await w.append(account('a'), deposit(1));
         await w.append(account('b'), deposit(2));
         await w.append(account('a'), deposit(3));
       },
-    },
-    {
-      ends: 'once other entities take the stream to until',
-      until: 3,
-      write: async (w: EventStore<Events>) => {
+    ],
+    [
+      'once other entities take the stream to until',
+      3,
+      async (w: EventStore<Events>) => {
         await w.append(account('a'), deposit(1));
         await w.append(account('b'), [deposit(2), deposit(3)]);
       },
-    },
-  ])('a live watch completes $ends', async ({ until, write }) => {
+    ],
+  ] as const)('a live watch completes %s', async (_ends, until, write) => {
     const { writer, watcher } = open();
     const marker = (await writer.append(account('m'), deposit(0))).version;
     const messages: Message[] = [];
