@@ -130,6 +130,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private restarting = false;
   /** The checkpoint last stored: a restart resumes there, whatever was folded since. */
   private checkpointed = 0;
+  /** Catch-up, until it hands over to the live watch. */
+  private running?: Promise<void>;
+  /** A fold or write that failed after stop() began: its flush must not checkpoint past it. */
+  private failedWhileStopping?: unknown;
 
   constructor(
     private readonly store: JetStreamEventStore<E>,
@@ -149,7 +153,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   run(): void {
-    this.catchUp()
+    this.running = this.catchUp()
       .then(() => this.followLive())
       .catch((err) => this.fail(err));
   }
@@ -202,16 +206,23 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     if (this.stopped) return;
     this.stopped = true;
     this.live?.unsubscribe();
+    // Let the folding in progress end (catch-up returns at its next event), then flush.
+    await this.running;
     await this.replaying?.catch(() => undefined);
     await this.draining;
-    try {
-      await this.flush();
-    } catch (err) {
-      // The next start folds again from the checkpoint; a replay since is no failure of stop.
-      if (!(err instanceof ReplayedMeanwhileError)) {
-        this.finish(err);
-        throw err;
+    let failure = this.failedWhileStopping;
+    if (failure === undefined) {
+      try {
+        await this.flush();
+      } catch (err) {
+        failure = err;
       }
+    }
+    // A failed write leaves the checkpoint before the work it dropped: the next start folds
+    // it again. Only a failure no restart would get past is the caller's to hear about.
+    if (failure !== undefined && !retryable(failure, this.store.connection, 0)) {
+      this.finish(failure);
+      throw failure;
     }
     this.finish();
   }
@@ -255,7 +266,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         ...current,
         state: this.view.evolve(current.state, event),
         // As a rebuild would: the time of the newest event in the value.
-        time: event.sequence > current.sequence ? event.time.toISOString() : current.time,
+        time: event.sequence > newestIn(current) ? event.time.toISOString() : current.time,
         replayed: [...(current.replayed ?? []), event.sequence],
       };
       try {
@@ -360,7 +371,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       ...entry,
       state,
       sequence: Math.max(entry.sequence, event.sequence),
-      time: event.time.toISOString(),
+      time: event.sequence > newestIn(entry) ? event.time.toISOString() : entry.time,
     });
     this.dirty.add(kvKey);
     this.advance(event.sequence);
@@ -408,11 +419,12 @@ class ViewProjector<S, E extends EventMap> implements Projector {
 
   /** Writes every dirty key (pipelined, compare-and-set), then the checkpoint. */
   private async flush(): Promise<void> {
+    // The checkpoint covers exactly what these writes hold, whatever is folded meanwhile.
     const keys = [...this.dirty];
+    const sequence = this.lastSequence;
     this.dirty.clear();
     await Promise.all(keys.map((k) => this.write(k, this.cache.get(k)!)));
     if (keys.length > 0 || this.processed > 0) {
-      const sequence = this.lastSequence;
       await this.kv.put(this.keys.checkpoint(this.view.version), JSON.stringify({ sequence }));
       this.checkpointed = sequence;
       this.failures = 0;
@@ -495,7 +507,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   private fail(err: unknown): void {
-    if (this.stopped) return;
+    if (this.stopped) return void (this.failedWhileStopping ??= err);
     if (retryable(err, this.store.connection, this.failures)) return this.restart(err);
     this.stopped = true;
     this.live?.unsubscribe();
@@ -511,6 +523,11 @@ class ReplayedMeanwhileError extends UnavailableError {
       remedy: 'The projector starts again from its checkpoint on its own',
     });
   }
+}
+
+/** The highest sequence folded into a value, in order or replayed: `time` is that event's. */
+function newestIn(value: StoredViewValue<unknown>): number {
+  return Math.max(value.sequence, ...(value.replayed ?? []));
 }
 
 function sameReplays(a: StoredViewValue<unknown>, b: StoredViewValue<unknown>): boolean {
