@@ -14,7 +14,12 @@ export function inspectorPanel(session: Session): { element: HTMLElement; show(i
 
   async function show(id: string): Promise<void> {
     const events: BankEvent[] = [];
-    for await (const e of session.store.read(account(id))) events.push(e);
+    try {
+      for await (const e of session.store.read(account(id))) events.push(e);
+    } catch (err) {
+      // An unreadable event or a lost connection: say so rather than keep a stale history.
+      return render(body, h('p', { class: 'error' }, `Cannot show ${id}: ${(err as Error).message}`));
+    }
     if (events.length === 0) return render(body, h('p', { class: 'muted' }, `${id} has no events.`));
     const state = h('p', { class: 'state' });
     const rows = events.map((e) =>
