@@ -191,32 +191,40 @@ async function assertUsableBinary(bin: string): Promise<void> {
  */
 export function jetstreamSettingsOf(config: string): string {
   const text = uncommented(config);
-  const top = /(?:^|[\s;,])(jetstream)\s*[:=]?\s*\{/gi;
+  const top = /(?:^|[\s;,])["']?(jetstream)["']?\s*[:=]?\s*\{/gi;
   for (let found = top.exec(text); found; found = top.exec(text)) {
     const at = found.index + found[0].indexOf(found[1]!);
     if (depthAt(text, at) !== 0) continue;
     const open = found.index + found[0].length;
-    return text
-      .slice(open, blockEnd(text, open))
-      .replace(
-        /(^|[\s;,])(?:store_dir|storedir|store)\b\s*[:=]?\s*(?:"[^"]*"|'[^']*'|[^\s;,}]+)[ \t]*[,;]?[ \t]*/gi,
-        '$1',
-      )
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => `${line}\n`)
-      .join('');
+    return (
+      text
+        .slice(open, blockEnd(text, open))
+        // A key starts a statement (a value spelled `store` is no key), quoted or not.
+        .replace(
+          /(^|[\n{;,])([ \t]*)["']?(?:store_dir|storedir|store)["']?(?:[ \t]*[:=][ \t]*|[ \t]+)(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s;,}]+)[ \t]*[,;]?[ \t]*/gi,
+          '$1$2',
+        )
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => `${line}\n`)
+        .join('')
+    );
   }
   return '';
 }
 
-/** `text` with `#` and `//` comments blanked (outside quotes). */
+/** `text` with `#` and `//` comments blanked (outside quotes, which may hold `\\"`). */
 function uncommented(text: string): string {
   let quote = '';
   let out = '';
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (quote) {
+      if (c === '\\') {
+        out += c + (text[i + 1] ?? '');
+        i++;
+        continue;
+      }
       if (c === quote) quote = '';
     } else if (c === '"' || c === "'") {
       quote = c;
@@ -248,8 +256,10 @@ function braces(text: string, from: number, to: number, step: (delta: 1 | -1) =>
   let quote = '';
   for (let i = from; i < to; i++) {
     const c = text[i]!;
-    if (quote) quote = c === quote ? '' : quote;
-    else if (c === '"' || c === "'") quote = c;
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = '';
+    } else if (c === '"' || c === "'") quote = c;
     else if ((c === '{' || c === '}') && step(c === '{' ? 1 : -1) === true) return i;
   }
   return to;

@@ -38,4 +38,16 @@ describe('the launcher keeps a config file’s JetStream settings but not its st
     expect(settings('server_name: "a{b"\njetstream { max_mem: 1MB }')).toEqual(['max_mem: 1MB']);
     expect(settings('jetstream: enabled')).toEqual([]);
   });
+
+  test('quoted keys, escaped quotes, and a value that happens to be spelled store', () => {
+    expect(settings('jetstream { "store_dir": "/real", max_mem: 1G }')).toEqual(['max_mem: 1G']);
+    expect(settings('"jetstream": { max_mem: 1G }')).toEqual(['max_mem: 1G']);
+    const escaped = 'server_name: "x\\""\naccounts { A { jetstream { max_mem: 1MB } } }';
+    expect(settings(escaped)).toEqual([]);
+    expect(settings('server_name: "a\\"b{"\njetstream { max_mem: 2MB }')).toEqual(['max_mem: 2MB']);
+    expect(settings('jetstream {\n  domain: store\n  max_mem: 1G\n}')).toEqual([
+      'domain: store',
+      'max_mem: 1G',
+    ]);
+  });
 });
