@@ -100,8 +100,8 @@ describe('demo app in Chromium', () => {
     const raw = createEventStore({ connection: nc, tenant: 'acme' });
     await raw.append({ type: 'account', id: 'erin' }, { type: 'Deposited', data: { amount: 2.5 } });
     await expect
-      .poll(() => page.textContent('[data-testid=feed]'))
-      .toContain('cents must be a positive whole number');
+      .poll(() => page.textContent('[data-testid=feed] li.malformed'))
+      .toContain('erinDeposited failed validation: cents must be a positive whole number');
     // Deciding on erin now means loading that event: the UI says why it cannot.
     await page.fill('form[data-action=deposit] input[name=amount]', '1');
     await page.click('form[data-action=deposit] button');

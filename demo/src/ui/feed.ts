@@ -22,7 +22,16 @@ export function feedPanel(
   const started = performance.now();
   let caughtUp = false;
 
-  const draw = () => render(list, ...recent.map((e) => ('raw' in e ? unreadable(e) : item(e, inspect))));
+  const address = (subject: string): [string, string] => {
+    try {
+      const { entity, eventType } = session.store.format.scheme.parse(subject);
+      return [entity.id, eventType];
+    } catch {
+      return ['', subject]; // not even the subject reads: show it as stored
+    }
+  };
+  const draw = () =>
+    render(list, ...recent.map((e) => ('raw' in e ? unreadable(e, address(e.subject)) : item(e, inspect))));
   const onMessage = (m: WatchMessage<BankEvents>) => {
     if (m.kind === 'caught-up') {
       caughtUp = true;
@@ -74,14 +83,13 @@ function item(e: BankEvent, inspect: (id: string) => void): HTMLElement {
 }
 
 /** A stored event the schemas refuse: shown with the reason, never folded. */
-function unreadable(m: MalformedEvent): HTMLElement {
-  const [account, type] = m.subject.split('.').slice(-2);
+function unreadable(m: MalformedEvent, [account, type]: [string, string]): HTMLElement {
   return h(
     'li',
     { class: 'malformed', title: m.error.message, dataset: { sequence: String(m.sequence) } },
     h('span', { class: 'seq' }, `#${m.sequence}`),
     h('span', { class: 'type' }, 'Unreadable'),
-    h('span', { class: 'account-id' }, account ?? ''),
+    h('span', { class: 'account-id' }, account),
     h('span', { class: 'detail' }, `${type} failed ${m.error.reason}: ${m.error.detail}`),
   );
 }
