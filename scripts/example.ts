@@ -1,8 +1,7 @@
 // `npm run example`: runs examples/quickstart.ts against a temporary nats-server started
 // with the bundled nats-server.conf (store created as acme's service user), then stops it.
-import WebSocket from 'ws';
+import { connect } from '@nats-io/transport-node';
 import { quickstart } from '../examples/quickstart.js';
-import { connect } from '../src/index.js';
 import { ensureStore } from '../src/server.js';
 import { startNatsServer } from '../src/testing/index.js';
 // @ts-expect-error -- plain ESM script without types
@@ -11,12 +10,9 @@ import { provisionNatsServer } from './nats-server.mjs';
 async function main(): Promise<void> {
   const server = await startNatsServer({ bin: provisionNatsServer(), configFile: 'nats-server.conf' });
   try {
+    // The admin step is the operator's, over TCP; the quick start itself is a WebSocket client.
     const admin = await connect({
-      servers: server.wsUrl,
-      wsFactory: async (url) => ({
-        socket: new WebSocket(url) as unknown as globalThis.WebSocket,
-        encrypted: false,
-      }),
+      servers: server.url,
       user: 'acme-service',
       pass: 'dev-acme-service',
       inboxPrefix: '_INBOX_acme_service',

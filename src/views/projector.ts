@@ -446,7 +446,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         const current = await this.load(kvKey);
         // A dead letter replayed since this copy was read: folding on must not drop it.
         // Start again from the checkpoint, on the stored value.
-        if (!sameReplays(current, entry)) throw new ReplayedMeanwhileError(kvKey, err);
+        if (!sameReplays(current, entry))
+          throw new UnavailableError(`View value ${kvKey} changed by a dead-letter replay`, {
+            cause: err,
+            remedy: 'The projector starts again from its checkpoint on its own',
+          });
         // Another instance wrote first. Same events, same order: if it is at least as far,
         // keep its value (and fold later events onto it).
         if (current.sequence >= entry.sequence) return void this.cache.set(kvKey, current);
@@ -512,16 +516,6 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.stopped = true;
     this.live?.unsubscribe();
     this.finish(err);
-  }
-}
-
-/** A value this projector holds a copy of was changed by a dead-letter replay: it restarts. */
-class ReplayedMeanwhileError extends UnavailableError {
-  constructor(kvKey: string, cause: unknown) {
-    super(`View value ${kvKey} changed by a dead-letter replay`, {
-      cause,
-      remedy: 'The projector starts again from its checkpoint on its own',
-    });
   }
 }
 

@@ -66,28 +66,6 @@ export function watchEvents<E extends EventMap>(
       subscriber.next({ kind: 'caught-up', sequence, progress: progress() });
     };
 
-    const emitEvent = (msg: StoredMessage, event: EnvelopeOf<E> | MalformedEventError) => {
-      if (subscriber.closed) return;
-      if (msg.sequence > until) return finish(until);
-      delivered++;
-      if (event instanceof MalformedEventError) {
-        if (options.onMalformed !== 'report') return subscriber.error(event);
-        subscriber.next({
-          kind: 'malformed',
-          malformed: { sequence: msg.sequence, subject: msg.subject, raw: msg.data, error: event },
-          progress: progress(),
-        });
-      } else {
-        subscriber.next({ kind: 'event', event, progress: progress() });
-      }
-      cursor = msg.sequence;
-      if (msg.sequence >= until) finish(msg.sequence);
-      else if (caughtUp) {
-        polls = 0; // the stream moves: look again soon
-        endIfSettled();
-      }
-    };
-
     // Live, before `until`: the watch may end once the stream holds `until` (so nothing at
     // or before it can still be stored) and no event of the filter in (cursor, until] is
     // still on its way. Other subjects may take the stream there unseen, and an event on its
@@ -124,6 +102,28 @@ export function watchEvents<E extends EventMap>(
       if (!reachedUntil) return false;
       const next = await bounds.firstFrom(cursor + 1);
       return next === undefined || next > until;
+    };
+
+    const emitEvent = (msg: StoredMessage, event: EnvelopeOf<E> | MalformedEventError) => {
+      if (subscriber.closed) return;
+      if (msg.sequence > until) return finish(until);
+      delivered++;
+      if (event instanceof MalformedEventError) {
+        if (options.onMalformed !== 'report') return subscriber.error(event);
+        subscriber.next({
+          kind: 'malformed',
+          malformed: { sequence: msg.sequence, subject: msg.subject, raw: msg.data, error: event },
+          progress: progress(),
+        });
+      } else {
+        subscriber.next({ kind: 'event', event, progress: progress() });
+      }
+      cursor = msg.sequence;
+      if (msg.sequence >= until) finish(msg.sequence);
+      else if (caughtUp) {
+        polls = 0; // the stream moves: look again soon
+        endIfSettled();
+      }
     };
 
     const decode = (
