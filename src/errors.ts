@@ -7,6 +7,7 @@ export type JetsourceErrorCode =
   | 'VALIDATION'
   | 'MALFORMED_EVENT'
   | 'PERMISSION_DENIED'
+  | 'AUTHENTICATION'
   | 'TENANT_MISMATCH'
   | 'STORE_NOT_FOUND'
   | 'STORE_CONFIG'
@@ -161,10 +162,27 @@ export class PermissionDeniedError extends JetsourceError {
   ) {
     super(
       'PERMISSION_DENIED',
-      `permission denied to ${operation} ${subject}. ${options?.remedy ?? "Check the user's role (a reader cannot append) and tenant."}`,
+      `permission denied to ${operation} ${subject}. ${options?.remedy ?? "Check that the user's role allows it (readers cannot append; only the service role manages streams, views and processors) and that the subject is in the user's tenant."}`,
       options,
     );
     this.name = 'PermissionDeniedError';
+  }
+}
+
+/** The server refused the connection's credentials. */
+export class AuthenticationError extends JetsourceError {
+  constructor(
+    /** The user name the connection tried, when it used one (never the password or token). */
+    readonly user: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'AUTHENTICATION',
+      `the server refused the credentials${user === undefined ? '' : ` of user "${user}"`}. ` +
+        'Check the user name and password, token or credentials file, and that the server config defines that user.',
+      options,
+    );
+    this.name = 'AuthenticationError';
   }
 }
 

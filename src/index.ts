@@ -58,6 +58,7 @@ export {
   ValidationError,
   MalformedEventError,
   PermissionDeniedError,
+  AuthenticationError,
   TenantMismatchError,
   StoreNotFoundError,
   StoreConfigError,

@@ -1,7 +1,9 @@
-import { TenantMismatchError } from '../errors.js';
+import { AuthenticationError, isJetsourceError, TenantMismatchError, UnavailableError } from '../errors.js';
+import { fromRequestError } from './request-errors.js';
 import {
   createInbox,
   Empty,
+  errors,
   wsconnect,
   type NatsConnection,
   type WsConnectionOptions,
@@ -46,7 +48,9 @@ export async function connect(options: ConnectOptions): Promise<NatsConnection> 
       'this runtime has no WebSocket (Node 20): pass wsFactory, e.g. ' +
         "wsFactory: async (url) => ({ socket: new (await import('ws')).default(url), encrypted: url.startsWith('wss:') })",
     );
-  const nc = await wsconnect({ ...connectionDefaults, ...rest });
+  const nc = await wsconnect({ ...connectionDefaults, ...rest }).catch((err: unknown) => {
+    throw connectError(err, rest);
+  });
   if (tenant !== undefined) {
     await verifyTenant(nc, tenant).catch(async (err: unknown) => {
       await nc.close();
@@ -54,6 +58,21 @@ export async function connect(options: ConnectOptions): Promise<NatsConnection> 
     });
   }
   return nc;
+}
+
+/** What nats.js throws when the first connect fails, as jetsource's errors. */
+function connectError(err: unknown, options: WsConnectionOptions): unknown {
+  if (err instanceof errors.AuthorizationError || err instanceof errors.UserAuthenticationExpiredError)
+    return new AuthenticationError(options.user, { cause: err });
+  if (err instanceof errors.ConnectionError || err instanceof errors.TimeoutError) {
+    const servers = [options.servers ?? []].flat().join(', ') || 'the default server';
+    return new UnavailableError(`cannot connect to ${servers}`, {
+      cause: err,
+      remedy:
+        "Check the URL (ws:// or wss://, host and the server's websocket port) and that nats-server is running with a websocket block.",
+    });
+  }
+  return err;
 }
 
 const accounts = new WeakMap<NatsConnection, string>();
@@ -70,13 +89,16 @@ export async function verifyTenant(nc: NatsConnection, tenant: string): Promise<
     const reply = await nc.request('$SYS.REQ.USER.INFO', Empty, { timeout: 5000 });
     account = (reply.json() as { data?: { account?: string } }).data?.account;
   } catch (cause) {
-    const inbox = cause instanceof Error && /_INBOX/.test(`${cause.message} ${String(cause.cause ?? '')}`);
+    // A refused reply inbox is a permission problem of the right tenant's user, not a mismatch.
+    const mapped = fromRequestError(cause, '', '$SYS.REQ.USER.INFO');
+    if (isJetsourceError(mapped, 'PERMISSION_DENIED') || isJetsourceError(mapped, 'UNAVAILABLE'))
+      throw mapped;
     throw new TenantMismatchError(
       tenant,
-      inbox
-        ? "its reply inbox was refused: connect with the user's own inboxPrefix (the bundled config uses _INBOX_<tenant>_<role>)"
-        : 'the server did not say which account these credentials belong to',
-      { cause },
+      'the server did not say which account these credentials belong to',
+      {
+        cause,
+      },
     );
   }
   if (account === undefined) throw new TenantMismatchError(tenant, 'the server did not report an account');

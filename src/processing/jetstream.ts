@@ -9,7 +9,8 @@ import {
 } from '@nats-io/jetstream';
 import type { StoredMessage } from '../codec/event-format.js';
 import { ServerError, StoreNotFoundError } from '../errors.js';
-import { ApiErrorCode, directMessage, fromRequestError } from '../store/jetstream/api.js';
+import { fromRequestError } from '../connection/request-errors.js';
+import { ApiErrorCode, directMessage } from '../store/jetstream/api.js';
 import { ProcessorConfigError } from './errors.js';
 import { consumerDrift, type DurableConfig } from './policy.js';
 

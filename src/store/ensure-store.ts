@@ -12,6 +12,7 @@ import { StoreConfigError } from '../errors.js';
 import { ApiErrorCode } from './jetstream/api.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { assertSupportedServer } from '../connection/server-version.js';
+import { adminStep } from '../connection/request-errors.js';
 
 /** Options for {@link ensureStore}. Defaults favour keeping every event forever. */
 export interface EnsureStoreOptions {
@@ -81,17 +82,19 @@ export async function ensureStore(
     compression: StoreCompression.S2,
     consumer_limits: { inactive_threshold: nanos(options.consumerIdleLimitMs ?? 300_000) },
   };
-  const jsm = await jetstreamManager(nc, { checkAPI: false });
-  try {
-    const info = await jsm.streams.info(stream);
-    const problems = incompatibilities(info.config, wanted);
-    if (problems.length) throw new StoreConfigError(stream, problems);
-    return { stream, created: false, config: info.config };
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)) throw err;
-  }
-  const info = await jsm.streams.add(wanted);
-  return { stream, created: true, config: info.config };
+  return adminStep(`ensureStore (stream ${stream})`, async () => {
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    try {
+      const info = await jsm.streams.info(stream);
+      const problems = incompatibilities(info.config, wanted);
+      if (problems.length) throw new StoreConfigError(stream, problems);
+      return { stream, created: false, config: info.config };
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)) throw err;
+    }
+    const info = await jsm.streams.add(wanted);
+    return { stream, created: true, config: info.config };
+  });
 }
 
 /** Every way an existing stream would weaken durability, ordering, idempotency or reads. */
@@ -154,25 +157,27 @@ export async function ensureProcessorStream(
 ): Promise<EnsuredStore> {
   const origin = assertPlainToken('stream', options.stream ?? 'EVENTS');
   const name = assertPlainToken('stream', options.name ?? `${origin}_WORK`);
-  const jsm = await jetstreamManager(nc, { checkAPI: false });
-  try {
-    const info = await jsm.streams.info(name);
-    if (info.config.mirror?.name !== origin) {
-      throw new StoreConfigError(name, [`it is not a mirror of ${origin}`]);
+  return adminStep(`ensureProcessorStream (stream ${name})`, async () => {
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    try {
+      const info = await jsm.streams.info(name);
+      if (info.config.mirror?.name !== origin) {
+        throw new StoreConfigError(name, [`it is not a mirror of ${origin}`]);
+      }
+      return { stream: name, created: false, config: info.config };
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)) throw err;
     }
-    return { stream: name, created: false, config: info.config };
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)) throw err;
-  }
-  const info = await jsm.streams.add({
-    name,
-    mirror: { name: origin },
-    storage: StorageType.File,
-    retention: RetentionPolicy.Limits,
-    num_replicas: options.replicas ?? 1,
-    deny_delete: true,
-    deny_purge: true,
-    compression: StoreCompression.S2,
+    const info = await jsm.streams.add({
+      name,
+      mirror: { name: origin },
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      num_replicas: options.replicas ?? 1,
+      deny_delete: true,
+      deny_purge: true,
+      compression: StoreCompression.S2,
+    });
+    return { stream: name, created: true, config: info.config };
   });
-  return { stream: name, created: true, config: info.config };
 }

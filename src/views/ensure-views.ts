@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
+import { adminStep } from '../connection/request-errors.js';
 
 /** Options for {@link ensureViews}. */
 export interface EnsureViewsOptions {
@@ -14,9 +15,8 @@ export interface EnsureViewsOptions {
  * readers use the permission-scopable direct get by subject). An admin/service step.
  */
 export async function ensureViews(nc: NatsConnection, options: EnsureViewsOptions = {}): Promise<KV> {
-  return new Kvm(nc).create(options.bucket ?? 'views', {
-    history: 1,
-    allow_direct: true,
-    replicas: options.replicas ?? 1,
-  });
+  const bucket = options.bucket ?? 'views';
+  return adminStep(`ensureViews (bucket ${bucket})`, () =>
+    new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas: options.replicas ?? 1 }),
+  );
 }

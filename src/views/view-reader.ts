@@ -58,12 +58,9 @@ export function openView<S>(
 ): ViewReader<S> {
   const bucket = options.bucket ?? 'views';
   const keys = new ViewKeys(source.tenant, view.name);
-  const direct = new DirectReader(
-    source.connection,
-    `KV_${bucket}`,
-    options.timeoutMs ?? 5000,
-    'the service role creates it with ensureViews() or by starting a projector',
-  );
+  const missing = 'the service role creates it with ensureViews() or by starting a projector';
+  const direct = new DirectReader(source.connection, `KV_${bucket}`, options.timeoutMs ?? 5000, missing);
+  const watchBucket = (keyFilter: string) => watchKv(source.connection, bucket, keyFilter, missing);
   const subjectOf = (key: string) => `$KV.${bucket}.${key}`;
 
   const activeVersion = async () => {
@@ -72,7 +69,7 @@ export function openView<S>(
   };
 
   // The serving version: the active pointer once loaded, else the caller's version.
-  const version$ = watchKv(source.connection, bucket, keys.active).pipe(
+  const version$ = watchBucket(keys.active).pipe(
     scan(
       (version: number | undefined, m: KvWatchMessage) =>
         m.kind === 'entry' ? (parseActive(m.message.data) ?? version) : (version ?? view.version),
@@ -92,7 +89,7 @@ export function openView<S>(
     watch(key) {
       return version$.pipe(
         switchMap((version) =>
-          watchKv(source.connection, bucket, keys.entry(version, key)).pipe(
+          watchBucket(keys.entry(version, key)).pipe(
             scan(
               (acc: { loaded: boolean; value: ViewEntry<S> | null }, m) =>
                 m.kind === 'loaded'
@@ -109,7 +106,7 @@ export function openView<S>(
     watchAll() {
       return version$.pipe(
         switchMap((version) =>
-          watchKv(source.connection, bucket, keys.entries(version)).pipe(
+          watchBucket(keys.entries(version)).pipe(
             // One mutable map while loading (no copy per key); each emission is a fresh snapshot.
             scan(
               (acc: { loaded: boolean; entries: Map<string, ViewEntry<S>> }, m) => {

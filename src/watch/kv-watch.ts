@@ -13,11 +13,17 @@ export type KvWatchMessage =
  * message first, then `loaded` (also when no key exists yet, which the nats.js KV watch
  * does not signal), then every change. Needs only the single-filter consumer create.
  */
-export function watchKv(nc: NatsConnection, bucket: string, keyFilter: string): Observable<KvWatchMessage> {
+export function watchKv(
+  nc: NatsConnection,
+  bucket: string,
+  keyFilter: string,
+  /** What to tell the user when the bucket is missing. */
+  missingRemedy?: string,
+): Observable<KvWatchMessage> {
   const prefix = `$KV.${bucket}.`;
   return new Observable<KvWatchMessage>((subscriber) => {
     const consumer = new OrderedConsumer(
-      { nc, stream: `KV_${bucket}`, filter: prefix + keyFilter, after: 'last-per-subject' },
+      { nc, stream: `KV_${bucket}`, filter: prefix + keyFilter, after: 'last-per-subject', missingRemedy },
       {
         message: (msg) =>
           subscriber.next({ kind: 'entry', key: msg.subject.slice(prefix.length), message: msg }),

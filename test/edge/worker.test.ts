@@ -115,7 +115,7 @@ describe('a Cloudflare Worker on jetsource, in workerd', () => {
     await deposit(id, { amount: 5 });
     const denied = await deposit(id, { amount: 5 }, 'reader');
     expect(denied).toMatchObject({ status: 403, body: { error: 'PERMISSION_DENIED' } });
-    expect(denied.body.message).toMatch(/a reader cannot append/);
+    expect(denied.body.message).toMatch(/readers cannot append/);
     const read = await call('reader', `/accounts/${id}`);
     expect(read.status).toBe(200);
     expect(read.body.version).toBeGreaterThan(0);

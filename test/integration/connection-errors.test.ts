@@ -1,7 +1,19 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { connect, createEventStore, PermissionDeniedError, TenantMismatchError } from '../../src/index.js';
-import { ensureStore } from '../../src/server.js';
-import { devUser, useServer, type TestServer } from '../support/nats.js';
+import { firstValueFrom } from 'rxjs';
+import {
+  AuthenticationError,
+  connect,
+  createEventStore,
+  defineView,
+  openView,
+  PermissionDeniedError,
+  StoreNotFoundError,
+  UnavailableError,
+  type ReadTarget,
+} from '../../src/index.js';
+import { ensureProcessorStream, ensureStore, ensureViews, startProjector } from '../../src/server.js';
+import { startNatsServer } from '../../src/testing/index.js';
+import { devUser, useServer, wsFactory, type TestServer } from '../support/nats.js';
 
 // Connection mistakes a user makes first, each answered with what to change.
 let t: TestServer;
@@ -25,10 +37,94 @@ test('a runtime without WebSocket and no wsFactory fails at once, saying what to
   }
 });
 
-test('a tenant check without the inbox prefix names the inbox prefix', async () => {
+test('a tenant check without the inbox prefix is a permission problem that names the inbox prefix', async () => {
   const err = await t.connect({ ...withoutInbox, tenant: 'acme' }).catch((e: unknown) => e);
-  expect(err).toBeInstanceOf(TenantMismatchError);
+  // The credentials are acme's: this is not a tenant mismatch.
+  expect(err).toBeInstanceOf(PermissionDeniedError);
   expect((err as Error).message).toMatch(/inboxPrefix/);
+});
+
+test('a wrong password is an AuthenticationError naming the user, never the password', async () => {
+  const err = await t
+    .connect({ ...devUser('acme', 'writer'), pass: 'not-the-password' })
+    .catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(AuthenticationError);
+  expect((err as Error).message).toMatch(/"acme-writer".*Check the user name and password/);
+  expect((err as Error).message).not.toMatch(/not-the-password/);
+});
+
+test('a server that is not listening is an UnavailableError naming the URL', async () => {
+  // A port that was just free: a server started and stopped on it.
+  const gone = await startNatsServer();
+  const url = gone.wsUrl;
+  await gone.stop();
+  const err = await connect({ servers: url, wsFactory }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(UnavailableError);
+  expect((err as Error).message).toContain(`cannot connect to ${url}`);
+});
+
+test('reads and watches without the inbox prefix name it, and do not talk about appends', async () => {
+  const store = createEventStore({ connection: await t.connect(withoutInbox), tenant: 'acme' });
+  const entity = { type: 'account', id: 'inbox-read' };
+  const errs = [
+    await (async () => {
+      for await (const _ of store.read(entity));
+    })().catch((e: unknown) => e),
+    await firstValueFrom(store.watch(entity)).catch((e: unknown) => e),
+    await firstValueFrom(store.watch({ entityType: 'account' })).catch((e: unknown) => e),
+  ];
+  for (const err of errs) {
+    expect(err).toBeInstanceOf(PermissionDeniedError);
+    expect((err as Error).message).toMatch(/inboxPrefix/);
+    expect((err as Error).message).not.toMatch(/append/);
+  }
+});
+
+test('admin steps run by a tenant writer say they need the service role', async () => {
+  const writer = await t.connectAs('acme', 'writer');
+  const store = createEventStore({ connection: writer, tenant: 'acme' });
+  const view = defineView({
+    name: 'admin-check',
+    version: 1,
+    filter: {},
+    initial: 0,
+    evolve: (n: number) => n + 1,
+  });
+  const errs = [
+    await ensureStore(writer, {}).catch((e: unknown) => e),
+    await ensureProcessorStream(writer, {}).catch((e: unknown) => e),
+    await ensureViews(writer).catch((e: unknown) => e),
+    await startProjector(store, view).catch((e: unknown) => e),
+  ];
+  for (const err of errs) {
+    expect(err).toBeInstanceOf(PermissionDeniedError);
+    expect((err as Error).message).toMatch(/is an admin step: .*service role/);
+  }
+});
+
+test('a watch on a closed connection ends with UnavailableError', async () => {
+  const nc = await t.connectAs('acme', 'reader');
+  const store = createEventStore({ connection: nc, tenant: 'acme' });
+  await nc.close();
+  const targets: ReadTarget[] = [{}, { type: 'account', id: 'closed' }];
+  for (const target of targets) {
+    const err = await firstValueFrom(store.watch(target)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/closed.*Connect again/);
+  }
+});
+
+test('watching a view before its bucket exists says who creates it', async () => {
+  const store = createEventStore({ connection: await t.connectAs('acme', 'reader'), tenant: 'acme' });
+  // Nothing in this file creates the views bucket (the writer's projector above is refused).
+  const view = openView<number>(store, { name: 'nobody', version: 1 });
+  for (const err of [
+    await firstValueFrom(view.watch('k')).catch((e: unknown) => e),
+    await view.get('k').catch((e: unknown) => e),
+  ]) {
+    expect(err).toBeInstanceOf(StoreNotFoundError);
+    expect((err as Error).message).toMatch(/ensureViews\(\) or by starting a projector/);
+  }
 });
 
 test('an append whose reply inbox is refused says so, and a retry with the same id stores it once', async () => {

@@ -12,13 +12,14 @@
 //   harmless anything, as long as B is unchanged and B's subscribers saw nothing
 import { Kvm, type KV } from '@nats-io/kv';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { errors, nuid, type NatsConnection } from '@nats-io/nats-core';
+import { nuid, type NatsConnection } from '@nats-io/nats-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { inboxFor } from '../../src/connection/connect.js';
 import {
   createEventStore,
   PermissionDeniedError,
   TenantMismatchError,
+  AuthenticationError,
   type JetStreamEventStore,
 } from '../../src/index.js';
 import { ensureProcessorStream, ensureStore } from '../../src/server.js';
@@ -867,13 +868,13 @@ describe.each(['writer', 'reader'] as const)(`acme-%s against ${B}`, (role) => {
         `connect as acme-${role} with ${label}`,
         timed(call(() => t.connect({ ...credentials(A, role), pass }).then(() => 'connected'))),
         {
-          fails: refusedWith(errors.AuthorizationError),
+          fails: refusedWith(AuthenticationError),
           own: call(() => t.connect(credentials(A, role)).then(() => 'connected')),
           allowed: ALL,
         },
       );
     attack('connect without credentials', timed(call(() => t.connect({}).then(() => 'connected'))), {
-      fails: refusedWith(errors.AuthorizationError),
+      fails: refusedWith(AuthenticationError),
       roles: ['writer'],
     });
   });

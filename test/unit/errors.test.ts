@@ -9,6 +9,7 @@ import {
   MalformedEventError,
   PayloadTooLargeError,
   PermissionDeniedError,
+  AuthenticationError,
   ServerError,
   StoreConfigError,
   StoreNotFoundError,
@@ -80,7 +81,14 @@ const cases: Case[] = [
     code: 'PERMISSION_DENIED',
     make: (c) => new PermissionDeniedError('es.t.>', 'publish', { cause: c }),
     keepsCause: true,
-    advice: /check the user's role/i,
+    advice: /check that the user's role allows it/i,
+  },
+  {
+    name: 'AuthenticationError',
+    code: 'AUTHENTICATION',
+    make: (c) => new AuthenticationError('acme-writer', { cause: c }),
+    keepsCause: true,
+    advice: /credentials of user "acme-writer".*check the user name and password/i,
   },
   {
     name: 'TenantMismatchError',

@@ -1,5 +1,5 @@
 import { errors, type Msg } from '@nats-io/nats-core';
-import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
+import { ServerError } from '../../errors.js';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { HeaderBlock } from './header-block.js';
 
@@ -40,39 +40,6 @@ export function isTransient(err: unknown): boolean {
     (err instanceof ServerError &&
       (err.errCode === ApiErrorCode.StreamUnavailable || err.errCode === ApiErrorCode.TooManyBatches))
   );
-}
-
-/** What to do when the user may not subscribe to the connection's reply inbox. */
-export const inboxRemedy =
-  "Connect with the user's own inboxPrefix (the bundled config uses _INBOX_<tenant>_<role>). " +
-  'A request was sent before its reply was refused: an append may be stored, so retry it with the same event ids.';
-
-/** A closed nats.js connection never reconnects. */
-export const closedRemedy = 'Connect again: a closed connection does not come back.';
-
-/**
- * Maps what nats.js throws for a request into jetsource's errors, so callers see a
- * permission problem, a missing store or an outage, never a bare protocol error.
- */
-export function fromRequestError(err: unknown, stream: string, subject: string): unknown {
-  const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
-  if (cause instanceof errors.PermissionViolationError) {
-    const denied = cause.subject || subject;
-    // Replies come to the connection's inbox: a request was sent (an append may be stored)
-    // but its answer cannot arrive. That is the inbox prefix, not the role.
-    const remedy = /^_INBOX[._]/.test(denied) ? inboxRemedy : undefined;
-    return new PermissionDeniedError(denied, cause.operation === 'subscription' ? 'subscribe' : 'publish', {
-      cause,
-      remedy,
-    });
-  }
-  if (cause instanceof errors.NoRespondersError) return new StoreNotFoundError(stream, { cause });
-  if (cause instanceof errors.TimeoutError)
-    return new UnavailableError(`no answer from the server on ${subject}`, { cause });
-  if (cause instanceof errors.ClosedConnectionError || cause instanceof errors.DrainingConnectionError) {
-    return new UnavailableError('the connection is closed', { cause, remedy: closedRemedy });
-  }
-  return err;
 }
 
 /** Adapts a direct-get reply (stored headers, then the server's `Nats-Sequence`, `Nats-Subject` …) to a stored message. */

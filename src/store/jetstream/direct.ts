@@ -1,7 +1,8 @@
 import { Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
-import { directMessage, fromRequestError } from './api.js';
+import { fromRequestError } from '../../connection/request-errors.js';
+import { directMessage } from './api.js';
 
 /** A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` on. */
 export interface DirectQuery {

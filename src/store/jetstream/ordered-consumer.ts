@@ -17,7 +17,8 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { inboxFor } from '../../connection/connect.js';
-import { ApiErrorCode, closedRemedy, fromRequestError, headerBlockOf, NatsStoredMessage } from './api.js';
+import { closedRemedy, fromRequestError } from '../../connection/request-errors.js';
+import { ApiErrorCode, headerBlockOf, NatsStoredMessage } from './api.js';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { parseDelivery } from './delivery.js';
@@ -51,6 +52,8 @@ export interface OrderedConsumerOptions {
   after: number | 'new' | 'last-per-subject';
   /** Idle heartbeat in ms; a silent consumer is recreated after three of them. Default 2000. */
   heartbeatMs?: number;
+  /** What to tell the user when the stream is missing (default: run ensureStore). */
+  missingRemedy?: string;
 }
 
 const nanos = (ms: number) => Math.round(ms * 1_000_000);
@@ -152,9 +155,6 @@ export class OrderedConsumer {
     this.sub?.unsubscribe();
     this.deliverySeq = 0;
     this.lastActivity = Date.now();
-    this.sub = this.options.nc.subscribe(deliverSubject, {
-      callback: (err, msg) => this.receive(err, msg, name),
-    });
     const config: Partial<ConsumerConfig> = {
       name,
       deliver_subject: deliverSubject,
@@ -176,6 +176,10 @@ export class OrderedConsumer {
     };
     this.consumerName = name;
     try {
+      // Inside the try: on a closed connection subscribe throws, and that ends the watch.
+      this.sub = this.options.nc.subscribe(deliverSubject, {
+        callback: (err, msg) => this.receive(err, msg, name),
+      });
       const info = await this.jsm!.consumers.add(this.options.stream, config);
       this.failures = 0;
       // Stopped while the create was in flight: the stop could not see this consumer yet.
@@ -187,7 +191,7 @@ export class OrderedConsumer {
       if (info.num_pending === 0 && this.deliverySeq === 0) this.markCaughtUp();
     } catch (err) {
       this.sub?.unsubscribe();
-      const fatal = fatalError(err, this.options.stream, this.options.filter);
+      const fatal = fatalError(err, this.options);
       if (fatal) return this.fail(fatal);
       if (this.stopped) return;
       // Not connected yet, a leader election, a timeout: try again from the same cursor.
@@ -279,11 +283,16 @@ function pushedMessage(msg: Msg, sequence: number): StoredMessage {
 }
 
 /** Errors a retry cannot fix. */
-function fatalError(err: unknown, stream: string, filter: string): Error | undefined {
+function fatalError(
+  err: unknown,
+  { stream, filter, missingRemedy }: OrderedConsumerOptions,
+): Error | undefined {
   if (err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)
-    return new StoreNotFoundError(stream, { cause: err });
+    return new StoreNotFoundError(stream, { cause: err, remedy: missingRemedy });
   const mapped = fromRequestError(err, stream, `$JS.API.CONSUMER.CREATE.${stream}.*.${filter}`);
-  if (mapped instanceof PermissionDeniedError || mapped instanceof StoreNotFoundError) return mapped;
+  if (mapped instanceof StoreNotFoundError)
+    return new StoreNotFoundError(stream, { cause: err, remedy: missingRemedy });
+  if (mapped instanceof PermissionDeniedError) return mapped;
   if (err instanceof JetStreamApiError)
     return new ServerError(err.code, `cannot watch ${filter}: ${err.message}`, { cause: err });
   if (err instanceof errors.ClosedConnectionError) return mapped as Error;

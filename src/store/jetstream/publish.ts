@@ -12,7 +12,8 @@ import {
 import { assertSupportedServer } from '../../connection/server-version.js';
 import { describeEntity } from '../../subjects/subjects.js';
 import type { AppendResult } from '../types.js';
-import { ApiErrorCode, fromRequestError, isTransient, parseReply, type ApiReply } from './api.js';
+import { fromRequestError, inboxRemedy } from '../../connection/request-errors.js';
+import { ApiErrorCode, isTransient, parseReply, type ApiReply } from './api.js';
 import type { DirectReader } from './direct.js';
 
 /** What the append protocol needs from its store. */
@@ -59,7 +60,9 @@ export async function publishWrites(
         ]);
       }
       if (!isTransient(err) || attempt >= ctx.retries) {
-        const mapped = fromRequestError(err, ctx.stream, wire[0]!.event.subject);
+        const mapped = fromRequestError(err, ctx.stream, wire[0]!.event.subject, {
+          inbox: `${inboxRemedy} ${sentUnanswered}`,
+        });
         if (!(mapped instanceof UnavailableError) || !isTransient(err)) throw mapped;
         // Unlike a read, an unanswered append may have been stored: say how to retry safely.
         throw new UnavailableError(
@@ -74,6 +77,10 @@ export async function publishWrites(
     }
   }
 }
+
+/** An append whose reply could not arrive may be stored all the same. */
+const sentUnanswered =
+  'The append was sent before its reply was refused, so it may be stored: retry it with the same event ids.';
 
 function toWire(writes: ReadonlyArray<PreparedWrite>, maxPayload = Infinity): WireMessage[] {
   const wire: WireMessage[] = [];

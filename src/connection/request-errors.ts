@@ -1,0 +1,71 @@
+import { errors } from '@nats-io/nats-core';
+import { isJetsourceError, PermissionDeniedError, StoreNotFoundError, UnavailableError } from '../errors.js';
+
+/** What to do when the user may not subscribe to the connection's reply inbox. */
+export const inboxRemedy =
+  "Connect with the user's own inboxPrefix (the bundled config uses _INBOX_<tenant>_<role>).";
+
+/** A closed nats.js connection never reconnects. */
+export const closedRemedy = 'Connect again: a closed connection does not come back.';
+
+/** What to say, per kind of refusal, when the caller knows better than the defaults. */
+export interface RequestRemedies {
+  /** The reply inbox was refused (default {@link inboxRemedy}). */
+  inbox?: string;
+  /** The request subject was refused (default: check role and tenant). */
+  denied?: string;
+}
+
+/**
+ * Maps what nats.js throws for a request into jetsource's errors, so callers see a
+ * permission problem, a missing store or an outage, never a bare protocol error.
+ * `stream` is the JetStream stream the request was for: no responders means it is missing.
+ */
+export function fromRequestError(
+  err: unknown,
+  stream: string,
+  subject: string,
+  remedies: RequestRemedies = {},
+): unknown {
+  const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
+  if (cause instanceof errors.PermissionViolationError) {
+    const denied = cause.subject || subject;
+    // Replies come to the connection's inbox: the request was sent but its answer cannot
+    // arrive. That is the inbox prefix, not the role.
+    const remedy = isInbox(denied) ? (remedies.inbox ?? inboxRemedy) : remedies.denied;
+    return new PermissionDeniedError(denied, cause.operation === 'subscription' ? 'subscribe' : 'publish', {
+      cause,
+      remedy,
+    });
+  }
+  if (cause instanceof errors.NoRespondersError) return new StoreNotFoundError(stream, { cause });
+  if (cause instanceof errors.TimeoutError)
+    return new UnavailableError(`no answer from the server on ${subject}`, { cause });
+  if (cause instanceof errors.ClosedConnectionError || cause instanceof errors.DrainingConnectionError) {
+    return new UnavailableError('the connection is closed', { cause, remedy: closedRemedy });
+  }
+  return err;
+}
+
+const isInbox = (subject: string) => /^_INBOX[._]/.test(subject);
+
+/**
+ * Runs an admin step (creating or verifying a stream, bucket or durable), so that a user
+ * without the JetStream API, or a server without JetStream, is told so in those words.
+ */
+export async function adminStep<T>(step: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (isJetsourceError(err)) throw err;
+    const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
+    if (cause instanceof errors.NoRespondersError)
+      throw new UnavailableError(`${step}: nothing answers the JetStream API`, {
+        cause: err,
+        remedy: "Enable JetStream on the server (a jetstream block) and in the user's account.",
+      });
+    throw fromRequestError(err, '', step, {
+      denied: `${step} is an admin step: run it as a user allowed the JetStream API, such as the bundled config's service role.`,
+    });
+  }
+}
