@@ -193,22 +193,55 @@ function checkExpect(expect: ExpectedVersion): ExpectedVersion {
   throw new InvalidTokenError('expect', expect, "use 'any', 'new' or a sequence number >= 0");
 }
 
+/** Batch headers added later (id, sequence, commit) and the header block's framing. */
+const BATCH_HEADER_BYTES = 120;
+
+/**
+ * The message's size on the wire, as the server counts it against max_payload. Exact
+ * (UTF-8) only when a cheap upper bound comes near the limit: most events are far below.
+ */
+export function wireSize(
+  data: Uint8Array,
+  pairs: ReadonlyArray<readonly [string, string]>,
+  maxPayload: number,
+): number {
+  let chars = 0;
+  for (const [k, v] of pairs) chars += k.length + v.length + 4;
+  const base = BATCH_HEADER_BYTES + data.length;
+  if (base + chars * 3 <= maxPayload) return base + chars;
+  const utf8 = new TextEncoder();
+  return pairs.reduce((n, [k, v]) => n + utf8.encode(`${k}: ${v}\r\n`).length, base);
+}
+
 /** The header that carries an event id, exposed for stores that compare ids after a lost ack. */
 export const eventIdHeader = Header.Id;
 
 /**
- * An append reused the id of another stored event (the event `sequence` on `subject`, when
- * known). Ids deduplicate retries, so the new event would be dropped as a retry: refuse it.
+ * An append reused the id of another stored event (the event `sequence` on `subject`).
+ * Ids deduplicate retries, so the new event would be dropped as a retry: refuse it.
  */
 export function eventIdTaken(
   event: PreparedEvent,
-  known?: { sequence: number; subject?: string },
+  known: { sequence: number; subject?: string },
 ): ValidationError {
-  const what = known
-    ? `id "${event.id}" is already used by event #${known.sequence} on ${known.subject}`
-    : 'an id in this append is already stored, by another event or by this append before more than 32 events on its subject: read the entity before retrying';
   return new ValidationError(event.type, [
-    { message: `${what}; give each new event its own id`, path: ['id'] },
+    {
+      message: `id "${event.id}" is already used by event #${known.sequence} on ${known.subject}; give each new event its own id`,
+      path: ['id'],
+    },
+  ]);
+}
+
+/** An atomic append was refused for an id already stored; the server does not say which. */
+export function batchIdTaken(events: ReadonlyArray<PreparedEvent>): ValidationError {
+  const ids = events.map((e) => `"${e.id}"`);
+  const listed = ids.length > 5 ? `${ids.slice(0, 5).join(', ')} …` : ids.join(', ');
+  const types = [...new Set(events.map((e) => e.type))].join(', ');
+  return new ValidationError(types, [
+    {
+      message: `one of the ids ${listed} is already used by another stored event; give each new event its own id`,
+      path: ['id'],
+    },
   ]);
 }
 

@@ -62,6 +62,11 @@ export interface EventStoreOptions<E extends EventMap> {
   retries?: number;
   /** Messages per direct-get page while reading. Default 1000. */
   readPageSize?: number;
+  /**
+   * The stream's duplicate window (`ensureStore`'s `duplicateWindowMs`), where a retried
+   * append is recognised by its event ids. Default 120000, as `ensureStore` makes it.
+   */
+  duplicateWindowMs?: number;
 }
 
 /**
@@ -115,6 +120,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
       timeoutMs,
       retries: options.retries ?? 2,
       direct: this.direct,
+      duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
     };
   }
 

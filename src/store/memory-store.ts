@@ -6,12 +6,13 @@ import {
   EventFormat,
   eventIdHeader,
   eventIdTaken,
+  wireSize,
   type PreparedWrite,
   type StoredMessage,
 } from '../codec/event-format.js';
 import { mapHeaderSource } from '../codec/metadata.js';
 import type { EventSchemas } from '../codec/schema.js';
-import { ConcurrencyError } from '../errors.js';
+import { ConcurrencyError, PayloadTooLargeError } from '../errors.js';
 import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
 import { decodeNow, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
@@ -37,6 +38,10 @@ export interface MemoryEventStoreOptions<E extends EventMap> {
   schemas?: EventSchemas<E>;
   codec?: EventCodec;
   maxBatch?: number;
+  /** The largest message, as the server's `max_payload`. Default 1 MiB, nats-server's default. */
+  maxPayload?: number;
+  /** How long an event id deduplicates retries, as the stream's duplicate window. Default 120000. */
+  duplicateWindowMs?: number;
 }
 
 /** A raw message for {@link MemoryEventStore.appendRaw}, e.g. to test malformed-event handling. */
@@ -68,10 +73,15 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
   /** Every stored message as it is appended; watch builds on it. */
   readonly appended = new Subject<StoredMessage>();
   private readonly messages: Stored[] = [];
-  private readonly ids = new Map<string, number>();
+  /** Event ids with their sequence and when they were stored, for deduplication. */
+  private readonly ids = new Map<string, { sequence: number; at: number }>();
+  private readonly maxPayload: number;
+  private readonly duplicateWindowMs: number;
 
   constructor(options: MemoryEventStoreOptions<E>) {
     this.tenant = options.tenant;
+    this.maxPayload = options.maxPayload ?? 1024 * 1024;
+    this.duplicateWindowMs = options.duplicateWindowMs ?? 120_000;
     this.format = new EventFormat(new SubjectScheme(options.prefix ?? 'es', options.tenant), {
       codec: options.codec ?? jsonCodec,
       schemas: options.schemas,
@@ -92,6 +102,10 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     options: AppendAllOptions = {},
   ): Promise<AppendResult[]> {
     const prepared = await this.format.prepare(writes, options);
+    for (const event of prepared.flatMap((w) => w.events)) {
+      const size = wireSize(event.data, event.headers, this.maxPayload);
+      if (size > this.maxPayload) throw new PayloadTooLargeError(event.subject, size, this.maxPayload);
+    }
     const replay = this.replayOf(prepared);
     if (replay) return replay;
     for (const write of prepared) {
@@ -100,6 +114,8 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
       const actual = this.lastOn(write.entitySubject);
       if (actual !== expected) throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
     }
+    // Expectations first, then ids: the order nats-server checks them in.
+    this.assertIdsUnused(prepared);
     return prepared.map((write) => {
       const sequences = write.events.map((e) =>
         this.store({ subject: e.subject, data: e.data, headers: e.headers }),
@@ -181,7 +197,8 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
   private store(raw: RawMessage): number {
     const pairs = raw.headers ?? [];
     const sequence = this.messages.length + 1;
-    const lookup = new Map(pairs);
+    // A repeated header reads as its first value, as on JetStream.
+    const lookup = new Map([...pairs].reverse());
     const msg: Stored = {
       sequence,
       subject: raw.subject,
@@ -191,7 +208,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     };
     this.messages.push(msg);
     const id = lookup.get(eventIdHeader);
-    if (id) this.ids.set(id, sequence);
+    if (id) this.ids.set(id, { sequence, at: Date.now() });
     this.appended.next(msg);
     return sequence;
   }
@@ -203,32 +220,39 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     return 0;
   }
 
+  /** The sequence an event id holds, while the duplicate window remembers it. */
+  private storedId(id: string): number | undefined {
+    const known = this.ids.get(id);
+    // Past the window the server no longer knows an id: the event would be stored again.
+    return known && known.at >= Date.now() - this.duplicateWindowMs ? known.sequence : undefined;
+  }
+
   /**
-   * Stored ids, as `Nats-Msg-Id` deduplication sees them: a retry of an append that was
-   * stored (each id on its own event's subject, in one contiguous run) returns the
-   * original sequences; an id used by any other event is refused.
+   * The original sequences when this append is a retry of a stored one: every id held, each
+   * on its own event's subject, in one contiguous run, as `Nats-Msg-Id` deduplication sees it.
    */
   private replayOf(prepared: PreparedWrite[]): AppendResult[] | undefined {
     const events = prepared.flatMap((w) => w.events);
-    const taken = events.findIndex((e) => this.ids.has(e.id));
-    if (taken < 0) return undefined;
-    const first = this.ids.get(events[0]!.id);
-    events.forEach((event, i) => {
-      const sequence = this.ids.get(event.id);
-      if (
-        first !== undefined &&
-        sequence === first + i &&
-        this.messages[sequence - 1]!.subject === event.subject
-      )
-        return;
-      const culprit = sequence === undefined ? events[taken]! : event;
-      const at = this.ids.get(culprit.id)!;
-      throw eventIdTaken(culprit, { sequence: at, subject: this.messages[at - 1]!.subject });
-    });
-    let next = first!;
+    const first = this.storedId(events[0]!.id);
+    if (first === undefined) return undefined;
+    const replayed = events.every(
+      (event, i) =>
+        this.storedId(event.id) === first + i && this.messages[first + i - 1]!.subject === event.subject,
+    );
+    if (!replayed) return undefined;
+    let next = first;
     return prepared.map((w) => {
       const sequences = w.events.map(() => next++);
       return { sequences, version: sequences[sequences.length - 1]! };
     });
+  }
+
+  /** Refuses an id held by another stored event: it would be dropped as a retry. */
+  private assertIdsUnused(prepared: PreparedWrite[]): void {
+    for (const event of prepared.flatMap((w) => w.events)) {
+      const at = this.storedId(event.id);
+      if (at !== undefined)
+        throw eventIdTaken(event, { sequence: at, subject: this.messages[at - 1]!.subject });
+    }
   }
 }

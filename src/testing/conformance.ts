@@ -343,6 +343,55 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
     },
   },
   {
+    name: 'a retry without expectation is recognised after many appends to the same subject',
+    async run(h) {
+      const store = await h.store();
+      const batch = [
+        { ...deposit(1), id: 'busy-1' },
+        { ...deposit(2), id: 'busy-2' },
+      ];
+      const first = await store.append(account('busy'), batch);
+      for (let i = 0; i < 40; i++) await store.append(account('busy'), deposit(i));
+      equal((await store.append(account('busy'), batch)).sequences, first.sequences, 'batch');
+      equal((await all(store.read(account('busy')))).length, 42, 'nothing stored twice');
+    },
+  },
+  {
+    name: 'an append sharing only its first and last ids with a stored one is no retry',
+    async run(h) {
+      const store = await h.store();
+      const [x, y] = [
+        { ...deposit(1), id: 'ends-x' },
+        { ...deposit(2), id: 'ends-y' },
+      ];
+      const stored = await store.append(account('a'), [x, { ...deposit(3), id: 'middle-1' }, y]);
+      await rejects(
+        store.append(account('a'), [x, { ...deposit(4), id: 'middle-2' }, y]),
+        'VALIDATION',
+        'one append, another middle event',
+      );
+      const across = await store.appendAll([
+        { entity: account('b'), events: [{ ...deposit(5), id: 'all-x' }] },
+        { entity: account('c'), events: [{ ...deposit(6), id: 'all-m1' }] },
+        { entity: account('d'), events: [{ ...deposit(7), id: 'all-y' }] },
+      ]);
+      await rejects(
+        store.appendAll([
+          { entity: account('b'), events: [{ ...deposit(5), id: 'all-x' }] },
+          { entity: account('e'), events: [{ ...deposit(8), id: 'all-m2' }] },
+          { entity: account('d'), events: [{ ...deposit(7), id: 'all-y' }] },
+        ]),
+        'VALIDATION',
+        'appendAll, another middle entity',
+      );
+      equal(
+        seqs(await all(store.read())),
+        [...stored.sequences, ...across.flatMap((r) => r.sequences)],
+        'nothing else stored',
+      );
+    },
+  },
+  {
     name: 'an event id already used by another event is refused, never dropped as a retry',
     async run(h) {
       const store = await h.store();
@@ -354,19 +403,28 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
       )) as Error;
       if (!elsewhere.message.includes(`#${stored.version}`))
         throw new ConformanceFailure(`names the event holding the id: ${elsewhere.message}`);
+      // Expectations are checked before ids, as nats-server does.
+      const moved = await store.append(account('m'), deposit(3));
+      await rejects(
+        store.append(account('m'), { ...deposit(2), id: 'taken' }, { expect: 'new' }),
+        'CONCURRENCY',
+        'a reused id with an expectation that fails',
+      );
       await rejects(
         store.append(account('a'), { type: 'Withdrawn', data: { amount: 1 }, id: 'taken' }),
         'VALIDATION',
         'same id, another event type',
       );
-      await rejects(
+      const inBatch = (await rejects(
         store.append(account('c'), [
           { ...deposit(3), id: 'fresh' },
           { ...deposit(4), id: 'taken' },
         ]),
         'VALIDATION',
         'one reused id in a batch',
-      );
+      )) as Error;
+      if (!inBatch.message.includes('"taken"'))
+        throw new ConformanceFailure(`names the reused id: ${inBatch.message}`);
       await rejects(
         store.append(account('a'), [
           { ...deposit(1), id: 'taken' },
@@ -397,7 +455,11 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
         throw new ConformanceFailure(
           `a batch holding one stored id: expected a refusal, got ${String(refused)}`,
         );
-      equal(seqs(await all(store.read())), [stored.version, other.version], 'nothing else stored');
+      equal(
+        seqs(await all(store.read())),
+        [stored.version, moved.version, other.version],
+        'nothing else stored',
+      );
     },
   },
   {
@@ -428,6 +490,18 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
         'both',
       );
       equal(seqs(await all(store.read({}, { after: c.version }))), [], 'after the end');
+      const future = c.version + 10;
+      equal(
+        seqs(await all(store.read(account('a'), { until: future }))),
+        a.sequences,
+        'entity, until past the end',
+      );
+      equal(seqs(await all(store.read({}, { until: future }))), seqs(everything), 'until past the end');
+      equal(
+        seqs(await all(store.read(account('a'), { after: a.sequences[0], until: future }))),
+        [a.version],
+        'entity, after and until past the end',
+      );
     },
   },
   {

@@ -2,6 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  BatchTooLargeError,
   createEventStore,
   PayloadTooLargeError,
   StoreConfigError,
@@ -189,6 +190,17 @@ describe('store errors', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PayloadTooLargeError);
     expect((err as PayloadTooLargeError).limit).toBe(65536);
+    expect(await store.version({ type: 'a', id: '1' })).toBe(0);
+  });
+
+  test('a store whose maxBatch is above the server limit gets BatchTooLargeError from the server', async () => {
+    const stream = unique('S');
+    await ensureStore(nc, { stream, prefix: 'many' });
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix: 'many', stream, maxBatch: 1500 });
+    const events = Array.from({ length: 1001 }, (_, i) => ({ type: 'E', data: { i } }));
+    const err = await store.append({ type: 'a', id: '1' }, events).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BatchTooLargeError);
+    expect(err).toMatchObject({ count: 1001, limit: 1000 });
     expect(await store.version({ type: 'a', id: '1' })).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
-import { describe, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
+import { PayloadTooLargeError } from '../../src/index.js';
 import {
   conformanceCases,
   conformanceSchemas,
@@ -30,4 +31,55 @@ const harness: ConformanceHarness = {
 
 describe('in-memory store conformance', () => {
   for (const c of conformanceCases) test(c.name, () => c.run(harness));
+});
+
+describe('in-memory store limits, as the server keeps them', () => {
+  const entity = { type: 'account', id: 'a' };
+
+  test('an event over maxPayload is refused, naming the limit', async () => {
+    const store = createMemoryEventStore({ tenant: 't', maxPayload: 1000 });
+    const err = await store
+      .append(entity, { type: 'Noted', data: { text: 'x'.repeat(1000) } })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect(err).toMatchObject({ limit: 1000 });
+    expect(await store.version(entity)).toBe(0);
+    // The default is nats-server's 1 MiB.
+    const big = createMemoryEventStore({ tenant: 't' });
+    await expect(
+      big.append(entity, { type: 'Noted', data: { text: 'x'.repeat(1024 * 1024) } }),
+    ).rejects.toBeInstanceOf(PayloadTooLargeError);
+  });
+
+  test('an event id deduplicates only within the duplicate window', async () => {
+    vi.useFakeTimers();
+    try {
+      const store = createMemoryEventStore({ tenant: 't', duplicateWindowMs: 1000 });
+      const event = { type: 'Noted', data: {}, id: 'same' };
+      const first = await store.append(entity, event);
+      vi.advanceTimersByTime(500);
+      expect((await store.append(entity, event)).version).toBe(first.version);
+      vi.advanceTimersByTime(600);
+      // The server has forgotten the id: the append is stored again, as on JetStream.
+      expect((await store.append(entity, event)).version).toBe(first.version + 1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('a repeated header reads as its first value, as on JetStream', async () => {
+    const store = createMemoryEventStore({ tenant: 't' });
+    store.appendRaw({
+      subject: store.format.scheme.event(entity, 'Noted'),
+      data: new TextEncoder().encode('{}'),
+      headers: [
+        ['Es-Type', 'Noted'],
+        ['Es-Meta-k', 'first'],
+        ['Es-Meta-k', 'second'],
+      ],
+    });
+    const metas: unknown[] = [];
+    for await (const event of store.read(entity)) metas.push(event.meta);
+    expect(metas).toEqual([{ k: 'first' }]);
+  });
 });

@@ -14,6 +14,8 @@ export const ApiErrorCode = {
   AtomicDisabled: 10174,
   TooManyBatches: 10210,
   DuplicateIdInBatch: 10201,
+  /** The batch holds more messages than the server's limit (the description ends with it). */
+  BatchTooLarge: 10199,
 } as const;
 
 /** A JetStream API reply: either a result or `{ error }`. */
@@ -72,6 +74,11 @@ export class NatsStoredMessage implements StoredMessage {
   }
   headerNames(prefix?: string): Iterable<string> {
     return this.headers.names(prefix);
+  }
+  /** When the server stored it (ms since 1970, server clock), for direct-get replies. */
+  storedAt(): number | undefined {
+    const stamp = this.headers.last('Nats-Time-Stamp');
+    return stamp === undefined ? undefined : Date.parse(stamp);
   }
 }
 

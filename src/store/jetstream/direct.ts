@@ -2,11 +2,15 @@ import { Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { fromRequestError } from '../../connection/request-errors.js';
-import { directMessage } from './api.js';
+import { directMessage, type NatsStoredMessage } from './api.js';
 
-/** A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` on. */
+/**
+ * A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` (or
+ * from `start_time`, an RFC 3339 time) on.
+ */
 export interface DirectQuery {
   seq?: number;
+  start_time?: string;
   next_by_subj?: string;
 }
 
@@ -28,16 +32,21 @@ export class DirectReader {
   ) {}
 
   /** The last message on a subject (wildcards allowed), or null when there is none. */
-  last(subject: string): Promise<StoredMessage | null> {
+  last(subject: string): Promise<NatsStoredMessage | null> {
     return this.one(`$JS.API.DIRECT.GET.${this.stream}.${subject}`, Empty);
   }
 
   /** The one message a query names (see {@link DirectQuery}), or null. */
-  get(query: DirectQuery): Promise<StoredMessage | null> {
+  get(query: DirectQuery): Promise<NatsStoredMessage | null> {
     return this.one(`$JS.API.DIRECT.GET.${this.stream}`, JSON.stringify(query));
   }
 
-  private async one(api: string, body: string | Uint8Array): Promise<StoredMessage | null> {
+  /** The `count` messages stored from sequence `from` on, whatever their subjects. */
+  async run(from: number, count: number): Promise<PendingMessage[]> {
+    return (await this.batch({ seq: from, batch: count }))?.messages ?? [];
+  }
+
+  private async one(api: string, body: string | Uint8Array): Promise<NatsStoredMessage | null> {
     let reply: Msg;
     try {
       reply = await this.nc.request(api, body, { timeout: this.timeoutMs });

@@ -40,7 +40,7 @@ export async function* entityRange(
   const dropGuesses = () => early.forEach((pages) => void pages.close());
   let lasts: PendingMessage[] | null;
   try {
-    lasts = await direct.lastPerSubject(filter, after + 1, upTo);
+    lasts = await lastPerSubject(direct, filter, after, upTo);
   } catch (err) {
     dropGuesses();
     throw err;
@@ -61,6 +61,26 @@ export async function* entityRange(
   });
   dropGuesses();
   yield* sources.length === 1 ? sources[0]! : mergeBySequence(sources);
+}
+
+/**
+ * The last message of each subject matching `filter` in (after, upTo]. nats-server answers
+ * nothing when `up_to_seq` lies past the stream's last sequence, which looks like an entity
+ * without events; so an empty answer is checked by asking without the bound.
+ */
+async function lastPerSubject(
+  direct: DirectReader,
+  filter: string,
+  after: number,
+  upTo: number | undefined,
+): Promise<PendingMessage[] | null> {
+  const bounded = await direct.lastPerSubject(filter, after + 1, upTo);
+  if (upTo === undefined || bounded === null || bounded.length > 0) return bounded;
+  const unbounded = await direct.lastPerSubject(filter, after + 1);
+  // Every last is within the bound: the stream ended before it. Otherwise the stream has
+  // since grown past the bound, and the bounded question now has its real answer.
+  if (unbounded === null || unbounded.every((m) => m.sequence <= upTo)) return unbounded;
+  return direct.lastPerSubject(filter, after + 1, upTo);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { backoff, delay, headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
-import type { PreparedEvent, PreparedWrite } from '../../codec/event-format.js';
-import { eventIdHeader, eventIdTaken } from '../../codec/event-format.js';
+import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
+import { batchIdTaken, eventIdHeader, eventIdTaken, wireSize } from '../../codec/event-format.js';
 import {
+  BatchTooLargeError,
   ConcurrencyError,
   PayloadTooLargeError,
   ServerError,
@@ -24,11 +25,13 @@ export interface PublishContext {
   /** Extra attempts after a timeout or transient server error; event ids make them idempotent. */
   readonly retries: number;
   /** Looks up what is stored when the server refuses an append or calls it a duplicate. */
-  readonly direct: Pick<DirectReader, 'last' | 'get' | 'lastPerSubject'>;
+  readonly direct: Pick<DirectReader, 'last' | 'get' | 'run' | 'range'>;
+  /** The stream's duplicate window: how far back the server refuses a repeated event id. */
+  readonly duplicateWindowMs: number;
 }
 
-/** How far back an append without expectations is looked for among its entity's events. */
-const LOOK_BACK = 32;
+/** Messages per page while looking for an earlier attempt among a subject's messages. */
+const SEARCH_PAGE = 256;
 
 interface WireMessage {
   readonly event: PreparedEvent;
@@ -54,6 +57,9 @@ export async function publishWrites(
       return splitSequences(writes, last);
     } catch (err) {
       if (isConflict(err) || isDuplicateInBatch(err)) return settleRefusal(ctx, writes, err as ServerError);
+      // The store's maxBatch is above the server's limit; nothing was stored.
+      const limit = batchLimitOf(err);
+      if (limit !== undefined) throw new BatchTooLargeError(wire.length, limit);
       if (err instanceof ServerError && err.errCode === ApiErrorCode.AtomicDisabled) {
         throw new StoreConfigError(ctx.stream, [
           'allow_atomic is off, so multi-event appends cannot be atomic',
@@ -102,26 +108,6 @@ function toWire(writes: ReadonlyArray<PreparedWrite>, maxPayload = Infinity): Wi
     });
   }
   return wire;
-}
-
-/** Batch headers added later (id, sequence, commit) and the header block's framing. */
-const BATCH_HEADER_BYTES = 120;
-
-/**
- * The message's size on the wire, as the server counts it against max_payload. Exact
- * (UTF-8) only when a cheap upper bound comes near the limit: most events are far below.
- */
-function wireSize(
-  data: Uint8Array,
-  pairs: ReadonlyArray<readonly [string, string]>,
-  maxPayload: number,
-): number {
-  let chars = 0;
-  for (const [k, v] of pairs) chars += k.length + v.length + 4;
-  const base = BATCH_HEADER_BYTES + data.length;
-  if (base + chars * 3 <= maxPayload) return base + chars;
-  const utf8 = new TextEncoder();
-  return pairs.reduce((n, [k, v]) => n + utf8.encode(`${k}: ${v}\r\n`).length, base);
 }
 
 async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number> {
@@ -180,6 +166,13 @@ function ackedSequence(ack: ApiReply, allowEmpty = false): number {
   return ack.seq;
 }
 
+/** The server's batch limit, when it refused a batch for being over it (10199). */
+function batchLimitOf(err: unknown): number | undefined {
+  if (!(err instanceof ServerError && err.errCode === ApiErrorCode.BatchTooLarge)) return undefined;
+  const limit = /(\d+)\s*$/.exec(err.message)?.[1];
+  return limit === undefined ? undefined : Number(limit);
+}
+
 function isConflict(err: unknown): boolean {
   return (
     err instanceof ServerError &&
@@ -221,7 +214,7 @@ async function settleRefusal(
   versions.catch(() => undefined); // unread when the append turns out stored
   const stored = await storedLastSequence(ctx, writes);
   if (stored !== undefined) return splitSequences(writes, stored);
-  if (isDuplicateInBatch(err)) throw eventIdTaken(writes[0]!.events[0]!);
+  if (isDuplicateInBatch(err)) throw batchIdTaken(writes.flatMap((w) => w.events));
   const actuals = await versions;
   for (const [i, write] of writes.entries()) {
     if (write.expect === 'any') continue;
@@ -252,17 +245,14 @@ async function storedLastSequence(
   const events = writes.flatMap((w) => w.events);
   const candidate = await lastSequenceCandidate(ctx, writes, events.length);
   if (candidate === undefined) return undefined;
-  // One id matching proves little (it may be an older event's): the batch is contiguous,
-  // so its first and last events must both sit where this candidate puts them.
-  const ends = [
-    [candidate - events.length + 1, events[0]!],
-    [candidate, events[events.length - 1]!],
-  ] as const;
-  for (const [sequence, event] of ends) {
-    const stored = await ctx.direct.get({ seq: sequence });
-    if (stored?.subject !== event.subject || stored.header(eventIdHeader) !== event.id) return undefined;
-  }
-  return candidate;
+  // One id matching proves little (it may be an older event's, or an append that shares
+  // only some ids with this one): a batch is contiguous, so every event must sit where
+  // this candidate puts it, with its subject and id.
+  const stored =
+    events.length === 1 ? [] : await ctx.direct.run(candidate - events.length + 1, events.length);
+  const matches = (m: StoredMessage | undefined, e: PreparedEvent) =>
+    m?.subject === e.subject && m.header(eventIdHeader) === e.id;
+  return events.length === 1 || events.every((e, i) => matches(stored[i], e)) ? candidate : undefined;
 }
 
 /** Where the append's last event would be, had it been stored, from one of its events. */
@@ -282,15 +272,30 @@ async function lastSequenceCandidate(
     }
     before += write.events.length;
   }
-  // No expectation to anchor on: look back through the newest events on the last one's subject.
+  // No expectation to anchor on: find the last event's id on its subject. The newest
+  // message is the likely one (a retry right after a lost ack).
   const last = writes[writes.length - 1]!.events.at(-1)!;
-  let upTo: number | undefined;
-  for (let step = 0; step < LOOK_BACK && upTo !== 0; step++) {
-    // A single get ignores up_to_seq; a multi_last batch honours it.
-    const [found] = (await ctx.direct.lastPerSubject(last.subject, 1, upTo)) ?? [];
-    if (!found) return undefined;
-    if (found.header(eventIdHeader) === last.id) return found.sequence;
-    upTo = found.sequence - 1;
+  const newest = await ctx.direct.last(last.subject);
+  if (!newest) return undefined;
+  if (newest.header(eventIdHeader) === last.id) return newest.sequence;
+  // The server refuses an id only within its duplicate window, so an earlier attempt is
+  // among the subject's messages stored in the window before the newest (whose server
+  // time is the reference: the client's clock may be off).
+  const newestAt = newest.storedAt();
+  if (newestAt === undefined) return undefined;
+  const since = new Date(newestAt - ctx.duplicateWindowMs - 1).toISOString();
+  const first = await ctx.direct.get({ start_time: since, next_by_subj: last.subject });
+  if (!first || first.sequence >= newest.sequence) return undefined;
+  const pages = ctx.direct.range(
+    last.subject,
+    first.sequence - 1,
+    newest.sequence - 1,
+    SEARCH_PAGE,
+    (m) => m,
+  );
+  for await (const page of pages) {
+    const found = page.find((m) => m.header(eventIdHeader) === last.id);
+    if (found) return found.sequence;
   }
   return undefined;
 }
