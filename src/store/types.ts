@@ -97,8 +97,9 @@ export interface ReadOptions {
 export interface ReadProgress {
   readonly delivered: number;
   /**
-   * Matching events stored after the last one delivered, as the server counts them: to
-   * the end of the stream, so with `until` it includes events the read will not return.
+   * Matching events stored after the last one delivered, as the server counts them.
+   * Without `until` that is what remains; with `until` it may also count events past
+   * `until`, which the read will not return. 0 means the read is done.
    */
   readonly pending: number;
 }
