@@ -17,6 +17,7 @@ export type {
   Evolver,
   ExpectedVersion,
   Loaded,
+  LoadOptions,
   MalformedEvent,
   MalformedPolicy,
   NewEvent,

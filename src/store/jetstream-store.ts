@@ -29,6 +29,7 @@ import type {
   EventStore,
   Evolver,
   Loaded,
+  LoadOptions,
   NewEvent,
   ReadOptions,
   ReadTarget,
@@ -170,8 +171,8 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
       });
   }
 
-  load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>> {
-    return foldEvents(this.read(entity), evolver);
+  load<S>(entity: EntityRef, evolver: Evolver<S, E>, options: LoadOptions = {}): Promise<Loaded<S>> {
+    return foldEvents(this.read(entity, { onMalformed: options.onMalformed }), evolver);
   }
 
   version(entity: EntityRef): Promise<number> {

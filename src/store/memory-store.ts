@@ -26,6 +26,7 @@ import type {
   EventStore,
   Evolver,
   Loaded,
+  LoadOptions,
   NewEvent,
   ReadOptions,
   ReadTarget,
@@ -146,8 +147,8 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     }, options);
   }
 
-  load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>> {
-    return foldEvents(this.read(entity), evolver);
+  load<S>(entity: EntityRef, evolver: Evolver<S, E>, options: LoadOptions = {}): Promise<Loaded<S>> {
+    return foldEvents(this.read(entity, { onMalformed: options.onMalformed }), evolver);
   }
 
   async version(entity: EntityRef): Promise<number> {

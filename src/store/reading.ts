@@ -130,9 +130,12 @@ export function readEvents<E extends EventMap>(
   };
 }
 
-/** Folds events into state; the version is the last event's sequence (0 when none). */
+/**
+ * Folds events into state; the version is the last event's sequence (0 when none),
+ * counting the malformed events the reader reported and skipped.
+ */
 export async function foldEvents<S, E extends EventMap>(
-  events: AsyncIterable<EnvelopeOf<E>>,
+  events: EventReader<E>,
   { initial, evolve }: Evolver<S, E>,
 ): Promise<Loaded<S>> {
   let state = initial;
@@ -141,5 +144,7 @@ export async function foldEvents<S, E extends EventMap>(
     state = evolve(state, event);
     version = event.sequence;
   }
-  return { state, version };
+  const malformed = [...events.malformed];
+  for (const m of malformed) version = Math.max(version, m.sequence);
+  return { state, version, malformed };
 }

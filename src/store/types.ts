@@ -118,8 +118,20 @@ export interface Evolver<S, E extends EventMap> {
 /** An entity's folded state and the version to pass as `expect` on the next append. */
 export interface Loaded<S> {
   readonly state: S;
-  /** Sequence of the entity's last event; 0 when it has none. */
+  /** Sequence of the entity's last event, malformed ones included; 0 when it has none. */
   readonly version: number;
+  /** The events left out of `state` with `onMalformed: 'report'`; empty otherwise. */
+  readonly malformed: ReadonlyArray<MalformedEvent>;
+}
+
+/** Options for {@link EventStore.load}. */
+export interface LoadOptions {
+  /**
+   * `'throw'` (default) fails the load on an event that cannot be decoded; `'report'`
+   * folds the others and lists it in {@link Loaded.malformed}. The version still counts
+   * it, so an append expecting that version holds.
+   */
+  onMalformed?: MalformedPolicy;
 }
 
 /** Selects events: an entity, or a filter over entity type, id and event type. */
@@ -139,7 +151,7 @@ export interface EventStore<E extends EventMap = EventMap> {
   /** Reads matching events in sequence order, ending once it has caught up. */
   read(target?: ReadTarget, options?: ReadOptions): EventReader<E>;
   /** Folds an entity's events into state. */
-  load<S>(entity: EntityRef, evolver: Evolver<S, E>): Promise<Loaded<S>>;
+  load<S>(entity: EntityRef, evolver: Evolver<S, E>, options?: LoadOptions): Promise<Loaded<S>>;
   /** The entity's current version (sequence of its last event), 0 when it has none. */
   version(entity: EntityRef): Promise<number>;
   /** Sequence of the newest event matching the target, 0 when none: what a reader or view is lagging behind. */

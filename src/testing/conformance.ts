@@ -203,8 +203,16 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
         'contiguous',
       );
       equal(r.version, r.sequences[2], 'version is the last sequence');
-      equal(await store.load(account('a'), balance), { state: 13, version: r.version }, 'load');
-      equal(await store.load(account('none'), balance), { state: 0, version: 0 }, 'empty entity');
+      equal(
+        await store.load(account('a'), balance),
+        { state: 13, version: r.version, malformed: [] },
+        'load',
+      );
+      equal(
+        await store.load(account('none'), balance),
+        { state: 0, version: 0, malformed: [] },
+        'empty entity',
+      );
     },
   },
   {
@@ -666,6 +674,17 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
         'reported sequences',
       );
       await rejects(store.load(account('a'), balance), 'MALFORMED_EVENT', 'load does not skip');
+      // Reported, the entity still loads, and its version counts the malformed events.
+      await raw('Deposited', '{not json', 'bad-last');
+      const loaded = await store.load(account('a'), balance, { onMalformed: 'report' });
+      equal([loaded.state, loaded.version], [3, good2.version + 1], 'load reporting');
+      equal(
+        loaded.malformed.map((m) => m.sequence),
+        [1, 2, 3, 5].map((i) => good1.version + i),
+        'load reported',
+      );
+      const next = await store.append(account('a'), deposit(4), { expect: loaded.version });
+      equal(next.version, loaded.version + 1, 'an append expecting that version holds');
     },
   },
   {

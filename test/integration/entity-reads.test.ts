@@ -85,6 +85,7 @@ describe('entity reads', () => {
     expect(await store.load({ type: 'account', id: 'never' }, { initial: 0, evolve: (s) => s + 1 })).toEqual({
       state: 0,
       version: 0,
+      malformed: [],
     });
   });
 
@@ -94,7 +95,11 @@ describe('entity reads', () => {
       initial: [] as number[],
       evolve: (s, e) => [...s, e.data.n],
     });
-    expect(loaded).toEqual({ state: written.map((e) => e.n), version: written.at(-1)!.sequence });
+    expect(loaded).toEqual({
+      state: written.map((e) => e.n),
+      version: written.at(-1)!.sequence,
+      malformed: [],
+    });
   });
 
   test('an entity with more event types than one multi_last answer lists still reads whole', async () => {

@@ -200,9 +200,9 @@ describe('error classes', () => {
 
   test('MalformedEventError keeps the raw bytes and reason', () => {
     const raw = new Uint8Array([0xff]);
-    const err = new MalformedEventError(3, 's', raw, 'upcast', 'detail');
+    const err = new MalformedEventError(3, 's', raw, 'json', 'detail');
     expect(err.raw).toBe(raw);
-    expect(err.reason).toBe('upcast');
+    expect(err.reason).toBe('json');
     expect(err.sequence).toBe(3);
   });
 
