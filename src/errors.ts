@@ -130,7 +130,7 @@ export class ValidationError extends JetsourceError {
 }
 
 /** Why a stored event could not be decoded. */
-export type MalformedReason = 'subject' | 'json' | 'unknown-type' | 'validation';
+export type MalformedReason = 'subject' | 'json' | 'unknown-type' | 'validation' | 'metadata';
 
 /** A stored event could not be decoded. It carries the raw bytes so nothing is lost. */
 export class MalformedEventError extends JetsourceError {

@@ -44,6 +44,8 @@ export interface StoredMessage {
   header(name: string): string | undefined;
   /** Header names in order; only those starting with `prefix` when given. */
   headerNames(prefix?: string): Iterable<string>;
+  /** When the server stored it (ms since 1970), where the store knows. */
+  storedAt?(): number | undefined;
 }
 
 /** Options shared by every store for how events are addressed, encoded and validated. */
@@ -269,6 +271,18 @@ function envelope<E extends EventMap>(
   address: EventAddress,
   data: unknown,
 ): EnvelopeOf<E> {
+  const stamp = msg.header(Header.Time);
+  // An event published without jetsource's headers gets the time the server stored it.
+  const time = new Date(stamp ?? msg.storedAt?.() ?? Number.NaN);
+  if (Number.isNaN(time.getTime()))
+    throw malformed(
+      msg,
+      'metadata',
+      stamp === undefined ? `no ${Header.Time} header` : `${Header.Time} "${stamp}" is not a time`,
+    );
+  const version = msg.header(Header.SchemaVersion);
+  if (version !== undefined && !/^\d+$/.test(version))
+    throw malformed(msg, 'metadata', `${Header.SchemaVersion} "${version}" is not a whole number`);
   const event = {
     id: msg.header(Header.Id) ?? `seq-${msg.sequence}`,
     type: address.eventType,
@@ -276,7 +290,7 @@ function envelope<E extends EventMap>(
     entity: address.entity,
     tenant: address.tenant,
     sequence: msg.sequence,
-    time: new Date(msg.header(Header.Time) ?? 0),
+    time,
     subject: msg.subject,
     meta: readMeta(msg),
   };

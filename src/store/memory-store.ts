@@ -200,16 +200,18 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     const sequence = this.messages.length + 1;
     // A repeated header reads as its first value, as on JetStream.
     const lookup = new Map([...pairs].reverse());
+    const at = Date.now();
     const msg: Stored = {
       sequence,
       subject: raw.subject,
       data: raw.data,
       pairs,
+      storedAt: () => at,
       ...mapHeaderSource(lookup),
     };
     this.messages.push(msg);
     const id = lookup.get(eventIdHeader);
-    if (id) this.ids.set(id, { sequence, at: Date.now() });
+    if (id) this.ids.set(id, { sequence, at });
     this.appended.next(msg);
     return sequence;
   }

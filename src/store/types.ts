@@ -9,7 +9,10 @@ export type EventMap = Record<string, unknown>;
 
 /** A stored event with its position and metadata. */
 export interface EventEnvelope<T extends string = string, D = unknown> extends EventMetadata {
-  /** Unique event id (also the `Nats-Msg-Id` that deduplicates retries). */
+  /**
+   * Unique event id (also the `Nats-Msg-Id` that deduplicates retries); `seq-<sequence>`
+   * for an event published without jetsource's headers.
+   */
   readonly id: string;
   readonly type: T;
   readonly data: D;
@@ -17,7 +20,7 @@ export interface EventEnvelope<T extends string = string, D = unknown> extends E
   readonly tenant: string;
   /** Stream sequence: the event's global position, and its entity's version once written. */
   readonly sequence: number;
-  /** When the writer appended it. */
+  /** When the writer appended it; when the server stored it, for an event published without jetsource's headers. */
   readonly time: Date;
   readonly subject: string;
   readonly meta: Readonly<Record<string, string>>;

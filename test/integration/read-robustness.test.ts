@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { headers } from '@nats-io/nats-core';
+import { filter, firstValueFrom, map, takeWhile, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEventStore, jsonCodec, MalformedEventError, type EventCodec } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
@@ -100,6 +101,44 @@ describe('reads over unusual stored events', () => {
     expect(await store.version(account('f'))).toBe(last.version);
     const newest = await forge('g', 6);
     expect(await store.version(account('g'))).toBe(newest);
+  });
+});
+
+describe('events published without jetsource headers', () => {
+  test('take the time the server stored them, on every read path', async () => {
+    const store = open({ readPageSize: 1 });
+    const before = Date.now() - 1000; // the server's clock is this machine's
+    const raws = [await publishRaw(store, 'r', jsonCodec.encode({ amount: 1 }))];
+    raws.push(await publishRaw(store, 'r', jsonCodec.encode({ amount: 2 })));
+    raws.push(await publishRaw(store, 'r', jsonCodec.encode({ amount: 3 })));
+    const after = Date.now() + 1000;
+    const paths = {
+      'direct gets': await all(store.read(account('r'))),
+      // One-message pages hand the rest of a filter read to an ordered consumer.
+      'consumer hand-off': await all(store.read({ eventType: 'Deposited' })),
+      watch: await firstValueFrom(
+        store.watch({ eventType: 'Deposited' }).pipe(
+          takeWhile((m) => m.kind !== 'caught-up'),
+          filter((m) => m.kind === 'event'),
+          map((m) => m.event),
+          toArray(),
+        ),
+      ),
+    };
+    for (const [path, events] of Object.entries(paths)) {
+      expect(
+        events.map((e) => e.sequence),
+        path,
+      ).toEqual(raws);
+      expect(
+        events.map((e) => e.id),
+        path,
+      ).toEqual(raws.map((seq) => `seq-${seq}`));
+      for (const e of events) {
+        expect(e.time.getTime(), path).toBeGreaterThan(before);
+        expect(e.time.getTime(), path).toBeLessThan(after);
+      }
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseDelivery } from '../../src/store/jetstream/delivery.js';
+import { deliveredMessageTime, parseDelivery } from '../../src/store/jetstream/delivery.js';
 
 describe('parseDelivery', () => {
   test('reads the 9-token form', () => {
@@ -28,5 +28,19 @@ describe('parseDelivery', () => {
       '$JS.FC.S.x.y',
     ])
       expect(parseDelivery(reply)).toBeUndefined();
+  });
+});
+
+describe('deliveredMessageTime', () => {
+  test('reads the storage time, in ms, from both forms', () => {
+    expect(deliveredMessageTime('$JS.ACK.EVENTS.oc_1.1.42.7.1700000000123456789.3')).toBeCloseTo(
+      1_700_000_000_123.457,
+      2,
+    );
+    expect(deliveredMessageTime('$JS.ACK._.HASH.EVENTS.oc_1.2.1000001.5.1700000000000000000.0.r4nd')).toBe(
+      1_700_000_000_000,
+    );
+    expect(deliveredMessageTime('_INBOX.abc')).toBeUndefined();
+    expect(deliveredMessageTime(undefined)).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { describe, expect, test } from 'vitest';
 import { jsonCodec } from '../../src/codec/codec.js';
-import { mapHeaderSource } from '../../src/codec/metadata.js';
+import { Header, mapHeaderSource } from '../../src/codec/metadata.js';
 import { EventFormat, type PreparedEvent, type StoredMessage } from '../../src/codec/event-format.js';
 import type { EventSchemas } from '../../src/codec/schema.js';
 import { InvalidTokenError, MalformedEventError, ValidationError } from '../../src/errors.js';
@@ -45,14 +45,19 @@ const validated = new EventFormat<Events>(scheme, { codec: jsonCodec, schemas: s
 const validatedAsync = new EventFormat<Events>(scheme, { codec: jsonCodec, schemas: asyncSchemas });
 
 /** A stored message built by hand, as a store would hand it over. */
+/** When the stores below "stored" their messages. */
+const STORED_AT = Date.UTC(2026, 0, 2, 3, 4, 5);
+
 function stored(
   subject: string,
   data: Uint8Array,
   headers: ReadonlyArray<readonly [string, string]> = [],
   sequence = 1,
+  /** null: the store does not know. */
+  storedAt: number | null = STORED_AT,
 ): StoredMessage {
   const map = new Map(headers);
-  return { sequence, subject, data, ...mapHeaderSource(map) };
+  return { sequence, subject, data, storedAt: () => storedAt ?? undefined, ...mapHeaderSource(map) };
 }
 
 const fromPrepared = (event: PreparedEvent, sequence: number) =>
@@ -353,7 +358,35 @@ describe('EventFormat.decode', () => {
       sequence: 9,
       meta: {},
     });
-    expect((envelope as { time: Date }).time.getTime()).toBe(0);
+    // No time header: the time the server stored it.
+    expect((envelope as { time: Date }).time.getTime()).toBe(STORED_AT);
+  });
+
+  test('a time or schema version header that is not one makes the event malformed, never a made-up value', () => {
+    const subject = 'es.acme.order.o-1.placed';
+    const data = bytes('{"amount":1}');
+    const cases: Array<[string, StoredMessage, RegExp]> = [
+      [
+        'garbage time',
+        stored(subject, data, [[Header.Time, 'yesterday']]),
+        /Es-Time "yesterday" is not a time/,
+      ],
+      ['no time, none known', stored(subject, data, [], 1, null), /no Es-Time header/],
+      [
+        'fractional schema version',
+        stored(subject, data, [
+          [Header.Time, new Date(STORED_AT).toISOString()],
+          [Header.SchemaVersion, '1.5'],
+        ]),
+        /Es-Schema-Version "1.5" is not a whole number/,
+      ],
+    ];
+    for (const [label, msg, detail] of cases) {
+      const err = thrown(() => plain.decode(msg));
+      expect(err, label).toBeInstanceOf(MalformedEventError);
+      expect((err as MalformedEventError).reason, label).toBe('metadata');
+      expect((err as Error).message, label).toMatch(detail);
+    }
   });
 
   test('bad JSON is a MalformedEventError "json" with the raw bytes and sequence', () => {

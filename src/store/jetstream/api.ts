@@ -2,6 +2,7 @@ import { errors, type Msg } from '@nats-io/nats-core';
 import { ServerError } from '../../errors.js';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { HeaderBlock } from './header-block.js';
+import { deliveredMessageTime } from './delivery.js';
 
 /** JetStream API error codes jetsource acts on (nats-server `server/errors.json`). */
 export const ApiErrorCode = {
@@ -68,6 +69,8 @@ export class NatsStoredMessage implements StoredMessage {
     readonly subject: string,
     readonly data: Uint8Array,
     private readonly headers: HeaderBlock,
+    /** A pushed message's `$JS.ACK…` reply, which carries its storage time. */
+    private readonly reply?: string,
   ) {}
   header(name: string): string | undefined {
     return this.headers.get(name);
@@ -75,10 +78,10 @@ export class NatsStoredMessage implements StoredMessage {
   headerNames(prefix?: string): Iterable<string> {
     return this.headers.names(prefix);
   }
-  /** When the server stored it (ms since 1970, server clock), for direct-get replies. */
+  /** When the server stored it (ms since 1970, server clock): read only when needed. */
   storedAt(): number | undefined {
     const stamp = this.headers.last('Nats-Time-Stamp');
-    return stamp === undefined ? undefined : Date.parse(stamp);
+    return stamp !== undefined ? Date.parse(stamp) : deliveredMessageTime(this.reply);
   }
 }
 

@@ -11,16 +11,32 @@ export interface Delivery {
  * form with domain and account hash. Pure; returns undefined for anything else.
  */
 export function parseDelivery(reply: string | undefined): Delivery | undefined {
-  if (!reply?.startsWith('$JS.ACK.')) return undefined;
-  // Where each token starts, without split(): this runs once per delivered message.
-  const starts = [0];
-  for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) starts.push(i + 1);
-  const base = starts.length === 9 ? 4 : starts.length >= 11 ? 6 : -1;
+  const { starts, base } = tokensOf(reply);
+  if (reply === undefined || base < 0) return undefined;
   const streamSequence = tokenNumber(reply, starts, base + 1);
   const deliverySequence = tokenNumber(reply, starts, base + 2);
   const pending = tokenNumber(reply, starts, base + 4);
-  if (base < 0 || !Number.isSafeInteger(streamSequence + deliverySequence + pending)) return undefined;
+  if (!Number.isSafeInteger(streamSequence + deliverySequence + pending)) return undefined;
   return { streamSequence, deliverySequence, pending };
+}
+
+/**
+ * When the server stored a pushed message (ms since 1970), from the same reply subject.
+ * Apart from {@link parseDelivery}: it is needed only for events without a time header.
+ */
+export function deliveredMessageTime(reply: string | undefined): number | undefined {
+  const { starts, base } = tokensOf(reply);
+  // Nanoseconds overflow a double's integers, but not by a millisecond.
+  return reply === undefined || base < 0 ? undefined : tokenNumber(reply, starts, base + 3) / 1e6;
+}
+
+/** Where each token of a `$JS.ACK…` reply starts, and the index before the stream sequence (-1: not one). */
+function tokensOf(reply: string | undefined): { starts: number[]; base: number } {
+  if (!reply?.startsWith('$JS.ACK.')) return { starts: [], base: -1 };
+  // Without split(): this runs once per delivered message.
+  const starts = [0];
+  for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) starts.push(i + 1);
+  return { starts, base: starts.length === 9 ? 4 : starts.length >= 11 ? 6 : -1 };
 }
 
 function tokenNumber(text: string, starts: number[], n: number): number {

@@ -279,7 +279,7 @@ export class OrderedConsumer {
 
 /** A pushed message as a stored message (its headers are the original ones). */
 function pushedMessage(msg: Msg, sequence: number): StoredMessage {
-  return new NatsStoredMessage(sequence, msg.subject, msg.data, headerBlockOf(msg));
+  return new NatsStoredMessage(sequence, msg.subject, msg.data, headerBlockOf(msg), msg.reply);
 }
 
 /** Errors a retry cannot fix. */
