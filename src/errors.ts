@@ -162,7 +162,7 @@ export class PermissionDeniedError extends JetsourceError {
   ) {
     super(
       'PERMISSION_DENIED',
-      `permission denied to ${operation} ${subject}. ${options?.remedy ?? "Check that the user's role allows it (readers cannot append; only the service role manages streams, views and processors) and that the subject is in the user's tenant."}`,
+      `permission denied to ${operation} ${subject}. ${options?.remedy ?? "Check that the user's role allows it (readers cannot append; admin steps need the service role) and the tenant."}`,
       options,
     );
     this.name = 'PermissionDeniedError';
@@ -179,7 +179,7 @@ export class AuthenticationError extends JetsourceError {
     super(
       'AUTHENTICATION',
       `the server refused the credentials${user === undefined ? '' : ` of user "${user}"`}. ` +
-        'Check the user name and password, token or credentials file, and that the server config defines that user.',
+        'Check the user name and password, token or credentials file.',
       options,
     );
     this.name = 'AuthenticationError';

@@ -69,7 +69,7 @@ function connectError(err: unknown, options: WsConnectionOptions): unknown {
     return new UnavailableError(`cannot connect to ${servers}`, {
       cause: err,
       remedy:
-        "Check the URL (ws:// or wss://, host and the server's websocket port) and that nats-server is running with a websocket block.",
+        'Check the URL (ws:// or wss://, host, websocket port) and that nats-server runs with a websocket block.',
     });
   }
   return err;
