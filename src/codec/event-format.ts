@@ -215,6 +215,18 @@ export function wireSize(
   return pairs.reduce((n, [k, v]) => n + utf8.encode(`${k}: ${v}\r\n`).length, base);
 }
 
+/**
+ * The headers a write's first event carries for the server to enforce its expectation on
+ * the entity's wildcard subject; none for `'any'`.
+ */
+export function expectationHeaders(write: PreparedWrite): ReadonlyArray<readonly [string, string]> {
+  if (write.expect === 'any') return [];
+  return [
+    ['Nats-Expected-Last-Subject-Sequence', String(write.expect === 'new' ? 0 : write.expect)],
+    ['Nats-Expected-Last-Subject-Sequence-Subject', write.entitySubject],
+  ];
+}
+
 /** The header that carries an event id, exposed for stores that compare ids after a lost ack. */
 export const eventIdHeader = Header.Id;
 
@@ -241,7 +253,7 @@ export function batchIdTaken(events: ReadonlyArray<PreparedEvent>): ValidationEr
   const types = [...new Set(events.map((e) => e.type))].join(', ');
   return new ValidationError(types, [
     {
-      message: `one of the ids ${listed} is already used by another stored event; give each new event its own id`,
+      message: `one of the ids ${listed} is already used by another stored event, or this append was stored longer ago than the store's duplicateWindowMs: read the entity, then give each new event its own id`,
       path: ['id'],
     },
   ]);

@@ -59,7 +59,11 @@ export async function adminStep<T>(step: string, run: () => Promise<T>): Promise
   } catch (err) {
     if (isJetsourceError(err)) throw err;
     const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
-    if (cause instanceof errors.NoRespondersError)
+    // nats.js reports no responders on the JetStream API as JetStreamNotEnabled (a name, no class).
+    if (
+      cause instanceof errors.NoRespondersError ||
+      (cause instanceof Error && cause.name === 'JetStreamNotEnabled')
+    )
       throw new UnavailableError(`${step}: nothing answers the JetStream API`, {
         cause: err,
         remedy: "Enable JetStream on the server (a jetstream block) and in the user's account.",

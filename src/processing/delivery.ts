@@ -34,6 +34,7 @@ export class Delivery {
       data: msg.data,
       header: (name) => (msg.headers?.has(name) ? msg.headers.get(name) : undefined),
       headerNames: (prefix = '') => (msg.headers?.keys() ?? []).filter((name) => name.startsWith(prefix)),
+      storedAt: () => msg.info.timestampNanos / 1e6,
     };
   }
 

@@ -6,6 +6,7 @@ import {
   EventFormat,
   eventIdHeader,
   eventIdTaken,
+  expectationHeaders,
   wireSize,
   type PreparedWrite,
   type StoredMessage,
@@ -103,9 +104,13 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     options: AppendAllOptions = {},
   ): Promise<AppendResult[]> {
     const prepared = await this.format.prepare(writes, options);
-    for (const event of prepared.flatMap((w) => w.events)) {
-      const size = wireSize(event.data, event.headers, this.maxPayload);
-      if (size > this.maxPayload) throw new PayloadTooLargeError(event.subject, size, this.maxPayload);
+    for (const write of prepared) {
+      // The first event of a write also carries its expectation, as on the wire.
+      write.events.forEach((event, i) => {
+        const headers = i === 0 ? [...event.headers, ...expectationHeaders(write)] : event.headers;
+        const size = wireSize(event.data, headers, this.maxPayload);
+        if (size > this.maxPayload) throw new PayloadTooLargeError(event.subject, size, this.maxPayload);
+      });
     }
     const replay = this.replayOf(prepared);
     if (replay) return replay;
@@ -198,8 +203,9 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
   private store(raw: RawMessage): number {
     const pairs = raw.headers ?? [];
     const sequence = this.messages.length + 1;
-    // A repeated header reads as its first value, as on JetStream.
-    const lookup = new Map([...pairs].reverse());
+    // A repeated header reads as its first value, as on JetStream; names keep their order.
+    const lookup = new Map<string, string>();
+    for (const [name, value] of pairs) if (!lookup.has(name)) lookup.set(name, value);
     const at = Date.now();
     const msg: Stored = {
       sequence,

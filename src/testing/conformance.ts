@@ -433,6 +433,15 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
       )) as Error;
       if (!inBatch.message.includes('"taken"'))
         throw new ConformanceFailure(`names the reused id: ${inBatch.message}`);
+      // Its own subject's first event: too early in the stream to end a stored append of two.
+      await rejects(
+        store.append(account('a'), [
+          { ...deposit(7), id: 'early' },
+          { ...deposit(1), id: 'taken' },
+        ]),
+        'VALIDATION',
+        "a new event, then a reused id of the stream's first event",
+      );
       await rejects(
         store.append(account('a'), [
           { ...deposit(1), id: 'taken' },

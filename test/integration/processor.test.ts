@@ -285,6 +285,29 @@ describe('processor: failures', () => {
     expect(p.state).toBe('running');
   });
 
+  test('an event published without jetsource headers is handled, with the time the server stored it', async () => {
+    const store = newStore();
+    const handled: Array<{ sequence: number; time: number }> = [];
+    const p = await start({
+      store,
+      name: 'plain',
+      ...fast,
+      handler: (e) => void handled.push({ sequence: e.sequence, time: e.time.getTime() }),
+    });
+    const before = Date.now() - 1000;
+    const subject = store.format.scheme.event(account('plain'), 'Deposited');
+    const ack = await nc.request(subject, new TextEncoder().encode('{"amount":3}'), { timeout: 5000 });
+    const seq = (ack.json() as { seq: number }).seq;
+    const [event] = await until(
+      () => handled,
+      (h) => h.length === 1,
+    );
+    expect(event!.sequence).toBe(seq);
+    expect(event!.time).toBeGreaterThan(before);
+    expect(event!.time).toBeLessThan(Date.now() + 1000);
+    expect(await p.deadLetters()).toEqual([]);
+  });
+
   test('an event whose last attempt never settles (crashed instance) is dead-lettered by the next one', async () => {
     const tenant = unique('tenant');
     const doomed = await t.connect();

@@ -44,6 +44,12 @@ describe('in-memory store limits, as the server keeps them', () => {
     expect(err).toBeInstanceOf(PayloadTooLargeError);
     expect(err).toMatchObject({ limit: 1000 });
     expect(await store.version(entity)).toBe(0);
+    // A write's first event also carries its expectation headers, as on the wire.
+    const near = { type: 'Noted', data: { text: 'x'.repeat(700) } };
+    await store.append({ type: 'account', id: 'near' }, near);
+    await expect(
+      store.append({ type: 'account', id: 'near2' }, near, { expect: 'new' }),
+    ).rejects.toBeInstanceOf(PayloadTooLargeError);
     // The default is nats-server's 1 MiB.
     const big = createMemoryEventStore({ tenant: 't' });
     await expect(
@@ -73,13 +79,15 @@ describe('in-memory store limits, as the server keeps them', () => {
       subject: store.format.scheme.event(entity, 'Noted'),
       data: new TextEncoder().encode('{}'),
       headers: [
-        ['Es-Type', 'Noted'],
+        ['Es-Time', new Date().toISOString()],
         ['Es-Meta-k', 'first'],
+        ['Es-Meta-a', 'next'],
         ['Es-Meta-k', 'second'],
       ],
     });
     const metas: unknown[] = [];
     for await (const event of store.read(entity)) metas.push(event.meta);
-    expect(metas).toEqual([{ k: 'first' }]);
+    expect(metas).toEqual([{ k: 'first', a: 'next' }]);
+    expect(Object.keys(metas[0] as object)).toEqual(['k', 'a']);
   });
 });

@@ -1,6 +1,12 @@
 import { backoff, delay, headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
-import { batchIdTaken, eventIdHeader, eventIdTaken, wireSize } from '../../codec/event-format.js';
+import {
+  batchIdTaken,
+  eventIdHeader,
+  eventIdTaken,
+  expectationHeaders,
+  wireSize,
+} from '../../codec/event-format.js';
 import {
   BatchTooLargeError,
   ConcurrencyError,
@@ -92,14 +98,7 @@ function toWire(writes: ReadonlyArray<PreparedWrite>, maxPayload = Infinity): Wi
   const wire: WireMessage[] = [];
   for (const write of writes) {
     write.events.forEach((event, i) => {
-      const pairs: Array<readonly [string, string]> = [...event.headers];
-      if (i === 0 && write.expect !== 'any') {
-        pairs.push([
-          'Nats-Expected-Last-Subject-Sequence',
-          String(write.expect === 'new' ? 0 : write.expect),
-        ]);
-        pairs.push(['Nats-Expected-Last-Subject-Sequence-Subject', write.entitySubject]);
-      }
+      const pairs = i === 0 ? [...event.headers, ...expectationHeaders(write)] : event.headers;
       const size = wireSize(event.data, pairs, maxPayload);
       if (size > maxPayload) throw new PayloadTooLargeError(event.subject, size, maxPayload);
       const h = headers();
@@ -244,15 +243,23 @@ async function storedLastSequence(
 ): Promise<number | undefined> {
   const events = writes.flatMap((w) => w.events);
   const candidate = await lastSequenceCandidate(ctx, writes, events.length);
-  if (candidate === undefined) return undefined;
+  // Too early in the stream to hold the whole append: the id found is another event's.
+  if (candidate === undefined || candidate < events.length) return undefined;
   // One id matching proves little (it may be an older event's, or an append that shares
   // only some ids with this one): a batch is contiguous, so every event must sit where
   // this candidate puts it, with its subject and id.
-  const stored =
-    events.length === 1 ? [] : await ctx.direct.run(candidate - events.length + 1, events.length);
-  const matches = (m: StoredMessage | undefined, e: PreparedEvent) =>
-    m?.subject === e.subject && m.header(eventIdHeader) === e.id;
-  return events.length === 1 || events.every((e, i) => matches(stored[i], e)) ? candidate : undefined;
+  if (events.length === 1) return candidate;
+  const start = candidate - events.length + 1;
+  // A direct-get batch stops at max_bytes: ask again from where it stopped.
+  const stored: StoredMessage[] = [];
+  while (stored.length < events.length) {
+    const next = await ctx.direct.run(start + stored.length, events.length - stored.length);
+    if (next.length === 0) break;
+    stored.push(...next);
+  }
+  const matches = (m: StoredMessage | undefined, e: PreparedEvent, i: number) =>
+    m?.sequence === start + i && m.subject === e.subject && m.header(eventIdHeader) === e.id;
+  return events.every((e, i) => matches(stored[i], e, i)) ? candidate : undefined;
 }
 
 /** Where the append's last event would be, had it been stored, from one of its events. */
