@@ -292,9 +292,6 @@ function envelope<E extends EventMap>(
       'metadata',
       stamp === undefined ? `no ${Header.Time} header` : `${Header.Time} "${stamp}" is not a time`,
     );
-  const version = msg.header(Header.SchemaVersion);
-  if (version !== undefined && !/^\d+$/.test(version))
-    throw malformed(msg, 'metadata', `${Header.SchemaVersion} "${version}" is not a whole number`);
   const event = {
     id: msg.header(Header.Id) ?? `seq-${msg.sequence}`,
     type: address.eventType,
@@ -306,6 +303,7 @@ function envelope<E extends EventMap>(
     subject: msg.subject,
     meta: readMeta(msg),
   };
-  readOptional(msg, event as EventMetadata);
+  const problem = readOptional(msg, event as EventMetadata);
+  if (problem) throw malformed(msg, 'metadata', problem);
   return event as unknown as EnvelopeOf<E>;
 }

@@ -94,17 +94,25 @@ export function readMeta(source: HeaderSource): Readonly<Record<string, string>>
   return meta ?? noMeta;
 }
 
-/** Copies the optional metadata that is present onto `target`; absent fields are left out, not undefined. */
+/**
+ * Copies the optional metadata that is present onto `target`; absent fields are left out,
+ * not undefined. Returns what is wrong with a present one that does not parse.
+ */
 export function readOptional(
   source: HeaderSource,
   target: Pick<EventMetadata, 'schemaVersion' | 'correlationId' | 'causationId' | 'traceparent'>,
-): void {
+): string | undefined {
+  let problem: string | undefined;
   const version = source.header(Header.SchemaVersion);
-  if (version !== undefined && /^\d+$/.test(version)) target.schemaVersion = Number(version);
+  if (version !== undefined) {
+    if (/^\d+$/.test(version)) target.schemaVersion = Number(version);
+    else problem = `${Header.SchemaVersion} "${version}" is not a whole number`;
+  }
   const correlationId = source.header(Header.CorrelationId);
   if (correlationId !== undefined) target.correlationId = correlationId;
   const causationId = source.header(Header.CausationId);
   if (causationId !== undefined) target.causationId = causationId;
   const traceparent = source.header(Header.Traceparent);
   if (traceparent !== undefined) target.traceparent = traceparent;
+  return problem;
 }
