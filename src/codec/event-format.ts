@@ -3,6 +3,7 @@ import {
   BatchTooLargeError,
   InvalidTokenError,
   MalformedEventError,
+  PayloadTooLargeError,
   ValidationError,
   type MalformedReason,
 } from '../errors.js';
@@ -202,7 +203,7 @@ const BATCH_HEADER_BYTES = 120;
  * The message's size on the wire, as the server counts it against max_payload. Exact
  * (UTF-8) only when a cheap upper bound comes near the limit: most events are far below.
  */
-export function wireSize(
+function wireSize(
   data: Uint8Array,
   pairs: ReadonlyArray<readonly [string, string]>,
   maxPayload: number,
@@ -219,12 +220,33 @@ export function wireSize(
  * The headers a write's first event carries for the server to enforce its expectation on
  * the entity's wildcard subject; none for `'any'`.
  */
-export function expectationHeaders(write: PreparedWrite): ReadonlyArray<readonly [string, string]> {
+function expectationHeaders(write: PreparedWrite): ReadonlyArray<readonly [string, string]> {
   if (write.expect === 'any') return [];
   return [
     ['Nats-Expected-Last-Subject-Sequence', String(write.expect === 'new' ? 0 : write.expect)],
     ['Nats-Expected-Last-Subject-Sequence-Subject', write.entitySubject],
   ];
+}
+
+/** An event with every header it goes out with. */
+export interface WireEvent {
+  readonly event: PreparedEvent;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+}
+
+/**
+ * Each event of the writes with the headers it is published with (a write's first event
+ * also carries its expectation), refusing one the server would refuse as over `maxPayload`.
+ */
+export function wireEvents(writes: ReadonlyArray<PreparedWrite>, maxPayload: number): WireEvent[] {
+  return writes.flatMap((write) =>
+    write.events.map((event, i) => {
+      const headers = i === 0 ? [...event.headers, ...expectationHeaders(write)] : event.headers;
+      const size = wireSize(event.data, headers, maxPayload);
+      if (size > maxPayload) throw new PayloadTooLargeError(event.subject, size, maxPayload);
+      return { event, headers };
+    }),
+  );
 }
 
 /** The header that carries an event id, exposed for stores that compare ids after a lost ack. */

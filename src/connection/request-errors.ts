@@ -27,7 +27,7 @@ export function fromRequestError(
   subject: string,
   remedies: RequestRemedies = {},
 ): unknown {
-  const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
+  const cause = causeOf(err);
   if (cause instanceof errors.PermissionViolationError) {
     const denied = cause.subject || subject;
     // Replies come to the connection's inbox: the request was sent but its answer cannot
@@ -49,6 +49,9 @@ export function fromRequestError(
 
 const isInbox = (subject: string) => /^_INBOX[._]/.test(subject);
 
+/** What went wrong under nats.js's request wrapper. */
+const causeOf = (err: unknown) => (err instanceof errors.RequestError && err.cause ? err.cause : err);
+
 /**
  * Runs an admin step (creating or verifying a stream, bucket or durable), so that a user
  * without the JetStream API, or a server without JetStream, is told so in those words.
@@ -58,7 +61,7 @@ export async function adminStep<T>(step: string, run: () => Promise<T>): Promise
     return await run();
   } catch (err) {
     if (isJetsourceError(err)) throw err;
-    const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
+    const cause = causeOf(err);
     // nats.js reports no responders on the JetStream API as JetStreamNotEnabled (a name, no class).
     if (
       cause instanceof errors.NoRespondersError ||

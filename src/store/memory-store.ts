@@ -6,14 +6,13 @@ import {
   EventFormat,
   eventIdHeader,
   eventIdTaken,
-  expectationHeaders,
-  wireSize,
+  wireEvents,
   type PreparedWrite,
   type StoredMessage,
 } from '../codec/event-format.js';
 import { mapHeaderSource } from '../codec/metadata.js';
 import type { EventSchemas } from '../codec/schema.js';
-import { ConcurrencyError, PayloadTooLargeError } from '../errors.js';
+import { ConcurrencyError } from '../errors.js';
 import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
 import { decodeNow, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
@@ -104,14 +103,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     options: AppendAllOptions = {},
   ): Promise<AppendResult[]> {
     const prepared = await this.format.prepare(writes, options);
-    for (const write of prepared) {
-      // The first event of a write also carries its expectation, as on the wire.
-      write.events.forEach((event, i) => {
-        const headers = i === 0 ? [...event.headers, ...expectationHeaders(write)] : event.headers;
-        const size = wireSize(event.data, headers, this.maxPayload);
-        if (size > this.maxPayload) throw new PayloadTooLargeError(event.subject, size, this.maxPayload);
-      });
-    }
+    wireEvents(prepared, this.maxPayload); // refuses what the server would refuse as too large
     const replay = this.replayOf(prepared);
     if (replay) return replay;
     for (const write of prepared) {

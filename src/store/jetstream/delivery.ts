@@ -11,7 +11,8 @@ export interface Delivery {
  * form with domain and account hash. Pure; returns undefined for anything else.
  */
 export function parseDelivery(reply: string | undefined): Delivery | undefined {
-  const { starts, base } = tokensOf(reply);
+  const starts = tokenStarts(reply);
+  const base = baseOf(starts);
   if (reply === undefined || base < 0) return undefined;
   const streamSequence = tokenNumber(reply, starts, base + 1);
   const deliverySequence = tokenNumber(reply, starts, base + 2);
@@ -25,20 +26,26 @@ export function parseDelivery(reply: string | undefined): Delivery | undefined {
  * Apart from {@link parseDelivery}: it is needed only for events without a time header.
  */
 export function deliveredMessageTime(reply: string | undefined): number | undefined {
-  const { starts, base } = tokensOf(reply);
+  const starts = tokenStarts(reply);
+  const base = baseOf(starts);
   // Nanoseconds overflow a double's integers, but not by a millisecond.
   return reply === undefined || base < 0 ? undefined : tokenNumber(reply, starts, base + 3) / 1e6;
 }
 
-/** Where each token of a `$JS.ACK…` reply starts, and the index before the stream sequence (-1: not one). */
-function tokensOf(reply: string | undefined): { starts: number[]; base: number } {
-  if (!reply?.startsWith('$JS.ACK.')) return { starts: [], base: -1 };
+const noTokens: readonly number[] = [];
+
+/** Where each token of a `$JS.ACK…` reply starts; none for any other subject. */
+function tokenStarts(reply: string | undefined): readonly number[] {
+  if (!reply?.startsWith('$JS.ACK.')) return noTokens;
   // Without split(): this runs once per delivered message.
   const starts = [0];
   for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) starts.push(i + 1);
-  return { starts, base: starts.length === 9 ? 4 : starts.length >= 11 ? 6 : -1 };
+  return starts;
 }
 
-function tokenNumber(text: string, starts: number[], n: number): number {
+/** The token before the stream sequence: 4, or 6 in the form with domain and account hash; -1 for neither. */
+const baseOf = (starts: readonly number[]) => (starts.length === 9 ? 4 : starts.length >= 11 ? 6 : -1);
+
+function tokenNumber(text: string, starts: readonly number[], n: number): number {
   return Number(text.slice(starts[n], (starts[n + 1] ?? text.length + 1) - 1));
 }

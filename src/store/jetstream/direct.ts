@@ -2,7 +2,7 @@ import { Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { fromRequestError } from '../../connection/request-errors.js';
-import { directMessage, type NatsStoredMessage } from './api.js';
+import { directMessage } from './api.js';
 
 /**
  * A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` (or
@@ -32,12 +32,12 @@ export class DirectReader {
   ) {}
 
   /** The last message on a subject (wildcards allowed), or null when there is none. */
-  last(subject: string): Promise<NatsStoredMessage | null> {
+  last(subject: string): Promise<StoredMessage | null> {
     return this.one(`$JS.API.DIRECT.GET.${this.stream}.${subject}`, Empty);
   }
 
   /** The one message a query names (see {@link DirectQuery}), or null. */
-  get(query: DirectQuery): Promise<NatsStoredMessage | null> {
+  get(query: DirectQuery): Promise<StoredMessage | null> {
     return this.one(`$JS.API.DIRECT.GET.${this.stream}`, JSON.stringify(query));
   }
 
@@ -46,7 +46,7 @@ export class DirectReader {
     return (await this.batch({ seq: from, batch: count }))?.messages ?? [];
   }
 
-  private async one(api: string, body: string | Uint8Array): Promise<NatsStoredMessage | null> {
+  private async one(api: string, body: string | Uint8Array): Promise<StoredMessage | null> {
     let reply: Msg;
     try {
       reply = await this.nc.request(api, body, { timeout: this.timeoutMs });

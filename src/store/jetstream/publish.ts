@@ -1,16 +1,9 @@
 import { backoff, delay, headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
-import {
-  batchIdTaken,
-  eventIdHeader,
-  eventIdTaken,
-  expectationHeaders,
-  wireSize,
-} from '../../codec/event-format.js';
+import { batchIdTaken, eventIdHeader, eventIdTaken, wireEvents } from '../../codec/event-format.js';
 import {
   BatchTooLargeError,
   ConcurrencyError,
-  PayloadTooLargeError,
   ServerError,
   StoreConfigError,
   UnavailableError,
@@ -95,18 +88,11 @@ const sentUnanswered =
   'The append was sent before its reply was refused, so it may be stored: retry it with the same event ids.';
 
 function toWire(writes: ReadonlyArray<PreparedWrite>, maxPayload = Infinity): WireMessage[] {
-  const wire: WireMessage[] = [];
-  for (const write of writes) {
-    write.events.forEach((event, i) => {
-      const pairs = i === 0 ? [...event.headers, ...expectationHeaders(write)] : event.headers;
-      const size = wireSize(event.data, pairs, maxPayload);
-      if (size > maxPayload) throw new PayloadTooLargeError(event.subject, size, maxPayload);
-      const h = headers();
-      for (const [k, v] of pairs) h.append(k, v);
-      wire.push({ event, headers: h });
-    });
-  }
-  return wire;
+  return wireEvents(writes, maxPayload).map(({ event, headers: pairs }) => {
+    const h = headers();
+    for (const [k, v] of pairs) h.append(k, v);
+    return { event, headers: h };
+  });
 }
 
 async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number> {
@@ -288,7 +274,7 @@ async function lastSequenceCandidate(
   // The server refuses an id only within its duplicate window, so an earlier attempt is
   // among the subject's messages stored in the window before the newest (whose server
   // time is the reference: the client's clock may be off).
-  const newestAt = newest.storedAt();
+  const newestAt = newest.storedAt?.();
   if (newestAt === undefined) return undefined;
   const since = new Date(newestAt - ctx.duplicateWindowMs - 1).toISOString();
   const first = await ctx.direct.get({ start_time: since, next_by_subj: last.subject });
