@@ -14,6 +14,15 @@ export interface DirectQuery {
   next_by_subj?: string;
 }
 
+/**
+ * The most a direct-get batch answer carries (the server sends whole messages until it
+ * reaches this, so one maximal message more at most). Unbounded, an answer can be as big
+ * as the server's per-client `max_pending` (64 MiB by default): the server queues it all
+ * at once and cuts a client that drains it slowly (a browser on a slow link, or a server
+ * with a lower `max_pending`) as a slow consumer. Readers page on instead.
+ */
+const ANSWER_BYTES = 1 << 20;
+
 /** A stored message and how many matching messages follow it. */
 export type PendingMessage = StoredMessage & { pending: number };
 
@@ -41,7 +50,7 @@ export class DirectReader {
     return this.one(`$JS.API.DIRECT.GET.${this.stream}`, JSON.stringify(query));
   }
 
-  /** The `count` messages stored from sequence `from` on, whatever their subjects. */
+  /** Up to `count` messages stored from sequence `from` on, whatever their subjects (fewer past one answer's bytes). */
   async run(from: number, count: number): Promise<PendingMessage[]> {
     return (await this.batch({ seq: from, batch: count }))?.messages ?? [];
   }
@@ -94,9 +103,9 @@ export class DirectReader {
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
     // An absent up_to_seq means the stream's last sequence (JSON drops undefined). Each
-    // subject comes with its whole last message, so the answer is capped: past the cap
-    // the caller reads another way rather than wait for megabytes it does not need.
-    const listed = await this.batch({ multi_last: [filter], seq: from, up_to_seq: upTo, max_bytes: 1 << 20 });
+    // subject comes with its whole last message, so past the answer's cap the caller
+    // reads another way.
+    const listed = await this.batch({ multi_last: [filter], seq: from, up_to_seq: upTo });
     return listed && listed.unsent === 0 ? listed.messages : null;
   }
 
@@ -116,7 +125,7 @@ export class DirectReader {
     const api = `$JS.API.DIRECT.GET.${this.stream}`;
     const messages: PendingMessage[] = [];
     try {
-      const replies = await this.nc.requestMany(api, JSON.stringify(body), {
+      const replies = await this.nc.requestMany(api, JSON.stringify({ ...body, max_bytes: ANSWER_BYTES }), {
         // Not 'sentinel': it ends at any empty payload, and an event may have one. The
         // loop ends at the server's end-of-batch status instead.
         strategy: 'timer',
