@@ -65,7 +65,9 @@ interface Ports {
 
 /**
  * Starts a nats-server with JetStream on free loopback ports and a temporary store,
- * waits until it accepts clients, and returns a handle to stop or restart it.
+ * waits until it accepts clients, and returns a handle to stop or restart it. When it
+ * fails to start (in `readyTimeoutMs`), the error carries the server's log and nothing
+ * is left running or on disk.
  *
  * @example
  * const server = await startNatsServer();
@@ -84,6 +86,18 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const jetstreamSettings = options.configFile
     ? jetstreamSettingsOf(await readFile(options.configFile, 'utf8'))
     : '';
+  const kill = async () => {
+    const proc = child;
+    child = undefined;
+    // No pid: it never started. An exit code: it has stopped on its own.
+    if (!proc || proc.pid === undefined || proc.exitCode !== null) return;
+    const gone = new Promise((done) => proc.once('exit', done));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await gone;
+    clearTimeout(timer);
+  };
+
   const launch = async () => {
     const configPath = join(workDir, `server-${Date.now()}.conf`);
     const lines = [
@@ -114,8 +128,18 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       proc.once('exit', (code) => reject(new Error(`nats-server exited with ${code}:\n${log}`)));
     });
     exited.catch(() => undefined);
-    const ready = waitForPorts(workDir, proc.pid!, options.readyTimeoutMs ?? 10_000);
-    const found = await Promise.race([ready, exited]);
+    const timeoutMs = options.readyTimeoutMs ?? 10_000;
+    const found = await Promise.race([waitForPorts(workDir, proc, timeoutMs), exited]).catch(
+      async (err: unknown) => {
+        await kill();
+        throw err;
+      },
+    );
+    if (!found) {
+      // Still starting when we give up: it must not hold its ports on.
+      await kill();
+      throw new Error(`nats-server did not start listening within ${timeoutMs} ms:\n${log}`);
+    }
     ports = {
       nats: portOf(found.nats[0]),
       ws: portOf(found.websocket[0]),
@@ -123,18 +147,13 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     };
   };
 
-  const kill = async () => {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null) return;
-    const gone = new Promise((done) => proc.once('exit', done));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-    await gone;
-    clearTimeout(timer);
-  };
-
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    // No handle reaches the caller, so nothing would ever remove the config and store.
+    await rm(workDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     get url() {
       return `nats://127.0.0.1:${ports.nats}`;
@@ -269,15 +288,16 @@ function portOf(url: string | undefined): number {
   return url ? Number(new URL(url).port) : -1;
 }
 
-async function waitForPorts(dir: string, pid: number, timeoutMs: number): Promise<Ports> {
+/** The ports the server wrote once it listens; undefined when it exits or the time runs out first. */
+async function waitForPorts(dir: string, proc: ChildProcess, timeoutMs: number): Promise<Ports | undefined> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const file = (await readdir(dir)).find((f) => f.endsWith(`_${pid}.ports`));
+  while (Date.now() < deadline && proc.exitCode === null) {
+    const file = (await readdir(dir)).find((f) => f.endsWith(`_${proc.pid}.ports`));
     if (file) {
       const text = await readFile(join(dir, file), 'utf8').catch(() => '');
       if (text) return JSON.parse(text) as Ports;
     }
     await sleep(20);
   }
-  throw new Error(`nats-server did not start listening within ${timeoutMs} ms`);
+  return undefined;
 }

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -19,6 +19,22 @@ async function fakeServer(version: string): Promise<string> {
   await writeFile(bin, `#!/bin/sh\necho "nats-server: v${version}"\n`);
   await chmod(bin, 0o755);
   return bin;
+}
+
+/** Runs `start` with the system temp dir pointed at a fresh folder, and returns what it left there. */
+async function leftInTmp(start: () => Promise<unknown>): Promise<{ error: unknown; left: string[] }> {
+  const tmp = await mkdtemp(join(scratch, 'tmp-'));
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = tmp;
+  try {
+    const error = await start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    return { error, left: await readdir(tmp) };
+  } finally {
+    process.env.TMPDIR = saved;
+  }
 }
 
 describe('startNatsServer', () => {
@@ -85,6 +101,29 @@ describe('startNatsServer', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  test('a server that fails to start reports its own log and leaves no files behind', async () => {
+    const { error, left } = await leftInTmp(() => startNatsServer({ extraConfig: 'no_such_block { ' }));
+    expect((error as Error).message).toMatch(
+      /nats-server exited with 1:\s+nats-server: Parse error on line \d+/,
+    );
+    expect(left).toEqual([]);
+  });
+
+  test('a server that never listens is stopped at the deadline, and its files removed', async () => {
+    const pidFile = join(scratch, 'stuck.pid');
+    const bin = join(scratch, 'nats-server-stuck');
+    await writeFile(
+      bin,
+      `#!/bin/sh\nif [ "$1" = --version ]; then echo "nats-server: v2.15.1"; exit 0; fi\necho $$ > ${pidFile}\nexec sleep 60\n`,
+    );
+    await chmod(bin, 0o755);
+    const { error, left } = await leftInTmp(() => startNatsServer({ bin, readyTimeoutMs: 500 }));
+    expect((error as Error).message).toMatch(/did not start listening within 500 ms/);
+    expect(left).toEqual([]);
+    const pid = Number(await readFile(pidFile, 'utf8'));
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
   });
 
   test('refuses a binary too old for jetsource, naming its version', async () => {
