@@ -103,9 +103,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     const lines = [
       // nats-server resolves include paths relative to the including file.
       options.configFile ? `include "${relative(workDir, resolve(options.configFile))}"` : '',
-      // A later block replaces the included one: listeners and storage are ours, accounts are
-      // the file's, and so are its other JetStream settings (sync_interval, limits).
-      `jetstream {\n  store_dir: ${JSON.stringify(storeDir)}\n${jetstreamSettings}}`,
+      // A later key replaces an included one: listeners and storage are ours, accounts are
+      // the file's, and so are its other JetStream settings (sync_interval, limits). The
+      // store is set at top level, which also replaces a top-level one in the file (the
+      // server refuses a store dir set both there and in the jetstream block).
+      `store_dir: ${JSON.stringify(storeDir)}`,
+      `jetstream {\n${jetstreamSettings}}`,
       `listen: "127.0.0.1:${ports.nats}"`,
       `http: "127.0.0.1:${ports.monitor}"`,
       `websocket { listen: "127.0.0.1:${ports.ws}", no_tls: true, ping_interval: "20s" }`,

@@ -89,6 +89,22 @@ describe('startNatsServer', () => {
     }
   });
 
+  test("moves a store dir set at a config file's top level too", async () => {
+    const config = join(scratch, 'top-level-store.conf');
+    const theirs = join(scratch, 'their-store');
+    await writeFile(config, `store_dir: ${JSON.stringify(theirs)}\njetstream: enabled\n`);
+    const server = await startNatsServer({ configFile: config });
+    try {
+      const varz = (await (await fetch(`${server.monitorUrl}/varz`)).json()) as {
+        jetstream: { config: { store_dir: string } };
+      };
+      expect(varz.jetstream.config.store_dir.startsWith(server.storeDir)).toBe(true);
+    } finally {
+      await server.stop();
+    }
+    await expect(stat(theirs)).rejects.toThrow(/ENOENT/);
+  });
+
   test('includes a config file: its accounts apply, its listeners do not', async () => {
     const config = join(scratch, 'users.conf');
     await writeFile(config, 'listen: "127.0.0.1:1"\nauthorization { user: admin, password: s3cret }\n');
