@@ -2,6 +2,7 @@
 export type JetsourceErrorCode =
   | 'CONCURRENCY'
   | 'INVALID_TOKEN'
+  | 'INVALID_ARGUMENT'
   | 'PAYLOAD_TOO_LARGE'
   | 'BATCH_TOO_LARGE'
   | 'VALIDATION'
@@ -81,6 +82,21 @@ export class InvalidTokenError extends JetsourceError {
   ) {
     super('INVALID_TOKEN', `invalid ${part} ${preview(value)}: ${reason}`);
     this.name = 'InvalidTokenError';
+  }
+}
+
+/**
+ * An argument jetsource cannot use: an `expect`, a read bound, a target mixing an entity
+ * with a filter, metadata a header cannot carry… Raised before anything is sent.
+ */
+export class InvalidArgumentError extends JetsourceError {
+  constructor(
+    readonly argument: string,
+    readonly value: unknown,
+    reason: string,
+  ) {
+    super('INVALID_ARGUMENT', `invalid ${argument} ${preview(value)}: ${reason}`);
+    this.name = 'InvalidArgumentError';
   }
 }
 

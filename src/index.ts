@@ -53,6 +53,7 @@ export {
   JetsourceError,
   isJetsourceError,
   ConcurrencyError,
+  InvalidArgumentError,
   InvalidTokenError,
   PayloadTooLargeError,
   BatchTooLargeError,

@@ -1,7 +1,7 @@
 import { nuid } from '@nats-io/nats-core';
 import {
   BatchTooLargeError,
-  InvalidTokenError,
+  InvalidArgumentError,
   MalformedEventError,
   PayloadTooLargeError,
   ValidationError,
@@ -82,7 +82,7 @@ export class EventFormat<E extends EventMap> {
   ): Promise<PreparedWrite[]> {
     if (writes.length === 0) throw new ValidationError('appendAll', [{ message: 'no writes to append' }]);
     if ('expect' in options)
-      throw new InvalidTokenError(
+      throw new InvalidArgumentError(
         'expect',
         options.expect,
         'appendAll takes it per write: { entity, events, expect }',
@@ -193,7 +193,7 @@ export class EventFormat<E extends EventMap> {
 
 function checkExpect(expect: ExpectedVersion): ExpectedVersion {
   if (expect === 'any' || expect === 'new' || (Number.isSafeInteger(expect) && expect >= 0)) return expect;
-  throw new InvalidTokenError('expect', expect, "use 'any', 'new' or a sequence number >= 0");
+  throw new InvalidArgumentError('expect', expect, "use 'any', 'new' or a sequence number >= 0");
 }
 
 /** Batch headers added later (id, sequence, commit) and the header block's framing. */

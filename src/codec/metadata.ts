@@ -1,4 +1,4 @@
-import { InvalidTokenError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** Metadata that travels with an event, in message headers. */
 export interface EventMetadata {
@@ -55,15 +55,20 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
   ];
   const version = fields.schemaVersion;
   if (version !== undefined && !(Number.isSafeInteger(version) && version >= 0))
-    throw new InvalidTokenError('schemaVersion', version, 'use an integer >= 0');
+    throw new InvalidArgumentError('schemaVersion', version, 'use an integer >= 0');
   for (const [k, v] of optional) if (v !== undefined) pairs.push([k, String(v)]);
   for (const [k, v] of Object.entries(fields.meta ?? {})) {
-    if (!metaKey.test(k)) throw new InvalidTokenError('meta key', k, 'use letters, digits and "-" (max 64)');
+    if (!metaKey.test(k))
+      throw new InvalidArgumentError('meta key', k, 'use letters, digits and "-" (max 64)');
     pairs.push([Header.MetaPrefix + k, v]);
   }
   for (const [k, v] of pairs) {
     if (typeof v !== 'string' || badValue.test(v))
-      throw new InvalidTokenError(`header ${k}`, v, 'must be one line, without leading or trailing spaces');
+      throw new InvalidArgumentError(
+        `header ${k}`,
+        v,
+        'must be one line, without leading or trailing spaces',
+      );
   }
   return pairs;
 }

@@ -1,4 +1,4 @@
-import { InvalidTokenError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 
 const brand = Symbol.for('jetsource.processor.outcome');
 
@@ -26,7 +26,7 @@ export type HandlerOutcome = Retry | Reject;
  */
 export function retry(delayMs: number): Retry {
   if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
-    throw new InvalidTokenError('retry delay', delayMs, 'use a number of milliseconds >= 0');
+    throw new InvalidArgumentError('retry delay', delayMs, 'use a number of milliseconds >= 0');
   }
   return branded({ kind: 'retry', delayMs: Math.round(delayMs) });
 }

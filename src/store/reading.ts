@@ -1,5 +1,5 @@
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
-import { InvalidTokenError, MalformedEventError } from '../errors.js';
+import { InvalidArgumentError, MalformedEventError } from '../errors.js';
 import type { EventFilter } from '../subjects/subjects.js';
 import type {
   EnvelopeOf,
@@ -15,13 +15,32 @@ import type {
 /** Refuses an `after` or `until` that is not a stream sequence, before any request. */
 export function checkBound(name: 'after' | 'until', value: unknown): void {
   if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0))
-    throw new InvalidTokenError(name, value, 'use a sequence number >= 0');
+    throw new InvalidArgumentError(name, value, 'use a sequence number >= 0');
 }
 
-/** Normalizes an entity reference or a filter to a filter. */
+const filterKeys = new Set(['entityType', 'entityId', 'eventType']);
+const targetShapes = 'use an entity { type, id } or a filter { entityType?, entityId?, eventType? }';
+
+/**
+ * Normalizes an entity reference or a filter to a filter. A target that is neither (a
+ * mix of both, a misspelt key) is refused: read as a filter, it would silently match more.
+ */
 export function toFilter(target: ReadTarget): EventFilter {
-  if ('type' in target && 'id' in target) return { entityType: target.type, entityId: target.id };
-  return target as EventFilter;
+  if (typeof target !== 'object' || target === null)
+    throw new InvalidArgumentError('target', target, targetShapes);
+  const given = Object.keys(target).filter((k) => (target as Record<string, unknown>)[k] !== undefined);
+  if ('type' in target || 'id' in target) {
+    // An entity may be a richer domain object, so keys other than a filter's are let be.
+    if (given.some((k) => filterKeys.has(k)))
+      throw new InvalidArgumentError('target', target, `${targetShapes}, not a mix`);
+    if (!('type' in target && 'id' in target))
+      throw new InvalidArgumentError('target', target, 'an entity needs both type and id');
+    return { entityType: target.type, entityId: target.id };
+  }
+  const unknown = given.filter((k) => !filterKeys.has(k));
+  if (unknown.length > 0)
+    throw new InvalidArgumentError('target', target, `${targetShapes}; unknown: ${unknown.join(', ')}`);
+  return target;
 }
 
 /** One message decoded as soon as it arrives: an envelope, a pending async validation, or the failure. */

@@ -137,8 +137,13 @@ export interface LoadOptions {
   onMalformed?: MalformedPolicy;
 }
 
-/** Selects events: an entity, or a filter over entity type, id and event type. */
-export type ReadTarget = EntityRef | EventFilter;
+/**
+ * Selects events: an entity, or a filter over entity type, id and event type. Never a mix
+ * of the two (refused at compile time and at run time).
+ */
+export type ReadTarget =
+  | (EntityRef & { readonly [K in keyof EventFilter]?: never })
+  | (EventFilter & { readonly type?: never; readonly id?: never });
 
 /** The operations every jetsource store offers; the JetStream store and the in-memory twin both implement it. */
 export interface EventStore<E extends EventMap = EventMap> {

@@ -1,4 +1,4 @@
-import { InvalidTokenError } from '../errors.js';
+import { InvalidArgumentError, InvalidTokenError } from '../errors.js';
 import { assertPlainToken, decodeToken, encodeToken } from './tokens.js';
 
 /** An entity (aggregate, stream) addressed by its type and id. */
@@ -51,14 +51,14 @@ export class SubjectScheme {
 
   private entityPrefix(entity: EntityRef): string {
     if (!entity || typeof entity !== 'object')
-      throw new InvalidTokenError('entity', entity, 'must be { type, id }');
+      throw new InvalidArgumentError('entity', entity, 'must be { type, id }');
     return `${this.tenantPrefix}.${encodeToken('entity type', entity.type)}.${encodeToken('entity id', entity.id)}`;
   }
 
   /** The single subject filter for an {@link EventFilter}. */
   filter(filter: EventFilter = {}): string {
     if (filter.entityId !== undefined && filter.entityType === undefined) {
-      throw new InvalidTokenError('filter', filter, 'entityId needs entityType');
+      throw new InvalidArgumentError('filter', filter, 'entityId needs entityType');
     }
     const part = (name: string, value: string | undefined) =>
       value === undefined ? '*' : encodeToken(name, value);

@@ -1,4 +1,4 @@
-import { InvalidTokenError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { EnvelopeOf, EventMap, ReadTarget } from '../store/types.js';
 import { decodeToken, encodeToken } from '../subjects/tokens.js';
 
@@ -32,7 +32,7 @@ export function defineView<S, E extends EventMap = EventMap>(
 ): ViewDefinition<S, E> {
   encodeToken('view name', definition.name);
   if (!Number.isSafeInteger(definition.version) || definition.version < 1) {
-    throw new InvalidTokenError('view version', definition.version, 'use an integer >= 1');
+    throw new InvalidArgumentError('view version', definition.version, 'use an integer >= 1');
   }
   return { ...definition, key: definition.key ?? ((event) => event.entity.id) };
 }

@@ -84,6 +84,16 @@ describe('read and load', () => {
     }
   });
 
+  test('a target is an entity or a filter, never a mix of the two', () => {
+    void store.read({ entityType: 'account', eventType: 'Opened' });
+    const domainObject = { ...account, owner: 'Ann' };
+    void store.read(domainObject);
+    // @ts-expect-error -- id belongs to an entity, entityType to a filter
+    void store.read({ entityType: 'account', id: 'a1' });
+    // @ts-expect-error -- an entity takes no eventType
+    void store.watch({ type: 'account', id: 'a1', eventType: 'Opened' });
+  });
+
   test('load infers the state from the evolver', () => {
     const loaded = store.load(account, {
       initial: 0,

@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest';
 import {
   BatchTooLargeError,
   ConcurrencyError,
+  InvalidArgumentError,
   InvalidTokenError,
   isJetsourceError,
   JetsourceError,
@@ -47,6 +48,13 @@ const cases: Case[] = [
     make: () => new InvalidTokenError('entity id', 'a', 'must not be empty'),
     keepsCause: false,
     advice: /must not be empty/,
+  },
+  {
+    name: 'InvalidArgumentError',
+    code: 'INVALID_ARGUMENT',
+    make: () => new InvalidArgumentError('expect', -1, "use 'any', 'new' or a sequence number >= 0"),
+    keepsCause: false,
+    advice: /invalid expect -1: use 'any'/,
   },
   {
     name: 'PayloadTooLargeError',

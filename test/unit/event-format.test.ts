@@ -4,7 +4,12 @@ import { jsonCodec } from '../../src/codec/codec.js';
 import { Header, mapHeaderSource } from '../../src/codec/metadata.js';
 import { EventFormat, type PreparedEvent, type StoredMessage } from '../../src/codec/event-format.js';
 import type { EventSchemas } from '../../src/codec/schema.js';
-import { InvalidTokenError, MalformedEventError, ValidationError } from '../../src/errors.js';
+import {
+  InvalidArgumentError,
+  InvalidTokenError,
+  MalformedEventError,
+  ValidationError,
+} from '../../src/errors.js';
 import type { EntityWrite, ExpectedVersion } from '../../src/store/types.js';
 import { SubjectScheme } from '../../src/subjects/subjects.js';
 import { thrown } from '../support/thrown.js';
@@ -247,15 +252,15 @@ describe('EventFormat.prepare', () => {
     ['NaN', NaN],
     ['Infinity', Infinity],
     ['a numeric string', '3'],
-  ])('expect %s is an InvalidTokenError', async (_label, expect_) => {
+  ])('expect %s is an InvalidArgumentError', async (_label, expect_) => {
     const write: EntityWrite<Events> = {
       entity: order,
       expect: expect_ as ExpectedVersion,
       events: [{ type: 'placed', data: { amount: 1 } }],
     };
     const err = await rejection(plain.prepare([write]));
-    expect(err).toBeInstanceOf(InvalidTokenError);
-    expect((err as InvalidTokenError).part).toBe('expect');
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as InvalidArgumentError).argument).toBe('expect');
   });
 
   test('bad addresses and metadata fail before anything is returned', async () => {
@@ -273,7 +278,7 @@ describe('EventFormat.prepare', () => {
       plain.prepare([
         { entity: order, events: [{ type: 'placed', data: { amount: 1 }, causationId: 'a\nb' }] },
       ]),
-    ).rejects.toThrow(InvalidTokenError);
+    ).rejects.toThrow(InvalidArgumentError);
   });
 
   describe.each([

@@ -10,7 +10,7 @@ import {
   type HeaderFields,
   type HeaderSource,
 } from '../../src/codec/metadata.js';
-import { InvalidTokenError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { fromAlphabet, prng } from './random.js';
 import { thrown } from '../support/thrown.js';
 
@@ -113,7 +113,7 @@ describe('toHeaderPairs', () => {
     ['65 characters', 'a'.repeat(65)],
   ])('rejects meta key with %s', (_label, key) => {
     const run = () => toHeaderPairs({ ...base, meta: { ok: 'v', [key]: 'v' } });
-    expect(run).toThrow(InvalidTokenError);
+    expect(run).toThrow(InvalidArgumentError);
     expect(run).toThrow(/invalid meta key/);
   });
 
@@ -130,7 +130,7 @@ describe('toHeaderPairs', () => {
     for (const bad of ['\r', '\n', '\r\n']) {
       test(`refuses ${JSON.stringify(bad)} in ${field}, naming header ${header}`, () => {
         const run = () => toHeaderPairs({ ...base, [field]: `${value}${bad}Injected: yes` });
-        expect(run).toThrow(InvalidTokenError);
+        expect(run).toThrow(InvalidArgumentError);
         expect(run).toThrow(`invalid header ${header}`);
       });
     }
@@ -138,12 +138,12 @@ describe('toHeaderPairs', () => {
 
   test('refuses CR or LF in a meta value', () => {
     expect(() => toHeaderPairs({ ...base, meta: { note: 'a\nb' } })).toThrow(/invalid header Es-Meta-note/);
-    expect(() => toHeaderPairs({ ...base, meta: { note: 'a\rb' } })).toThrow(InvalidTokenError);
+    expect(() => toHeaderPairs({ ...base, meta: { note: 'a\rb' } })).toThrow(InvalidArgumentError);
   });
 
   test('refuses non-string meta values', () => {
     const meta = { n: 1 } as unknown as Record<string, string>;
-    expect(() => toHeaderPairs({ ...base, meta })).toThrow(InvalidTokenError);
+    expect(() => toHeaderPairs({ ...base, meta })).toThrow(InvalidArgumentError);
   });
 });
 
@@ -202,8 +202,8 @@ describe('readMeta and readOptional', () => {
 
   test('values NATS would trim are refused, whatever the whitespace', () => {
     for (const bad of [' x', 'x ', '\tx', 'x\u00a0', '\ufeffx']) {
-      expect(thrown(() => toHeaderPairs({ ...base, id: bad }))).toBeInstanceOf(InvalidTokenError);
-      expect(thrown(() => toHeaderPairs({ ...base, meta: { k: bad } }))).toBeInstanceOf(InvalidTokenError);
+      expect(thrown(() => toHeaderPairs({ ...base, id: bad }))).toBeInstanceOf(InvalidArgumentError);
+      expect(thrown(() => toHeaderPairs({ ...base, meta: { k: bad } }))).toBeInstanceOf(InvalidArgumentError);
     }
   });
 

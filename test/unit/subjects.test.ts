@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { InvalidTokenError } from '../../src/errors.js';
+import { InvalidArgumentError, InvalidTokenError } from '../../src/errors.js';
 import {
   describeEntity,
   SubjectScheme,
@@ -135,7 +135,7 @@ describe('SubjectScheme.filter', () => {
   });
 
   test('entityId without entityType throws', () => {
-    expect(() => scheme.filter({ entityId: '1' })).toThrow(InvalidTokenError);
+    expect(() => scheme.filter({ entityId: '1' })).toThrow(InvalidArgumentError);
     expect(() => scheme.filter({ entityId: '1', eventType: 'placed' })).toThrow(/entityId needs entityType/);
   });
 
@@ -166,7 +166,7 @@ describe('SubjectScheme validation', () => {
   test('bad entities and event types name the offending part', () => {
     const scheme = new SubjectScheme('es', 'acme');
     expect(() => scheme.entity(null as never)).toThrow(/invalid entity /);
-    expect(() => scheme.entity('order/1' as never)).toThrow(InvalidTokenError);
+    expect(() => scheme.entity('order/1' as never)).toThrow(InvalidArgumentError);
     expect(() => scheme.event({ type: '', id: '1' }, 'x')).toThrow(/invalid entity type/);
     expect(() => scheme.event({ type: 'order', id: '' }, 'x')).toThrow(/invalid entity id/);
     expect(() => scheme.event({ type: 'order', id: 1 as never }, 'x')).toThrow(/invalid entity id/);

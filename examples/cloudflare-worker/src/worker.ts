@@ -151,6 +151,7 @@ const statusOf: Partial<Record<JetsourceErrorCode, number>> = {
   TENANT_MISMATCH: 403,
   VALIDATION: 400,
   INVALID_TOKEN: 400,
+  INVALID_ARGUMENT: 400,
   PAYLOAD_TOO_LARGE: 413,
   UNAVAILABLE: 503,
 };
