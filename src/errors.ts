@@ -1,22 +1,5 @@
-/** Every error jetsource raises has one of these codes. */
-export type JetsourceErrorCode =
-  | 'CONCURRENCY'
-  | 'INVALID_TOKEN'
-  | 'INVALID_ARGUMENT'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'BATCH_TOO_LARGE'
-  | 'VALIDATION'
-  | 'MALFORMED_EVENT'
-  | 'PERMISSION_DENIED'
-  | 'AUTHENTICATION'
-  | 'TENANT_MISMATCH'
-  | 'STORE_NOT_FOUND'
-  | 'STORE_CONFIG'
-  | 'UNAVAILABLE'
-  | 'UNSUPPORTED_SERVER'
-  | 'PROCESSOR_CONFIG'
-  | 'DEAD_LETTER_NOT_FOUND'
-  | 'SERVER';
+/** Every error jetsource raises has one of these codes (see {@link JetsourceErrorByCode}). */
+export type JetsourceErrorCode = keyof JetsourceErrorByCode;
 
 const brand = Symbol.for('jetsource.error');
 
@@ -44,8 +27,14 @@ export class JetsourceError extends Error {
 
 /**
  * True for any jetsource error, even one from another copy of the library (another realm
- * or bundle), where `instanceof` would fail. Narrow further with `code`.
+ * or bundle), where `instanceof` would fail. With a `code`, true only for that error, and
+ * narrowed to its class (`err.expected` after `'CONCURRENCY'`).
  */
+export function isJetsourceError<C extends JetsourceErrorCode>(
+  err: unknown,
+  code: C,
+): err is JetsourceErrorByCode[C];
+export function isJetsourceError(err: unknown): err is JetsourceError;
 export function isJetsourceError(err: unknown, code?: JetsourceErrorCode): err is JetsourceError {
   return (
     typeof err === 'object' &&
@@ -139,11 +128,16 @@ export class ValidationError extends JetsourceError {
   ) {
     super(
       'VALIDATION',
-      `${eventType} is invalid: ${issues.map((i) => (i.path?.length ? `${i.path.join('.')}: ` : '') + i.message).join('; ')}`,
+      `${eventType} is invalid: ${issues.map((i) => (i.path?.length ? `${i.path.map(pathKey).join('.')}: ` : '') + i.message).join('; ')}. ` +
+        'Nothing was written.',
     );
     this.name = 'ValidationError';
   }
 }
+
+/** A Standard Schema path segment: a property key, or `{ key }`. */
+const pathKey = (segment: unknown): string =>
+  String(typeof segment === 'object' && segment !== null ? (segment as { key: unknown }).key : segment);
 
 /** Why a stored event could not be decoded. */
 export type MalformedReason = 'subject' | 'json' | 'unknown-type' | 'validation' | 'metadata';
@@ -209,7 +203,12 @@ export class TenantMismatchError extends JetsourceError {
     detail: string,
     options?: { cause?: unknown },
   ) {
-    super('TENANT_MISMATCH', `these credentials cannot act as tenant "${tenant}": ${detail}`, options);
+    super(
+      'TENANT_MISMATCH',
+      `these credentials cannot act as tenant "${tenant}": ${detail}. ` +
+        "Connect with that tenant's credentials, or open the store for the credentials' own tenant.",
+      options,
+    );
     this.name = 'TenantMismatchError';
   }
 }
@@ -276,4 +275,27 @@ export class ServerError extends JetsourceError {
     super('SERVER', `nats-server refused (${errCode}): ${description}`, options);
     this.name = 'ServerError';
   }
+}
+
+/** The error class behind each code, for {@link isJetsourceError}. */
+export interface JetsourceErrorByCode {
+  CONCURRENCY: ConcurrencyError;
+  INVALID_TOKEN: InvalidTokenError;
+  INVALID_ARGUMENT: InvalidArgumentError;
+  PAYLOAD_TOO_LARGE: PayloadTooLargeError;
+  BATCH_TOO_LARGE: BatchTooLargeError;
+  VALIDATION: ValidationError;
+  MALFORMED_EVENT: MalformedEventError;
+  PERMISSION_DENIED: PermissionDeniedError;
+  AUTHENTICATION: AuthenticationError;
+  TENANT_MISMATCH: TenantMismatchError;
+  STORE_NOT_FOUND: StoreNotFoundError;
+  STORE_CONFIG: StoreConfigError;
+  UNAVAILABLE: UnavailableError;
+  UNSUPPORTED_SERVER: UnsupportedServerError;
+  SERVER: ServerError;
+  /** `ProcessorConfigError`, from `jetsource/server`. */
+  PROCESSOR_CONFIG: JetsourceError;
+  /** `DeadLetterNotFoundError`, from `jetsource/server`. */
+  DEAD_LETTER_NOT_FOUND: JetsourceError;
 }

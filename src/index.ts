@@ -68,4 +68,4 @@ export {
   UnsupportedServerError,
   ServerError,
 } from './errors.js';
-export type { JetsourceErrorCode, MalformedReason } from './errors.js';
+export type { JetsourceErrorByCode, JetsourceErrorCode, MalformedReason } from './errors.js';

@@ -2,6 +2,7 @@
 import type { Observable } from 'rxjs';
 import { describe, expectTypeOf, test } from 'vitest';
 import {
+  ConcurrencyError,
   createEventStore,
   defineView,
   foldState,
@@ -14,7 +15,6 @@ import {
   type EnvelopeOf,
   type EventEnvelope,
   type EventSchemas,
-  type JetsourceError,
   type JetsourceErrorCode,
   type LiveState,
   type Loaded,
@@ -188,9 +188,10 @@ describe('schemas and errors', () => {
   test('isJetsourceError narrows to the error with its code', () => {
     const err: unknown = new Error('x');
     if (isJetsourceError(err, 'CONCURRENCY')) {
-      expectTypeOf(err).toEqualTypeOf<JetsourceError>();
-      expectTypeOf(err.code).toEqualTypeOf<JetsourceErrorCode>();
+      expectTypeOf(err).toEqualTypeOf<ConcurrencyError>();
+      expectTypeOf(err.expected).toEqualTypeOf<number | 'new'>();
     }
+    if (isJetsourceError(err)) expectTypeOf(err.code).toEqualTypeOf<JetsourceErrorCode>();
     // @ts-expect-error -- not an error code
     isJetsourceError(err, 'CONFLICT');
   });

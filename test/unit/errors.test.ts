@@ -75,7 +75,7 @@ const cases: Case[] = [
     code: 'VALIDATION',
     make: () => new ValidationError('placed', [{ message: 'required', path: ['amount'] }]),
     keepsCause: false,
-    advice: /amount: required/,
+    advice: /amount: required\. Nothing was written/,
   },
   {
     name: 'MalformedEventError',
@@ -103,7 +103,7 @@ const cases: Case[] = [
     code: 'TENANT_MISMATCH',
     make: (c) => new TenantMismatchError('acme', 'user belongs to globex', { cause: c }),
     keepsCause: true,
-    advice: /cannot act as tenant "acme": user belongs to globex/,
+    advice: /cannot act as tenant "acme": user belongs to globex\. Connect with that tenant's credentials/,
   },
   {
     name: 'StoreNotFoundError',
@@ -214,13 +214,23 @@ describe('error classes', () => {
     expect(err.sequence).toBe(3);
   });
 
+  test('ValidationError renders Standard Schema path segments and symbol keys', () => {
+    const err = new ValidationError('placed', [
+      { message: 'Expected number', path: [{ key: 'items' }, { key: 0 }, 'amount'] },
+      { message: 'unexpected', path: [Symbol('tag')] },
+    ]);
+    expect(err.message).toBe(
+      'placed is invalid: items.0.amount: Expected number; Symbol(tag): unexpected. Nothing was written.',
+    );
+  });
+
   test('ValidationError lists every issue, with paths when given', () => {
     const err = new ValidationError('placed', [
       { message: 'required', path: ['items', 0, 'sku'] },
       { message: 'too many', path: [] },
       { message: 'odd' },
     ]);
-    expect(err.message).toBe('placed is invalid: items.0.sku: required; too many; odd');
+    expect(err.message).toBe('placed is invalid: items.0.sku: required; too many; odd. Nothing was written.');
     expect(err.issues).toHaveLength(3);
   });
 });
