@@ -9,6 +9,7 @@ import {
   type WatchMessage,
 } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
+import { eventually, serverCounts } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
 type Events = { Ticked: { n: number } };
@@ -108,6 +109,47 @@ describe('watch survives connection loss', () => {
     await again.close();
     expect(await ended).toBe('complete');
     expect(kinds).toEqual([`#${first}`, 'caught-up', `#${next}`]);
+  }, 60_000);
+
+  test('after an outage longer than its watchdog, a watch is live again at once, with one consumer', async () => {
+    const tenant = unique('tenant');
+    const reconnected = new Promise<void>((resolve) => {
+      void (async () => {
+        for await (const s of watcherConn.status()) if (s.type === 'reconnect') return resolve();
+      })();
+    });
+    const arrivals: number[] = [];
+    let caughtUp!: () => void;
+    const live = new Promise<void>((resolve) => (caughtUp = resolve));
+    const sub = open(watcherConn, tenant)
+      .watch({}, { heartbeatMs: 500 })
+      .subscribe((m) => (m.kind === 'caught-up' ? caughtUp() : arrivals.push(Date.now())));
+    try {
+      await live;
+      await t.server.kill();
+      // Three heartbeats of silence make the watch try a new consumer while the server is
+      // down; that request, sent on the dead connection, must not hold up the one after it.
+      await new Promise((r) => setTimeout(r, 3000));
+      await t.server.restart();
+      await reconnected;
+      const writer = await t.connect();
+      const appendedAt = Date.now();
+      await tick(open(writer, tenant), 0, 1);
+      await eventually(
+        async () => arrivals.length,
+        (n) => n > 0,
+      );
+      await writer.close();
+      // The stale create's request timeout is 5 s: waiting it out was the bug.
+      expect(arrivals[0]! - appendedAt).toBeLessThan(2500);
+      const consumers = await eventually(
+        async () => (await serverCounts(t.server)).consumers,
+        (n) => n === 1,
+      );
+      expect(consumers).toBe(1);
+    } finally {
+      sub.unsubscribe();
+    }
   }, 60_000);
 
   test('a forced WebSocket drop while another connection appends: no gap, no duplicate', async () => {

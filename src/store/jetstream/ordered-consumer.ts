@@ -84,11 +84,17 @@ export class OrderedConsumer {
   private lastActivity = Date.now();
   private watchdog?: ReturnType<typeof setInterval>;
   private retry = backoff([100, 250, 500, 1000, 2000]);
+  private retryTimer?: ReturnType<typeof setTimeout>;
   private failures = 0;
-  private creating = false;
+  /** Creates started so far; the latest one is the only one whose outcome counts. */
+  private attempts = 0;
+  /** The create in flight, if any; later requests to create wait for it (see createAgain). */
+  private inFlight?: number;
+  private createAgain = false;
+  /** Off between a disconnect and the reconnect, which starts a new consumer itself. */
+  private connected = true;
   /** Flow-control requests handed to the reader and not answered yet: the server is waiting on us. */
   private unanswered = 0;
-  private createAgain = false;
 
   constructor(
     private readonly options: OrderedConsumerOptions,
@@ -106,7 +112,7 @@ export class OrderedConsumer {
     this.status = this.options.nc.status() as QueuedIterator<Status>;
     void this.followConnection(this.status);
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastActivity > this.heartbeatMs * 3) this.recreate();
+      if (this.connected && Date.now() - this.lastActivity > this.heartbeatMs * 3) this.recreate();
     }, this.heartbeatMs);
     await this.create();
   }
@@ -116,6 +122,7 @@ export class OrderedConsumer {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.watchdog);
+    clearTimeout(this.retryTimer);
     this.status?.stop();
     this.sub?.unsubscribe();
     await this.deleteConsumer();
@@ -123,33 +130,50 @@ export class OrderedConsumer {
 
   private async followConnection(status: AsyncIterable<Status>): Promise<void> {
     for await (const s of status) {
-      // Messages in flight during a disconnect are gone (core NATS); resume from the cursor.
-      if (s.type === 'reconnect') this.recreate();
+      if (s.type === 'disconnect') this.connected = false;
+      // nats.js may report one reconnect several times: act on the first.
+      if (s.type !== 'reconnect' || this.connected) continue;
+      this.connected = true;
+      // Messages in flight during a disconnect are gone (core NATS): resume from the cursor,
+      // now. A create still in flight was sent on the dead connection and would only time
+      // out, so it is superseded rather than waited for.
+      this.inFlight = undefined;
+      this.createAgain = false;
+      this.recreate();
     }
     // The status stream ends when the connection closes, which never comes back: end the
     // read or watch instead of waiting forever. (After stop() this is a no-op.)
     this.fail(new UnavailableError('the connection was closed', { remedy: closedRemedy }));
   }
 
+  /**
+   * Creates a consumer from the cursor, one at a time: a request while one is in flight
+   * runs after it. Failures that a retry can fix are retried with backoff, once connected.
+   */
   private async create(): Promise<void> {
-    if (this.stopped) return;
-    if (this.creating) {
+    if (this.stopped || !this.connected) return;
+    if (this.inFlight !== undefined) {
       this.createAgain = true;
       return;
     }
-    this.creating = true;
-    try {
-      await this.createOnce();
-    } finally {
-      this.creating = false;
-    }
-    if (this.createAgain && !this.stopped) {
+    clearTimeout(this.retryTimer);
+    const attempt = ++this.attempts;
+    this.inFlight = attempt;
+    const retry = await this.createOnce(attempt);
+    // Superseded by a reconnect: the newer attempt carries on.
+    if (this.inFlight !== attempt) return;
+    this.inFlight = undefined;
+    if (this.stopped) return;
+    if (this.createAgain) {
       this.createAgain = false;
       this.recreate();
+    } else if (retry) {
+      this.retryTimer = setTimeout(() => void this.create(), this.retry.backoff(this.failures++));
     }
   }
 
-  private async createOnce(): Promise<void> {
+  /** One create; true when it failed in a way a retry may fix. */
+  private async createOnce(attempt: number): Promise<boolean> {
     const name = `${this.namePrefix}_${++this.serial}`;
     const deliverSubject = inboxFor(this.options.nc);
     this.sub?.unsubscribe();
@@ -175,27 +199,32 @@ export class OrderedConsumer {
             : { deliver_policy: DeliverPolicy.All }),
     };
     this.consumerName = name;
+    let sub: Subscription | undefined;
     try {
       // Inside the try: on a closed connection subscribe throws, and that ends the watch.
-      this.sub = this.options.nc.subscribe(deliverSubject, {
+      sub = this.sub = this.options.nc.subscribe(deliverSubject, {
         callback: (err, msg) => this.receive(err, msg, name),
       });
       const info = await this.jsm!.consumers.add(this.options.stream, config);
+      // Stopped, or superseded, while the create was in flight: nothing else will delete it.
+      if (this.stopped || attempt !== this.attempts) {
+        sub.unsubscribe();
+        void this.jsm!.consumers.delete(this.options.stream, name).catch(() => undefined);
+        return false;
+      }
       this.failures = 0;
-      // Stopped while the create was in flight: the stop could not see this consumer yet.
-      if (this.stopped)
-        return void this.jsm!.consumers.delete(this.options.stream, name).catch(() => undefined);
       // Once created, the consumer's position is the cursor; later recreations resume from it.
       if (this.initial === 'new') this.cursor = Math.max(this.cursor, info.delivered.stream_seq);
       this.initial = undefined;
       if (info.num_pending === 0 && this.deliverySeq === 0) this.markCaughtUp();
+      return false;
     } catch (err) {
-      this.sub?.unsubscribe();
+      sub?.unsubscribe();
+      if (attempt !== this.attempts) return false;
       const fatal = fatalError(err, this.options);
-      if (fatal) return this.fail(fatal);
-      if (this.stopped) return;
+      if (fatal) this.fail(fatal);
       // Not connected yet, a leader election, a timeout: try again from the same cursor.
-      setTimeout(() => void this.create(), this.retry.backoff(this.failures++));
+      return !fatal && !this.stopped;
     }
   }
 
