@@ -53,6 +53,9 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
     [Header.CausationId, fields.causationId],
     [Header.Traceparent, fields.traceparent],
   ];
+  // The server ignores an empty Nats-Msg-Id: such an event would be stored again on retry.
+  if (fields.id === '')
+    throw new InvalidArgumentError('event id', '', 'must not be empty; leave it out to get a generated one');
   const version = fields.schemaVersion;
   if (version !== undefined && !(Number.isSafeInteger(version) && version >= 0))
     throw new InvalidArgumentError('schemaVersion', version, 'use an integer >= 0');

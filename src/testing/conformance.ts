@@ -522,7 +522,7 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
     },
   },
   {
-    name: 'bounds that are not sequences are refused, by reads and watches alike',
+    name: 'bounds that are not sequences, and heartbeats under 100 ms, are refused by reads and watches alike',
     async run(h) {
       const store = await h.store();
       await store.append(account('a'), deposit(1));
@@ -532,6 +532,12 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
           store.watch({}, { ...bounds, noWait: true }).subscribe({ error: reject, complete: resolve }),
         );
         await rejects(watched, 'INVALID_ARGUMENT', `watch ${JSON.stringify(bounds)}`);
+      }
+      for (const heartbeatMs of [0, 50, -1, Number.NaN]) {
+        const watched = new Promise<void>((resolve, reject) =>
+          store.watch({}, { heartbeatMs, noWait: true }).subscribe({ error: reject, complete: resolve }),
+        );
+        await rejects(watched, 'INVALID_ARGUMENT', `watch with heartbeatMs ${heartbeatMs}`);
       }
     },
   },
@@ -621,6 +627,8 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
       const store = await h.store();
       const refused: Array<[string, Promise<unknown>]> = [
         ['padded id', store.append(account('a'), { ...deposit(1), id: ' id ' })],
+        // The server ignores an empty message id, which would make a retry store it again.
+        ['empty id', store.append(account('a'), { ...deposit(1), id: '' })],
         ['padded meta value', store.append(account('a'), { ...deposit(1), meta: { note: 'x ' } })],
         ['two-line correlation id', store.append(account('a'), deposit(1), { correlationId: 'a\nb' })],
         ['fractional schemaVersion', store.append(account('a'), { ...deposit(1), schemaVersion: 1.5 })],

@@ -17,7 +17,7 @@ export interface WatchOptions {
   noWait?: boolean;
   /** `'throw'` (default) errors the Observable; `'report'` emits a `malformed` message and goes on. */
   onMalformed?: MalformedPolicy;
-  /** Idle heartbeat in ms, which bounds how fast a silent server is noticed. Default 2000. */
+  /** Idle heartbeat in ms (at least 100), which bounds how fast a silent server is noticed. Default 2000. */
   heartbeatMs?: number;
 }
 
@@ -34,7 +34,8 @@ export interface WatchProgress {
  * What a watch emits, in stream order:
  * - `event`: one decoded event, with progress;
  * - `caught-up`: exactly once, when every event that existed at subscribe time has been
- *   delivered (also on an empty stream or filter). Everything after it is live.
+ *   delivered (also on an empty stream or filter). Everything after it is live. Its
+ *   `sequence` is where: every matching event up to it is out, and later ones follow it.
  * - `malformed`: an undecodable event, only with `onMalformed: 'report'`.
  */
 export type WatchMessage<E extends EventMap> = WatchMessageOf<EnvelopeOf<E>>;

@@ -1,7 +1,12 @@
 import { backoff } from '@nats-io/nats-core';
 import { Observable } from 'rxjs';
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
-import { MalformedEventError, StoreNotFoundError, UnavailableError } from '../errors.js';
+import {
+  InvalidArgumentError,
+  MalformedEventError,
+  StoreNotFoundError,
+  UnavailableError,
+} from '../errors.js';
 import type { EnvelopeOf, EventMap } from '../store/types.js';
 import type { OpenSource } from './source.js';
 import { checkBound } from '../store/reading.js';
@@ -32,6 +37,7 @@ export function watchEvents<E extends EventMap>(
   return new Observable<WatchMessage<E>>((subscriber) => {
     if (options.after !== 'new') checkBound('after', options.after);
     checkBound('until', options.until);
+    checkHeartbeat(options.heartbeatMs);
     const until = options.until ?? Infinity;
     let delivered = 0;
     let pending = 0;
@@ -186,4 +192,10 @@ export function watchEvents<E extends EventMap>(
 function asMalformed(err: unknown): MalformedEventError {
   if (err instanceof MalformedEventError) return err;
   throw err;
+}
+
+/** nats-server refuses idle heartbeats under 100 ms, with an error that names no option. */
+function checkHeartbeat(ms: number | undefined): void {
+  if (ms !== undefined && !(Number.isFinite(ms) && ms >= 100))
+    throw new InvalidArgumentError('heartbeatMs', ms, 'use a number of milliseconds >= 100');
 }
