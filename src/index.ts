@@ -40,7 +40,7 @@ export type {
 export { defineView } from './views/define-view.js';
 export type { ViewDefinition, ViewEntry } from './views/define-view.js';
 export { openView } from './views/view-reader.js';
-export type { ViewReader, ViewSource, OpenViewOptions } from './views/view-reader.js';
+export type { ViewName, ViewReader, ViewSource, OpenViewOptions } from './views/view-reader.js';
 export { SubjectScheme, describeEntity } from './subjects/subjects.js';
 export type { EntityRef, EventFilter, EventAddress } from './subjects/subjects.js';
 export { encodeToken, decodeToken } from './subjects/tokens.js';

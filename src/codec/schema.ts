@@ -1,7 +1,11 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 
-/** Standard Schema validators per event type: zod, valibot, arktype… all fit. */
-export type EventSchemas<E> = { readonly [K in keyof E]?: StandardSchemaV1<unknown, E[K]> };
+/**
+ * One Standard Schema validator per event type of the map (zod, valibot, arktype… all
+ * fit). Every type needs one: the map is also the store's list of known types, so an
+ * event of a type outside it is refused on append and malformed on read.
+ */
+export type EventSchemas<E> = { readonly [K in keyof E]-?: StandardSchemaV1<unknown, E[K]> };
 
 /** The outcome of validating one event's data. */
 export type Checked =

@@ -95,11 +95,13 @@ interface Entry<S> extends StoredViewValue<S> {
  */
 export async function startProjector<S, E extends EventMap>(
   store: JetStreamEventStore<E>,
-  view: ViewDefinition<S, E>,
+  // A view written for any events (its E left out) fits every store.
+  view: ViewDefinition<S, NoInfer<E>> | ViewDefinition<S>,
   options: ProjectorOptions = {},
 ): Promise<Projector> {
   const kv = await ensureViews(store.connection, { bucket: options.bucket });
-  const projector = new ViewProjector(store, view, kv, options);
+  // Sound: a view that folds any event folds E's.
+  const projector = new ViewProjector(store, view as ViewDefinition<S, E>, kv, options);
   projector.run();
   return projector;
 }

@@ -12,7 +12,7 @@ import {
 import { DirectReader } from '../store/jetstream/direct.js';
 import { watchKv, type KvWatchMessage } from '../watch/kv-watch.js';
 import { decodeViewEntry } from './codec.js';
-import { ViewKeys, type ViewEntry } from './define-view.js';
+import { ViewKeys, type ViewDefinition, type ViewEntry } from './define-view.js';
 
 /** Where a view lives: a connection in the tenant's account (a store fits). */
 export interface ViewSource {
@@ -43,14 +43,36 @@ export interface ViewReader<S> {
   activeVersion(): Promise<number | undefined>;
 }
 
+/** A view named without its definition, by a reader that does not import it. */
+export interface ViewName {
+  readonly name: string;
+  readonly version: number;
+  /** Absent: a full definition takes the other overload, which infers the state type. */
+  readonly evolve?: never;
+}
+
 /**
  * Opens a view for reading. It uses only permission-scopable APIs: direct get by
- * subject and a single-filter consumer per watch, so a tenant reader can use it.
+ * subject and a single-filter consumer per watch, so a tenant reader can use it. Given
+ * the view's definition, the state type is the definition's; given only its name and
+ * version, say the state type.
  *
  * @example
- * const balances = openView<number>(store, { name: 'balances', version: 1 });
+ * const balances = openView(store, balancesView); // ViewReader<number>
  * balances.watch('alice').subscribe((entry) => render(entry?.state ?? 0));
+ * const remote = openView<number>(store, { name: 'balances', version: 1 });
  */
+export function openView<S>(
+  source: ViewSource,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any event map: readers do not fold
+  view: ViewDefinition<S, any>,
+  options?: OpenViewOptions,
+): ViewReader<S>;
+export function openView<S = unknown>(
+  source: ViewSource,
+  view: ViewName,
+  options?: OpenViewOptions,
+): ViewReader<S>;
 export function openView<S>(
   source: ViewSource,
   view: { readonly name: string; readonly version: number },

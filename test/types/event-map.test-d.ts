@@ -19,8 +19,10 @@ import {
   type LiveState,
   type Loaded,
   type ViewEntry,
+  type ViewReader,
   type WatchMessage,
 } from 'jetsource';
+import { startProjector, type Projector } from 'jetsource/server';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 
@@ -155,7 +157,34 @@ describe('views', () => {
     },
   });
 
-  test('openView reads the state type it is given', () => {
+  test("startProjector takes the store's own views, and views written for any events", () => {
+    const counts = defineView({
+      name: 'counts',
+      version: 1,
+      filter: {},
+      initial: 0,
+      evolve: (n: number) => n + 1,
+    });
+    expectTypeOf(startProjector(store, counts)).toEqualTypeOf<Promise<Projector>>();
+    expectTypeOf(startProjector(store, balances)).toEqualTypeOf<Promise<Projector>>();
+    const other = defineView<number, { Shipped: { parcels: number } }>({
+      name: 'parcels',
+      version: 1,
+      filter: {},
+      initial: 0,
+      evolve: (n, e) => n + e.data.parcels,
+    });
+    // @ts-expect-error -- a view of another event map does not fit this store
+    void startProjector(store, other);
+  });
+
+  test('openView infers the state from a definition, and checks one it is told', () => {
+    expectTypeOf(openView(store, balances)).toEqualTypeOf<ViewReader<number>>();
+    expectTypeOf(openView<number>(store, { name: 'balances', version: 1 })).toEqualTypeOf<
+      ViewReader<number>
+    >();
+    // @ts-expect-error -- balances folds numbers, not strings
+    openView<string>(store, balances);
     const view = openView<number>(store, balances);
     expectTypeOf(view.get('a1')).toEqualTypeOf<Promise<ViewEntry<number> | null>>();
     expectTypeOf(view.watch('a1')).toEqualTypeOf<Observable<ViewEntry<number> | null>>();
@@ -175,14 +204,18 @@ describe('views', () => {
 });
 
 declare const amount: StandardSchemaV1<unknown, { amount: number }>;
+declare const owner: StandardSchemaV1<unknown, { owner: string }>;
 
 describe('schemas and errors', () => {
   test('schemas are keyed by the map and typed by its data', () => {
-    expectTypeOf({ Deposited: amount }).toMatchTypeOf<EventSchemas<Bank>>();
+    expectTypeOf({ Opened: owner, Deposited: amount }).toMatchTypeOf<EventSchemas<Bank>>();
+    // @ts-expect-error -- Opened has no schema: the store would refuse Opened events
+    createEventStore<Bank>({ connection: nc, tenant: 'acme', schemas: { Deposited: amount } });
     // @ts-expect-error -- 'Withdrawn' is not a Bank event
-    createEventStore<Bank>({ connection: nc, tenant: 'acme', schemas: { Withdrawn: amount } });
+    const extra: EventSchemas<Bank> = { Opened: owner, Deposited: amount, Withdrawn: amount };
     // @ts-expect-error -- this schema's output is not Opened's data
-    createEventStore<Bank>({ connection: nc, tenant: 'acme', schemas: { Opened: amount } });
+    const wrong: EventSchemas<Bank> = { Opened: amount, Deposited: amount };
+    void [extra, wrong];
   });
 
   test('isJetsourceError narrows to the error with its code', () => {
