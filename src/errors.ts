@@ -245,9 +245,15 @@ export class StoreConfigError extends JetsourceError {
 
 /** The server did not answer in time, is temporarily unavailable, or the connection is closed. */
 export class UnavailableError extends JetsourceError {
-  constructor(message: string, options?: { cause?: unknown; remedy?: string }) {
+  /**
+   * For an append that may have been stored: its events' ids, in order. Appending the same
+   * events with these ids stores them once, however often it is retried.
+   */
+  readonly eventIds?: readonly string[];
+  constructor(message: string, options?: { cause?: unknown; remedy?: string; eventIds?: readonly string[] }) {
     super('UNAVAILABLE', `${message}. ${options?.remedy ?? 'Retry it.'}`, options);
     this.name = 'UnavailableError';
+    if (options?.eventIds) this.eventIds = options.eventIds;
   }
 }
 

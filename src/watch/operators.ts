@@ -51,7 +51,8 @@ export function foldWatch<S, V extends { sequence: number }>({
       scan<WatchMessageOf<V>, LiveState<S> & { emit: boolean }>(
         (acc, m) => {
           if (m.kind === 'caught-up') return { ...acc, caughtUp: true, emit: true };
-          if (m.kind !== 'event') return { ...acc, emit: false };
+          // A malformed event folds nothing, but it is the entity's version all the same.
+          if (m.kind === 'malformed') return { ...acc, version: m.malformed.sequence, emit: acc.caughtUp };
           return {
             state: evolve(acc.state, m.event),
             version: m.event.sequence,

@@ -204,3 +204,41 @@ describe('store errors', () => {
     expect(await store.version({ type: 'a', id: '1' })).toBe(0);
   });
 });
+
+test('an append left unanswered names its event ids, and a retry with them stores it once', async () => {
+  const own = await useServer();
+  try {
+    const conn = await own.connect({ reconnectTimeWait: 100 });
+    await ensureStore(conn, { stream: 'UNANSWERED', prefix: 'un' });
+    const store = createEventStore({
+      connection: conn,
+      tenant: 'x',
+      prefix: 'un',
+      stream: 'UNANSWERED',
+      timeoutMs: 300,
+      retries: 1,
+    });
+    const account = { type: 'a', id: '1' };
+    const events = [1, 2].map((n) => ({ type: 'E', data: { n } }));
+    await own.server.kill();
+    const err = await store.append(account, events).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/may have been stored.*eventIds/);
+    const ids = (err as UnavailableError).eventIds ?? [];
+    expect(ids).toHaveLength(2);
+    await own.server.restart();
+    // The client may still deliver the first attempt once it reconnects: the ids make that harmless.
+    const retried = events.map((e, i) => ({ ...e, id: ids[i] }));
+    const result = await eventually(
+      () => store.append(account, retried).catch(() => null),
+      (r) => r !== null,
+      15_000,
+    );
+    expect(result?.sequences).toHaveLength(2);
+    const stored: string[] = [];
+    for await (const e of store.read(account)) stored.push(e.id);
+    expect(stored).toEqual(ids);
+  } finally {
+    await own.close();
+  }
+}, 60_000);

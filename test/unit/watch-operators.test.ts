@@ -55,6 +55,28 @@ describe('watch operators (marbles)', () => {
     });
   });
 
+  test("foldWatch's version counts malformed events, as load's does, so it works as expect", () => {
+    const malformed = (sequence: number): Message => ({
+      kind: 'malformed',
+      malformed: { sequence, subject: 's', raw: new Uint8Array(), error: new Error('bad') as never },
+      progress,
+    });
+    scheduler().run(({ cold, expectObservable }) => {
+      const source = cold<Message>('abc-d-e|', {
+        a: event(1),
+        b: malformed(2),
+        c: caughtUp(2),
+        d: malformed(3),
+        e: event(4),
+      });
+      expectObservable(source.pipe(foldWatch(sum))).toBe('--x-y-z|', {
+        x: { state: 1, version: 2, caughtUp: true },
+        y: { state: 1, version: 3, caughtUp: true },
+        z: { state: 5, version: 4, caughtUp: true },
+      });
+    });
+  });
+
   test('foldState emits only changes', () => {
     scheduler().run(({ cold, expectObservable }) => {
       const source = cold<Message>('ac-z-d|', {

@@ -74,7 +74,8 @@ export async function publishWrites(
           `no answer to an append of ${wire.length} event(s) on ${wire[0]!.event.subject} after ${attempt + 1} attempt(s); it may have been stored`,
           {
             cause: err,
-            remedy: 'Retry with the same event ids (set `id` on each event): it is then stored once.',
+            remedy: 'Retry with the same event ids (`eventIds` on this error): it is then stored once.',
+            eventIds: wire.map((w) => w.event.id),
           },
         );
       }
