@@ -83,8 +83,9 @@ export class InvalidArgumentError extends JetsourceError {
     readonly argument: string,
     readonly value: unknown,
     reason: string,
+    options?: { cause?: unknown },
   ) {
-    super('INVALID_ARGUMENT', `invalid ${argument} ${preview(value)}: ${reason}`);
+    super('INVALID_ARGUMENT', `invalid ${argument} ${preview(value)}: ${reason}`, options);
     this.name = 'InvalidArgumentError';
   }
 }

@@ -1,4 +1,10 @@
-import { AuthenticationError, isJetsourceError, TenantMismatchError, UnavailableError } from '../errors.js';
+import {
+  AuthenticationError,
+  InvalidArgumentError,
+  isJetsourceError,
+  TenantMismatchError,
+  UnavailableError,
+} from '../errors.js';
 import { fromRequestError } from './request-errors.js';
 import {
   createInbox,
@@ -44,8 +50,10 @@ export async function connect(options: ConnectOptions): Promise<NatsConnection> 
   const { tenant, ...rest } = options;
   // nats.js would wait forever for a socket it cannot make.
   if (typeof globalThis.WebSocket === 'undefined' && !rest.wsFactory)
-    throw new TypeError(
-      'this runtime has no WebSocket (Node 20): pass wsFactory, e.g. ' +
+    throw new InvalidArgumentError(
+      'wsFactory',
+      undefined,
+      'this runtime has no WebSocket (Node 20): pass one, e.g. ' +
         "wsFactory: async (url) => ({ socket: new (await import('ws')).default(url), encrypted: url.startsWith('wss:') })",
     );
   const nc = await wsconnect({ ...connectionDefaults, ...rest }).catch((err: unknown) => {
@@ -72,6 +80,13 @@ function connectError(err: unknown, options: WsConnectionOptions): unknown {
         'Check the URL (ws:// or wss://, host, websocket port) and that nats-server runs with a websocket block.',
     });
   }
+  // Options nats.js cannot use; a server URL that does not parse is a TypeError from URL.
+  if (err instanceof errors.InvalidArgumentError || err instanceof errors.InvalidOperationError)
+    return new InvalidArgumentError('connect options', options.servers, err.message);
+  if (err instanceof TypeError && /url/i.test(err.message))
+    return new InvalidArgumentError('servers', options.servers, 'use WebSocket URLs such as ws://host:8080', {
+      cause: err,
+    });
   return err;
 }
 

@@ -5,6 +5,7 @@ import {
   connect,
   createEventStore,
   defineView,
+  InvalidArgumentError,
   openView,
   PermissionDeniedError,
   StoreNotFoundError,
@@ -31,10 +32,18 @@ test('a runtime without WebSocket and no wsFactory fails at once, saying what to
   const saved = Object.getOwnPropertyDescriptor(globalThis, 'WebSocket');
   delete (globalThis as { WebSocket?: unknown }).WebSocket;
   try {
-    await expect(connect({ servers: t.server.wsUrl })).rejects.toThrow(/no WebSocket.*wsFactory/);
+    const err = await connect({ servers: t.server.wsUrl }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toMatch(/no WebSocket.*wsFactory/);
   } finally {
     if (saved) Object.defineProperty(globalThis, 'WebSocket', saved);
   }
+});
+
+test('a server address that is no URL is an InvalidArgumentError naming it', async () => {
+  const err = await connect({ servers: 'ws://', wsFactory }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(InvalidArgumentError);
+  expect((err as Error).message).toMatch(/invalid servers "ws:\/\/": use WebSocket URLs/);
 });
 
 test('a tenant check without the inbox prefix is a permission problem that names the inbox prefix', async () => {
