@@ -32,6 +32,7 @@ export { toStore } from './watch/external-store.js';
 export type { ExternalStore } from './watch/external-store.js';
 export type {
   WatchMessage,
+  WatchMessageOf,
   WatchOptions,
   WatchProgress,
   WatchStart,

@@ -39,6 +39,7 @@ export class DeadLetters {
     return new DeadLetters(kv);
   }
 
+  /** Stores a dead letter, stamped with the time now; one per processor and event. */
   async record(letter: Omit<DeadLetter, 'at'>): Promise<DeadLetter> {
     const stored: DeadLetter = { ...letter, at: new Date().toISOString() };
     await this.kv.put(keyOf(letter.processor, letter.sequence), JSON.stringify(stored));
@@ -62,6 +63,7 @@ export class DeadLetters {
     return entry && entry.operation === 'PUT' ? entry.json<DeadLetter>() : null;
   }
 
+  /** Removes one processor's dead letter of an event (after a replay or a dismissal). */
   async remove(processor: string, sequence: number): Promise<void> {
     await this.kv.purge(keyOf(processor, sequence));
   }

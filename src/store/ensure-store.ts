@@ -43,8 +43,11 @@ export interface EnsureStoreOptions {
 
 /** What {@link ensureStore} found or did. */
 export interface EnsuredStore {
+  /** The stream's name. */
   readonly stream: string;
+  /** True when this call created the stream, false when it found a compatible one. */
   readonly created: boolean;
+  /** The stream's config as the server reports it. */
   readonly config: StreamConfig;
 }
 

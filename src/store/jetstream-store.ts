@@ -91,6 +91,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   readonly tenant: string;
   readonly stream: string;
   readonly connection: NatsConnection;
+  /** How events map to subjects, headers and bytes. Internal: the projector and processors use it. */
   readonly format: EventFormat<E>;
   private readonly direct: DirectReader;
   private readonly publish: PublishContext;

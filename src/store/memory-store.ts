@@ -34,10 +34,15 @@ import type {
 
 /** Options for {@link createMemoryEventStore}. */
 export interface MemoryEventStoreOptions<E extends EventMap> {
+  /** The tenant whose events the store holds, as on JetStream. */
   tenant: string;
+  /** Subject prefix. Default `es`. */
   prefix?: string;
+  /** A Standard Schema per event type, validated on append and on read. */
   schemas?: EventSchemas<E>;
+  /** Payload encoding. Default {@link jsonCodec}. */
   codec?: EventCodec;
+  /** Most events in one atomic append, as the server's batch limit. Default 1000. */
   maxBatch?: number;
   /** The largest message, as the server's `max_payload`. Default 1 MiB, nats-server's default. */
   maxPayload?: number;
@@ -70,8 +75,9 @@ export function createMemoryEventStore<E extends EventMap = EventMap>(
 /** The in-memory twin of the JetStream store. Create it with {@link createMemoryEventStore}. */
 export class MemoryEventStore<E extends EventMap = EventMap> implements EventStore<E> {
   readonly tenant: string;
+  /** How events map to subjects, headers and bytes (shared with the JetStream store). Internal. */
   readonly format: EventFormat<E>;
-  /** Every stored message as it is appended; watch builds on it. */
+  /** Every stored message as it is appended; watch builds on it. Internal. */
   readonly appended = new Subject<StoredMessage>();
   private readonly messages: Stored[] = [];
   /** Event ids with their sequence and when they were stored, for deduplication. */

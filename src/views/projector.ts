@@ -60,6 +60,7 @@ export interface Projector {
   readonly caughtUp: Promise<void>;
   /** Settles when the projector stops; rejects with the error that stopped it. */
   readonly done: Promise<void>;
+  /** Events folded and in all, rate and ETA: for a progress bar during a rebuild. */
   progress(): ProjectorProgress;
   /** Sequences between the newest matching event and the last one folded: 0 when up to date. */
   lag(): Promise<number>;
@@ -73,6 +74,7 @@ export interface Projector {
    * checkpoint onto the replayed one.
    */
   replayDeadLetter(sequence: number): Promise<void>;
+  /** Stops following the stream; resolves once what was folded is written and checkpointed. */
   stop(): Promise<void>;
 }
 
