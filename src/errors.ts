@@ -34,7 +34,7 @@ export function isJetsourceError<C extends JetsourceErrorCode>(
   err: unknown,
   code: C,
 ): err is JetsourceErrorByCode[C];
-export function isJetsourceError(err: unknown): err is JetsourceError;
+export function isJetsourceError(err: unknown, code?: JetsourceErrorCode): err is JetsourceError;
 export function isJetsourceError(err: unknown, code?: JetsourceErrorCode): err is JetsourceError {
   return (
     typeof err === 'object' &&

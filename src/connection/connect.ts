@@ -82,7 +82,7 @@ function connectError(err: unknown, options: WsConnectionOptions): unknown {
   }
   // Options nats.js cannot use; a server URL that does not parse is a TypeError from URL.
   if (err instanceof errors.InvalidArgumentError || err instanceof errors.InvalidOperationError)
-    return new InvalidArgumentError('connect options', options.servers, err.message);
+    return new InvalidArgumentError('connect options', undefined, err.message, { cause: err });
   if (err instanceof TypeError && /url/i.test(err.message))
     return new InvalidArgumentError('servers', options.servers, 'use WebSocket URLs such as ws://host:8080', {
       cause: err,

@@ -61,7 +61,7 @@ export interface EventStoreOptions<E extends EventMap> {
   timeoutMs?: number;
   /** Retries of an append after a timeout or transient error. Default 2. */
   retries?: number;
-  /** Messages per direct-get page while reading. Default 1000. */
+  /** Most messages per direct-get page while reading (a page also stops at 1 MiB). Default 1000. */
   readPageSize?: number;
   /**
    * The stream's duplicate window (`ensureStore`'s `duplicateWindowMs`), where a retried

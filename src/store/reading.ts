@@ -1,6 +1,6 @@
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
 import { InvalidArgumentError, MalformedEventError } from '../errors.js';
-import type { EventFilter } from '../subjects/subjects.js';
+import type { EntityRef, EventFilter } from '../subjects/subjects.js';
 import type {
   EnvelopeOf,
   EventMap,
@@ -28,16 +28,20 @@ const targetShapes = 'use an entity { type, id } or a filter { entityType?, enti
 export function toFilter(target: ReadTarget): EventFilter {
   if (typeof target !== 'object' || target === null)
     throw new InvalidArgumentError('target', target, targetShapes);
-  const given = Object.keys(target).filter((k) => (target as Record<string, unknown>)[k] !== undefined);
-  if ('type' in target || 'id' in target) {
+  const value = (key: string) => (target as Record<string, unknown>)[key];
+  // Keys set to undefined (a spread of optional fields) count as absent; `in` also sees
+  // getters, as on a domain class.
+  const has = (key: string) => key in target && value(key) !== undefined;
+  if (has('type') || has('id')) {
     // An entity may be a richer domain object, so keys other than a filter's are let be.
-    if (given.some((k) => filterKeys.has(k)))
+    if ([...filterKeys].some(has))
       throw new InvalidArgumentError('target', target, `${targetShapes}, not a mix`);
-    if (!('type' in target && 'id' in target))
+    if (!(has('type') && has('id')))
       throw new InvalidArgumentError('target', target, 'an entity needs both type and id');
-    return { entityType: target.type, entityId: target.id };
+    const entity = target as EntityRef;
+    return { entityType: entity.type, entityId: entity.id };
   }
-  const unknown = given.filter((k) => !filterKeys.has(k));
+  const unknown = Object.keys(target).filter((k) => value(k) !== undefined && !filterKeys.has(k));
   if (unknown.length > 0)
     throw new InvalidArgumentError('target', target, `${targetShapes}; unknown: ${unknown.join(', ')}`);
   return target;

@@ -566,6 +566,19 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
       // An entity may be a richer object: keys a filter does not use are let be.
       const domainObject = { ...account('b'), owner: 'Bo' };
       equal((await all(store.read(domainObject))).length, 1, 'an entity with extra keys');
+      class Account {
+        constructor(private readonly key: string) {}
+        get type() {
+          return 'account';
+        }
+        get id() {
+          return this.key;
+        }
+      }
+      equal((await all(store.read(new Account('a')))).length, 1, 'an entity with getters');
+      // Keys left undefined, as a spread of optional fields leaves them, count as absent.
+      const spread = { entityType: 'account', type: undefined, eventType: undefined } as never;
+      equal((await all(store.read(spread))).length, 2, 'a filter with undefined keys');
     },
   },
   {

@@ -89,8 +89,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const kill = async () => {
     const proc = child;
     child = undefined;
-    // No pid: it never started. An exit code: it has stopped on its own.
-    if (!proc || proc.pid === undefined || proc.exitCode !== null) return;
+    if (!proc || proc.pid === undefined || hasExited(proc)) return;
     const gone = new Promise((done) => proc.once('exit', done));
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
@@ -128,7 +127,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       proc.once('error', (err) =>
         reject(new Error(`cannot run ${bin}: ${err.message}. Set NATS_SERVER_BIN.`)),
       );
-      proc.once('exit', (code) => reject(new Error(`nats-server exited with ${code}:\n${log}`)));
+      proc.once('exit', (code, signal) =>
+        reject(new Error(`nats-server exited with ${code ?? signal}:\n${log}`)),
+      );
     });
     exited.catch(() => undefined);
     const timeoutMs = options.readyTimeoutMs ?? 10_000;
@@ -287,6 +288,9 @@ function braces(text: string, from: number, to: number, step: (delta: 1 | -1) =>
   return to;
 }
 
+/** Exited on its own, with a code or killed by a signal (then its exit code stays null). */
+const hasExited = (proc: ChildProcess) => proc.exitCode !== null || proc.signalCode !== null;
+
 function portOf(url: string | undefined): number {
   return url ? Number(new URL(url).port) : -1;
 }
@@ -294,7 +298,7 @@ function portOf(url: string | undefined): number {
 /** The ports the server wrote once it listens; undefined when it exits or the time runs out first. */
 async function waitForPorts(dir: string, proc: ChildProcess, timeoutMs: number): Promise<Ports | undefined> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && proc.exitCode === null) {
+  while (Date.now() < deadline && !hasExited(proc)) {
     const file = (await readdir(dir)).find((f) => f.endsWith(`_${proc.pid}.ports`));
     if (file) {
       const text = await readFile(join(dir, file), 'utf8').catch(() => '');

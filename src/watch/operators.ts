@@ -17,7 +17,7 @@ import type { WatchMessageOf } from './types.js';
 /** Folded state as it follows a watch. */
 export interface LiveState<S> {
   readonly state: S;
-  /** Sequence of the last event folded in; 0 before any. Pass it as `expect` when appending. */
+  /** Sequence of the last event seen (folded, or malformed); 0 before any. Pass it as `expect` when appending. */
   readonly version: number;
   /** False while history is still being replayed. */
   readonly caughtUp: boolean;

@@ -4,9 +4,9 @@ import { createEventStore } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
-// Events near the 1 MiB payload limit, on a server that cuts a client once 4 MiB wait
-// unsent for it (max_pending; 64 MiB by default, and a slow link gets there too). Reads
-// and retry checks must page in answers the client can drain, not ask for all at once.
+// Megabyte events (max_payload raised to 4 MiB here), on a server that cuts a client once
+// 4 MiB wait unsent for it (max_pending; 64 MiB by default, and a slow link gets there
+// too). Reads and retry checks must page in answers the client can drain.
 type Events = { Attached: { file: string; body: string } };
 
 const body = 'x'.repeat(900_000);
@@ -14,7 +14,7 @@ let t: TestServer;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  t = await useServer({ extraConfig: `max_pending: ${4 << 20}` });
+  t = await useServer({ extraConfig: `max_pending: ${4 << 20}\nmax_payload: ${4 << 20}` });
   nc = await t.connect();
   await ensureStore(nc, { stream: 'LARGE', prefix: 'lg' });
 });
@@ -57,4 +57,21 @@ test('a retried batch of megabyte events is recognised across several answers', 
   let count = 0;
   for await (const e of store.read(folder)) count += e.data.body.length === body.length ? 1 : 0;
   expect(count).toBe(5);
+});
+
+test('an event bigger than one answer (max_payload raised) still reads, alone in its page', async () => {
+  const store = open();
+  const huge = 'y'.repeat(2_500_000);
+  await store.append(folder, [
+    attach('small-1'),
+    { type: 'Attached', data: { file: 'huge', body: huge } },
+    attach('small-2'),
+  ]);
+  const files: Array<[string, number]> = [];
+  for await (const e of store.read({ entityType: 'folder' })) files.push([e.data.file, e.data.body.length]);
+  expect(files).toEqual([
+    ['small-1', body.length],
+    ['huge', huge.length],
+    ['small-2', body.length],
+  ]);
 });

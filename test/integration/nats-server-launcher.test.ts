@@ -142,6 +142,18 @@ describe('startNatsServer', () => {
     expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
   });
 
+  test('a server killed by a signal while starting fails the start at once', async () => {
+    const bin = join(scratch, 'nats-server-killed');
+    await writeFile(
+      bin,
+      `#!/bin/sh\nif [ "$1" = --version ]; then echo "nats-server: v2.15.1"; exit 0; fi\nkill -KILL $$\n`,
+    );
+    await chmod(bin, 0o755);
+    const { error, left } = await leftInTmp(() => startNatsServer({ bin, readyTimeoutMs: 30_000 }));
+    expect((error as Error).message).toMatch(/nats-server exited with SIGKILL/);
+    expect(left).toEqual([]);
+  });
+
   test('refuses a binary too old for jetsource, naming its version', async () => {
     const err = await startNatsServer({ bin: await fakeServer('2.10.26') }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedServerError);

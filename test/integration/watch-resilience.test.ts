@@ -127,8 +127,8 @@ describe('watch survives connection loss', () => {
     try {
       await live;
       await t.server.kill();
-      // Three heartbeats of silence make the watch try a new consumer while the server is
-      // down; that request, sent on the dead connection, must not hold up the one after it.
+      // Longer than three heartbeats: the watchdog must leave a disconnected watch alone (a
+      // create sent then would only time out), and the reconnect must start one at once.
       await new Promise((r) => setTimeout(r, 3000));
       await t.server.restart();
       await reconnected;

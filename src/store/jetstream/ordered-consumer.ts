@@ -105,14 +105,19 @@ export class OrderedConsumer {
     this.cursor = typeof options.after === 'number' ? options.after : 0;
   }
 
-  /** Creates the consumer; resolves once the server has accepted it, rejects on a fatal error. */
+  /**
+   * Creates the consumer; resolves once the first create has settled (accepted, or left to
+   * retries). Fatal errors (permission denied, no stream) go to `handlers.error`.
+   */
   async start(): Promise<void> {
     this.jsm = await jetstreamManager(this.options.nc, { checkAPI: false });
     if (this.stopped) return;
     this.status = this.options.nc.status() as QueuedIterator<Status>;
     void this.followConnection(this.status);
+    // Silence for three heartbeats means a lost consumer; a create in flight has its own timeout.
     this.watchdog = setInterval(() => {
-      if (this.connected && Date.now() - this.lastActivity > this.heartbeatMs * 3) this.recreate();
+      const silent = Date.now() - this.lastActivity > this.heartbeatMs * 3;
+      if (silent && this.connected && this.inFlight === undefined) this.recreate();
     }, this.heartbeatMs);
     await this.create();
   }
@@ -130,7 +135,8 @@ export class OrderedConsumer {
 
   private async followConnection(status: AsyncIterable<Status>): Promise<void> {
     for await (const s of status) {
-      if (s.type === 'disconnect') this.connected = false;
+      // Every redial says 'reconnecting' first, so a consumer started mid-outage learns of it.
+      if (s.type === 'disconnect' || s.type === 'reconnecting') this.connected = false;
       // nats.js may report one reconnect several times: act on the first.
       if (s.type !== 'reconnect' || this.connected) continue;
       this.connected = true;
@@ -213,6 +219,7 @@ export class OrderedConsumer {
         return false;
       }
       this.failures = 0;
+      this.lastActivity = Date.now();
       // Once created, the consumer's position is the cursor; later recreations resume from it.
       if (this.initial === 'new') this.cursor = Math.max(this.cursor, info.delivered.stream_seq);
       this.initial = undefined;
@@ -220,8 +227,11 @@ export class OrderedConsumer {
       return false;
     } catch (err) {
       sub?.unsubscribe();
-      if (attempt !== this.attempts) return false;
       const fatal = fatalError(err, this.options);
+      // A create that timed out may still have been made: remove it rather than let it idle.
+      if (!fatal && this.connected)
+        void this.jsm!.consumers.delete(this.options.stream, name).catch(() => undefined);
+      if (attempt !== this.attempts) return false;
       if (fatal) this.fail(fatal);
       // Not connected yet, a leader election, a timeout: try again from the same cursor.
       return !fatal && !this.stopped;
@@ -288,7 +298,8 @@ export class OrderedConsumer {
 
   private recreate(): void {
     if (this.stopped) return;
-    void this.deleteConsumer();
+    // While disconnected a delete would be lost: the recreate at reconnect sends it.
+    if (this.connected) void this.deleteConsumer();
     void this.create();
   }
 
