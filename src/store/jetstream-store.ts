@@ -15,6 +15,7 @@ import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
 import { entityRange, EventTypeGuess } from './jetstream/entity-range.js';
+import { reachingLast } from './jetstream/filter-range.js';
 import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
@@ -155,7 +156,14 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
               entityRange(this.direct, this.range(identity), subject, after, until, this.eventTypes),
               decode,
             )
-        : () => this.range(decode)(subject, after, until),
+        : () =>
+            reachingLast(
+              (from) => this.range(decode)(subject, from, until),
+              async () => (await this.direct.last(subject))?.sequence ?? 0,
+              subject,
+              after,
+              until,
+            ),
       options,
     );
   }

@@ -49,6 +49,7 @@ export function toFilter(target: ReadTarget): EventFilter {
 
 /** One message decoded as soon as it arrives: an envelope, a pending async validation, or the failure. */
 export interface Decoded<E extends EventMap> {
+  readonly sequence: number;
   readonly pending: number;
   readonly result: EnvelopeOf<E> | Promise<EnvelopeOf<E>> | DecodeFailure;
 }
@@ -70,9 +71,9 @@ export function decodeNow<E extends EventMap>(
     const result = format.decode(msg);
     // The reader awaits it later, in order; until then a rejection is not "unhandled".
     if (result instanceof Promise) result.catch(() => undefined);
-    return { pending: msg.pending, result };
+    return { sequence: msg.sequence, pending: msg.pending, result };
   } catch (error) {
-    return { pending: msg.pending, result: new DecodeFailure(error) };
+    return { sequence: msg.sequence, pending: msg.pending, result: new DecodeFailure(error) };
   }
 }
 

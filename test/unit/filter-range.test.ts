@@ -1,0 +1,55 @@
+import { describe, expect, test } from 'vitest';
+import { UnavailableError } from '../../src/errors.js';
+import { reachingLast } from '../../src/store/jetstream/filter-range.js';
+
+type Item = { sequence: number };
+
+/** Pages of the stored sequences in (after, until], two at a time; `shortBy` drops the tail of the first pass. */
+function source(stored: number[], until: number, shortBy = [0]) {
+  const passes: number[] = [];
+  const pages = async function* (after: number): AsyncGenerator<Item[]> {
+    const cut = shortBy[passes.length] ?? 0;
+    passes.push(after);
+    const items = stored.filter((s) => s > after && s <= until).map((sequence) => ({ sequence }));
+    const served = items.slice(0, items.length - cut);
+    for (let i = 0; i < served.length; i += 2) yield served.slice(i, i + 2);
+  };
+  return { pages, passes };
+}
+
+async function read(stored: number[], options: { after?: number; until?: number; shortBy?: number[] } = {}) {
+  const { after = 0, until = Number.MAX_SAFE_INTEGER, shortBy } = options;
+  const { pages, passes } = source(stored, until, shortBy);
+  const seen: number[] = [];
+  const last = async () => stored.at(-1) ?? 0;
+  for await (const page of reachingLast(pages, last, 'es.t.*.*.*', after, until))
+    seen.push(...page.map((i) => i.sequence));
+  return { seen, passes };
+}
+
+describe('reachingLast', () => {
+  test('a read that reaches the last event takes one pass', async () => {
+    expect(await read([2, 4, 5, 9])).toEqual({ seen: [2, 4, 5, 9], passes: [0] });
+    expect(await read([])).toEqual({ seen: [], passes: [0] });
+  });
+
+  test('a read the server ends short is asked again from where it stopped', async () => {
+    expect(await read([2, 4, 5, 9], { shortBy: [2] })).toEqual({ seen: [2, 4, 5, 9], passes: [0, 4] });
+    // Ending at once (an empty first answer) is no different.
+    expect(await read([3, 7], { shortBy: [2] })).toEqual({ seen: [3, 7], passes: [0, 0] });
+  });
+
+  test('a read still short after asking again fails instead of ending as if complete', async () => {
+    const err = await read([2, 4, 5, 9], { shortBy: [2, 1] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/stopped at 5, short of its last event 9/);
+  });
+
+  test('until bounds what must be reached', async () => {
+    expect(await read([2, 4, 5, 9], { until: 5 })).toEqual({ seen: [2, 4, 5], passes: [0] });
+    expect(await read([2, 4, 5, 9], { after: 4, until: 5, shortBy: [1] })).toEqual({
+      seen: [5],
+      passes: [4, 4],
+    });
+  });
+});
