@@ -15,7 +15,7 @@ import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
 import { entityRange, EventTypeGuess } from './jetstream/entity-range.js';
-import { reachingLast } from './jetstream/filter-range.js';
+import { reachingLast } from './jetstream/reaching.js';
 import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
@@ -158,6 +158,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
             )
         : () =>
             reachingLast(
+              this.range(decode)(subject, after, until),
               (from) => this.range(decode)(subject, from, until),
               async () => (await this.direct.last(subject))?.sequence ?? 0,
               subject,

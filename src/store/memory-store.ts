@@ -63,8 +63,9 @@ interface Stored extends StoredMessage {
 
 /**
  * Creates an in-memory {@link EventStore} with the JetStream store's semantics: the same
- * subjects, encoding, validation, expectations, atomicity and id deduplication. For
- * unit tests of deciders, projections and handlers.
+ * subjects, encoding, validation, expectations, atomicity and id deduplication. For unit
+ * tests of deciders, folds and anything written against `EventStore`; projectors and
+ * processors need JetStream (start one with `startNatsServer`).
  */
 export function createMemoryEventStore<E extends EventMap = EventMap>(
   options: MemoryEventStoreOptions<E>,

@@ -142,6 +142,20 @@ describe('entityRange', () => {
     await expect(read(direct)).rejects.toThrow(UnavailableError);
   });
 
+  test('a subject read cut short once is asked again from where it stopped', async () => {
+    const direct = stream();
+    const page = direct.page.bind(direct);
+    let cut = true;
+    direct.page = async (subject, seq, batch) => {
+      const answer = await page(subject, seq, batch);
+      if (!cut || !answer.some((m) => m.sequence === 13)) return answer;
+      cut = false;
+      // The server ends the answer early and says nothing is left.
+      return answer.filter((m) => m.sequence < 13).map((m) => ({ ...m, pending: 0 }));
+    };
+    expect(await read(direct)).toEqual(await read(stream()));
+  });
+
   test('more subjects than one listing holds: the wildcard is read after all', async () => {
     const direct = stream();
     direct.lastPerSubject = async () => null;

@@ -1,6 +1,6 @@
-import { UnavailableError } from '../../errors.js';
 import type { DirectReader, PendingMessage } from './direct.js';
 import { mergeBySequence } from './merge-by-sequence.js';
+import { reachingLast } from './reaching.js';
 
 /** Reads the messages of one subject with a sequence in (after, until], in pages. */
 export type SubjectRange = (
@@ -57,7 +57,8 @@ export async function* entityRange(
     const pages = guessed
       ? upToLast(guessed, after, sequence, (from) => range(subject, from, sequence))
       : range(subject, after, sequence);
-    return reaching(pages, subject, sequence);
+    const rest = (from: number) => range(subject, from, sequence);
+    return reachingLast(pages, rest, async () => sequence, subject, after, sequence);
   });
   dropGuesses();
   yield* sources.length === 1 ? sources[0]! : mergeBySequence(sources);
@@ -153,23 +154,4 @@ async function* upToLast(
     reached = end;
   }
   yield* rest(reached);
-}
-
-/**
- * A subject's pages, which must reach the last sequence the listing gave it. Falling short
- * means a replica behind the one that listed answered the reads: ending quietly there would
- * leave a hole in the merged read (and a watch would resume past it), so it is an error.
- */
-async function* reaching(
-  pages: Pages,
-  subject: string,
-  last: number,
-): AsyncGenerator<ReadonlyArray<PendingMessage>> {
-  let reached = 0;
-  for await (const page of pages) {
-    reached = page.at(-1)?.sequence ?? reached;
-    yield page;
-  }
-  if (reached < last)
-    throw new UnavailableError(`${subject} ended at ${reached}, short of ${last}: a replica lags`);
 }

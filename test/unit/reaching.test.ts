@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { UnavailableError } from '../../src/errors.js';
-import { reachingLast } from '../../src/store/jetstream/filter-range.js';
+import { reachingLast } from '../../src/store/jetstream/reaching.js';
 
 type Item = { sequence: number };
 
@@ -22,7 +22,7 @@ async function read(stored: number[], options: { after?: number; until?: number;
   const { pages, passes } = source(stored, until, shortBy);
   const seen: number[] = [];
   const last = async () => stored.at(-1) ?? 0;
-  for await (const page of reachingLast(pages, last, 'es.t.*.*.*', after, until))
+  for await (const page of reachingLast(pages(after), pages, last, 'es.t.*.*.*', after, until))
     seen.push(...page.map((i) => i.sequence));
   return { seen, passes };
 }
