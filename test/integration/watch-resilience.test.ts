@@ -152,6 +152,45 @@ describe('watch survives connection loss', () => {
     }
   }, 60_000);
 
+  test('a connection dropped while the consumer create is in flight: live soon after, one consumer', async () => {
+    const tenant = unique('tenant');
+    const writer = await t.connect();
+    const [first] = await tick(open(writer, tenant), 0, 1);
+    const nc = await t.connect({ reconnectTimeWait: 100, reconnectJitter: 50 });
+    const before = (await serverCounts(t.server)).consumers;
+    const startedAt = Date.now();
+    let caughtUpAt = 0;
+    const seqs: number[] = [];
+    const sub = open(nc, tenant)
+      .watch({ entityType: 'clock' })
+      .subscribe((m) => (m.kind === 'caught-up' ? (caughtUpAt = Date.now()) : seqs.push(m.event.sequence)));
+    try {
+      // The create request is on its way: its reply is lost with the connection.
+      void nc.reconnect();
+      await eventually(
+        async () => caughtUpAt,
+        (at) => at > 0,
+        10_000,
+      );
+      // Waiting out the lost create's 5 s request timeout was the bug.
+      expect(caughtUpAt - startedAt).toBeLessThan(2500);
+      const [second] = await tick(open(writer, tenant), 1, 1);
+      await eventually(
+        async () => seqs.length,
+        (n) => n === 2,
+      );
+      expect(seqs).toEqual([first, second]);
+      const consumers = await eventually(
+        async () => (await serverCounts(t.server)).consumers - before,
+        (n) => n === 1,
+      );
+      expect(consumers).toBe(1);
+    } finally {
+      sub.unsubscribe();
+      await writer.close();
+    }
+  }, 60_000);
+
   test('a forced WebSocket drop while another connection appends: no gap, no duplicate', async () => {
     const tenant = unique('tenant');
     const writer = await t.connect();
