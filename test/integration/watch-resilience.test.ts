@@ -163,7 +163,10 @@ describe('watch survives connection loss', () => {
     const seqs: number[] = [];
     const sub = open(nc, tenant)
       .watch({ entityType: 'clock' })
-      .subscribe((m) => (m.kind === 'caught-up' ? (caughtUpAt = Date.now()) : seqs.push(m.event.sequence)));
+      .subscribe((m) => {
+        if (m.kind === 'caught-up') caughtUpAt = Date.now();
+        if (m.kind === 'event') seqs.push(m.event.sequence);
+      });
     try {
       // The create request is on its way: its reply is lost with the connection.
       void nc.reconnect();
