@@ -1,7 +1,12 @@
 import { backoff, errors, type NatsConnection } from '@nats-io/nats-core';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { PayloadTooLargeError, StoreNotFoundError, UnavailableError } from '../errors.js';
+import {
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  StoreNotFoundError,
+  UnavailableError,
+} from '../errors.js';
 import type { Subscription } from 'rxjs';
 import type { DeadLetter, DeadLetters } from '../processing/dead-letters.js';
 import { DeadLetterNotFoundError } from '../processing/errors.js';
@@ -42,7 +47,7 @@ export interface ProjectorProgress {
   readonly view: string;
   readonly version: number;
   readonly phase: 'catching-up' | 'live';
-  /** Events processed by this run. */
+  /** Events folded by this run; a retry from the checkpoint (after a server restart) folds some again. */
   readonly done: number;
   /** done + events still to catch up. */
   readonly total: number;
@@ -101,6 +106,13 @@ export async function startProjector<S, E extends EventMap>(
   view: ViewDefinition<S, NoInfer<E>> | ViewDefinition<S>,
   options: ProjectorOptions = {},
 ): Promise<Projector> {
+  // Before any I/O: a batch of 0 would never fold a live event, and spin.
+  for (const [name, value] of [
+    ['batchSize', options.batchSize],
+    ['maxAttempts', options.maxAttempts],
+  ] as const)
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1))
+      throw new InvalidArgumentError(name, value, 'use an integer >= 1');
   const kv = await ensureViews(store.connection, { bucket: options.bucket });
   // Sound: a view that folds any event folds E's.
   const projector = new ViewProjector(store, view as ViewDefinition<S, E>, kv, options);
@@ -149,11 +161,24 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.batchSize = options.batchSize ?? 500;
     // Dead letters are keyed by processor: name the stream and tenant, as one bucket may serve several.
     this.processor = `${store.stream}/${store.tenant}/${view.name}@v${view.version}`;
-    this.caughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
+    let notCaughtUp!: (err: unknown) => void;
+    this.caughtUp = new Promise((resolve, reject) => ((this.markCaughtUp = resolve), (notCaughtUp = reject)));
     let settle!: { resolve: () => void; reject: (err: unknown) => void };
     this.done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // Rejections are for those who await them, not unhandled-rejection noise.
+    this.caughtUp.catch(() => undefined);
     this.done.catch(() => undefined);
-    this.finish = (err) => (err ? settle.reject(err) : settle.resolve());
+    this.finish = (err) => {
+      // A projector that ends before catching up never will: say so to whoever awaits it.
+      notCaughtUp(
+        err ??
+          new UnavailableError(`projector of ${view.name} v${view.version} stopped before it caught up`, {
+            remedy: 'Start it again: it resumes from its checkpoint',
+          }),
+      );
+      if (err) settle.reject(err);
+      else settle.resolve();
+    };
   }
 
   run(): void {
@@ -485,12 +510,26 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     return found && found.operation === 'PUT' ? found.json<{ sequence: number }>().sequence : 0;
   }
 
-  /** Serves this version once caught up, unless a newer version already does. */
+  /**
+   * Serves this version once caught up, unless a newer version already does. Compare-and-
+   * set, so two versions catching up at once cannot leave the older one active.
+   */
   private async activate(): Promise<void> {
-    const found = await this.kv.get(this.keys.active);
-    const active = found && found.operation === 'PUT' ? found.json<{ version: number }>().version : 0;
-    if (active < this.view.version)
-      await this.kv.put(this.keys.active, JSON.stringify({ version: this.view.version }));
+    const value = JSON.stringify({ version: this.view.version });
+    for (let attempt = 1; ; attempt++) {
+      const found = await this.kv.get(this.keys.active);
+      const active = found && found.operation === 'PUT' ? found.json<{ version: number }>().version : 0;
+      if (active >= this.view.version) return;
+      try {
+        await (found
+          ? this.kv.update(this.keys.active, value, found.revision)
+          : this.kv.create(this.keys.active, value));
+        return;
+      } catch (err) {
+        // Another version switched readers in between: look again (a few times at most).
+        if (attempt === 5) throw err;
+      }
+    }
   }
 
   private async deadLetterMalformed(malformed: ReadonlyArray<MalformedEvent>, from: number): Promise<number> {

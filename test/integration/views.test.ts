@@ -5,8 +5,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createEventStore,
   defineView,
+  InvalidArgumentError,
   openView,
   PayloadTooLargeError,
+  UnavailableError,
   type EnvelopeOf,
   type JetStreamEventStore,
 } from '../../src/index.js';
@@ -442,6 +444,65 @@ describe('projector failures', () => {
     const err = await projector.done.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PayloadTooLargeError);
     expect((err as Error).message).toMatch(/hoard v1/);
+    // Whoever awaits catch-up hears of it too, rather than waiting for ever.
+    expect(await projector.caughtUp.catch((e: unknown) => e)).toBe(err);
+  });
+
+  test('a projector stopped before catching up says so to whoever awaits caughtUp', async () => {
+    const store = newStore();
+    await deposits(store, 1000);
+    // A millisecond per event: the stop lands long before history is folded.
+    const slow = defineView<number, Bank>({
+      name: 'slow',
+      version: 1,
+      filter: { entityType: 'account' },
+      initial: 0,
+      evolve: (n) => {
+        const until = Date.now() + 1;
+        while (Date.now() < until);
+        return n + 1;
+      },
+    });
+    const projector = await startProjector(store, slow, { bucket: 'early', batchSize: 10 });
+    await projector.stop();
+    const err = await projector.caughtUp.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(
+      /slow v1 stopped before it caught up.*resumes from its checkpoint/,
+    );
+  });
+
+  test('a batch size or attempt count below 1 is refused before anything is created', async () => {
+    const store = newStore();
+    for (const options of [
+      { batchSize: 0 },
+      { batchSize: 1.5 },
+      { maxAttempts: 0 },
+      { maxAttempts: Number.NaN },
+    ]) {
+      const err = await startProjector(store, balances(), { bucket: 'never', ...options }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+    }
+    const buckets: string[] = [];
+    for await (const name of (await new Kvm(nc).list()) as AsyncIterable<{ bucket: string }>)
+      buckets.push(name.bucket);
+    expect(buckets).not.toContain('never');
+  });
+
+  test('two versions catching up at once leave the newer one serving', async () => {
+    for (let round = 0; round < 8; round++) {
+      const store = newStore();
+      await deposits(store, 14);
+      const [v2, v3] = await Promise.all([
+        startProjector(store, balances(2), { bucket: 'race' }),
+        startProjector(store, balances(3), { bucket: 'race' }),
+      ]);
+      await Promise.all([v2.caughtUp, v3.caughtUp]);
+      expect(await openView(store, balances(), { bucket: 'race' }).activeVersion()).toBe(3);
+      await Promise.all([v2.stop(), v3.stop()]);
+    }
   });
 
   test('a server restart mid-projection is retried from the checkpoint: nothing lost, nothing twice', async () => {
