@@ -15,7 +15,7 @@ export interface ProcessorPolicy {
   /**
    * Delay before attempt n + 1 after attempt n threw, in ms; the last entry repeats.
    * Needs fewer entries than `maxDeliver` (there are only `maxDeliver - 1` retries).
-   * Default [1000, 5000, 30000].
+   * Default [1000, 5000, 30000], cut to `maxDeliver - 1` entries.
    */
   backoffMs?: ReadonlyArray<number>;
   /** Handlers running at once in this instance. Default 1 (stream order, retries aside). */
@@ -50,10 +50,12 @@ const isCount = (n: unknown, min: number): n is number => Number.isSafeInteger(n
 /** Fills in defaults and checks the policy, listing every problem at once. Pure. */
 export function resolvePolicy(processor: string, policy: ProcessorPolicy): ResolvedPolicy {
   const concurrency = policy.concurrency ?? defaultPolicy.concurrency;
+  const maxDeliver = policy.maxDeliver ?? defaultPolicy.maxDeliver;
   const resolved: ResolvedPolicy = {
     ackWaitMs: policy.ackWaitMs ?? defaultPolicy.ackWaitMs,
-    maxDeliver: policy.maxDeliver ?? defaultPolicy.maxDeliver,
-    backoffMs: [...(policy.backoffMs ?? defaultPolicy.backoffMs)],
+    maxDeliver,
+    // The default delays cut to fit: setting only maxDeliver must not trip the check below.
+    backoffMs: [...(policy.backoffMs ?? defaultPolicy.backoffMs.slice(0, Math.max(0, maxDeliver - 1)))],
     concurrency,
     maxAckPending: policy.maxAckPending ?? 2 * concurrency,
   };

@@ -5,6 +5,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { delay } from '@nats-io/nats-core';
+import { StoreNotFoundError } from '../errors.js';
 import type { StoredMessage } from '../codec/event-format.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import { toFilter } from '../store/reading.js';
@@ -119,7 +120,8 @@ export interface Processor {
   /**
    * Graceful shutdown: stops fetching, hands back events that have not started, waits for
    * running handlers (up to `timeoutMs`, then aborts their signals and naks their events),
-   * flushes the acks, and resolves. Idempotent.
+   * flushes the acks, and resolves. Idempotent. During an outage it still resolves; acks
+   * the server did not get mean their events are delivered again.
    */
   stop(options?: StopOptions): Promise<void>;
 }
@@ -154,7 +156,14 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   const filter = store.format.scheme.filter(toFilter(options.filter ?? {}));
   const jsm = await jetstreamManager(store.connection, { checkAPI: false });
   const stream = options.consumerStream ?? store.stream;
-  await ensureDurable(jsm, stream, name, consumerConfig(durable, filter, policy));
+  await ensureDurable(jsm, stream, name, consumerConfig(durable, filter, policy)).catch((err: unknown) => {
+    // A missing mirror is made by ensureProcessorStream, not ensureStore.
+    if (!(options.consumerStream && err instanceof StoreNotFoundError)) throw err;
+    throw new StoreNotFoundError(stream, {
+      cause: err.cause,
+      remedy: 'create the mirror once with ensureProcessorStream() (service role), or fix consumerStream',
+    });
+  });
   const deadLetters = options.deadLetters ?? (await DeadLetters.open(store.connection));
   const processor = new DurableProcessor(options, { policy, durable, filter, jsm, deadLetters, stream });
   await processor.start();
@@ -278,8 +287,10 @@ class DurableProcessor<E extends EventMap> implements Processor {
       }
     }
     // Acks are fire-and-forget publishes: make sure the server has them before resolving.
+    // Disconnected, it cannot: those events are delivered again (at least once), and
+    // stop() still ends rather than fail or hang on the outage.
     const nc = this.options.store.connection;
-    if (!nc.isClosed()) await nc.flush();
+    if (!nc.isClosed()) await nc.flush().catch(() => undefined);
     this.state = 'stopped';
   }
 

@@ -1,7 +1,12 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createEventStore, type EnvelopeOf, type JetStreamEventStore } from '../../src/index.js';
+import {
+  createEventStore,
+  StoreNotFoundError,
+  type EnvelopeOf,
+  type JetStreamEventStore,
+} from '../../src/index.js';
 import { ensureProcessorStream, ensureStore } from '../../src/server.js';
 import { DeadLetters } from '../../src/processing/dead-letters.js';
 import { ProcessorConfigError } from '../../src/processing/errors.js';
@@ -406,6 +411,55 @@ describe('processor: its consumer or server going away', () => {
     expect(errors.some((e) => e instanceof ProcessorConfigError && /is gone/.test(e.message))).toBe(true);
   }, 30_000);
 
+  test('stop() during an outage still ends, and the unacked events come again', async () => {
+    const own = await useServer();
+    try {
+      const conn = await own.connect();
+      await ensureStore(conn, { stream, prefix, consumerIdleLimitMs: 0 });
+      const store = newStore(conn);
+      const name = unique('outage');
+      const options = {
+        store,
+        name,
+        filter: { entityType: 'account' },
+        deadLetters: await DeadLetters.open(conn),
+        ...fast,
+      };
+      const handled: number[] = [];
+      const processor = await startProcessor({ ...options, handler: (e) => void handled.push(amountOf(e)) });
+      await deposits(store, [1, 2]);
+      await until(
+        () => handled.length,
+        (n) => n === 2,
+      );
+      await own.server.kill();
+      await processor.stop({ timeoutMs: 100 });
+      expect(processor.state).toBe('stopped');
+      await own.server.restart();
+      // At least once: a successor handles anything whose ack the outage swallowed, and new events.
+      const again: number[] = [];
+      await until(
+        () =>
+          deposits(store, [3]).then(
+            () => true,
+            () => false,
+          ),
+        (ok) => ok,
+        15_000,
+      );
+      const successor = await startProcessor({ ...options, handler: (e) => void again.push(amountOf(e)) });
+      await until(
+        () => again.includes(3),
+        (yes) => yes,
+        15_000,
+      );
+      expect(again.every((n) => [1, 2, 3].includes(n))).toBe(true);
+      await successor.stop({ timeoutMs: 100 });
+    } finally {
+      await own.close();
+    }
+  }, 40_000);
+
   test('a server restart is ridden out: events appended after it are handled', async () => {
     const own = await useServer();
     try {
@@ -692,6 +746,18 @@ describe('processor: configuration', () => {
     expect(err).toBeInstanceOf(ProcessorConfigError);
     expect((err as Error).message).toMatch(/removes idle consumers.*ensureProcessorStream/);
     expect((await jsm.consumers.list(capped).next()).length).toBe(0);
+  });
+
+  test('a consumerStream that does not exist names ensureProcessorStream, not ensureStore', async () => {
+    const err = await start({
+      store: newStore(),
+      name: 'no-mirror',
+      consumerStream: unique('NOPE'),
+      handler: () => {},
+      ...fast,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreNotFoundError);
+    expect((err as Error).message).toMatch(/ensureProcessorStream\(\)/);
   });
 
   test('processors of the same name in two tenants are separate', async () => {

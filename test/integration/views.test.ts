@@ -6,13 +6,20 @@ import {
   createEventStore,
   defineView,
   InvalidArgumentError,
+  InvalidTokenError,
   openView,
   PayloadTooLargeError,
   UnavailableError,
   type EnvelopeOf,
   type JetStreamEventStore,
 } from '../../src/index.js';
-import { DeadLetterNotFoundError, ensureStore, startProjector, type Projector } from '../../src/server.js';
+import {
+  DeadLetterNotFoundError,
+  ensureStore,
+  ensureViews,
+  startProjector,
+  type Projector,
+} from '../../src/server.js';
 import { DeadLetters, type DeadLetter } from '../../src/processing/dead-letters.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
@@ -489,6 +496,21 @@ describe('projector failures', () => {
     for await (const name of (await new Kvm(nc).list()) as AsyncIterable<{ bucket: string }>)
       buckets.push(name.bucket);
     expect(buckets).not.toContain('never');
+  });
+
+  test('a bucket name a KV bucket cannot have is an InvalidTokenError, wherever it is given', async () => {
+    const store = newStore();
+    const refusals = [
+      startProjector(store, balances(), { bucket: 'my.views' }),
+      ensureViews(nc, { bucket: 'a b' }),
+      DeadLetters.open(nc, { bucket: 'dead.letters' }),
+      (async () => openView(store, balances(), { bucket: 'my.views' }))(),
+    ];
+    for (const refused of refusals) {
+      const err = await refused.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidTokenError);
+      expect((err as Error).message).toMatch(/invalid bucket .*letters, digits/);
+    }
   });
 
   test('two versions catching up at once leave the newer one serving', async () => {

@@ -28,6 +28,12 @@ describe('policy', () => {
     expect(resolvePolicy('p', { concurrency: 4 }).maxAckPending).toBe(8);
   });
 
+  test('setting only maxDeliver cuts the default delays to fit', () => {
+    expect(resolvePolicy('p', { maxDeliver: 3 }).backoffMs).toEqual([1000, 5000]);
+    expect(resolvePolicy('p', { maxDeliver: 1 }).backoffMs).toEqual([]);
+    expect(resolvePolicy('p', { maxDeliver: 9 }).backoffMs).toEqual([1000, 5000, 30_000]);
+  });
+
   test('lists every problem at once', () => {
     const bad = () =>
       resolvePolicy('p', {
