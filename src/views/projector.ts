@@ -61,7 +61,11 @@ export interface ProjectorProgress {
 
 /** A running projector. */
 export interface Projector {
-  /** Resolves when history is folded and (unless `activate: false`) this version is the active one. */
+  /**
+   * Resolves when history is folded and (unless `activate: false`) this version is the
+   * active one. Rejects when the projector ends first: with its error, or an
+   * `UnavailableError` when stopped.
+   */
   readonly caughtUp: Promise<void>;
   /** Settles when the projector stops; rejects with the error that stopped it. */
   readonly done: Promise<void>;
