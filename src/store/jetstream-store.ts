@@ -160,7 +160,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
             reachingLast(
               this.range(decode)(subject, after, until),
               (from) => this.range(decode)(subject, from, until),
-              async () => (await this.direct.last(subject))?.sequence ?? 0,
+              async (from) => (await this.direct.get({ seq: from + 1, next_by_subj: subject }))?.sequence,
               subject,
               after,
               until,

@@ -507,6 +507,17 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
         'both',
       );
       equal(seqs(await all(store.read({}, { after: c.version }))), [], 'after the end');
+      // `until` between two of the filter's events: the read ends at the earlier one.
+      equal(
+        seqs(await all(store.read({ eventType: 'Deposited' }, { until: a.version }))),
+        [a.sequences[0]],
+        'event type, until between its events',
+      );
+      equal(
+        seqs(await all(store.read({ entityType: 'card' }, { until: b.version }))),
+        [],
+        'entity type, until before its first event',
+      );
       const future = c.version + 10;
       equal(
         seqs(await all(store.read(account('a'), { until: future }))),

@@ -21,8 +21,8 @@ async function read(stored: number[], options: { after?: number; until?: number;
   const { after = 0, until = Number.MAX_SAFE_INTEGER, shortBy } = options;
   const { pages, passes } = source(stored, until, shortBy);
   const seen: number[] = [];
-  const last = async () => stored.at(-1) ?? 0;
-  for await (const page of reachingLast(pages(after), pages, last, 'es.t.*.*.*', after, until))
+  const next = async (from: number) => stored.find((s) => s > from);
+  for await (const page of reachingLast(pages(after), pages, next, 'es.t.*.*.*', after, until))
     seen.push(...page.map((i) => i.sequence));
   return { seen, passes };
 }
@@ -42,11 +42,13 @@ describe('reachingLast', () => {
   test('a read still short after asking again fails instead of ending as if complete', async () => {
     const err = await read([2, 4, 5, 9], { shortBy: [2, 1] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
-    expect((err as Error).message).toMatch(/stopped at 5, short of its last event 9/);
+    expect((err as Error).message).toMatch(/stopped at 5, though event 9 follows/);
   });
 
-  test('until bounds what must be reached', async () => {
+  test('until bounds what must be reached, whether or not an event sits on it', async () => {
     expect(await read([2, 4, 5, 9], { until: 5 })).toEqual({ seen: [2, 4, 5], passes: [0] });
+    expect(await read([2, 4, 9], { until: 7 })).toEqual({ seen: [2, 4], passes: [0] });
+    expect(await read([2, 4, 6, 9], { until: 7, shortBy: [1] })).toEqual({ seen: [2, 4, 6], passes: [0, 4] });
     expect(await read([2, 4, 5, 9], { after: 4, until: 5, shortBy: [1] })).toEqual({
       seen: [5],
       passes: [4, 4],

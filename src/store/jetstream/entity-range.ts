@@ -58,7 +58,9 @@ export async function* entityRange(
       ? upToLast(guessed, after, sequence, (from) => range(subject, from, sequence))
       : range(subject, after, sequence);
     const rest = (from: number) => range(subject, from, sequence);
-    return reachingLast(pages, rest, async () => sequence, subject, after, sequence);
+    // The listing named this subject's last event: short of it, that one still follows.
+    const next = async (from: number) => (from < sequence ? sequence : undefined);
+    return reachingLast(pages, rest, next, subject, after, sequence);
   });
   dropGuesses();
   yield* sources.length === 1 ? sources[0]! : mergeBySequence(sources);
