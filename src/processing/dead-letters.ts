@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
-import { assertPlainToken, encodeToken } from '../subjects/tokens.js';
+import { assertBucketName, encodeToken } from '../subjects/tokens.js';
 
 /** An event a processor or projector gave up on, kept until it is replayed or dismissed. */
 export interface DeadLetter {
@@ -32,7 +32,7 @@ export class DeadLetters {
 
   /** Opens (creating when missing) the dead-letter bucket. Needs the service role. */
   static async open(nc: NatsConnection, options: DeadLettersOptions = {}): Promise<DeadLetters> {
-    const bucket = assertPlainToken('bucket', options.bucket ?? 'deadletters');
+    const bucket = assertBucketName(options.bucket ?? 'deadletters');
     const kv = await adminStep(`opening dead letters (bucket ${bucket})`, () =>
       new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas: options.replicas ?? 1 }),
     );

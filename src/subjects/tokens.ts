@@ -79,3 +79,10 @@ export function assertPlainToken(part: string, value: string): string {
   }
   return value;
 }
+
+/** A KV bucket name, as JetStream allows it: letters, digits, `_` and `-`, any length. */
+export function assertBucketName(value: string): string {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(value))
+    throw new InvalidTokenError('bucket', value, 'use letters, digits, "_" or "-"');
+  return value;
+}

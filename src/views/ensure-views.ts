@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
-import { assertPlainToken } from '../subjects/tokens.js';
+import { assertBucketName } from '../subjects/tokens.js';
 
 /** Options for {@link ensureViews}. */
 export interface EnsureViewsOptions {
@@ -16,7 +16,7 @@ export interface EnsureViewsOptions {
  * readers use the permission-scopable direct get by subject). An admin/service step.
  */
 export async function ensureViews(nc: NatsConnection, options: EnsureViewsOptions = {}): Promise<KV> {
-  const bucket = assertPlainToken('bucket', options.bucket ?? 'views');
+  const bucket = assertBucketName(options.bucket ?? 'views');
   return adminStep(`ensureViews (bucket ${bucket})`, () =>
     new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas: options.replicas ?? 1 }),
   );

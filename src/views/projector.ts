@@ -1,4 +1,4 @@
-import { backoff, errors, type NatsConnection } from '@nats-io/nats-core';
+import { backoff, delay, errors, type NatsConnection } from '@nats-io/nats-core';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import {
@@ -530,8 +530,17 @@ class ViewProjector<S, E extends EventMap> implements Projector {
           : this.kv.create(this.keys.active, value));
         return;
       } catch (err) {
-        // Another version switched readers in between: look again (a few times at most).
-        if (attempt === 5) throw err;
+        // Another version switched readers in between, or the read came from a replica
+        // behind: look again shortly. Still refused, start over from the checkpoint.
+        if (attempt === 5)
+          throw new UnavailableError(
+            `could not switch readers of ${this.view.name} to v${this.view.version}`,
+            {
+              cause: err,
+              remedy: 'The projector starts again from its checkpoint on its own',
+            },
+          );
+        await delay(20 * attempt);
       }
     }
   }
@@ -598,6 +607,7 @@ function retryable(err: unknown, nc: NatsConnection, failures: number): boolean 
     cause instanceof errors.ConnectionError ||
     // nats.js does not export this class; it names it.
     (cause instanceof Error && cause.name === 'JetStreamNotEnabled') ||
-    (cause instanceof JetStreamApiError && cause.code === 503)
+    // "JetStream temporarily unavailable": the HTTP-like status, not the 10xxx error code.
+    (cause instanceof JetStreamApiError && cause.status === 503)
   );
 }

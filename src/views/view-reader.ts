@@ -13,7 +13,7 @@ import { DirectReader } from '../store/jetstream/direct.js';
 import { watchKv, type KvWatchMessage } from '../watch/kv-watch.js';
 import { decodeViewEntry } from './codec.js';
 import { ViewKeys, type ViewDefinition, type ViewEntry } from './define-view.js';
-import { assertPlainToken } from '../subjects/tokens.js';
+import { assertBucketName } from '../subjects/tokens.js';
 
 /** Where a view lives: a connection in the tenant's account (a store fits). */
 export interface ViewSource {
@@ -79,7 +79,7 @@ export function openView<S>(
   view: { readonly name: string; readonly version: number },
   options: OpenViewOptions = {},
 ): ViewReader<S> {
-  const bucket = assertPlainToken('bucket', options.bucket ?? 'views');
+  const bucket = assertBucketName(options.bucket ?? 'views');
   const keys = new ViewKeys(source.tenant, view.name);
   const missing = 'the service role creates it with ensureViews() or by starting a projector';
   const direct = new DirectReader(source.connection, `KV_${bucket}`, options.timeoutMs ?? 5000, missing);

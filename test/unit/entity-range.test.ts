@@ -39,6 +39,18 @@ class FakeDirect {
     return listed;
   }
 
+  async get(query: { seq?: number; next_by_subj?: string }): Promise<PendingMessage | null> {
+    const prefix = query.next_by_subj!.slice(0, -1);
+    const found = this.stored.find((m) => m.sequence >= (query.seq ?? 0) && m.subject.startsWith(prefix));
+    return found ? ({ ...found, pending: 0 } as PendingMessage) : null;
+  }
+
+  async last(filter: string): Promise<PendingMessage | null> {
+    const prefix = filter.slice(0, -1);
+    const found = this.stored.filter((m) => m.subject.startsWith(prefix)).at(-1);
+    return found ? ({ ...found, pending: 0 } as PendingMessage) : null;
+  }
+
   /** The pages a real range makes, bounded by `until`. */
   range: SubjectRange = async function* (this: FakeDirect, subject: string, after: number, until: number) {
     let next = after + 1;
@@ -160,14 +172,32 @@ describe('entityRange', () => {
     const direct = stream();
     direct.lastPerSubject = async () => null;
     const ranges: string[] = [];
-    const range: SubjectRange = async function* (subject) {
+    const range: SubjectRange = async function* (subject, after, until) {
       ranges.push(subject);
-      yield [];
+      yield direct.stored
+        .filter((m) => m.subject.startsWith(ENTITY) && m.sequence > after && m.sequence <= until)
+        .map((m) => ({ ...m, pending: 0 }) as PendingMessage);
     };
-    const chunks = [];
+    const read: number[] = [];
     for await (const chunk of entityRange(direct as unknown as DirectReader, range, `${ENTITY}*`, 0, 10))
-      chunks.push(chunk);
+      read.push(...chunk.map((m) => m.sequence));
     expect(ranges).toEqual([`${ENTITY}*`]);
+    expect(read).toEqual(
+      direct.stored.filter((m) => m.subject.startsWith(ENTITY) && m.sequence <= 10).map((m) => m.sequence),
+    );
+
+    // Cut short by the server, the wildcard read is asked again too.
+    ranges.length = 0;
+    let cut = true;
+    const shortOnce: SubjectRange = async function* (subject, after, until) {
+      for await (const page of range(subject, after, until))
+        yield cut ? ((cut = false), page.slice(0, 1)) : page;
+    };
+    const again: number[] = [];
+    for await (const chunk of entityRange(direct as unknown as DirectReader, shortOnce, `${ENTITY}*`, 0, 10))
+      again.push(...chunk.map((m) => m.sequence));
+    expect(again).toEqual(read);
+    expect(ranges).toEqual([`${ENTITY}*`, `${ENTITY}*`]);
   });
 
   describe('with the event types of earlier reads', () => {

@@ -21,8 +21,11 @@ async function read(stored: number[], options: { after?: number; until?: number;
   const { after = 0, until = Number.MAX_SAFE_INTEGER, shortBy } = options;
   const { pages, passes } = source(stored, until, shortBy);
   const seen: number[] = [];
-  const next = async (from: number) => stored.find((s) => s > from);
-  for await (const page of reachingLast(pages(after), pages, next, 'es.t.*.*.*', after, until))
+  const end = {
+    next: async (from: number) => stored.find((s) => s > from),
+    last: async () => stored.at(-1) ?? 0,
+  };
+  for await (const page of reachingLast(pages(after), pages, end, 'es.t.*.*.*', after, until))
     seen.push(...page.map((i) => i.sequence));
   return { seen, passes };
 }
@@ -53,5 +56,22 @@ describe('reachingLast', () => {
       seen: [5],
       passes: [4, 4],
     });
+  });
+
+  test('events appended while reading are welcome, not required', async () => {
+    const stored = [1, 2, 3];
+    const { pages } = source(stored, Number.MAX_SAFE_INTEGER);
+    const end = {
+      next: async (from: number) => stored.find((s) => s > from),
+      last: async () => stored.at(-1) ?? 0,
+    };
+    const seen: number[] = [];
+    for await (const page of reachingLast(pages(0), pages, end, 'es.t.*.*.*', 0, Number.MAX_SAFE_INTEGER)) {
+      seen.push(...page.map((i) => i.sequence));
+      // A writer keeps appending while the reader works through each page.
+      stored.push(stored.at(-1)! + 1);
+    }
+    expect(seen.slice(0, 3)).toEqual([1, 2, 3]);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
   });
 });

@@ -1,6 +1,6 @@
 import type { DirectReader, PendingMessage } from './direct.js';
 import { mergeBySequence } from './merge-by-sequence.js';
-import { reachingLast } from './reaching.js';
+import { reachingLast, type ReadEnd } from './reaching.js';
 
 /** Reads the messages of one subject with a sequence in (after, until], in pages. */
 export type SubjectRange = (
@@ -48,7 +48,14 @@ export async function* entityRange(
   // More event types (or bytes) than one answer lists: read through the wildcard after all.
   if (lasts === null) {
     dropGuesses();
-    return yield* range(filter, after, until);
+    return yield* reachingLast(
+      range(filter, after, until),
+      (from) => range(filter, from, until),
+      stored(direct, filter),
+      filter,
+      after,
+      until,
+    );
   }
   guess?.learn(filter, lasts);
   const sources = lasts.map(({ subject, sequence }) => {
@@ -59,8 +66,11 @@ export async function* entityRange(
       : range(subject, after, sequence);
     const rest = (from: number) => range(subject, from, sequence);
     // The listing named this subject's last event: short of it, that one still follows.
-    const next = async (from: number) => (from < sequence ? sequence : undefined);
-    return reachingLast(pages, rest, next, subject, after, sequence);
+    const end = {
+      next: async (from: number) => (from < sequence ? sequence : undefined),
+      last: async () => sequence,
+    };
+    return reachingLast(pages, rest, end, subject, after, sequence);
   });
   dropGuesses();
   yield* sources.length === 1 ? sources[0]! : mergeBySequence(sources);
@@ -156,4 +166,12 @@ async function* upToLast(
     reached = end;
   }
   yield* rest(reached);
+}
+
+/** What the server says follows a read of `filter`, and its newest event. */
+export function stored(direct: DirectReader, filter: string): ReadEnd {
+  return {
+    next: async (from) => (await direct.get({ seq: from + 1, next_by_subj: filter }))?.sequence,
+    last: async () => (await direct.last(filter))?.sequence ?? 0,
+  };
 }

@@ -2,38 +2,47 @@ import { UnavailableError } from '../../errors.js';
 
 type Pages<T> = AsyncIterable<ReadonlyArray<T>>;
 
+/** Where a read stands against the stream: answers a read asks once its pages end. */
+export interface ReadEnd {
+  /** The sequence of the first stored event after `after`, or undefined when there is none. */
+  next(after: number): Promise<number | undefined>;
+  /** The sequence of the newest stored event (0 when none). */
+  last(): Promise<number>;
+}
+
 /**
- * Pages of one read in (after, until], which must not end while a matching event at or
- * before `until` is still unread. Once the pages end, `next(reached)` says which stored
- * event follows the last one read: an entity subject knows from its listing, a filter asks
- * the server (once, not alongside the pages: the answer is a whole message, and a big one
- * must not pile up behind a page). A read that ended short (a replica behind the one that
- * listed, or a server answer cut off early) is asked again from where it stopped; still
- * short, it fails rather than end as if complete and leave a hole.
+ * Pages of one read in (after, until], which must not end while a matching event that
+ * was stored when its pages ended, at or before `until`, is still unread. An entity
+ * subject knows its last event from its listing; a filter asks the server once the pages
+ * end (not alongside them: an answer is a whole message, and a big one must not pile up
+ * behind a page). A read that ended short (a replica behind the one that listed, or a
+ * server answer cut off early) is asked again from where it stopped; still short, it
+ * fails rather than end as if complete and leave a hole. Events appended after the
+ * pages ended are welcome, not required.
  */
 export async function* reachingLast<T extends { readonly sequence: number }>(
   first: Pages<T>,
   rest: (after: number) => Pages<T>,
-  /** The sequence of the first stored event after `after`, or undefined when there is none. */
-  next: (after: number) => Promise<number | undefined>,
+  end: ReadEnd,
   subject: string,
   after: number,
   until: number,
 ): AsyncGenerator<ReadonlyArray<T>> {
   let reached = after;
-  let pages = first;
-  for (let pass = 1; ; pass++) {
+  const read = async function* (pages: Pages<T>) {
     for await (const page of pages) {
       if (page.length > 0) reached = page[page.length - 1]!.sequence;
       yield page;
     }
-    if (reached >= until) return;
-    const following = await next(reached);
-    if (following === undefined || following > until) return;
-    if (pass === 2)
-      throw new UnavailableError(
-        `the read of ${subject} stopped at ${reached}, though event ${following} follows`,
-      );
-    pages = rest(reached);
-  }
+  };
+  yield* read(first);
+  if (reached >= until) return;
+  const [following, last] = await Promise.all([end.next(reached), end.last()]);
+  const target = Math.min(until, last);
+  if (following === undefined || following > target) return;
+  yield* read(rest(reached));
+  if (reached >= target) return;
+  const still = await end.next(reached);
+  if (still !== undefined && still <= target)
+    throw new UnavailableError(`the read of ${subject} stopped at ${reached}, though event ${still} follows`);
 }
