@@ -79,6 +79,51 @@ async function until<T>(probe: () => T | Promise<T>, check: (v: T) => boolean, t
   return value;
 }
 
+/**
+ * A nats-server of the test's own, which it may stop and restart, with a store on it and
+ * the options a processor of the store's accounts needs.
+ */
+async function onOwnServer(
+  run: (
+    own: TestServer,
+    options: {
+      store: JetStreamEventStore<Events>;
+      name: string;
+      filter: { entityType: string };
+      deadLetters: DeadLetters;
+    } & typeof fast,
+  ) => Promise<void>,
+): Promise<void> {
+  const own = await useServer();
+  try {
+    const conn = await own.connect();
+    await ensureStore(conn, { stream, prefix, consumerIdleLimitMs: 0 });
+    const deadLetters = await DeadLetters.open(conn);
+    await run(own, {
+      store: newStore(conn),
+      name: unique('survivor'),
+      filter: { entityType: 'account' },
+      deadLetters,
+      ...fast,
+    });
+  } finally {
+    await own.close();
+  }
+}
+
+/** Appends a deposit as soon as a restarted server takes it. */
+async function depositWhenBack(store: JetStreamEventStore<Events>, amount: number): Promise<void> {
+  await until(
+    () =>
+      deposits(store, [amount]).then(
+        () => true,
+        () => false,
+      ),
+    (ok) => ok,
+    15_000,
+  );
+}
+
 describe('processor: normal path', () => {
   test('handles every event exactly once across a restart, on the same durable consumer', async () => {
     const store = newStore();
@@ -412,22 +457,10 @@ describe('processor: its consumer or server going away', () => {
   }, 30_000);
 
   test('stop() during an outage still ends, and the unacked events come again', async () => {
-    const own = await useServer();
-    try {
-      const conn = await own.connect();
-      await ensureStore(conn, { stream, prefix, consumerIdleLimitMs: 0 });
-      const store = newStore(conn);
-      const name = unique('outage');
-      const options = {
-        store,
-        name,
-        filter: { entityType: 'account' },
-        deadLetters: await DeadLetters.open(conn),
-        ...fast,
-      };
+    await onOwnServer(async (own, options) => {
       const handled: number[] = [];
       const processor = await startProcessor({ ...options, handler: (e) => void handled.push(amountOf(e)) });
-      await deposits(store, [1, 2]);
+      await deposits(options.store, [1, 2]);
       await until(
         () => handled.length,
         (n) => n === 2,
@@ -437,16 +470,8 @@ describe('processor: its consumer or server going away', () => {
       expect(processor.state).toBe('stopped');
       await own.server.restart();
       // At least once: a successor handles anything whose ack the outage swallowed, and new events.
+      await depositWhenBack(options.store, 3);
       const again: number[] = [];
-      await until(
-        () =>
-          deposits(store, [3]).then(
-            () => true,
-            () => false,
-          ),
-        (ok) => ok,
-        15_000,
-      );
       const successor = await startProcessor({ ...options, handler: (e) => void again.push(amountOf(e)) });
       await until(
         () => again.includes(3),
@@ -455,41 +480,20 @@ describe('processor: its consumer or server going away', () => {
       );
       expect(again.every((n) => [1, 2, 3].includes(n))).toBe(true);
       await successor.stop({ timeoutMs: 100 });
-    } finally {
-      await own.close();
-    }
+    });
   }, 40_000);
 
   test('a server restart is ridden out: events appended after it are handled', async () => {
-    const own = await useServer();
-    try {
-      const conn = await own.connect();
-      await ensureStore(conn, { stream, prefix, consumerIdleLimitMs: 0 });
-      const store = newStore(conn);
+    await onOwnServer(async (own, options) => {
       const handled: number[] = [];
-      const processor = await startProcessor({
-        store,
-        name: unique('survivor'),
-        filter: { entityType: 'account' },
-        deadLetters: await DeadLetters.open(conn),
-        ...fast,
-        handler: (e) => void handled.push(amountOf(e)),
-      });
-      await deposits(store, [1, 2]);
+      const processor = await startProcessor({ ...options, handler: (e) => void handled.push(amountOf(e)) });
+      await deposits(options.store, [1, 2]);
       await until(
         () => handled.length,
         (n) => n === 2,
       );
       await own.server.restart();
-      await until(
-        () =>
-          deposits(store, [3]).then(
-            () => true,
-            () => false,
-          ),
-        (ok) => ok,
-        15_000,
-      );
+      await depositWhenBack(options.store, 3);
       await until(
         () => handled.includes(3),
         (yes) => yes,
@@ -497,9 +501,7 @@ describe('processor: its consumer or server going away', () => {
       );
       expect(processor.state).toBe('running');
       await processor.stop({ timeoutMs: 100 });
-    } finally {
-      await own.close();
-    }
+    });
   }, 40_000);
 });
 
