@@ -33,6 +33,8 @@ export interface NatsServer {
   readonly wsUrl: string;
   readonly port: number;
   readonly wsPort: number;
+  /** The running process's latest output (up to 64 KB), e.g. to show its warnings when a test fails. */
+  readonly log: string;
   /** `http://127.0.0.1:<port>` — the monitoring endpoint (`/connz`, `/jsz`, `/subsz`). */
   readonly monitorUrl: string;
   readonly storeDir: string;
@@ -43,6 +45,8 @@ export interface NatsServer {
   /** Stops the server and removes a temporary store directory. */
   stop(): Promise<void>;
 }
+
+const LOG_TAIL = 64 * 1024;
 
 // Servers still running when this process exits (a crash, a test runner killed mid-run)
 // are stopped with it rather than left behind holding ports and temp dirs.
@@ -121,8 +125,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     });
     child = proc;
     stopWithThisProcess(proc);
-    proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
-    proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+    // The newest output only: a server that runs for days must not grow the test's memory.
+    const keep = (d: Buffer) => (log = (log + d.toString()).slice(-LOG_TAIL));
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
     const exited = new Promise<never>((_, reject) => {
       proc.once('error', (err) =>
         reject(new Error(`cannot run ${bin}: ${err.message}. Set NATS_SERVER_BIN.`)),
@@ -170,6 +176,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     },
     get wsPort() {
       return ports.ws;
+    },
+    get log() {
+      return log;
     },
     get monitorUrl() {
       return `http://127.0.0.1:${ports.monitor}`;

@@ -66,6 +66,9 @@ describe('startNatsServer', () => {
       const again = await tcpConnect({ servers: server.url });
       expect((await (await jetstreamManager(again)).streams.info('KEPT')).config.name).toBe('KEPT');
       await again.close();
+      // The restarted process's own output, for a failing test to show.
+      expect(server.log).toMatch(/Restored 0 messages for stream '\$G > KEPT'/);
+      expect(server.log).toMatch(/Server is ready/);
     } finally {
       await server.stop();
     }
