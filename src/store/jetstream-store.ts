@@ -14,7 +14,7 @@ import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './readin
 import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
-import { entityRange, EventTypeGuess, stored } from './jetstream/entity-range.js';
+import { entityRange, EventTypeGuess } from './jetstream/entity-range.js';
 import { reachingLast } from './jetstream/reaching.js';
 import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { SourceHandlers } from '../watch/source.js';
@@ -160,7 +160,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
             reachingLast(
               this.range(decode)(subject, after, until),
               (from) => this.range(decode)(subject, from, until),
-              stored(this.direct, subject),
+              this.direct.readEnd(subject),
               subject,
               after,
               until,

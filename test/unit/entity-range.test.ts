@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import type { DirectReader, PendingMessage } from '../../src/store/jetstream/direct.js';
 import { UnavailableError } from '../../src/errors.js';
 import { entityRange, EventTypeGuess, type SubjectRange } from '../../src/store/jetstream/entity-range.js';
+import type { ReadEnd } from '../../src/store/jetstream/reaching.js';
 
 const ENTITY = 'es.t.account.a1.';
 
@@ -39,16 +40,13 @@ class FakeDirect {
     return listed;
   }
 
-  async get(query: { seq?: number; next_by_subj?: string }): Promise<PendingMessage | null> {
-    const prefix = query.next_by_subj!.slice(0, -1);
-    const found = this.stored.find((m) => m.sequence >= (query.seq ?? 0) && m.subject.startsWith(prefix));
-    return found ? ({ ...found, pending: 0 } as PendingMessage) : null;
-  }
-
-  async last(filter: string): Promise<PendingMessage | null> {
-    const prefix = filter.slice(0, -1);
-    const found = this.stored.filter((m) => m.subject.startsWith(prefix)).at(-1);
-    return found ? ({ ...found, pending: 0 } as PendingMessage) : null;
+  /** What follows a read of `filter` in this stream, as DirectReader.readEnd answers it. */
+  readEnd(filter: string): ReadEnd {
+    const matching = () => this.stored.filter((m) => m.subject.startsWith(filter.slice(0, -1)));
+    return {
+      next: async (after) => matching().find((m) => m.sequence > after)?.sequence,
+      last: async () => matching().at(-1)?.sequence ?? 0,
+    };
   }
 
   /** The pages a real range makes, bounded by `until`. */

@@ -3,6 +3,7 @@ import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { fromRequestError } from '../../connection/request-errors.js';
 import { directMessage } from './api.js';
+import type { ReadEnd } from './reaching.js';
 
 /**
  * A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` (or
@@ -48,6 +49,14 @@ export class DirectReader {
   /** The one message a query names (see {@link DirectQuery}), or null. */
   get(query: DirectQuery): Promise<StoredMessage | null> {
     return this.one(`$JS.API.DIRECT.GET.${this.stream}`, JSON.stringify(query));
+  }
+
+  /** What follows a read of `filter` (the event after a sequence), and its newest event. */
+  readEnd(filter: string): ReadEnd {
+    return {
+      next: async (after) => (await this.get({ seq: after + 1, next_by_subj: filter }))?.sequence,
+      last: async () => (await this.last(filter))?.sequence ?? 0,
+    };
   }
 
   /** Up to `count` messages stored from sequence `from` on, whatever their subjects (fewer past one answer's bytes). */

@@ -1,6 +1,6 @@
 import type { DirectReader, PendingMessage } from './direct.js';
 import { mergeBySequence } from './merge-by-sequence.js';
-import { reachingLast, type ReadEnd } from './reaching.js';
+import { endingAt, reachingLast } from './reaching.js';
 
 /** Reads the messages of one subject with a sequence in (after, until], in pages. */
 export type SubjectRange = (
@@ -51,7 +51,7 @@ export async function* entityRange(
     return yield* reachingLast(
       range(filter, after, until),
       (from) => range(filter, from, until),
-      stored(direct, filter),
+      direct.readEnd(filter),
       filter,
       after,
       until,
@@ -65,12 +65,7 @@ export async function* entityRange(
       ? upToLast(guessed, after, sequence, (from) => range(subject, from, sequence))
       : range(subject, after, sequence);
     const rest = (from: number) => range(subject, from, sequence);
-    // The listing named this subject's last event: short of it, that one still follows.
-    const end = {
-      next: async (from: number) => (from < sequence ? sequence : undefined),
-      last: async () => sequence,
-    };
-    return reachingLast(pages, rest, end, subject, after, sequence);
+    return reachingLast(pages, rest, endingAt(sequence), subject, after, sequence);
   });
   dropGuesses();
   yield* sources.length === 1 ? sources[0]! : mergeBySequence(sources);
@@ -166,12 +161,4 @@ async function* upToLast(
     reached = end;
   }
   yield* rest(reached);
-}
-
-/** What the server says follows a read of `filter`, and its newest event. */
-export function stored(direct: DirectReader, filter: string): ReadEnd {
-  return {
-    next: async (from) => (await direct.get({ seq: from + 1, next_by_subj: filter }))?.sequence,
-    last: async () => (await direct.last(filter))?.sequence ?? 0,
-  };
 }

@@ -10,6 +10,14 @@ export interface ReadEnd {
   last(): Promise<number>;
 }
 
+/** The end of a read whose last event is known (an entity subject's, from its listing). */
+export function endingAt(sequence: number): ReadEnd {
+  return {
+    next: async (after) => (after < sequence ? sequence : undefined),
+    last: async () => sequence,
+  };
+}
+
 /**
  * Pages of one read in (after, until], which must not end while a matching event that
  * was stored when its pages ended, at or before `until`, is still unread. An entity
