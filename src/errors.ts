@@ -85,7 +85,9 @@ export class InvalidArgumentError extends JetsourceError {
     reason: string,
     options?: { cause?: unknown },
   ) {
-    super('INVALID_ARGUMENT', `invalid ${argument} ${preview(value)}: ${reason}`, options);
+    // A missing argument has no value worth quoting (and connect options may hold secrets).
+    const shown = value === undefined ? '' : ` ${preview(value)}`;
+    super('INVALID_ARGUMENT', `invalid ${argument}${shown}: ${reason}`, options);
     this.name = 'InvalidArgumentError';
   }
 }

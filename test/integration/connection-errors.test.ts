@@ -34,7 +34,7 @@ test('a runtime without WebSocket and no wsFactory fails at once, saying what to
   try {
     const err = await connect({ servers: t.server.wsUrl }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);
-    expect((err as Error).message).toMatch(/no WebSocket.*wsFactory/);
+    expect((err as Error).message).toMatch(/^invalid wsFactory: this runtime has no WebSocket.*wsFactory/);
   } finally {
     if (saved) Object.defineProperty(globalThis, 'WebSocket', saved);
   }
