@@ -27,6 +27,8 @@ export async function ensureDurable(
   stream: string,
   processor: string,
   wanted: DurableConfig,
+  /** What to tell the user when `stream` is missing (default: run ensureStore). */
+  missingRemedy?: string,
 ): Promise<ConsumerInfo> {
   try {
     // Create is idempotent for an identical config: one round trip on the usual restart.
@@ -44,7 +46,7 @@ export async function ensureDurable(
     return created;
   } catch (err) {
     if (err instanceof ProcessorConfigError) throw err;
-    if (!isApiError(err, ConsumerAlreadyExists)) throw consumerError(err, stream);
+    if (!isApiError(err, ConsumerAlreadyExists)) throw consumerError(err, stream, missingRemedy);
   }
   try {
     const existing = await jsm.consumers.info(stream, wanted.durable_name);
@@ -53,7 +55,7 @@ export async function ensureDurable(
     if (!drift.update) return existing;
     return await jsm.consumers.update(stream, wanted.durable_name, drift.update);
   } catch (err) {
-    throw consumerError(err, stream);
+    throw consumerError(err, stream, missingRemedy);
   }
 }
 
@@ -129,8 +131,9 @@ function isApiError(err: unknown, code: number): err is JetStreamApiError {
   return err instanceof JetStreamApiError && err.code === code;
 }
 
-function consumerError(err: unknown, stream: string): unknown {
-  if (isApiError(err, ApiErrorCode.StreamNotFound)) return new StoreNotFoundError(stream, { cause: err });
+function consumerError(err: unknown, stream: string, remedy?: string): unknown {
+  if (isApiError(err, ApiErrorCode.StreamNotFound))
+    return new StoreNotFoundError(stream, { cause: err, remedy });
   if (err instanceof JetStreamApiError) {
     const { err_code, description } = err.apiError();
     return new ServerError(err_code, description, { cause: err });

@@ -5,7 +5,6 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { delay } from '@nats-io/nats-core';
-import { StoreNotFoundError } from '../errors.js';
 import type { StoredMessage } from '../codec/event-format.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import { toFilter } from '../store/reading.js';
@@ -156,14 +155,11 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   const filter = store.format.scheme.filter(toFilter(options.filter ?? {}));
   const jsm = await jetstreamManager(store.connection, { checkAPI: false });
   const stream = options.consumerStream ?? store.stream;
-  await ensureDurable(jsm, stream, name, consumerConfig(durable, filter, policy)).catch((err: unknown) => {
-    // A missing mirror is made by ensureProcessorStream, not ensureStore.
-    if (!(options.consumerStream && err instanceof StoreNotFoundError)) throw err;
-    throw new StoreNotFoundError(stream, {
-      cause: err.cause,
-      remedy: 'create the mirror once with ensureProcessorStream() (service role), or fix consumerStream',
-    });
-  });
+  // A missing mirror is made by ensureProcessorStream, not ensureStore.
+  const mirrorRemedy = options.consumerStream
+    ? 'create the mirror once with ensureProcessorStream() (service role), or fix consumerStream'
+    : undefined;
+  await ensureDurable(jsm, stream, name, consumerConfig(durable, filter, policy), mirrorRemedy);
   const deadLetters = options.deadLetters ?? (await DeadLetters.open(store.connection));
   const processor = new DurableProcessor(options, { policy, durable, filter, jsm, deadLetters, stream });
   await processor.start();

@@ -87,6 +87,9 @@ export interface Projector {
   stop(): Promise<void>;
 }
 
+/** Waits between a version's compare-and-set tries to become the active one. */
+const activateRetry = backoff([20, 40, 60, 80]);
+
 /** Values kept between batches; the oldest go first. Bounds memory for views with many keys. */
 const MAX_CACHED = 10_000;
 
@@ -540,7 +543,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
               remedy: 'The projector starts again from its checkpoint on its own',
             },
           );
-        await delay(20 * attempt);
+        await delay(activateRetry.backoff(attempt));
       }
     }
   }
