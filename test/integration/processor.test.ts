@@ -111,6 +111,20 @@ async function onOwnServer(
   }
 }
 
+/** A processor with `options` that has handled deposits 1 and 2; `handled` grows with later ones. */
+async function handlingTwo(
+  options: Omit<ProcessorOptions<Events>, 'handler'> & { store: JetStreamEventStore<Events> },
+) {
+  const handled: number[] = [];
+  const processor = await startProcessor({ ...options, handler: (e) => void handled.push(amountOf(e)) });
+  await deposits(options.store, [1, 2]);
+  await until(
+    () => handled.length,
+    (n) => n === 2,
+  );
+  return { processor, handled };
+}
+
 /** Appends a deposit as soon as a restarted server takes it. */
 async function depositWhenBack(store: JetStreamEventStore<Events>, amount: number): Promise<void> {
   await until(
@@ -456,15 +470,9 @@ describe('processor: its consumer or server going away', () => {
     expect(errors.some((e) => e instanceof ProcessorConfigError && /is gone/.test(e.message))).toBe(true);
   }, 30_000);
 
-  test('stop() during an outage still ends, and the unacked events come again', async () => {
+  test('stop() during an outage still ends, and a successor carries on after it', async () => {
     await onOwnServer(async (own, options) => {
-      const handled: number[] = [];
-      const processor = await startProcessor({ ...options, handler: (e) => void handled.push(amountOf(e)) });
-      await deposits(options.store, [1, 2]);
-      await until(
-        () => handled.length,
-        (n) => n === 2,
-      );
+      const { processor } = await handlingTwo(options);
       await own.server.kill();
       await processor.stop({ timeoutMs: 100 });
       expect(processor.state).toBe('stopped');
@@ -485,13 +493,7 @@ describe('processor: its consumer or server going away', () => {
 
   test('a server restart is ridden out: events appended after it are handled', async () => {
     await onOwnServer(async (own, options) => {
-      const handled: number[] = [];
-      const processor = await startProcessor({ ...options, handler: (e) => void handled.push(amountOf(e)) });
-      await deposits(options.store, [1, 2]);
-      await until(
-        () => handled.length,
-        (n) => n === 2,
-      );
+      const { processor, handled } = await handlingTwo(options);
       await own.server.restart();
       await depositWhenBack(options.store, 3);
       await until(
