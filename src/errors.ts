@@ -236,11 +236,13 @@ export class StoreConfigError extends JetsourceError {
   constructor(
     readonly stream: string,
     readonly problems: string[],
+    options?: { cause?: unknown; remedy?: string },
   ) {
     super(
       'STORE_CONFIG',
       `stream "${stream}" is not a compatible jetsource store: ${problems.join('; ')}. ` +
-        'jetsource never replaces a stream; fix it by hand or use another stream name.',
+        (options?.remedy ?? 'jetsource never replaces a stream; fix it by hand or use another stream name.'),
+      options,
     );
     this.name = 'StoreConfigError';
   }

@@ -6,9 +6,10 @@ import {
   RetentionPolicy,
   StorageType,
   StoreCompression,
+  type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { StoreConfigError } from '../errors.js';
+import { InvalidArgumentError, StoreConfigError } from '../errors.js';
 import { ApiErrorCode } from './jetstream/api.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { assertSupportedServer } from '../connection/server-version.js';
@@ -53,6 +54,64 @@ export interface EnsuredStore {
 
 const nanos = (ms: number) => ms * 1_000_000;
 
+/** A whole number of milliseconds (or bytes) of at least `min`, or the default when unset. */
+function whole(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new InvalidArgumentError(name, value, `use an integer >= ${min}`);
+  return value;
+}
+
+/** Prefixes whose subjects belong to NATS itself (inboxes, JetStream, KV, system events). */
+const reservedPrefix = /^(_INBOX|\$)/i;
+
+/** The stream config {@link ensureStore} creates, from validated options. */
+function storeConfig(options: EnsureStoreOptions): StreamConfigWanted & { subjects: string[] } {
+  const stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
+  const prefix = assertPlainToken('prefix', options.prefix ?? 'es');
+  if (reservedPrefix.test(prefix))
+    throw new InvalidArgumentError('prefix', prefix, 'it would capture NATS inbox replies; choose another');
+  const storage = options.storage ?? 'file';
+  if (storage !== 'file' && storage !== 'memory')
+    throw new InvalidArgumentError('storage', storage, "use 'file' or 'memory'");
+  const duplicateWindowMs = whole('duplicateWindowMs', options.duplicateWindowMs, 120_000, 1);
+  const maxAgeMs = whole('maxAgeMs', options.maxAgeMs, 0, 0);
+  // The server refuses a window longer than the age limit: events would expire while
+  // their ids still guard retries.
+  if (maxAgeMs > 0 && maxAgeMs < duplicateWindowMs)
+    throw new InvalidArgumentError(
+      'maxAgeMs',
+      maxAgeMs,
+      `use 0 (forever) or at least duplicateWindowMs (${duplicateWindowMs})`,
+    );
+  const maxBytes = options.maxBytes === -1 ? -1 : whole('maxBytes', options.maxBytes, 0, 0);
+  return {
+    name: stream,
+    subjects: [`${prefix}.>`],
+    storage: storage === 'memory' ? StorageType.Memory : StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(maxAgeMs),
+    // The server stores 0 as -1 (unlimited); asking for what it stores keeps this call repeatable.
+    max_bytes: maxBytes === 0 ? -1 : maxBytes,
+    max_msgs: -1,
+    max_msgs_per_subject: -1,
+    num_replicas: whole('replicas', options.replicas, 1, 1),
+    duplicate_window: nanos(duplicateWindowMs),
+    allow_atomic: true,
+    allow_direct: true,
+    deny_delete: true,
+    deny_purge: true,
+    compression: StoreCompression.S2,
+    consumer_limits: {
+      inactive_threshold: nanos(whole('consumerIdleLimitMs', options.consumerIdleLimitMs, 300_000, 0)),
+    },
+  };
+}
+
+/** The config a stream is created with, and checked against. */
+type StreamConfigWanted = Partial<StreamConfig> & { name: string };
+
 /**
  * Creates the store's stream when it is missing, or verifies that an existing one keeps
  * every guarantee jetsource relies on. It never updates or replaces a stream: an
@@ -64,46 +123,70 @@ export async function ensureStore(
   options: EnsureStoreOptions = {},
 ): Promise<EnsuredStore> {
   assertSupportedServer(nc);
-  const stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
-  const prefix = assertPlainToken('prefix', options.prefix ?? 'es');
-  const wanted: Partial<StreamConfig> & { name: string; subjects: string[] } = {
-    name: stream,
-    subjects: [`${prefix}.>`],
-    storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
-    retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
-    max_age: nanos(options.maxAgeMs ?? 0),
-    max_bytes: options.maxBytes ?? -1,
-    max_msgs: -1,
-    max_msgs_per_subject: -1,
-    num_replicas: options.replicas ?? 1,
-    duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
-    allow_atomic: true,
-    allow_direct: true,
-    deny_delete: true,
-    deny_purge: true,
-    compression: StoreCompression.S2,
-    consumer_limits: { inactive_threshold: nanos(options.consumerIdleLimitMs ?? 300_000) },
-  };
-  return adminStep(`ensureStore (stream ${stream})`, async () => {
+  const wanted = storeConfig(options);
+  return adminStep(`ensureStore (stream ${wanted.name})`, async () => {
     const jsm = await jetstreamManager(nc, { checkAPI: false });
-    try {
-      const info = await jsm.streams.info(stream);
-      const problems = incompatibilities(info.config, wanted);
-      if (problems.length) throw new StoreConfigError(stream, problems);
-      return { stream, created: false, config: info.config };
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)) throw err;
-    }
-    const info = await jsm.streams.add(wanted);
-    return { stream, created: true, config: info.config };
+    return createOrVerify(jsm, wanted, (actual) => incompatibilities(actual, wanted));
   });
+}
+
+/**
+ * Verifies the stream `wanted` names, or creates it when it is missing. Another client may
+ * create it between the two steps: then what it created is verified like any stream.
+ */
+async function createOrVerify(
+  jsm: JetStreamManager,
+  wanted: StreamConfigWanted,
+  problemsOf: (actual: StreamConfig) => string[],
+): Promise<EnsuredStore> {
+  const stream = wanted.name;
+  const verified = (config: StreamConfig): EnsuredStore => {
+    const problems = problemsOf(config);
+    if (problems.length) throw new StoreConfigError(stream, problems);
+    return { stream, created: false, config };
+  };
+  const existing = await infoOrNull(jsm, stream);
+  if (existing) return verified(existing);
+  try {
+    return { stream, created: true, config: (await jsm.streams.add(wanted)).config };
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError)) throw err;
+    if (err.code === ApiErrorCode.StreamNameInUse) {
+      const raced = await infoOrNull(jsm, stream);
+      if (raced) return verified(raced);
+    }
+    if (err.code === ApiErrorCode.SubjectsOverlap) {
+      const subjects = wanted.subjects ?? [];
+      const owner = await jsm.streams.find(subjects[0] ?? '').then(
+        (name) => `stream "${name}"`,
+        () => 'another stream',
+      );
+      throw new StoreConfigError(
+        stream,
+        [`its subjects ${subjects.join(', ')} are already captured by ${owner}`],
+        {
+          remedy: `Use that stream's name and prefix, or another prefix.`,
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
+
+async function infoOrNull(jsm: JetStreamManager, stream: string): Promise<StreamConfig | null> {
+  try {
+    return (await jsm.streams.info(stream)).config;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound) return null;
+    throw err;
+  }
 }
 
 /** Every way an existing stream would weaken durability, ordering, idempotency or reads. */
 export function incompatibilities(
   actual: StreamConfig,
-  wanted: Partial<StreamConfig> & { subjects: string[] },
+  wanted: StreamConfigWanted & { subjects: string[] },
 ): string[] {
   const problems: string[] = [];
   const differs = <K extends keyof StreamConfig>(key: K, label: string) => {
@@ -133,8 +216,35 @@ export function incompatibilities(
     problems.push(
       `consumer_limits.inactive_threshold is ${idle === 0 ? 'unset' : `${idle / 1e6} ms`}, so consumers users cannot delete may live on`,
     );
-  if ((actual as { persist_mode?: string }).persist_mode === 'async')
-    problems.push('persist_mode is async (no atomic batches)');
+  problems.push(...rewrites(actual));
+  return problems;
+}
+
+/**
+ * Settings that let events vanish, change or arrive past optimistic concurrency, or that
+ * make appends fail: none belongs on an event store (or on its processors' mirror).
+ */
+function rewrites(actual: StreamConfig): string[] {
+  const extra = actual as StreamConfig & { persist_mode?: string };
+  const problems: string[] = [];
+  const refuse = (on: unknown, problem: string) => on && problems.push(problem);
+  refuse(actual.sealed, 'it is sealed (appends fail)');
+  refuse(actual.sources?.length, 'it sources other streams (their messages would bypass expectations)');
+  refuse(actual.subject_transform, 'subject_transform rewrites event subjects');
+  refuse(actual.republish, 'republish copies every event to other subjects, outside tenant permissions');
+  refuse(actual.allow_msg_ttl, 'allow_msg_ttl lets a Nats-TTL header expire an event');
+  refuse(actual.subject_delete_marker_ttl, 'subject_delete_marker_ttl writes markers among events');
+  refuse(actual.allow_msg_counter, 'allow_msg_counter makes it a counter (events are refused)');
+  refuse(
+    actual.allow_msg_schedules,
+    'allow_msg_schedules lets a message publish others later, without expectations',
+  );
+  refuse(actual.no_ack, 'no_ack leaves appends unacknowledged');
+  refuse(
+    actual.max_msg_size > 0,
+    `max_msg_size is ${actual.max_msg_size}: leave it unset, the server's max_payload limits events`,
+  );
+  refuse(extra.persist_mode === 'async', 'persist_mode is async (no atomic batches)');
   return problems;
 }
 
@@ -160,27 +270,55 @@ export async function ensureProcessorStream(
 ): Promise<EnsuredStore> {
   const origin = assertPlainToken('stream', options.stream ?? 'EVENTS');
   const name = assertPlainToken('stream', options.name ?? `${origin}_WORK`);
+  const wanted: StreamConfigWanted = {
+    name,
+    mirror: { name: origin },
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    max_age: 0,
+    max_bytes: -1,
+    max_msgs: -1,
+    max_msgs_per_subject: -1,
+    num_replicas: whole('replicas', options.replicas, 1, 1),
+    deny_delete: true,
+    deny_purge: true,
+    compression: StoreCompression.S2,
+  };
   return adminStep(`ensureProcessorStream (stream ${name})`, async () => {
     const jsm = await jetstreamManager(nc, { checkAPI: false });
-    try {
-      const info = await jsm.streams.info(name);
-      if (info.config.mirror?.name !== origin) {
-        throw new StoreConfigError(name, [`it is not a mirror of ${origin}`]);
-      }
-      return { stream: name, created: false, config: info.config };
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)) throw err;
-    }
-    const info = await jsm.streams.add({
-      name,
-      mirror: { name: origin },
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      num_replicas: options.replicas ?? 1,
-      deny_delete: true,
-      deny_purge: true,
-      compression: StoreCompression.S2,
-    });
-    return { stream: name, created: true, config: info.config };
+    return createOrVerify(jsm, wanted, (actual) => mirrorIncompatibilities(actual, wanted, origin));
   });
+}
+
+/** Every way an existing stream falls short of a whole, lasting copy of `origin`. */
+function mirrorIncompatibilities(actual: StreamConfig, wanted: StreamConfigWanted, origin: string): string[] {
+  const mirror = actual.mirror;
+  if (mirror?.name !== origin) return [`it is not a mirror of ${origin}`];
+  const problems: string[] = [];
+  const partial =
+    mirror.filter_subject ||
+    mirror.subject_transforms?.length ||
+    mirror.opt_start_seq ||
+    mirror.opt_start_time ||
+    mirror.external;
+  if (partial)
+    problems.push(
+      'its mirror copies part of the origin (a filter, transform, start point or external source)',
+    );
+  for (const key of [
+    'storage',
+    'retention',
+    'max_age',
+    'max_bytes',
+    'max_msgs',
+    'max_msgs_per_subject',
+  ] as const) {
+    if (actual[key] !== wanted[key])
+      problems.push(`${key} is ${String(actual[key])}, expected ${String(wanted[key])}`);
+  }
+  for (const flag of ['deny_delete', 'deny_purge'] as const) {
+    if (!actual[flag]) problems.push(`${flag} is off`);
+  }
+  problems.push(...rewrites(actual));
+  return problems;
 }

@@ -4,13 +4,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   BatchTooLargeError,
   createEventStore,
+  InvalidArgumentError,
   PayloadTooLargeError,
   StoreConfigError,
   StoreNotFoundError,
   UnavailableError,
   UnsupportedServerError,
 } from '../../src/index.js';
-import { ensureStore } from '../../src/server.js';
+import { ensureProcessorStream, ensureStore } from '../../src/server.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
@@ -55,6 +56,104 @@ describe('ensureStore', () => {
       /max_age.*allow_atomic is off.*allow_direct is off.*deny_delete.*inactive_threshold is unset/,
     );
     expect((await jsm.streams.info(stream)).config.max_age).toBe(60_000_000_000);
+  });
+
+  // Each setting is added to an otherwise compatible stream, as an admin might by hand.
+  test.each([
+    ['allow_msg_ttl', { allow_msg_ttl: true }, /Nats-TTL header expire/],
+    ['republish', { republish: { src: '>', dest: 'copied.>' } }, /republish copies/],
+    ['subject_transform', { subject_transform: { src: '>', dest: 'moved.>' } }, /subject_transform/],
+    ['sealed', { sealed: true }, /sealed/],
+    ['no_ack', { no_ack: true }, /no_ack/],
+    ['max_msg_size', { max_msg_size: 16 }, /max_msg_size is 16/],
+  ] as const)('refuses a stream with %s', async (_, setting, problem) => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    const { config } = await ensureStore(nc, { stream, prefix });
+    const jsm = await jetstreamManager(nc);
+    const changed = { ...config, ...setting };
+    if ('republish' in setting || 'subject_transform' in setting)
+      Object.assign(changed, {
+        [Object.keys(setting)[0]!]: { ...Object.values(setting)[0], src: `${prefix}.>` },
+      });
+    await jsm.streams.update(stream, changed);
+    const err = await ensureStore(nc, { stream, prefix }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreConfigError);
+    expect((err as StoreConfigError).problems.join('; ')).toMatch(problem);
+  });
+
+  test('refuses a stream that sources another, whose messages would bypass expectations', async () => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    const jsm = await jetstreamManager(nc);
+    const other = unique('OTHER');
+    await jsm.streams.add({ name: other, subjects: [`${other.toLowerCase()}.>`] });
+    const { config } = await ensureStore(nc, { stream, prefix });
+    await jsm.streams.update(stream, { ...config, sources: [{ name: other }] });
+    const err = await ensureStore(nc, { stream, prefix }).catch((e: unknown) => e);
+    expect((err as StoreConfigError).problems.join('; ')).toMatch(/sources other streams/);
+  });
+
+  test('two clients creating the same store at once: one creates it, the other verifies it', async () => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    // The second asks for a longer window: fine if it comes first, refused if it comes second.
+    const [a, b] = await Promise.allSettled([
+      ensureStore(nc, { stream, prefix, duplicateWindowMs: 60_000 }),
+      ensureStore(await t.connect(), { stream, prefix, duplicateWindowMs: 120_000 }),
+    ]);
+    const outcomes = [a, b].map((r) =>
+      r.status === 'fulfilled' ? `created ${r.value.created}` : (r.reason as Error).name,
+    );
+    expect(outcomes).toContain('created true');
+    expect(outcomes.filter((o) => o === 'created false' || o === 'StoreConfigError')).toHaveLength(1);
+  });
+
+  test('a prefix another stream already captures is named, with that stream', async () => {
+    const owner = unique('S');
+    const prefix = owner.toLowerCase();
+    await ensureStore(nc, { stream: owner, prefix });
+    const err = await ensureStore(nc, { stream: unique('S'), prefix }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreConfigError);
+    expect((err as Error).message).toContain(`already captured by stream "${owner}"`);
+  });
+
+  test('options the server would refuse, or store as something else, are refused up front', async () => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    for (const options of [
+      { replicas: 1.5 },
+      { maxAgeMs: 1000 }, // shorter than the duplicate window
+      { duplicateWindowMs: -1 },
+      { consumerIdleLimitMs: -1 },
+      { prefix: '_INBOX' },
+      { storage: 'disk' as 'file' },
+    ]) {
+      await expect(ensureStore(nc, { stream, prefix, ...options })).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
+    }
+    await expect(jetstreamManager(nc).then((jsm) => jsm.streams.info(stream))).rejects.toThrow(/not found/);
+    // The server stores a 0 byte limit as unlimited; asking again must not then differ.
+    expect((await ensureStore(nc, { stream, prefix, maxBytes: 0 })).created).toBe(true);
+    expect((await ensureStore(nc, { stream, prefix, maxBytes: 0 })).created).toBe(false);
+  });
+
+  test('a processor stream that copies only part of the store is refused', async () => {
+    const origin = unique('S');
+    await ensureStore(nc, { stream: origin, prefix: origin.toLowerCase() });
+    const jsm = await jetstreamManager(nc);
+    const name = `${origin}_WORK`;
+    await jsm.streams.add({
+      name,
+      mirror: { name: origin, filter_subject: `${origin.toLowerCase()}.acme.>` },
+      max_msgs: 10,
+    });
+    const err = await ensureProcessorStream(nc, { stream: origin }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreConfigError);
+    expect((err as StoreConfigError).problems.join('; ')).toMatch(
+      /copies part of the origin.*max_msgs is 10.*deny_delete is off/,
+    );
   });
 });
 
