@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
+import { isWellFormed } from '../subjects/tokens.js';
 
 /** Metadata that travels with an event, in message headers. */
 export interface EventMetadata {
@@ -59,22 +60,45 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
   const version = fields.schemaVersion;
   if (version !== undefined && !(Number.isSafeInteger(version) && version >= 0))
     throw new InvalidArgumentError('schemaVersion', version, 'use an integer >= 0');
-  for (const [k, v] of optional) if (v !== undefined) pairs.push([k, String(v)]);
+  // Only the schema version is a number; any other non-string is refused below, not coerced.
+  for (const [k, v] of optional)
+    if (v !== undefined) pairs.push([k, k === Header.SchemaVersion ? String(v) : (v as string)]);
   for (const [k, v] of Object.entries(fields.meta ?? {})) {
     if (!metaKey.test(k))
       throw new InvalidArgumentError('meta key', k, 'use letters, digits and "-" (max 64)');
     pairs.push([Header.MetaPrefix + k, v]);
   }
+  let bytes = 0;
   for (const [k, v] of pairs) {
-    if (typeof v !== 'string' || badValue.test(v))
+    if (typeof v !== 'string') throw new InvalidArgumentError(`header ${k}`, v, 'must be a string');
+    if (badValue.test(v))
       throw new InvalidArgumentError(
         `header ${k}`,
         v,
         'must be one line, without leading or trailing spaces',
       );
+    // Headers travel as UTF-8: distinct lone surrogates would all arrive as U+FFFD, so two
+    // different event ids would deduplicate as one.
+    if (!isWellFormed(v)) throw new InvalidArgumentError(`header ${k}`, v, 'is not well-formed Unicode');
+    bytes += k.length + utf8Length(v) + 4;
   }
+  if (bytes > MAX_EVENT_HEADER_BYTES)
+    throw new InvalidArgumentError(
+      'metadata',
+      undefined,
+      `the event's headers take ${bytes} bytes, over the ${MAX_EVENT_HEADER_BYTES} NATS leaves for them (64 KiB less room for jetsource's own); keep large values in the event's data`,
+    );
   return pairs;
 }
+
+/**
+ * nats-server refuses a message whose header block exceeds 64 KiB. The append protocol
+ * adds its own headers (expectations, batch ids) to an event's: this leaves them room.
+ */
+export const MAX_EVENT_HEADER_BYTES = 65_536 - 1_024;
+
+const utf8 = new TextEncoder();
+const utf8Length = (text: string) => (/^[\x00-\x7f]*$/.test(text) ? text.length : utf8.encode(text).length);
 
 /** Anything that can look headers up: a stored message, or a plain map in tests. */
 export interface HeaderSource {

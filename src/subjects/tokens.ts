@@ -6,6 +6,9 @@ const plain = /^[A-Za-z0-9_-]$/;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** False when `text` holds a lone surrogate, which has no UTF-8 form (it would become U+FFFD). */
+export const isWellFormed = (text: string): boolean => !loneSurrogate.test(text);
 const MAX_TOKEN = 256;
 // Five tokens make an event subject, and NATS protocol lines stop at 4096 bytes.
 const MAX_ENCODED = 768;
@@ -23,7 +26,7 @@ export function encodeToken(part: string, value: string): string {
   if (value.length > MAX_TOKEN)
     throw new InvalidTokenError(part, value, `must be at most ${MAX_TOKEN} characters`);
   // A lone surrogate has no UTF-8 form: two different ones would both become U+FFFD.
-  if (loneSurrogate.test(value)) throw new InvalidTokenError(part, value, 'is not well-formed Unicode');
+  if (!isWellFormed(value)) throw new InvalidTokenError(part, value, 'is not well-formed Unicode');
   let out = '';
   for (const ch of value) {
     if (plain.test(ch)) {

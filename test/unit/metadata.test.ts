@@ -6,6 +6,7 @@ import {
   readMeta,
   readOptional,
   toHeaderPairs,
+  MAX_EVENT_HEADER_BYTES,
   type EventMetadata,
   type HeaderFields,
   type HeaderSource,
@@ -139,6 +140,36 @@ describe('toHeaderPairs', () => {
   test('refuses CR or LF in a meta value', () => {
     expect(() => toHeaderPairs({ ...base, meta: { note: 'a\nb' } })).toThrow(/invalid header Es-Meta-note/);
     expect(() => toHeaderPairs({ ...base, meta: { note: 'a\rb' } })).toThrow(InvalidArgumentError);
+  });
+
+  test('refuses lone surrogates, which UTF-8 headers would turn into one U+FFFD', () => {
+    // Two such ids would deduplicate as one event: the second append would be lost.
+    expect(() => toHeaderPairs({ ...base, id: 'x\uD800' })).toThrow(
+      /invalid header Nats-Msg-Id.*well-formed/,
+    );
+    expect(() => toHeaderPairs({ ...base, correlationId: 'a\uDC00b' })).toThrow(InvalidArgumentError);
+    expect(() => toHeaderPairs({ ...base, meta: { note: '\uD83D' } })).toThrow(/Es-Meta-note/);
+    expect(toHeaderPairs({ ...base, meta: { note: '\uD83D\uDE00' } })).toContainEqual(['Es-Meta-note', '😀']);
+  });
+
+  test('refuses headers over what NATS carries, counted in UTF-8 bytes', () => {
+    const limit = MAX_EVENT_HEADER_BYTES;
+    expect(() => toHeaderPairs({ ...base, meta: { big: 'v'.repeat(limit) } })).toThrow(
+      /metadata.*keep large values/,
+    );
+    expect(() => toHeaderPairs({ ...base, meta: { big: 'é'.repeat(limit / 2) } })).toThrow(
+      InvalidArgumentError,
+    );
+    expect(toHeaderPairs({ ...base, meta: { big: 'é'.repeat(limit / 4) } })).toHaveLength(5);
+  });
+
+  test('refuses non-string ids and correlation ids instead of coercing them', () => {
+    expect(() => toHeaderPairs({ ...base, id: 42 as unknown as string })).toThrow(
+      /Nats-Msg-Id 42: must be a string/,
+    );
+    expect(() => toHeaderPairs({ ...base, correlationId: 42 as unknown as string })).toThrow(
+      /must be a string/,
+    );
   });
 
   test('refuses non-string meta values', () => {

@@ -80,8 +80,10 @@ export function randomString(rand: Rand, maxUnits = 40): string {
 
 /** A string of 1..max characters drawn from an alphabet. */
 export function fromAlphabet(rand: Rand, alphabet: string, max: number): string {
+  // By code point: an emoji in the alphabet is one character, never half a surrogate pair.
+  const chars = Array.from(alphabet);
   let out = '';
   const n = int(rand, 1, max);
-  for (let i = 0; i < n; i++) out += alphabet[int(rand, 0, alphabet.length - 1)];
+  for (let i = 0; i < n; i++) out += chars[int(rand, 0, chars.length - 1)];
   return out;
 }
