@@ -1,27 +1,47 @@
 #!/usr/bin/env node
 // Provisions a nats-server new enough for jetsource (atomic batches with subject
-// expectations need >= 2.14.4). Order: $NATS_SERVER_BIN, PATH, our cache, then a
-// signature-checked download of Debian unstable's package through apt-get under a
-// private configuration (nothing on the system changes; the mirror is read from the
-// machine's own apt sources, never written here).
+// expectations need >= 2.14.4). Order: $NATS_SERVER_BIN (then it must be one), PATH,
+// our cache, then a signature-checked download of Debian unstable's package through
+// apt-get under a private configuration (nothing on the system changes; the mirror is
+// read from the machine's own apt sources, never written here).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const MINIMUM_VERSION = '2.14.4';
+const NEEDED = `jetsource needs nats-server >= ${MINIMUM_VERSION}`;
+const VERSION_TIMEOUT_MS = 5000;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cacheDir = join(root, '.cache', 'nats-server');
 const cachedBin = join(cacheDir, 'root', 'usr', 'sbin', 'nats-server');
 
-/** Returns the version a nats-server binary reports, or undefined if it cannot run. */
-export function versionOf(bin) {
+/**
+ * Runs `bin --version`: `{ version }` for a nats-server new enough for jetsource,
+ * else `{ problem }`, which completes the sentence "<bin> …".
+ */
+export function checkNatsServer(bin) {
+  let out;
   try {
-    const out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return /v?(\d+\.\d+\.\d+)/.exec(out)?.[1];
-  } catch {
-    return undefined;
+    out = execFileSync(bin, ['--version'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: VERSION_TIMEOUT_MS,
+      killSignal: 'SIGKILL', // a hung binary may ignore SIGTERM
+    });
+  } catch (err) {
+    if (err.code === 'ENOENT') return { problem: 'does not exist' };
+    if (err.code === 'EACCES') return { problem: 'is not executable' };
+    if (err.code === 'ETIMEDOUT')
+      return { problem: `did not answer --version within ${VERSION_TIMEOUT_MS / 1000} s` };
+    return { problem: `failed running --version (${err.status ? `exit ${err.status}` : err.message})` };
   }
+  // Only nats-server prints "nats-server: v2.15.1"; any other program's version is not one.
+  const version = /^nats-server: v(\d+\.\d+\.\d+)/m.exec(out)?.[1];
+  if (!version)
+    return { problem: `is not nats-server (--version printed ${JSON.stringify(out.trim().split('\n')[0])})` };
+  if (!isNewEnough(version)) return { problem: `is nats-server ${version}` };
+  return { version };
 }
 
 export function isNewEnough(version) {
@@ -100,18 +120,26 @@ function download() {
 
 /** Finds or fetches a new-enough nats-server and returns its absolute path. */
 export function provisionNatsServer({ log = (m) => console.error(m) } = {}) {
+  const chosen = process.env.NATS_SERVER_BIN;
+  if (chosen) {
+    // An explicit choice is never silently replaced by another server.
+    const { problem } = checkNatsServer(chosen);
+    if (problem)
+      throw new Error(
+        `NATS_SERVER_BIN=${chosen} ${problem}; ${NEEDED}.\n` +
+          'Point NATS_SERVER_BIN at one, or unset it to use nats-server from PATH or a download.',
+      );
+    return chosen;
+  }
   const candidates = [
-    ['NATS_SERVER_BIN', process.env.NATS_SERVER_BIN],
     ['PATH', onPath()],
     ['cache', existsSync(cachedBin) ? cachedBin : undefined],
   ];
   for (const [where, bin] of candidates) {
     if (!bin) continue;
-    const version = versionOf(bin);
-    if (isNewEnough(version)) return bin;
-    log(
-      `nats-server from ${where} (${bin}) is ${version ?? 'not runnable'}; jetsource needs >= ${MINIMUM_VERSION}`,
-    );
+    const { problem } = checkNatsServer(bin);
+    if (!problem) return bin;
+    log(`skipping nats-server from ${where}: ${bin} ${problem} (${NEEDED})`);
   }
   log('fetching nats-server from Debian unstable (signature-checked, private apt configuration)...');
   try {
@@ -122,9 +150,8 @@ export function provisionNatsServer({ log = (m) => console.error(m) } = {}) {
         'Install one yourself and set NATS_SERVER_BIN=/path/to/nats-server.',
     );
   }
-  const version = versionOf(cachedBin);
-  if (!isNewEnough(version))
-    throw new Error(`downloaded nats-server is ${version}; jetsource needs >= ${MINIMUM_VERSION}`);
+  const { version, problem } = checkNatsServer(cachedBin);
+  if (problem) throw new Error(`the downloaded ${cachedBin} ${problem}; ${NEEDED}`);
   log(`nats-server ${version} ready at ${cachedBin}`);
   return cachedBin;
 }

@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+// Runs scripts/nats-server.mjs as `npm test` does, against fake binaries: no network.
+const script = fileURLToPath(new URL('../../scripts/nats-server.mjs', import.meta.url));
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'jetsource-provision-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A shell script in the scratch dir, executable unless `mode` says otherwise. */
+function fake(name: string, body: string, mode = 0o755): string {
+  const file = join(dir, name);
+  writeFileSync(file, `#!/bin/sh\n${body}\n`);
+  chmodSync(file, mode);
+  return file;
+}
+
+function provision(env: NodeJS.ProcessEnv) {
+  const run = spawnSync(process.execPath, [script], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  return { status: run.status, stdout: run.stdout.trim(), stderr: run.stderr };
+}
+
+describe('NATS_SERVER_BIN', () => {
+  test('is used when it names a nats-server new enough', () => {
+    const bin = fake('nats-server-ok', 'echo "nats-server: v2.15.1"');
+    expect(provision({ NATS_SERVER_BIN: bin })).toEqual({ status: 0, stdout: bin, stderr: '' });
+  });
+
+  test.each([
+    ['another program', () => process.execPath, /is not nats-server \(--version printed "v\d+/],
+    ['a missing file', () => join(dir, 'missing'), /does not exist/],
+    [
+      'a file that is not executable',
+      () => fake('not-executable', 'echo "nats-server: v2.15.1"', 0o644),
+      /is not executable/,
+    ],
+    [
+      'a nats-server too old',
+      () => fake('nats-server-old', 'echo "nats-server: v2.14.3"'),
+      /is nats-server 2\.14\.3/,
+    ],
+    ['a program that hangs', () => fake('hangs', 'exec sleep 60'), /did not answer --version within 5 s/],
+  ])('fails loudly, without falling back, when it is %s', (_, bin, problem) => {
+    const chosen = bin();
+    const started = Date.now();
+    const { status, stdout, stderr } = provision({ NATS_SERVER_BIN: chosen });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(status).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(`NATS_SERVER_BIN=${chosen} `);
+    expect(stderr).toMatch(problem);
+    expect(stderr).toContain('jetsource needs nats-server >= 2.14.4');
+    expect(stderr).toContain('Point NATS_SERVER_BIN at one, or unset it');
+    expect(stderr).not.toContain('fetching');
+  });
+});
