@@ -4,7 +4,7 @@
 // our cache, then a signature-checked download of Debian unstable's package through
 // apt-get under a private configuration (nothing on the system changes; the mirror is
 // read from the machine's own apt sources, never written here).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,7 +60,7 @@ function onPath() {
 }
 
 /** The first `URIs:` / `deb` mirror of Debian's main archive configured on this machine. */
-function debianMirror() {
+export function debianMirror() {
   const dirs = ['/etc/apt/sources.list.d'];
   const files = dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).map((f) => join(d, f)) : []));
   if (existsSync('/etc/apt/sources.list')) files.push('/etc/apt/sources.list');
@@ -77,6 +77,33 @@ function debianMirror() {
   return undefined;
 }
 
+// Our apt configuration, read after /etc/apt/apt.conf.d: the machine's proxy, auth and
+// trust settings for its mirror still apply, but none of its hooks run, as they act on
+// the system (PackageKit, appstream, dpkg). Signatures are required whatever it allows.
+const HOOKS = [
+  'APT::Update::Pre-Invoke',
+  'APT::Update::Post-Invoke',
+  'APT::Update::Post-Invoke-Success',
+  'APT::Update::Auth-Failure',
+  'DPkg::Pre-Invoke',
+  'DPkg::Post-Invoke',
+  'DPkg::Pre-Install-Pkgs',
+];
+const APT_CONF = `${HOOKS.map((hook) => `#clear ${hook};`).join('\n')}
+Acquire::AllowInsecureRepositories "false";
+APT::Get::AllowUnauthenticated "false";
+`;
+
+/** Runs `apt-get <options> <command>` and returns its output; on failure, that output is the error. */
+function aptGet(options, command, cwd) {
+  const run = spawnSync('apt-get', [...options, ...command], { cwd, encoding: 'utf8' });
+  if (run.error) throw new Error(`cannot run apt-get: ${run.error.message}`);
+  const output = `${run.stdout}${run.stderr}`.trim();
+  if (run.status !== 0)
+    throw new Error(`apt-get ${command.join(' ')} failed (exit ${run.status}):\n${output}`);
+  return output;
+}
+
 function download() {
   const mirror = debianMirror();
   if (!mirror)
@@ -89,9 +116,14 @@ function download() {
   for (const d of ['lists/partial', 'archives/partial', 'etc', 'debs'])
     mkdirSync(join(cacheDir, d), { recursive: true });
   const sources = join(cacheDir, 'etc', 'sources.list');
-  writeFileSync(sources, `deb [signed-by=${keyring}] ${mirror} unstable main\n`);
-  const apt = [
+  const config = join(cacheDir, 'etc', 'apt.conf');
+  // Only the Packages index, not the appstream or Contents indexes other packages enable.
+  writeFileSync(sources, `deb [signed-by=${keyring} target=Packages] ${mirror} unstable main\n`);
+  writeFileSync(config, APT_CONF);
+  const options = [
     '-q',
+    '-c',
+    config,
     '-o',
     `Dir::Etc::SourceList=${sources}`,
     '-o',
@@ -107,13 +139,12 @@ function download() {
   ];
   // `update` verifies the InRelease signature against Debian's archive keyring; the
   // package's checksum is then verified against that signed index by `download`.
-  execFileSync('apt-get', [...apt, 'update'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  execFileSync('apt-get', [...apt, 'download', 'nats-server'], {
-    cwd: join(cacheDir, 'debs'),
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const deb = readdirSync(join(cacheDir, 'debs')).find((f) => f.endsWith('.deb'));
-  execFileSync('dpkg-deb', ['-x', join(cacheDir, 'debs', deb), join(cacheDir, 'root')]);
+  aptGet(options, ['update']);
+  const debs = join(cacheDir, 'debs');
+  const output = aptGet(options, ['download', 'nats-server'], debs);
+  const deb = readdirSync(debs).find((f) => f.endsWith('.deb'));
+  if (!deb) throw new Error(`apt-get download fetched no nats-server package; apt said:\n${output}`);
+  execFileSync('dpkg-deb', ['-x', join(debs, deb), join(cacheDir, 'root')]);
   for (const d of ['lists', 'archives', 'debs', 'etc'])
     rmSync(join(cacheDir, d), { recursive: true, force: true });
 }

@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+// @ts-expect-error -- plain ESM script without types
+import { debianMirror } from '../../scripts/nats-server.mjs';
 
 // Runs scripts/nats-server.mjs as `npm test` does, against fake binaries: no network.
 const script = fileURLToPath(new URL('../../scripts/nats-server.mjs', import.meta.url));
@@ -22,8 +24,8 @@ function fake(name: string, body: string, mode = 0o755): string {
   return file;
 }
 
-function provision(env: NodeJS.ProcessEnv) {
-  const run = spawnSync(process.execPath, [script], {
+function provision(env: NodeJS.ProcessEnv, scriptPath = script) {
+  const run = spawnSync(process.execPath, [scriptPath], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
   });
@@ -63,4 +65,19 @@ describe('NATS_SERVER_BIN', () => {
     expect(stderr).toContain('Point NATS_SERVER_BIN at one, or unset it');
     expect(stderr).not.toContain('fetching');
   });
+});
+
+test.skipIf(!debianMirror())('a download that yields no package says so, with apt’s output', () => {
+  // A copy of the script, so its cache is in the scratch dir; apt-get is a fake that fetches nothing.
+  const copy = join(dir, 'checkout', 'scripts', 'nats-server.mjs');
+  mkdirSync(join(dir, 'checkout', 'scripts'), { recursive: true });
+  cpSync(script, copy);
+  mkdirSync(join(dir, 'bin'));
+  fake('bin/apt-get', 'echo "E: Unable to locate package nats-server" >&2');
+  const { status, stderr } = provision({ NATS_SERVER_BIN: '', PATH: join(dir, 'bin') }, copy);
+  expect(status).toBe(1);
+  expect(stderr).toContain(
+    'apt-get download fetched no nats-server package; apt said:\nE: Unable to locate package',
+  );
+  expect(stderr).toContain('set NATS_SERVER_BIN=/path/to/nats-server');
 });
