@@ -28,6 +28,7 @@ export async function quickstart(servers: string, log: (line: string) => void = 
     user: 'acme-writer',
     pass: 'dev-acme-writer',
     inboxPrefix: '_INBOX_acme_writer',
+    apiPrefix: 'JS.API',
     tenant: 'acme',
     wsFactory: async (url) => ({
       socket: new WebSocket(url) as unknown as globalThis.WebSocket,

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Generates nats-server.conf from config/tenants.json: one NATS account per tenant
-// (the unit of isolation) with writer, reader and service users, each limited to its
-// tenant's subjects and its own inbox prefix.
+// Generates nats-server.conf from config/tenants.json. Each tenant gets a data account
+// (its streams, buckets and service user) and one account per client role (writer,
+// reader) that imports only what that role needs; every user is limited to its tenant's
+// subjects and its own inbox prefix.
 //   node scripts/generate-server-config.mjs [--production] [--input file] [--output file]
 // --production swaps the marked development passwords for $ENV references.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -45,22 +46,30 @@ export function validateTenants(spec) {
   return spec;
 }
 
-/** The subjects each role may publish to, inside its tenant's own account. */
+/**
+ * Where client accounts import their data account's JetStream API (`apiPrefix` in
+ * connect()). Not `$JS.API`: every account answers that itself, if only to say it has no
+ * JetStream, and that answer would race the imported one.
+ */
+export const clientApiPrefix = 'JS.API';
+
+/** The subjects each role may publish to, in its own account. */
 export function rolePermissions({ prefix, stream, viewsBucket }, tenant, role) {
   const kv = `KV_${viewsBucket}`;
+  const api = role === 'service' ? '$JS.API' : clientApiPrefix;
   const read = [
     // Reads: direct get by subject, and batch get with a JSON body. The body cannot be
-    // scoped by permissions, which is safe only because this account holds one tenant.
-    `$JS.API.DIRECT.GET.${stream}`,
-    `$JS.API.DIRECT.GET.${stream}.>`,
+    // scoped by permissions, which is safe only because the data account holds one tenant.
+    `${api}.DIRECT.GET.${stream}`,
+    `${api}.DIRECT.GET.${stream}.>`,
     // Watch: a consumer whose filter is in the subject, on this tenant's events only.
-    `$JS.API.CONSUMER.CREATE.${stream}.*.${prefix}.${tenant}.>`,
+    `${api}.CONSUMER.CREATE.${stream}.*.${prefix}.${tenant}.>`,
     // No CONSUMER.DELETE: it cannot be limited to the user's own consumers, and would let
     // a reader delete the service's durables. Watch consumers expire when unwatched.
     `$JS.FC.${stream}.>`,
     // Views: direct get and watch of this tenant's keys.
-    `$JS.API.DIRECT.GET.${kv}.$KV.${viewsBucket}.${tenant}.>`,
-    `$JS.API.CONSUMER.CREATE.${kv}.*.$KV.${viewsBucket}.${tenant}.>`,
+    `${api}.DIRECT.GET.${kv}.$KV.${viewsBucket}.${tenant}.>`,
+    `${api}.CONSUMER.CREATE.${kv}.*.$KV.${viewsBucket}.${tenant}.>`,
     `$JS.FC.${kv}.>`,
     // Lets the client confirm which account (tenant) its credentials belong to.
     '$SYS.REQ.USER.INFO',
@@ -101,6 +110,31 @@ export function roleDenials({ stream, viewsBucket }, role) {
 }
 
 export const roles = ['writer', 'reader', 'service'];
+
+/** Roles whose users live outside the data account (see the isolation model in the output). */
+export const clientRoles = ['writer', 'reader'];
+
+/** The account of a tenant's role: the data account for the service, `<tenant>/<role>` for clients. */
+export const accountOf = (tenant, role) => (clientRoles.includes(role) ? `${tenant}/${role}` : tenant);
+
+/**
+ * What a client role's account imports from its tenant's data account: the subjects it may
+ * publish (each a service, direct gets answering with a stream of messages) and its inbox,
+ * where its consumers deliver.
+ */
+export function roleImports(spec, tenant, role) {
+  const services = rolePermissions(spec, tenant, role)
+    .filter((subject) => !subject.startsWith('$SYS.'))
+    .map((local) => ({
+      local,
+      // The data account's own name for it: its JetStream API is under $JS.API.
+      service: local.startsWith(`${clientApiPrefix}.`)
+        ? `$JS.API${local.slice(clientApiPrefix.length)}`
+        : local,
+      stream: local.startsWith(`${clientApiPrefix}.DIRECT.GET.`),
+    }));
+  return { services, inbox: `${inboxPrefix(tenant, role)}.>` };
+}
 
 /** The inbox prefix a role's connections must use (`inboxPrefix` in connect()). */
 export const inboxPrefix = (tenant, role) => `_INBOX_${tenant}_${role}`;
@@ -145,12 +179,11 @@ websocket {
 
 export function renderConfig(spec, { production = false } = {}) {
   validateTenants(spec);
-  const accounts = spec.tenants.map((t) => {
-    const users = roles.map((role) => {
-      const password = production ? `$${envName(t.name, role)}` : q(devPassword(t.name, role));
-      const denials = roleDenials(spec, role);
-      const deny = denials.length ? `\n            deny: ${list(denials, '            ')}` : '';
-      return `      {
+  const user = (t, role) => {
+    const password = production ? `$${envName(t.name, role)}` : q(devPassword(t.name, role));
+    const denials = roleDenials(spec, role);
+    const deny = denials.length ? `\n            deny: ${list(denials, '            ')}` : '';
+    return `      {
         user: ${q(`${t.name}-${role}`)}
         password: ${password}${production ? '' : '  # DEVELOPMENT ONLY'}
         permissions: {
@@ -162,13 +195,31 @@ export function renderConfig(spec, { production = false } = {}) {
           allow_responses: true
         }
       }`;
-    });
-    return `  ${t.name} {
-    # One tenant must not exhaust the server for the others.
-    limits {
+  };
+  // One tenant must not exhaust the server for the others.
+  const limits = (t) => `    limits {
       max_connections: ${t.maxConnections ?? 1000}
       max_subscriptions: ${t.maxSubscriptions ?? 100000}
+    }`;
+  const accounts = spec.tenants.flatMap((t) => {
+    // Each subject once, with every client account that may import it.
+    const exported = new Map();
+    for (const role of clientRoles) {
+      const { services, inbox } = roleImports(spec, t.name, role);
+      for (const { service, stream } of services) {
+        const entry = exported.get(service) ?? { kind: stream ? 'service-stream' : 'service', to: [] };
+        exported.set(service, { ...entry, to: [...entry.to, accountOf(t.name, role)] });
+      }
+      exported.set(inbox, { kind: 'stream', to: [accountOf(t.name, role)] });
     }
+    const exports = [...exported].map(([subject, { kind, to }]) => {
+      const accounts = `accounts: [${to.map(q).join(', ')}]`;
+      if (kind === 'stream') return `      { stream: ${q(subject)}, ${accounts} }`;
+      const response = kind === 'service-stream' ? 'response_type: stream, ' : '';
+      return `      { service: ${q(subject)}, ${response}${accounts} }`;
+    });
+    const data = `  ${q(t.name)} {
+${limits(t)}
     jetstream {
       max_file: ${t.maxFile ?? '1GB'}
       max_mem: ${t.maxMem ?? '64MB'}
@@ -176,20 +227,48 @@ export function renderConfig(spec, { production = false } = {}) {
       max_consumers: ${t.maxConsumers ?? 500}
     }
     users: [
-${users.join('\n')}
+${user(t, 'service')}
+    ]
+    exports: [
+${exports.join('\n')}
     ]
   }`;
+    const clients = clientRoles.map((role) => {
+      const { services, inbox } = roleImports(spec, t.name, role);
+      const from = `account: ${q(t.name)}`;
+      const imports = [
+        ...services.map(
+          ({ service, local }) =>
+            `      { service: { ${from}, subject: ${q(service)} }${local === service ? '' : `, to: ${q(local)}`} }`,
+        ),
+        `      { stream: { ${from}, subject: ${q(inbox)} } }`,
+      ];
+      return `  ${q(accountOf(t.name, role))} {
+${limits(t)}
+    users: [
+${user(t, role)}
+    ]
+    imports: [
+${imports.join('\n')}
+    ]
+  }`;
+    });
+    return [data, ...clients];
   });
   return `# nats-server configuration for jetsource.
 # GENERATED by scripts/generate-server-config.mjs from config/tenants.json; do not edit by hand.
 ${production ? '# Production: passwords come from JETSOURCE_<TENANT>_<ROLE>_PASSWORD environment variables.\n' : '# DEVELOPMENT configuration: the passwords below are public. Generate with --production for real use.\n'}#
-# Isolation model: one NATS account per tenant. Accounts share nothing unless they
-# export it, so no subject, stream, consumer, KV bucket or inbox of one tenant is
-# reachable from another. Subject permissions inside one shared account are NOT enough
-# (nats-server #8274: a push consumer's deliver_subject is never checked against its
-# creator's permissions; direct batch get and inboxes cannot be scoped either).
-# Inside an account, users are roles: writer (append, read, watch, read views),
-# reader (read, watch, read views) and service (stream/KV admin, projectors).
+# Isolation model: accounts share nothing unless they export it. Each tenant has a data
+# account holding its streams and KV buckets and its service user (stream/KV admin,
+# projectors), and an account per client role: <tenant>/writer (append, read, watch,
+# read views) and <tenant>/reader (read, watch, read views). A client account imports
+# from its data account only the subjects its role may publish, and its own inbox.
+# Subject permissions inside one shared account are NOT enough: nats-server publishes a
+# request's answer (a direct get's stored message, an API reply) to whatever reply
+# subject the requester names, unchecked, so a user sharing an account with the streams
+# could aim it at $JS.API.STREAM.DELETE or at event and KV subjects. From a client account
+# answers come back into that account, where no stream or API lives. (Also nats-server
+# #8274: a push consumer's deliver_subject is not checked against its creator's rights.)
 
 ${production ? PRODUCTION_LISTENERS : DEVELOPMENT_LISTENERS}
 jetstream {

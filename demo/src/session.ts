@@ -73,6 +73,7 @@ export class Session {
       user: `${tenant}-${role}`,
       pass: `dev-${tenant}-${role}`, // the bundled development credentials
       inboxPrefix: `_INBOX_${tenant}_${role}`,
+      apiPrefix: 'JS.API', // the JetStream API as the bundled config imports it into role accounts
       tenant,
       name: `jetsource demo (${tenant} ${role})`,
     });

@@ -19,9 +19,16 @@ import {
 export interface ConnectOptions extends WsConnectionOptions {
   /**
    * The tenant these credentials must belong to. When set, connect asks the server which
-   * account the user is in and fails with {@link TenantMismatchError} unless it is this tenant.
+   * account the user is in and fails with {@link TenantMismatchError} unless it is this
+   * tenant's: `<tenant>`, or a role account `<tenant>/<role>` (the bundled config's).
    */
   tenant?: string;
+  /**
+   * Where the user's account has the JetStream API, default `$JS.API`. An account that
+   * imports it from another one has it under another prefix: the bundled config's reader
+   * and writer accounts import their tenant's under `JS.API`.
+   */
+  apiPrefix?: string;
 }
 
 /**
@@ -47,7 +54,7 @@ export const connectionDefaults: Readonly<Partial<WsConnectionOptions>> = {
  * const nc = await connect({ servers: 'ws://localhost:8080', user: 'acme-writer', pass: '…', inboxPrefix: '_INBOX_acme_writer' });
  */
 export async function connect(options: ConnectOptions): Promise<NatsConnection> {
-  const { tenant, ...rest } = options;
+  const { tenant, apiPrefix, ...rest } = options;
   // nats.js would wait forever for a socket it cannot make.
   if (typeof globalThis.WebSocket === 'undefined' && !rest.wsFactory)
     throw new InvalidArgumentError(
@@ -59,6 +66,7 @@ export async function connect(options: ConnectOptions): Promise<NatsConnection> 
   const nc = await wsconnect({ ...connectionDefaults, ...rest }).catch((err: unknown) => {
     throw connectError(err, rest);
   });
+  if (apiPrefix !== undefined) apiPrefixes.set(nc, apiPrefix);
   if (tenant !== undefined) {
     await verifyTenant(nc, tenant).catch(async (err: unknown) => {
       await nc.close();
@@ -91,12 +99,23 @@ function connectError(err: unknown, options: WsConnectionOptions): unknown {
 }
 
 const accounts = new WeakMap<NatsConnection, string>();
+const apiPrefixes = new WeakMap<NatsConnection, string>();
+
+/** The JetStream API prefix of a connection's account (see {@link ConnectOptions.apiPrefix}). */
+export const jetStreamApi = (nc: NatsConnection): string => apiPrefixes.get(nc) ?? '$JS.API';
+
+/**
+ * The tenant an account belongs to: the bundled config names a tenant's data account
+ * `<tenant>` and its client role accounts `<tenant>/<role>` (tenant names have no "/").
+ */
+export const tenantOfAccount = (account: string): string => account.split('/')[0]!;
 
 /**
  * Asks the server which account the connection's user belongs to (`$SYS.REQ.USER.INFO`)
- * and throws {@link TenantMismatchError} unless it is `tenant`. With one account per
- * tenant (the bundled nats-server.conf) this catches a wrong `tenant` option at once,
- * instead of as a permission error on the first append.
+ * and throws {@link TenantMismatchError} unless it is one of `tenant`'s (see
+ * {@link tenantOfAccount}). With accounts per tenant (the bundled nats-server.conf) this
+ * catches a wrong `tenant` option at once, instead of as a permission error on the first
+ * append.
  */
 export async function verifyTenant(nc: NatsConnection, tenant: string): Promise<void> {
   let account: string | undefined;
@@ -118,7 +137,8 @@ export async function verifyTenant(nc: NatsConnection, tenant: string): Promise<
   }
   if (account === undefined) throw new TenantMismatchError(tenant, 'the server did not report an account');
   accounts.set(nc, account);
-  if (account !== tenant) throw new TenantMismatchError(tenant, `they belong to account "${account}"`);
+  if (tenantOfAccount(account) !== tenant)
+    throw new TenantMismatchError(tenant, `they belong to account "${account}"`);
 }
 
 /** The account {@link verifyTenant} found for a connection, if it ran. */

@@ -7,7 +7,7 @@ import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
 import { TenantMismatchError } from '../errors.js';
-import { verifiedAccount } from '../connection/connect.js';
+import { tenantOfAccount, verifiedAccount } from '../connection/connect.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { SubjectScheme, type EntityRef, type EventFilter } from '../subjects/subjects.js';
 import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './reading.js';
@@ -103,7 +103,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   constructor(options: EventStoreOptions<E>) {
     assertSupportedServer(options.connection);
     const account = verifiedAccount(options.connection);
-    if (account !== undefined && account !== options.tenant) {
+    if (account !== undefined && tenantOfAccount(account) !== options.tenant) {
       throw new TenantMismatchError(options.tenant, `the connection belongs to account "${account}"`);
     }
     this.tenant = options.tenant;

@@ -16,6 +16,7 @@ const role = (name: string) => ({
   NATS_USER: `acme-${name}`,
   NATS_PASS: `dev-acme-${name}`,
   NATS_INBOX_PREFIX: `_INBOX_acme_${name}`,
+  NATS_API_PREFIX: 'JS.API',
 });
 
 let t: TestServer;

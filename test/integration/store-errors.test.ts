@@ -251,20 +251,21 @@ describe('store errors', () => {
     const stream = unique('S');
     await ensureStore(nc, { stream, prefix: 'hdr' });
     const store = createEventStore({ connection: nc, tenant: 'x', prefix: 'hdr', stream });
-    // 30k UTF-16 units of meta, 90 KB in UTF-8: under the limit by length, over it in bytes.
-    const meta = { note: '€'.repeat(30_000) };
+    // 20k UTF-16 units of meta, 60 KB in UTF-8 (under NATS's 64 KiB for headers), and 6 KB
+    // of data: under the 64 KiB limit by length, over it in bytes.
+    const meta = { note: '€'.repeat(20_000) };
     const err = await store
       .append(
         { type: 'a', id: '1' },
         [
-          { type: 'E', data: {}, meta },
+          { type: 'E', data: { pad: 'x'.repeat(6_000) }, meta },
           { type: 'E', data: {} },
         ],
         { expect: 'new' },
       )
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PayloadTooLargeError);
-    expect((err as PayloadTooLargeError).size).toBeGreaterThan(90_000);
+    expect((err as PayloadTooLargeError).size).toBeGreaterThan(65_536);
     expect(await store.version({ type: 'a', id: '1' })).toBe(0);
   });
 

@@ -8,13 +8,13 @@
 //   denied   the server refused the subject (permission violation)
 //   refused  the server answered with an error (API error, 404, cycle …)
 //   a-only   the request is allowed inside A's account and answered, but only with A's data
-//            (each tenant is its own account: B's streams do not exist there)
+//            (each tenant has its own accounts: B's streams do not exist in A's)
 //   harmless anything, as long as B is unchanged and B's subscribers saw nothing
 import { Kvm, type KV } from '@nats-io/kv';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { nuid, type NatsConnection } from '@nats-io/nats-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { inboxFor } from '../../src/connection/connect.js';
+import { inboxFor, jetStreamApi } from '../../src/connection/connect.js';
 import {
   createEventStore,
   PermissionDeniedError,
@@ -25,6 +25,7 @@ import {
 import { ensureProcessorStream, ensureStore } from '../../src/server.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 import {
+  asApi,
   batch,
   call,
   collect,
@@ -109,7 +110,9 @@ async function trafficB() {
   await storeB.append(entityB, { id: trafficId(B), type: 'Deposited', data: { amount: 0, note: secret(B) } });
 }
 
-const views = (nc: NatsConnection) => new Kvm(nc).open('views', { allow_direct: true });
+// Readers and writers reach the bucket through their account's API prefix (JS.API).
+const views = (nc: NatsConnection) =>
+  new Kvm(jetstream(nc, { apiPrefix: jetStreamApi(nc) })).open('views', { allow_direct: true });
 
 beforeAll(async () => {
   // TENANCY_CONFIG runs the suite against another config, e.g. a candidate fix or a production render.
@@ -334,7 +337,7 @@ const ownInbox: Attempt = async (nc) => {
   const inbox = inboxFor(nc);
   const received: Reply[] = [];
   const sub = nc.subscribe(inbox, { callback: collect(received) });
-  nc.publish(`$JS.API.DIRECT.GET.EVENTS.es.${A}.acct.a1.*`, '', { reply: inbox });
+  nc.publish(asApi(nc, `$JS.API.DIRECT.GET.EVENTS.es.${A}.acct.a1.*`), '', { reply: inbox });
   await nc.flush();
   for (let i = 0; i < 50 && received.length === 0; i++) await sleep(20);
   sub.unsubscribe();
@@ -840,7 +843,8 @@ describe.each(['writer', 'reader'] as const)(`acme-%s against ${B}`, (role) => {
       ownCheck: hasA,
     });
     attack(`watch tenant ${B}`, firstWatchedEvent(B, entityB), {
-      deniedCheck: deniedWith(/^\$JS\.API\.CONSUMER\.CREATE\.EVENTS\.\w+\.es\.globex\.acct\.g1\.\*$/),
+      // Readers and writers create consumers through their JS.API import.
+      deniedCheck: deniedWith(/^JS\.API\.CONSUMER\.CREATE\.EVENTS\.\w+\.es\.globex\.acct\.g1\.\*$/),
       own: firstWatchedEvent(A, entityA),
       allowed: ALL,
       ownCheck: hasA,
@@ -936,7 +940,8 @@ test(`after every attack, ${B}'s events, view, streams and consumers are exactly
 });
 
 // ---------------------------------------------------------------------------------------
-// Role boundaries INSIDE tenant A. Readers and writers may not delete consumers at all.
+// Role boundaries INSIDE tenant A. Readers and writers live in accounts of their own, so
+// answers they aim elsewhere land there. They may not delete consumers at all.
 // Consumer create on EVENTS is create-or-update and matches any name (permissions cannot
 // see the body), so a durable on EVENTS itself could be reconfigured by a reader: that is
 // why processors run on the EVENTS_WORK mirror, where readers and writers have no rights.
@@ -970,6 +975,50 @@ describe('known holes inside tenant A (role boundaries)', () => {
     }
     expect((await jsmA.streams.info('EVENTS')).state.messages).toBe(before);
   });
+
+  // nats-server publishes a request's answer to whatever reply subject the requester
+  // names, unchecked. Readers and writers live in their own accounts, so the answer lands
+  // there, where no stream, bucket or JetStream API lives.
+  test.each(['reader', 'writer'] as const)(
+    'answers a %s aims at the JetStream API, events or views land in its own account and change nothing',
+    async (role) => {
+      const nc = conn(A, role);
+      const service = createEventStore({ connection: conn(A, 'service'), tenant: A });
+      // An event with an empty body is an empty request: a delete needs nothing more.
+      const empty = { type: 'acct', id: unique('empty') };
+      await service.append(empty, { type: 'Closed', data: {} });
+      const onEvents = await durable();
+      await jsmA.consumers.add('EVENTS', { durable_name: onEvents, ack_policy: 'explicit' as never });
+      const forged = { type: 'acct', id: unique('forged') };
+      const viewsA = await views(conn(A, 'service'));
+      const viewBefore = (await viewsA.get(`${A}.summary`))?.string();
+      const before = (await jsmA.streams.info('EVENTS')).state.messages;
+      const targets = [
+        '$JS.API.STREAM.DELETE.EVENTS',
+        '$JS.API.STREAM.PURGE.KV_views',
+        '$JS.API.STREAM.DELETE.EVENTS_WORK',
+        `$JS.API.CONSUMER.DELETE.EVENTS.${onEvents}`,
+        `$JS.API.CONSUMER.DELETE.EVENTS_WORK.${await durable()}`,
+        `$KV.views.${A}.summary`,
+        `es.${A}.acct.${forged.id}.Deposited`,
+        // The same, through what the role's own account imports.
+        asApi(nc, `$JS.API.CONSUMER.CREATE.EVENTS.x.es.${A}.>`),
+        asApi(nc, `$JS.API.DIRECT.GET.EVENTS.es.${A}.acct.${forged.id}.Deposited`),
+      ];
+      for (const reply of targets) {
+        nc.publish(asApi(nc, `$JS.API.DIRECT.GET.EVENTS.es.${A}.acct.${empty.id}.Closed`), '', { reply });
+        nc.publish(asApi(nc, `$JS.API.DIRECT.GET.KV_views.$KV.views.${A}.summary`), '', { reply });
+      }
+      await nc.flush();
+      await sleep(300);
+      expect((await jsmA.streams.info('EVENTS')).state.messages).toBe(before);
+      expect((await jsmA.streams.info('EVENTS_WORK')).config.name).toBe('EVENTS_WORK');
+      expect((await jsmA.consumers.info('EVENTS', onEvents)).name).toBe(onEvents);
+      expect((await jsmA.consumers.list('EVENTS_WORK').next()).length).toBeGreaterThan(0);
+      expect((await viewsA.get(`${A}.summary`))?.string()).toBe(viewBefore);
+      expect(await service.version(forged)).toBe(0);
+    },
+  );
 
   test("a reader cannot delete the service's durable projector", async () => {
     const name = await durable();

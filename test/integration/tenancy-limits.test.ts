@@ -31,11 +31,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('a tenant at its connection limit cannot connect more, and another tenant still can', async () => {
+// Limits apply to each of a tenant's accounts: its data account and each client role's.
+test('a tenant role at its connection limit cannot connect more, and another tenant still can', async () => {
   const acme = [];
   for (let i = 0; i < 3; i++)
     acme.push(await t.connect({ ...devUser('acme', 'reader'), maxReconnectAttempts: 0 }));
-  const extra = () => tcpConnect({ servers: t.server.url, ...devUser('acme', 'writer'), reconnect: false });
+  const extra = () => tcpConnect({ servers: t.server.url, ...devUser('acme', 'reader'), reconnect: false });
   await expect(extra()).rejects.toThrow();
   const other = await t.connect(devUser('globex', 'reader'));
   expect(other.isClosed()).toBe(false);

@@ -39,6 +39,8 @@ export function devUser(tenant: string, role: string): Partial<ConnectOptions> {
     user: `${tenant}-${role}`,
     pass: `dev-${tenant}-${role}`,
     inboxPrefix: `_INBOX_${tenant}_${role}`,
+    // Readers and writers have their own accounts, which import the JetStream API under JS.API.
+    ...(role === 'service' ? {} : { apiPrefix: 'JS.API' }),
   };
 }
 

@@ -10,7 +10,17 @@ import {
   type Status,
 } from '@nats-io/nats-core';
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { inboxFor } from '../../src/connection/connect.js';
+import { inboxFor, jetStreamApi } from '../../src/connection/connect.js';
+
+/**
+ * A JetStream API subject as the connection's account names it: the bundled config's
+ * reader and writer accounts import their data account's API under `JS.API`, so an
+ * attempt on `$JS.API.X` is made on `JS.API.X` there (their own `$JS.API` has no JetStream).
+ */
+export const asApi = (nc: NatsConnection, subject: string): string =>
+  subject === '$JS.API' || subject.startsWith('$JS.API.')
+    ? jetStreamApi(nc) + subject.slice('$JS.API'.length)
+    : subject;
 
 /** Tenants and roles of the bundled nats-server.conf. */
 export type Role = 'writer' | 'reader' | 'service';
@@ -21,6 +31,8 @@ export function credentials(tenant: string, role: Role) {
     user: `${tenant}-${role}`,
     pass: `dev-${tenant}-${role}`,
     inboxPrefix: `_INBOX_${tenant}_${role}`,
+    // Readers and writers have their own accounts, which import the JetStream API under JS.API.
+    ...(role === 'service' ? {} : { apiPrefix: 'JS.API' }),
   };
 }
 
@@ -127,7 +139,10 @@ function headersOf(pairs?: Record<string, string>): MsgHdrs | undefined {
 export function request(subject: string, body?: unknown, hdrs?: Record<string, string>): Attempt {
   return async (nc) => {
     try {
-      const msg = await nc.request(subject, encode(body), { timeout: 1000, headers: headersOf(hdrs) });
+      const msg = await nc.request(asApi(nc, subject), encode(body), {
+        timeout: 1000,
+        headers: headersOf(hdrs),
+      });
       return fromReplies([toReply(msg)]);
     } catch (err) {
       return failed(err);
@@ -141,9 +156,10 @@ export function request(subject: string, body?: unknown, hdrs?: Record<string, s
  * second of quiet. Its own inbox subscription also sees pulled messages, which arrive under
  * their stream subject and so never resolve an `nc.request`.
  */
-export function batch(subject: string, body: unknown, max = Infinity): Attempt {
+export function batch(apiSubject: string, body: unknown, max = Infinity): Attempt {
   return (nc) =>
     new Promise<Outcome>((resolve) => {
+      const subject = asApi(nc, apiSubject);
       const replies: Reply[] = [];
       const inbox = inboxFor(nc);
       const status = watchPermissionErrors(nc);
@@ -175,8 +191,9 @@ export function batch(subject: string, body: unknown, max = Infinity): Attempt {
 }
 
 /** A plain publish: it has no reply, so a denial shows only as an async permission error status. */
-export function publish(subject: string, body?: unknown, hdrs?: Record<string, string>): Attempt {
+export function publish(apiSubject: string, body?: unknown, hdrs?: Record<string, string>): Attempt {
   return async (nc) => {
+    const subject = asApi(nc, apiSubject);
     const status = watchPermissionErrors(nc);
     let denied: unknown;
     status.on(subject, (err) => (denied = err));

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import {
+  accountOf,
+  clientApiPrefix,
   devPassword,
   inboxPrefix,
   renderConfig,
@@ -40,7 +42,7 @@ const allRoles = roles as Role[];
 
 /** The text of one account block of a rendered config. */
 function account(config: string, name: string): string {
-  const start = config.indexOf(`\n  ${name} {\n`);
+  const start = config.indexOf(`\n  "${name}" {\n`);
   expect(start, `account ${name}`).toBeGreaterThan(0);
   const end = config.indexOf('\n  }\n', start);
   return config.slice(start, end);
@@ -168,7 +170,7 @@ describe('rolePermissions', () => {
     );
   });
 
-  test('readers and writers get none of the unscopable JetStream APIs', () => {
+  test('readers and writers get none of the unscopable JetStream APIs, under either prefix', () => {
     const denied = [
       '$JS.API.STREAM.INFO.EVENTS',
       '$JS.API.STREAM.MSG.GET.EVENTS',
@@ -193,7 +195,7 @@ describe('rolePermissions', () => {
     ];
     for (const role of ['reader', 'writer'] as const) {
       const allowed = permissions(s, 'acme', role);
-      for (const subject of denied)
+      for (const subject of denied.flatMap((d) => [d, d.replace(/^\$JS\.API/, clientApiPrefix as string)]))
         expect(
           allowed.filter((p) => matches(p, subject)),
           `${role}: ${subject}`,
@@ -215,9 +217,9 @@ describe('rolePermissions', () => {
     expect(permissions(custom, 't1', 'writer')).toEqual(
       expect.arrayContaining([
         'ev.t1.>',
-        '$JS.API.DIRECT.GET.LOG.>',
-        '$JS.API.CONSUMER.CREATE.LOG.*.ev.t1.>',
-        '$JS.API.DIRECT.GET.KV_proj.$KV.proj.t1.>',
+        'JS.API.DIRECT.GET.LOG.>',
+        'JS.API.CONSUMER.CREATE.LOG.*.ev.t1.>',
+        'JS.API.DIRECT.GET.KV_proj.$KV.proj.t1.>',
       ]),
     );
     expect(permissions(custom, 't1', 'service')).toContain('$KV.proj.>');
@@ -233,15 +235,42 @@ describe('renderConfig', () => {
     expect(readFileSync(new URL('nats-server.conf', root), 'utf8')).toBe(render(checkedIn));
   });
 
-  test('one account per tenant, holding exactly its own users, each subscribing only to its own inbox', () => {
+  test('a data account per tenant with its service user, and an account per client role with its user', () => {
     const config = render(spec('acme', 'globex', 'initech'));
     for (const tenant of ['acme', 'globex', 'initech']) {
-      const block = account(config, tenant);
-      const users = [...block.matchAll(/user: "([^"]+)"/g)].map((m) => m[1]);
-      expect(users).toEqual(allRoles.map((role) => `${tenant}-${role}`));
-      const subscribe = [...block.matchAll(/subscribe: \{ allow: \[([^\]]*)\] \}/g)].map((m) => m[1]);
-      expect(subscribe).toEqual(allRoles.map((role) => `"${inboxPrefix(tenant, role)}.>"`));
-      expect(block).not.toMatch(/exports|imports/);
+      for (const role of allRoles) {
+        const block = account(config, accountOf(tenant, role) as string);
+        const users = [...block.matchAll(/user: "([^"]+)"/g)].map((m) => m[1]);
+        expect(users).toEqual([`${tenant}-${role}`]);
+        const subscribe = [...block.matchAll(/subscribe: \{ allow: \[([^\]]*)\] \}/g)].map((m) => m[1]);
+        expect(subscribe).toEqual([`"${inboxPrefix(tenant, role)}.>"`]);
+      }
+      // Only the data account has JetStream; client accounts only import from it.
+      const data = account(config, tenant);
+      expect(data).toMatch(/jetstream \{/);
+      for (const role of ['writer', 'reader'] as const) {
+        const client = account(config, accountOf(tenant, role) as string);
+        expect(client).not.toMatch(/jetstream|exports/);
+        const from = [...client.matchAll(/account: "([^"]+)"/g)].map((m) => m[1]);
+        expect(new Set(from)).toEqual(new Set([tenant]));
+      }
+      // The data account exports only to its own tenant's client accounts.
+      const to = [...data.matchAll(/accounts: \[([^\]]*)\]/g)].flatMap((m) => m[1]!.split(', '));
+      expect(new Set(to)).toEqual(new Set([`"${tenant}/writer"`, `"${tenant}/reader"`]));
+    }
+  });
+
+  test('a client account imports exactly what its role may publish, the JetStream API under JS.API, and its inbox', () => {
+    const config = render(spec('acme'));
+    for (const role of ['writer', 'reader'] as const) {
+      const client = account(config, `acme/${role}`);
+      const imported = [
+        ...client.matchAll(/\{ service: \{ account: "acme", subject: "([^"]+)" \}(?:, to: "([^"]+)")? \}/g),
+      ].map((m) => m[2] ?? m[1]);
+      expect(imported).toEqual(permissions(spec('acme'), 'acme', role).filter((p) => !p.startsWith('$SYS.')));
+      for (const [, exported, local] of client.matchAll(/subject: "([^"]+)" \}, to: "([^"]+)"/g))
+        expect(exported).toBe(local!.replace(/^JS\.API/, '$JS.API'));
+      expect(client).toContain(`{ stream: { account: "acme", subject: "${inboxPrefix('acme', role)}.>" } }`);
     }
   });
 
@@ -258,7 +287,10 @@ describe('renderConfig', () => {
     const refs = [...config.matchAll(/password: (.*)/g)].map((m) => m[1]);
     expect(refs).toEqual(
       checkedIn.tenants.flatMap(({ name }) =>
-        allRoles.map((role) => `$JETSOURCE_${name.toUpperCase()}_${role.toUpperCase()}_PASSWORD`),
+        // The data account's service user, then the writer's and reader's accounts.
+        ['service', 'writer', 'reader'].map(
+          (role) => `$JETSOURCE_${name.toUpperCase()}_${role.toUpperCase()}_PASSWORD`,
+        ),
       ),
     );
     // The accounts and permissions are the same as in development; only listeners and secrets differ.

@@ -23,6 +23,8 @@ export interface Env {
   NATS_PASS: string;
   /** The role's own inbox space, e.g. `_INBOX_acme_writer`: its permissions allow no other. */
   NATS_INBOX_PREFIX: string;
+  /** Where the role's account has the JetStream API: `JS.API` for the bundled config's readers and writers. */
+  NATS_API_PREFIX?: string;
   TENANT: string;
 }
 
@@ -56,6 +58,7 @@ export default {
         user: env.NATS_USER,
         pass: env.NATS_PASS,
         inboxPrefix: env.NATS_INBOX_PREFIX,
+        apiPrefix: env.NATS_API_PREFIX,
         reconnect: false,
       }).catch((cause: unknown) => {
         console.error('cannot connect to NATS', cause);

@@ -3,6 +3,7 @@ import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { fromRequestError } from '../../connection/request-errors.js';
 import { directMessage } from './api.js';
+import { jetStreamApi } from '../../connection/connect.js';
 import type { ReadEnd } from './reaching.js';
 
 /**
@@ -30,25 +31,30 @@ export type PendingMessage = StoredMessage & { pending: number };
 /**
  * Reads through the stream's direct-get API (`allow_direct`): no consumer is created,
  * nothing is left behind on the server, and a tenant user needs only
- * `$JS.API.DIRECT.GET.<stream>.>` in its own account.
+ * `$JS.API.DIRECT.GET.<stream>.>` (or its account's API prefix).
  */
 export class DirectReader {
+  /** `<api>.DIRECT.GET.<stream>`: the batch and query form; a subject follows for the last message on it. */
+  private readonly api: string;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly stream: string,
     private readonly timeoutMs: number,
     /** What to tell the user when the stream is missing (views are not created by ensureStore). */
     private readonly remedy?: string,
-  ) {}
+  ) {
+    this.api = `${jetStreamApi(nc)}.DIRECT.GET.${stream}`;
+  }
 
   /** The last message on a subject (wildcards allowed), or null when there is none. */
   last(subject: string): Promise<StoredMessage | null> {
-    return this.one(`$JS.API.DIRECT.GET.${this.stream}.${subject}`, Empty);
+    return this.one(`${this.api}.${subject}`, Empty);
   }
 
   /** The one message a query names (see {@link DirectQuery}), or null. */
   get(query: DirectQuery): Promise<StoredMessage | null> {
-    return this.one(`$JS.API.DIRECT.GET.${this.stream}`, JSON.stringify(query));
+    return this.one(this.api, JSON.stringify(query));
   }
 
   /** What follows a read of `filter` (the event after a sequence), and its newest event. */
@@ -131,7 +137,7 @@ export class DirectReader {
    * when the server refuses it for matching too many subjects (413).
    */
   private async batch(body: object): Promise<{ messages: PendingMessage[]; unsent: number } | null> {
-    const api = `$JS.API.DIRECT.GET.${this.stream}`;
+    const api = this.api;
     const messages: PendingMessage[] = [];
     try {
       const replies = await this.nc.requestMany(api, JSON.stringify({ ...body, max_bytes: ANSWER_BYTES }), {

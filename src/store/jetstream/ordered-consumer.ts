@@ -16,7 +16,7 @@ import {
   type ConsumerConfig,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { inboxFor } from '../../connection/connect.js';
+import { inboxFor, jetStreamApi } from '../../connection/connect.js';
 import { closedRemedy, fromRequestError } from '../../connection/request-errors.js';
 import { ApiErrorCode, headerBlockOf, NatsStoredMessage } from './api.js';
 import type { StoredMessage } from '../../codec/event-format.js';
@@ -110,7 +110,10 @@ export class OrderedConsumer {
    * retries). Fatal errors (permission denied, no stream) go to `handlers.error`.
    */
   async start(): Promise<void> {
-    this.jsm = await jetstreamManager(this.options.nc, { checkAPI: false });
+    this.jsm = await jetstreamManager(this.options.nc, {
+      checkAPI: false,
+      apiPrefix: jetStreamApi(this.options.nc),
+    });
     if (this.stopped) return;
     this.status = this.options.nc.status() as QueuedIterator<Status>;
     void this.followConnection(this.status);
@@ -325,11 +328,11 @@ function pushedMessage(msg: Msg, sequence: number): StoredMessage {
 /** Errors a retry cannot fix. */
 function fatalError(
   err: unknown,
-  { stream, filter, missingRemedy }: OrderedConsumerOptions,
+  { nc, stream, filter, missingRemedy }: OrderedConsumerOptions,
 ): Error | undefined {
   if (err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)
     return new StoreNotFoundError(stream, { cause: err, remedy: missingRemedy });
-  const mapped = fromRequestError(err, stream, `$JS.API.CONSUMER.CREATE.${stream}.*.${filter}`);
+  const mapped = fromRequestError(err, stream, `${jetStreamApi(nc)}.CONSUMER.CREATE.${stream}.*.${filter}`);
   if (mapped instanceof StoreNotFoundError)
     return new StoreNotFoundError(stream, { cause: err, remedy: missingRemedy });
   if (mapped instanceof PermissionDeniedError) return mapped;

@@ -11,6 +11,7 @@ async function smoke() {
     user: 'acme-writer',
     pass: 'dev-acme-writer',
     inboxPrefix: '_INBOX_acme_writer',
+    apiPrefix: 'JS.API',
     tenant: 'acme',
   });
   try {
