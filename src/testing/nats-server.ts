@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { supportsAtomicAppends } from '../connection/server-version.js';
@@ -11,7 +11,7 @@ import { UnsupportedServerError } from '../errors.js';
 export interface NatsServerOptions {
   /** nats-server binary. Default: `$NATS_SERVER_BIN`, else `nats-server` on `PATH`. */
   bin?: string;
-  /** A config file to include (accounts, users, limits). Listeners and the store dir are overridden; its other JetStream settings are kept. */
+  /** A config file to start from (accounts, users, limits), with the files it includes. Listeners and the store dir are overridden; its other settings, JetStream's too, are kept. */
   configFile?: string;
   /** JetStream store directory. Default: a fresh temporary directory, removed on {@link NatsServer.stop}. */
   storeDir?: string;
@@ -81,15 +81,13 @@ interface Ports {
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = options.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   await assertUsableBinary(bin);
+  // Read before the work dir exists: a config that cannot be read leaves nothing behind.
+  const config = options.configFile ? withoutJetStreamStore(await inlined(resolve(options.configFile))) : '';
   const workDir = await mkdtemp(join(tmpdir(), 'jetsource-nats-'));
   const storeDir = options.storeDir ?? join(workDir, 'store');
   let ports = { nats: options.port ?? -1, ws: options.wsPort ?? -1, monitor: -1 };
   let child: ChildProcess | undefined;
   let log = '';
-
-  const jetstreamSettings = options.configFile
-    ? jetstreamSettingsOf(await readFile(options.configFile, 'utf8'))
-    : '';
   const kill = async () => {
     const proc = child;
     child = undefined;
@@ -104,14 +102,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const launch = async () => {
     const configPath = join(workDir, `server-${Date.now()}.conf`);
     const lines = [
-      // nats-server resolves include paths relative to the including file.
-      options.configFile ? `include "${relative(workDir, resolve(options.configFile))}"` : '',
-      // A later key replaces an included one: listeners and storage are ours, accounts are
-      // the file's, and so are its other JetStream settings (sync_interval, limits). The
-      // store is set at top level, which also replaces a top-level one in the file (the
-      // server refuses a store dir set both there and in the jetstream block).
+      // A later key replaces an earlier one: listeners and the store are ours, everything
+      // else is the config's, its jetstream block too. The store is set at top level, which
+      // replaces a top-level one in the config; one in its jetstream block was removed (the
+      // server refuses a store dir set in both places).
+      config,
       `store_dir: ${JSON.stringify(storeDir)}`,
-      `jetstream {\n${jetstreamSettings}}`,
       `listen: "127.0.0.1:${ports.nats}"`,
       `http: "127.0.0.1:${ports.monitor}"`,
       `websocket { listen: "127.0.0.1:${ports.ws}", no_tls: true, ping_interval: "20s" }`,
@@ -120,7 +116,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     ];
     await writeFile(configPath, lines.join('\n') + '\n');
     log = '';
-    const proc = spawn(bin, ['-c', configPath], {
+    // -js turns JetStream on without a jetstream block, which would replace the config's.
+    const proc = spawn(bin, ['-js', '-c', configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
@@ -216,33 +213,50 @@ async function assertUsableBinary(bin: string): Promise<void> {
     throw new UnsupportedServerError(version, `at ${bin} lacks atomic batches that keep expectations`);
 }
 
+// `include` starting a statement, then a path quoted or bare (the server's lexer allows both).
+const INCLUDE = /(^|[\n{;,])[ \t]*include[ \t]+(?:"([^"]*)"|'([^']*)'|([^\s;}]+))/gi;
+
 /**
- * The settings of a config's top-level `jetstream { }` block without its store directory
- * (`store_dir`, `storedir` or `store`), so the launcher keeps them while it moves the
- * store. Empty when there is none. Comments and quoted text are not mistaken for syntax.
+ * A config file's text with each `include` replaced by the included text, and comments
+ * dropped. nats-server reads an include relative to the file that holds it and takes no
+ * absolute path, so the launcher's own config can only hold the user's config written out.
  */
-export function jetstreamSettingsOf(config: string): string {
-  const text = uncommented(config);
+async function inlined(file: string, including: string[] = []): Promise<string> {
+  if (including.includes(file))
+    throw new Error(`config ${file} includes itself: ${[...including, file].join(' → ')}`);
+  const text = uncommented(await readFile(file, 'utf8'));
+  const included = await Promise.all(
+    Array.from(text.matchAll(INCLUDE), (m) =>
+      inlined(resolve(dirname(file), m[2] ?? m[3] ?? m[4]!), [...including, file]),
+    ),
+  );
+  return text.replace(INCLUDE, (_, before: string) => `${before}\n${included.shift()}\n`);
+}
+
+/**
+ * `config` without a store directory (`store_dir`, `storedir` or `store`) in its top-level
+ * `jetstream { }` blocks, so the launcher can set its own while the blocks' other settings
+ * stay. Comments are dropped; quoted text is not mistaken for syntax.
+ */
+export function withoutJetStreamStore(config: string): string {
+  let text = uncommented(config);
   const top = /(?:^|[\s;,])["']?(jetstream)["']?\s*[:=]?\s*\{/gi;
   for (let found = top.exec(text); found; found = top.exec(text)) {
     const at = found.index + found[0].indexOf(found[1]!);
     if (depthAt(text, at) !== 0) continue;
     const open = found.index + found[0].length;
-    return (
-      text
-        .slice(open, blockEnd(text, open))
-        // A key starts a statement (a value spelled `store` is no key), quoted or not.
-        .replace(
-          /(^|[\n{;,])([ \t]*)["']?(?:store_dir|storedir|store)["']?(?:[ \t]*[:=][ \t]*|[ \t]+)(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s;,}]+)[ \t]*[,;]?[ \t]*/gi,
-          '$1$2',
-        )
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => `${line}\n`)
-        .join('')
-    );
+    const close = blockEnd(text, open);
+    // A key starts a statement (a value spelled `store` is no key), quoted or not.
+    const settings = text
+      .slice(open, close)
+      .replace(
+        /(^|[\n{;,])([ \t]*)["']?(?:store_dir|storedir|store)["']?(?:[ \t]*[:=][ \t]*|[ \t]+)(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s;,}]+)[ \t]*[,;]?[ \t]*/gi,
+        '$1$2',
+      );
+    // The search goes on after this block's opening, which the edit leaves in place.
+    text = text.slice(0, open) + settings + text.slice(close);
   }
-  return '';
+  return text;
 }
 
 /** `text` with `#` and `//` comments blanked (outside quotes, which may hold `\\"`). */

@@ -1,6 +1,6 @@
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as tcpConnect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -33,7 +33,35 @@ async function leftInTmp(start: () => Promise<unknown>): Promise<{ error: unknow
     );
     return { error, left: await readdir(tmp) };
   } finally {
-    process.env.TMPDIR = saved;
+    // Assigning undefined would set the string 'undefined'.
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
+}
+
+/** Writes config files (path → text) into a fresh folder, and returns the first one's path. */
+async function configFiles(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(scratch, 'config-'));
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), text);
+  }
+  return join(dir, Object.keys(files)[0]!);
+}
+
+/** The JetStream settings a server started on `configFile` reports, and whether its store is the launcher's. */
+async function jetstreamWith(
+  configFile: string,
+): Promise<{ sync_always?: boolean; max_memory: number; storeMoved: boolean }> {
+  const server = await startNatsServer({ configFile });
+  try {
+    const varz = (await (await fetch(`${server.monitorUrl}/varz`)).json()) as {
+      jetstream: { config: { sync_always?: boolean; max_memory: number; store_dir: string } };
+    };
+    const { store_dir, ...config } = varz.jetstream.config;
+    return { ...config, storeMoved: store_dir.startsWith(server.storeDir) };
+  } finally {
+    await server.stop();
   }
 }
 
@@ -80,31 +108,49 @@ describe('startNatsServer', () => {
       config,
       'jetstream {\n  store_dir: "/nonexistent/store"\n  sync_interval: always\n  max_memory_store: 64MB\n  limits { max_ack_pending: 77 }\n}\n',
     );
-    const server = await startNatsServer({ configFile: config });
-    try {
-      const varz = (await (await fetch(`${server.monitorUrl}/varz`)).json()) as {
-        jetstream: { config: { sync_always?: boolean; max_memory: number; store_dir: string } };
-      };
-      expect(varz.jetstream.config).toMatchObject({ sync_always: true, max_memory: 64 * 1024 * 1024 });
-      expect(varz.jetstream.config.store_dir.startsWith(server.storeDir)).toBe(true);
-    } finally {
-      await server.stop();
-    }
+    expect(await jetstreamWith(config)).toMatchObject({
+      sync_always: true,
+      max_memory: 64 * 1024 * 1024,
+      storeMoved: true,
+    });
+  });
+
+  test('keeps JetStream settings from a file the config includes, and moves its store', async () => {
+    const config = await configFiles({
+      'main.conf': 'include sub/js.conf\n',
+      'sub/js.conf':
+        'jetstream { store_dir: "/nonexistent/store", max_memory_store: 123MB, sync_interval: always }\n',
+    });
+    expect(await jetstreamWith(config)).toMatchObject({
+      sync_always: true,
+      max_memory: 123 * 1024 * 1024,
+      storeMoved: true,
+    });
+  });
+
+  test("reads an include inside the config's JetStream block from beside the config", async () => {
+    const config = await configFiles({
+      'main.conf': 'jetstream {\n  include "limits/js.conf"\n}\n',
+      'limits/js.conf': 'store_dir: /nonexistent/store\nmax_mem: 77MB\n',
+    });
+    expect(await jetstreamWith(config)).toMatchObject({
+      max_memory: 77 * 1024 * 1024,
+      storeMoved: true,
+    });
+  });
+
+  test('refuses a config that includes itself, and leaves no files behind', async () => {
+    const configFile = await configFiles({ 'a.conf': 'include b.conf\n', 'b.conf': 'include "a.conf"\n' });
+    const { error, left } = await leftInTmp(() => startNatsServer({ configFile }));
+    expect((error as Error).message).toMatch(/a\.conf includes itself: .*a\.conf → .*b\.conf → .*a\.conf/);
+    expect(left).toEqual([]);
   });
 
   test("moves a store dir set at a config file's top level too", async () => {
     const config = join(scratch, 'top-level-store.conf');
     const theirs = join(scratch, 'their-store');
     await writeFile(config, `store_dir: ${JSON.stringify(theirs)}\njetstream: enabled\n`);
-    const server = await startNatsServer({ configFile: config });
-    try {
-      const varz = (await (await fetch(`${server.monitorUrl}/varz`)).json()) as {
-        jetstream: { config: { store_dir: string } };
-      };
-      expect(varz.jetstream.config.store_dir.startsWith(server.storeDir)).toBe(true);
-    } finally {
-      await server.stop();
-    }
+    expect(await jetstreamWith(config)).toMatchObject({ storeMoved: true });
     await expect(stat(theirs)).rejects.toThrow(/ENOENT/);
   });
 
