@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -48,17 +49,41 @@ export interface NatsServer {
 
 const LOG_TAIL = 64 * 1024;
 
-// Servers still running when this process exits (a crash, a test runner killed mid-run)
-// are stopped with it rather than left behind holding ports and temp dirs.
-const running = new Set<ChildProcess>();
-let cleanupRegistered = false;
-function stopWithThisProcess(proc: ChildProcess): void {
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    process.once('exit', () => running.forEach((p) => p.kill('SIGKILL')));
+// Servers not stopped when this process ends (process.exit(), a crash, a test run killed
+// with `kill`) end with it rather than hold their ports and temp dirs on. Each entry ends
+// one server synchronously, as the 'exit' event requires.
+const unstopped = new Set<() => void>();
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Ends the server with this process until the returned function is called. */
+function endWithThisProcess(end: () => void): () => void {
+  // Listening to a signal replaces what it does by default: only while servers run.
+  if (unstopped.size === 0) {
+    process.on('exit', endAll);
+    for (const signal of ENDING_SIGNALS) process.on(signal, endOnSignal);
   }
-  running.add(proc);
-  proc.once('exit', () => running.delete(proc));
+  unstopped.add(end);
+  return () => {
+    unstopped.delete(end);
+    if (unstopped.size === 0) stopListening();
+  };
+}
+
+function endAll(): void {
+  stopListening();
+  for (const end of unstopped) end();
+  unstopped.clear();
+}
+
+function stopListening(): void {
+  process.off('exit', endAll);
+  for (const signal of ENDING_SIGNALS) process.off(signal, endOnSignal);
+}
+
+function endOnSignal(signal: NodeJS.Signals): void {
+  endAll();
+  // Another listener decides what the signal does; without one, it does what it would have.
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 }
 
 interface Ports {
@@ -88,6 +113,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let ports = { nats: options.port ?? -1, ws: options.wsPort ?? -1, monitor: -1 };
   let child: ChildProcess | undefined;
   let log = '';
+  const stopped = endWithThisProcess(() => {
+    child?.kill('SIGKILL');
+    rmSync(workDir, { recursive: true, force: true });
+  });
   const kill = async () => {
     const proc = child;
     child = undefined;
@@ -121,7 +150,6 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
-    stopWithThisProcess(proc);
     // The newest output only: a server that runs for days must not grow the test's memory.
     const keep = (d: Buffer) => (log = (log + d.toString()).slice(-LOG_TAIL));
     proc.stdout?.on('data', keep);
@@ -159,6 +187,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   } catch (err) {
     // No handle reaches the caller, so nothing would ever remove the config and store.
     await rm(workDir, { recursive: true, force: true });
+    stopped();
     throw err;
   }
   return {
@@ -190,6 +219,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       await kill();
       // A caller's own store dir lives elsewhere; ours lives inside workDir.
       await rm(workDir, { recursive: true, force: true });
+      stopped();
     },
   };
 }

@@ -1,11 +1,16 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as tcpConnect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { UnsupportedServerError } from '../../src/index.js';
 import { startNatsServer } from '../../src/testing/index.js';
+import { eventually } from '../support/monitor.js';
 
 let scratch: string;
 beforeAll(async () => {
@@ -213,5 +218,78 @@ describe('startNatsServer', () => {
   test('says how to get a server when the binary is missing', async () => {
     const err = await startNatsServer({ bin: join(scratch, 'no-such-server') }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/cannot run .*no-such-server.*set NATS_SERVER_BIN/);
+  });
+});
+
+describe('a Node process that ends while its servers run', () => {
+  /** A Node process that starts a server and then runs `then`; resolves once the server is up. */
+  async function serverHeldBy(then: string): Promise<{ node: ChildProcess; workDir: string; url: string }> {
+    const launcher = fileURLToPath(new URL('../../src/testing/index.ts', import.meta.url));
+    const script = join(await mkdtemp(join(scratch, 'node-')), 'hold.mts');
+    await writeFile(
+      script,
+      [
+        `import { dirname } from 'node:path';`,
+        `import { startNatsServer } from ${JSON.stringify(launcher)};`,
+        `const server = await startNatsServer();`,
+        `console.log(JSON.stringify({ workDir: dirname(server.storeDir), url: server.url }));`,
+        then,
+      ].join('\n'),
+    );
+    const node = spawn(process.execPath, ['--import', 'tsx', script], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    node.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    for await (const line of createInterface({ input: node.stdout! }))
+      return { node, ...(JSON.parse(line) as { workDir: string; url: string }) };
+    throw new Error(`the Node process started no server:\n${stderr}`);
+  }
+
+  /** Whether the server and its files are gone (its process may be a zombie a while: its port is not). */
+  const gone = async ({ workDir, url }: { workDir: string; url: string }) => {
+    const listening = () =>
+      tcpConnect({ servers: url, reconnect: false }).then(
+        (nc) => nc.close().then(() => true),
+        () => false,
+      );
+    const stillListening = await eventually(listening, (up) => !up);
+    const files = await stat(workDir).then(
+      () => true,
+      () => false,
+    );
+    return !stillListening && !files;
+  };
+
+  test.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)(
+    'killed by %s, it stops its servers, removes their files, and dies of the signal',
+    async (signal) => {
+      const held = await serverHeldBy('setInterval(() => undefined, 1000);');
+      held.node.kill(signal);
+      const [code, by] = (await once(held.node, 'exit')) as [number | null, NodeJS.Signals | null];
+      expect({ code, by }).toEqual({ code: null, by: signal });
+      expect(await gone(held)).toBe(true);
+    },
+  );
+
+  test('a signal it listens to itself stops the servers but leaves the process to its listener', async () => {
+    const held = await serverHeldBy(
+      `process.on('SIGTERM', () => console.log('still here'));\nsetInterval(() => undefined, 1000);`,
+    );
+    try {
+      held.node.kill('SIGTERM');
+      expect(await eventually(() => gone(held), Boolean)).toBe(true);
+      expect(held.node.exitCode).toBe(null);
+    } finally {
+      held.node.kill('SIGKILL');
+    }
+  });
+
+  test('process.exit() stops its servers and removes their files', async () => {
+    const held = await serverHeldBy('process.exit(0);');
+    const [code] = (await once(held.node, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(await gone(held)).toBe(true);
   });
 });
