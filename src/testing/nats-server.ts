@@ -22,7 +22,7 @@ export interface NatsServerOptions {
   wsPort?: number;
   /** Extra config text appended after everything else. */
   extraConfig?: string;
-  /** How long to wait for the server to listen, in ms. Default 10 000. */
+  /** How long to wait for the binary to answer `--version`, and then for the server to listen, in ms. Default 10 000 each. */
   readyTimeoutMs?: number;
 }
 
@@ -105,7 +105,8 @@ interface Ports {
  */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = options.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
-  await assertUsableBinary(bin);
+  const timeoutMs = options.readyTimeoutMs ?? 10_000;
+  await assertUsableBinary(bin, timeoutMs);
   // Read before the work dir exists: a config that cannot be read leaves nothing behind.
   const config = options.configFile ? withoutJetStreamStore(await inlined(resolve(options.configFile))) : '';
   const workDir = await mkdtemp(join(tmpdir(), 'jetsource-nats-'));
@@ -163,7 +164,6 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       );
     });
     exited.catch(() => undefined);
-    const timeoutMs = options.readyTimeoutMs ?? 10_000;
     const found = await Promise.race([waitForPorts(workDir, proc, timeoutMs), exited]).catch(
       async (err: unknown) => {
         await kill();
@@ -225,21 +225,29 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 }
 
 /**
- * Fails early and plainly on a missing binary or one too old for jetsource, which would
- * otherwise start (or trip over a config key it lacks) and fail later in a confusing way.
+ * Fails early and plainly on a binary that is missing, hangs, is no nats-server, or is too
+ * old for jetsource, which would otherwise start (or trip over a config key it lacks) and
+ * fail later in a confusing way.
  */
-async function assertUsableBinary(bin: string): Promise<void> {
+async function assertUsableBinary(bin: string, timeoutMs: number): Promise<void> {
+  const install = 'install nats-server 2.14.4 or newer, or set NATS_SERVER_BIN to one';
   let output: string;
   try {
-    output = (await promisify(execFile)(bin, ['--version'])).stdout;
+    const run = promisify(execFile);
+    output = (await run(bin, ['--version'], { timeout: timeoutMs, killSignal: 'SIGKILL' })).stdout;
   } catch (err) {
-    throw new Error(
-      `cannot run ${bin} (${(err as Error).message}): install nats-server 2.14.4 or newer, or set NATS_SERVER_BIN to one.`,
-      { cause: err },
-    );
+    // Killed means it ran out of time: a hung binary must not hang the start.
+    const problem = (err as { killed?: boolean }).killed
+      ? `${bin} --version did not answer within ${timeoutMs} ms`
+      : `cannot run ${bin} (${(err as Error).message})`;
+    throw new Error(`${problem}: ${install}.`, { cause: err });
   }
-  const version = /(\d+\.\d+\.\d+)/.exec(output)?.[1];
-  if (version && !supportsAtomicAppends(version))
+  const version = /nats-server:?\s+v?(\d+\.\d+\.\d+)/.exec(output)?.[1];
+  if (!version)
+    throw new Error(
+      `${bin} printed no nats-server version for --version (${JSON.stringify(output.trim().split('\n')[0])}): ${install}.`,
+    );
+  if (!supportsAtomicAppends(version))
     throw new UnsupportedServerError(version, `at ${bin} lacks atomic batches that keep expectations`);
 }
 

@@ -215,6 +215,22 @@ describe('startNatsServer', () => {
     expect((err as Error).message).toMatch(/needs 2\.14\.4 or newer/);
   });
 
+  test('gives up on a binary that does not answer --version, within readyTimeoutMs', async () => {
+    const bin = join(scratch, 'nats-server-mute');
+    await writeFile(bin, '#!/bin/sh\nexec sleep 60\n');
+    await chmod(bin, 0o755);
+    const err = await startNatsServer({ bin, readyTimeoutMs: 500 }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/nats-server-mute --version did not answer within 500 ms/);
+  }, 5_000);
+
+  test('refuses a binary that names no nats-server version', async () => {
+    const { error, left } = await leftInTmp(() => startNatsServer({ bin: '/bin/true' }));
+    expect((error as Error).message).toMatch(
+      /^\/bin\/true printed no nats-server version for --version \(".*"\): .*set NATS_SERVER_BIN/,
+    );
+    expect(left).toEqual([]);
+  });
+
   test('says how to get a server when the binary is missing', async () => {
     const err = await startNatsServer({ bin: join(scratch, 'no-such-server') }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/cannot run .*no-such-server.*set NATS_SERVER_BIN/);
