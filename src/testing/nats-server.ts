@@ -120,13 +120,15 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   });
   const kill = async () => {
     const proc = child;
-    child = undefined;
     if (!proc || proc.pid === undefined || hasExited(proc)) return;
     const gone = new Promise((done) => proc.once('exit', done));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    // A kill already under way is waited for, not started again.
+    if (!proc.killed) {
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+      void gone.then(() => clearTimeout(timer));
+    }
     await gone;
-    clearTimeout(timer);
   };
 
   const launch = async () => {
@@ -190,6 +192,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     stopped();
     throw err;
   }
+  let stopping: Promise<void> | undefined;
   return {
     get url() {
       return `nats://127.0.0.1:${ports.nats}`;
@@ -215,12 +218,14 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       await kill();
       await launch();
     },
-    stop: async () => {
-      await kill();
-      // A caller's own store dir lives elsewhere; ours lives inside workDir.
-      await rm(workDir, { recursive: true, force: true });
-      stopped();
-    },
+    // Every caller gets the one stop, which ends once the process has exited and the files are gone.
+    stop: () =>
+      (stopping ??= (async () => {
+        await kill();
+        // A caller's own store dir lives elsewhere; ours lives inside workDir.
+        await rm(workDir, { recursive: true, force: true });
+        stopped();
+      })()),
   };
 }
 

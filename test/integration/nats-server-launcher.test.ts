@@ -87,6 +87,33 @@ describe('startNatsServer', () => {
     await expect(tcpConnect({ servers: a.url, reconnect: false })).rejects.toThrow();
   });
 
+  test.each(['stop', 'kill'] as const)(
+    'a stop called while a %s runs returns once the process has exited',
+    async (first) => {
+      // Listens (as far as the launcher can tell) and takes a second to exit on SIGTERM.
+      const bin = join(scratch, 'nats-server-slow-to-stop');
+      await writeFile(
+        bin,
+        [
+          '#!/bin/sh',
+          'if [ "$1" = --version ]; then echo "nats-server: v2.15.1"; exit 0; fi',
+          'for arg; do config=$arg; done',
+          `echo '{"nats":["nats://127.0.0.1:1"],"websocket":["ws://127.0.0.1:2"]}' > "$(dirname "$config")/nats-server_$$.ports"`,
+          "trap 'sleep 1; exit 0' TERM",
+          'while :; do sleep 0.1; done',
+        ].join('\n'),
+      );
+      await chmod(bin, 0o755);
+      const server = await startNatsServer({ bin });
+      const ports = (await readdir(dirname(server.storeDir))).find((f) => f.endsWith('.ports'))!;
+      const pid = Number(/_(\d+)\.ports$/.exec(ports)![1]);
+      const running = server[first]();
+      await server.stop();
+      expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+      await running;
+    },
+  );
+
   test('restart keeps the ports and the stored data', async () => {
     const server = await startNatsServer();
     try {
