@@ -7,7 +7,13 @@ const brand = Symbol.for('jetsource.error');
 function preview(value: unknown): string {
   let text: string;
   try {
-    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+    // Numbers as written: JSON would show NaN and Infinity as null.
+    text =
+      typeof value === 'number'
+        ? String(value)
+        : typeof value === 'string'
+          ? JSON.stringify(value)
+          : (JSON.stringify(value) ?? String(value));
   } catch {
     text = Object.prototype.toString.call(value);
   }

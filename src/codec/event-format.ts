@@ -14,7 +14,7 @@ import {
   type EventAddress,
   type SubjectScheme,
 } from '../subjects/subjects.js';
-import type { EventCodec } from './codec.js';
+import { jsonCodec, type EventCodec } from './codec.js';
 import { Header, readMeta, readOptional, toHeaderPairs, type EventMetadata } from './metadata.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { check, type Checked, type EventSchemas } from './schema.js';
@@ -169,13 +169,23 @@ export class EventFormat<E extends EventMap> {
   }
 
   private encode(type: string, data: unknown): Uint8Array {
+    let bytes: unknown;
     try {
-      return this.options.codec.encode(data);
+      bytes = this.options.codec.encode(data);
     } catch (cause) {
       throw new ValidationError(type, [
         { message: `cannot be encoded: ${String((cause as Error | null)?.message ?? cause)}` },
       ]);
     }
+    if (!(bytes instanceof Uint8Array))
+      throw new InvalidArgumentError(
+        'codec',
+        undefined,
+        `its encode returned ${kindOf(bytes)}, not a Uint8Array`,
+      );
+    // Events are encoded before any is sent: a codec that reuses one buffer would otherwise
+    // send the last event's bytes for all of them. The built-in codec's arrays are fresh.
+    return this.options.codec === jsonCodec ? bytes : bytes.slice();
   }
 
   private async validate(type: string, data: unknown): Promise<unknown> {
@@ -190,6 +200,13 @@ export class EventFormat<E extends EventMap> {
     return checked.value;
   }
 }
+
+const kindOf = (value: unknown) =>
+  value === null
+    ? 'null'
+    : typeof value === 'object'
+      ? `a ${value.constructor?.name ?? 'object'}`
+      : typeof value;
 
 function checkExpect(expect: ExpectedVersion): ExpectedVersion {
   if (expect === 'any' || expect === 'new' || (Number.isSafeInteger(expect) && expect >= 0)) return expect;

@@ -185,8 +185,9 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     return foldEvents(this.read(entity, { onMalformed: options.onMalformed }), evolver);
   }
 
-  version(entity: EntityRef): Promise<number> {
-    return this.lastSequence(entity);
+  async version(entity: EntityRef): Promise<number> {
+    // scheme.entity refuses a filter: a version belongs to one entity.
+    return (await this.direct.last(this.format.scheme.entity(entity)))?.sequence ?? 0;
   }
 
   async lastSequence(target: ReadTarget = {}): Promise<number> {

@@ -117,7 +117,13 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
       if (write.expect === 'any') continue;
       const expected = write.expect === 'new' ? 0 : write.expect;
       const actual = this.lastOn(write.entitySubject);
-      if (actual !== expected) throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
+      if (actual !== expected) {
+        // As the JetStream store does: a refused append that sits right after its expectation
+        // was stored before, even past the duplicate window.
+        const stored = this.anchoredReplay(prepared);
+        if (stored) return stored;
+        throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
+      }
     }
     // Expectations first, then ids: the order nats-server checks them in.
     this.assertIdsUnused(prepared);
@@ -129,9 +135,15 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     });
   }
 
-  /** Stores a message as is, bypassing encoding and validation. */
+  /**
+   * Stores a message as is, bypassing encoding and validation, as a raw publish to the
+   * stream would: a `Nats-Msg-Id` already stored within the duplicate window returns the
+   * sequence that holds it instead.
+   */
   appendRaw(raw: RawMessage): number {
-    return this.store(raw);
+    const id = raw.headers?.find(([name]) => name === eventIdHeader)?.[1];
+    const stored = id ? this.storedId(id) : undefined;
+    return stored ?? this.store(raw);
   }
 
   read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
@@ -204,12 +216,18 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     const sequence = this.messages.length + 1;
     // A repeated header reads as its first value, as on JetStream; names keep their order.
     const lookup = new Map<string, string>();
-    for (const [name, value] of pairs) if (!lookup.has(name)) lookup.set(name, value);
+    // Values are read trimmed, as nats.js reads them from the wire.
+    for (const [name, value] of pairs) if (!lookup.has(name)) lookup.set(name, value.trim());
     const at = Date.now();
+    // Bytes are copied in and out, as they cross the network on JetStream: neither the
+    // writer changing its array later nor a decoder writing into its input alters history.
+    const bytes = raw.data.slice();
     const msg: Stored = {
       sequence,
       subject: raw.subject,
-      data: raw.data,
+      get data() {
+        return bytes.slice();
+      },
       pairs,
       storedAt: () => at,
       ...mapHeaderSource(lookup),
@@ -249,6 +267,31 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     );
     if (!replayed) return undefined;
     let next = first;
+    return prepared.map((w) => {
+      const sequences = w.events.map(() => next++);
+      return { sequences, version: sequences[sequences.length - 1]! };
+    });
+  }
+
+  /**
+   * The original sequences when this append is stored right after its first expectation:
+   * its events in one contiguous run from there, with their subjects and ids.
+   */
+  private anchoredReplay(prepared: PreparedWrite[]): AppendResult[] | undefined {
+    const events = prepared.flatMap((w) => w.events);
+    const anchored = prepared.findIndex((w) => w.expect !== 'any');
+    const write = prepared[anchored]!;
+    const before = prepared.slice(0, anchored).reduce((n, w) => n + w.events.length, 0);
+    const from = (write.expect === 'new' ? 0 : (write.expect as number)) + 1;
+    const found = this.messages.find((m) => m.sequence >= from && m.subject === write.events[0]!.subject);
+    if (!found || found.header(eventIdHeader) !== write.events[0]!.id) return undefined;
+    const start = found.sequence - before;
+    const inPlace = events.every((e, i) => {
+      const m = this.messages[start + i - 1];
+      return m?.subject === e.subject && m.header(eventIdHeader) === e.id;
+    });
+    if (!inPlace) return undefined;
+    let next = start;
     return prepared.map((w) => {
       const sequences = w.events.map(() => next++);
       return { sequences, version: sequences[sequences.length - 1]! };

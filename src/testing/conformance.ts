@@ -351,6 +351,44 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
     },
   },
   {
+    name: 'a retry is recognised by its ids whatever expectation it carries',
+    async run(h) {
+      const store = await h.store();
+      // An outage hid the outcome; the caller reloaded the version and retried with the same ids.
+      const batch = [
+        { ...deposit(1), id: 'reexpect-1' },
+        { ...deposit(2), id: 'reexpect-2' },
+      ];
+      const first = await store.append(account('a'), batch, { expect: 'new' });
+      await store.append(account('a'), deposit(9));
+      const now = await store.version(account('a'));
+      equal(
+        (await store.append(account('a'), batch, { expect: now })).sequences,
+        first.sequences,
+        'current version',
+      );
+      equal(
+        (await store.append(account('a'), batch, { expect: 1 })).sequences,
+        first.sequences,
+        'stale version',
+      );
+      const single = await store.append(account('b'), { ...deposit(3), id: 'reexpect-3' }, { expect: 'new' });
+      await store.append(account('b'), deposit(9));
+      equal(
+        (
+          await store.append(
+            account('b'),
+            { ...deposit(3), id: 'reexpect-3' },
+            { expect: single.version + 1 },
+          )
+        ).sequences,
+        single.sequences,
+        'single event, current version',
+      );
+      equal((await all(store.read())).length, 5, 'nothing stored twice');
+    },
+  },
+  {
     name: 'a retry without expectation is recognised after many appends to the same subject',
     async run(h) {
       const store = await h.store();

@@ -199,6 +199,13 @@ describe('error classes', () => {
     expect(new ConcurrencyError('order/1', 2, undefined).message).toContain('an unknown version');
   });
 
+  test('InvalidArgumentError shows numbers as written, NaN and Infinity too', () => {
+    expect(new InvalidArgumentError('after', Number.NaN, 'use a sequence number >= 0').message).toBe(
+      'invalid after NaN: use a sequence number >= 0',
+    );
+    expect(new InvalidArgumentError('until', -Infinity, 'x').message).toBe('invalid until -Infinity: x');
+  });
+
   test('InvalidTokenError keeps part and value and quotes the value', () => {
     const err = new InvalidTokenError('tenant', 'a.b', 'nope');
     expect(err.part).toBe('tenant');

@@ -73,6 +73,80 @@ describe('in-memory store limits, as the server keeps them', () => {
     }
   });
 
+  test('past the window, a retry with its expectation is still recognised, as JetStream recognises it', async () => {
+    vi.useFakeTimers();
+    try {
+      const store = createMemoryEventStore({ tenant: 't', duplicateWindowMs: 1000 });
+      const events = [
+        { type: 'Noted', data: {}, id: 'w1' },
+        { type: 'Noted', data: {}, id: 'w2' },
+      ];
+      const first = await store.append(entity, events, { expect: 'new' });
+      await store.append(entity, { type: 'Noted', data: {} });
+      vi.advanceTimersByTime(2000);
+      // The expectation fails, and the events sit right after it: this append was stored.
+      expect(await store.append(entity, events, { expect: 'new' })).toEqual(first);
+      // Anything else at that place is a conflict.
+      await expect(
+        store.append(entity, { type: 'Noted', data: {}, id: 'other' }, { expect: 'new' }),
+      ).rejects.toMatchObject({ code: 'CONCURRENCY', actual: 3 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('a codec must encode to bytes; one that reuses its buffer, or a decoder that writes into it, alters nothing stored', async () => {
+    const notBytes = createMemoryEventStore({
+      tenant: 't',
+      codec: { encode: () => 'text' as unknown as Uint8Array, decode: () => ({}) },
+    });
+    await expect(notBytes.append(entity, { type: 'Noted', data: {} })).rejects.toThrow(
+      /invalid codec: its encode returned string, not a Uint8Array/,
+    );
+    // One shared output buffer, and a decoder that zeroes what it read.
+    const shared = new Uint8Array(1);
+    const store = createMemoryEventStore<{ Noted: { n: number } }>({
+      tenant: 't',
+      codec: {
+        encode: (data) => {
+          shared[0] = (data as { n: number }).n;
+          return shared;
+        },
+        decode: (bytes) => {
+          const n = bytes[0]!;
+          bytes.fill(0);
+          return { n };
+        },
+      },
+    });
+    await store.append(entity, [
+      { type: 'Noted', data: { n: 22 } },
+      { type: 'Noted', data: { n: 3 } },
+    ]);
+    for (let read = 0; read < 2; read++) {
+      const seen: number[] = [];
+      for await (const e of store.read(entity)) seen.push(e.data.n);
+      expect(seen).toEqual([22, 3]);
+    }
+  });
+
+  test('a raw message whose Nats-Msg-Id is stored within the window is deduplicated, as a raw publish is', () => {
+    const store = createMemoryEventStore({ tenant: 't' });
+    const raw = {
+      subject: store.format.scheme.event(entity, 'Noted'),
+      data: new TextEncoder().encode('{}'),
+      headers: [['Nats-Msg-Id', 'dup'] as [string, string]],
+    };
+    expect(store.appendRaw(raw)).toBe(1);
+    expect(store.appendRaw(raw)).toBe(1);
+    expect(store.appendRaw({ ...raw, headers: [] })).toBe(2);
+  });
+
+  test('version belongs to one entity: a filter is refused', async () => {
+    const store = createMemoryEventStore({ tenant: 't' });
+    await expect(store.version({ entityType: 'doc' } as never)).rejects.toThrow();
+  });
+
   test('a repeated header reads as its first value, as on JetStream', async () => {
     const store = createMemoryEventStore({ tenant: 't' });
     store.appendRaw({

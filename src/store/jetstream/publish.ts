@@ -258,16 +258,20 @@ async function lastSequenceCandidate(
   let before = 0;
   for (const write of writes) {
     if (write.expect !== 'any') {
-      // Had it been stored, its expectation held: its first event came right after `expect`.
+      // Had it been stored with this expectation, its first event came right after
+      // `expect`: that finds it even past the duplicate window.
       const first = write.events[0]!;
       const from = (write.expect === 'new' ? 0 : write.expect) + 1;
       const found = await ctx.direct.get({ seq: from, next_by_subj: first.subject });
-      return found?.header(eventIdHeader) === first.id ? found.sequence - before + total - 1 : undefined;
+      if (found?.header(eventIdHeader) === first.id) return found.sequence - before + total - 1;
+      // A retry may carry another expectation than the attempt that stored it (say, the
+      // version reloaded after an outage): look for its ids as below.
+      break;
     }
     before += write.events.length;
   }
-  // No expectation to anchor on: find the last event's id on its subject. The newest
-  // message is the likely one (a retry right after a lost ack).
+  // Find the last event's id on its subject. The newest message is the likely one (a
+  // retry right after a lost ack).
   const last = writes[writes.length - 1]!.events.at(-1)!;
   const newest = await ctx.direct.last(last.subject);
   if (!newest) return undefined;
