@@ -73,7 +73,16 @@ export class EventFormat<E extends EventMap> {
   constructor(
     readonly scheme: SubjectScheme,
     private readonly options: EventFormatOptions<E>,
-  ) {}
+  ) {
+    const { maxBatch } = options;
+    // NaN would switch the limit off, and 0 would refuse every append.
+    if (maxBatch !== undefined && !(Number.isSafeInteger(maxBatch) && maxBatch >= 1))
+      throw new InvalidArgumentError(
+        'maxBatch',
+        maxBatch,
+        "use the server's atomic batch limit, an integer >= 1",
+      );
+  }
 
   /** Validates, encodes and addresses every write. Throws before anything is sent. */
   async prepare(

@@ -142,6 +142,10 @@ describe('in-memory store limits, as the server keeps them', () => {
     expect(store.appendRaw({ ...raw, headers: [] })).toBe(2);
   });
 
+  test.each([Number.NaN, 0, -1, 1.5])('maxBatch %s is refused when the store is opened', (maxBatch) => {
+    expect(() => createMemoryEventStore({ tenant: 't', maxBatch })).toThrow(/invalid maxBatch/);
+  });
+
   test('version belongs to one entity: a filter is refused', async () => {
     const store = createMemoryEventStore({ tenant: 't' });
     await expect(store.version({ entityType: 'doc' } as never)).rejects.toThrow();
