@@ -63,6 +63,28 @@ export class DeadLetters {
     return entry && entry.operation === 'PUT' ? entry.json<DeadLetter>() : null;
   }
 
+  /**
+   * The name of a processor's consumer on the server, agreed once by every instance: the
+   * first to ask stores `propose()`'s answer (a KV create, so racing starts agree) and all
+   * later ones read it. The bucket is the service role's only, which keeps the name from
+   * tenant users: one who knew it could aim its own consumer's deliveries at the
+   * processor's pull or reset subject (see the README's Security section).
+   */
+  async consumerName(processor: string, propose: () => Promise<string>): Promise<string> {
+    const key = consumerKeyOf(processor);
+    const known = await this.kv.get(key);
+    if (known?.operation === 'PUT') return known.string();
+    const proposed = await propose();
+    try {
+      await this.kv.create(key, proposed);
+      return proposed;
+    } catch (err) {
+      const raced = await this.kv.get(key);
+      if (raced?.operation === 'PUT') return raced.string();
+      throw err;
+    }
+  }
+
   /** Removes one processor's dead letter of an event (after a replay or a dismissal). */
   async remove(processor: string, sequence: number): Promise<void> {
     await this.kv.purge(keyOf(processor, sequence));
@@ -72,3 +94,7 @@ export class DeadLetters {
 function keyOf(processor: string, sequence: number): string {
   return `${encodeToken('processor', processor)}.${sequence}`;
 }
+
+// "=consumer" is no encoded token (after "=" come two hex digits), so these keys never
+// fall under a processor's "<processor>.>" dead letters.
+const consumerKeyOf = (processor: string) => `=consumer.${encodeToken('processor', processor)}`;

@@ -91,6 +91,17 @@ export async function consumerExists(
   }
 }
 
+/** Whether the server has this consumer: true or false only on its word, else it throws. */
+export async function consumerFound(jsm: JetStreamManager, stream: string, name: string): Promise<boolean> {
+  try {
+    await jsm.consumers.info(stream, name);
+    return true;
+  } catch (err) {
+    if (isApiError(err, ConsumerNotFound) || isApiError(err, ApiErrorCode.StreamNotFound)) return false;
+    throw consumerError(err, stream);
+  }
+}
+
 /** Events delivered to no one yet plus events delivered but not settled. */
 export async function consumerLag(jsm: JetStreamManager, stream: string, durable: string): Promise<number> {
   try {

@@ -42,6 +42,8 @@ export const defaultPolicy = {
 
 /** Consumer names may hold at most this many characters (nats-server). */
 const MAX_CONSUMER_NAME = 255;
+/** `~` and 32 hex digits: the secret part of a processor's consumer name. */
+export const CONSUMER_SUFFIX_LENGTH = 33;
 // The keep-alive of queued events ticks at a third of ackWait; below this it would spin.
 const MIN_ACK_WAIT_MS = 100;
 
@@ -90,7 +92,8 @@ export function retryDelay(policy: ResolvedPolicy, attempt: number): number {
 }
 
 /**
- * The processor's durable consumer name, also the key of its dead letters:
+ * The processor's durable name, the key of its dead letters and the start of its
+ * consumer's name, which adds a secret suffix (see `Processor.consumer`):
  * `<encoded tenant>~<encoded name>`. Both parts go through `encodeToken`, whose output
  * (`A-Z a-z 0-9 _ - =`) is already legal in consumer names (nats-server refuses only
  * whitespace, `.`, `*`, `>`, `/` and `\`). `~` never occurs in an encoded token, so the
@@ -101,9 +104,9 @@ export function retryDelay(policy: ResolvedPolicy, attempt: number): number {
  */
 export function durableName(tenant: string, name: string): string {
   const durable = `${encodeToken('tenant', tenant)}~${encodeToken('processor name', name)}`;
-  if (durable.length > MAX_CONSUMER_NAME) {
+  if (durable.length + CONSUMER_SUFFIX_LENGTH > MAX_CONSUMER_NAME) {
     throw new ProcessorConfigError(name, [
-      `its consumer name would be ${durable.length} characters, over the server's ${MAX_CONSUMER_NAME}; ` +
+      `its consumer name would be ${durable.length + CONSUMER_SUFFIX_LENGTH} characters, over the server's ${MAX_CONSUMER_NAME}; ` +
         'use a shorter name',
     ]);
   }

@@ -25,7 +25,14 @@ import {
 import { DeadLetters, type DeadLetter } from './dead-letters.js';
 import { AttemptClock, Delivery } from './delivery.js';
 import { DeadLetterNotFoundError, ProcessorConfigError } from './errors.js';
-import { consumeDurable, consumerExists, consumerLag, ensureDurable, storedAt } from './jetstream.js';
+import {
+  consumeDurable,
+  consumerExists,
+  consumerFound,
+  consumerLag,
+  ensureDurable,
+  storedAt,
+} from './jetstream.js';
 import { MetricsRecorder, type AttemptKind, type ProcessorMetrics } from './metrics.js';
 import {
   consumerConfig,
@@ -99,8 +106,16 @@ export interface StopOptions {
 /** A running processor instance. */
 export interface Processor {
   readonly name: string;
-  /** Its durable consumer, also the key of its dead letters (see `durableName`). */
+  /** Its durable name, the key of its dead letters (see `durableName`). */
   readonly durable: string;
+  /**
+   * Its consumer on the server: `<durable>~<32 random hex digits>`, chosen by the first
+   * instance ever started and kept in the dead-letter bucket, which only the service role
+   * reads. A tenant user who knew it could have its own consumer deliver to this one's pull
+   * or reset subject, stealing or replaying its events. (A consumer named `durable`, from
+   * before this scheme, is adopted as it is.)
+   */
+  readonly consumer: string;
   /** The resolved delivery contract. */
   readonly policy: ResolvedPolicy;
   readonly state: 'running' | 'stopping' | 'stopped';
@@ -123,6 +138,12 @@ export interface Processor {
    * the server did not get mean their events are delivered again.
    */
   stop(options?: StopOptions): Promise<void>;
+}
+
+/** `<durable>~<32 random hex digits>`: a consumer name no one can guess from the processor's name. */
+function secretConsumerName(durable: string): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return `${durable}~${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /**
@@ -159,9 +180,15 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   const mirrorRemedy = options.consumerStream
     ? 'create the mirror once with ensureProcessorStream() (service role), or fix consumerStream'
     : undefined;
-  await ensureDurable(jsm, stream, name, consumerConfig(durable, filter, policy), mirrorRemedy);
   const deadLetters = options.deadLetters ?? (await DeadLetters.open(store.connection));
-  const processor = new DurableProcessor(options, { policy, durable, filter, jsm, deadLetters, stream });
+  const consumer = await deadLetters.consumerName(durable, async () =>
+    // A consumer named after the processor alone predates secret names: it is kept, as
+    // replacing it would run every event again.
+    (await consumerFound(jsm, stream, durable)) ? durable : secretConsumerName(durable),
+  );
+  await ensureDurable(jsm, stream, name, consumerConfig(consumer, filter, policy), mirrorRemedy);
+  const resolved = { policy, durable, consumer, filter, jsm, deadLetters, stream };
+  const processor = new DurableProcessor(options, resolved);
   await processor.start();
   return processor;
 }
@@ -171,6 +198,7 @@ interface Resolved {
   stream: string;
   policy: ResolvedPolicy;
   durable: string;
+  consumer: string;
   filter: string;
   jsm: JetStreamManager;
   deadLetters: DeadLetters;
@@ -179,6 +207,7 @@ interface Resolved {
 class DurableProcessor<E extends EventMap> implements Processor {
   readonly name: string;
   readonly durable: string;
+  readonly consumer: string;
   readonly policy: ResolvedPolicy;
   state: Processor['state'] = 'running';
   private readonly recorder = new MetricsRecorder();
@@ -193,13 +222,14 @@ class DurableProcessor<E extends EventMap> implements Processor {
   ) {
     this.name = options.name;
     this.durable = resolved.durable;
+    this.consumer = resolved.consumer;
     this.policy = resolved.policy;
     this.queue = new WorkQueue(this.policy.concurrency, this.policy.ackWaitMs / 3, (d) => this.process(d));
   }
 
   async start(): Promise<void> {
     const { store } = this.options;
-    this.messages = await consumeDurable(store.connection, this.resolved.stream, this.durable, {
+    this.messages = await consumeDurable(store.connection, this.resolved.stream, this.consumer, {
       // Pull only what the handler slots can take; max_ack_pending bounds the rest.
       max_messages: this.policy.concurrency,
       callback: (msg) => this.accept(msg),
@@ -221,13 +251,13 @@ class DurableProcessor<E extends EventMap> implements Processor {
       // A deletion notice is final; a pull that did not find it is checked first.
       if (
         status.type === 'consumer_not_found' &&
-        (await consumerExists(this.resolved.jsm, this.resolved.stream, this.durable))
+        (await consumerExists(this.resolved.jsm, this.resolved.stream, this.consumer))
       )
         continue;
       if (this.state !== 'running') return;
       this.report(
         new ProcessorConfigError(this.name, [
-          `its durable consumer ${this.durable} on ${this.resolved.stream} is gone, so it stopped; ` +
+          `its durable consumer ${this.consumer} on ${this.resolved.stream} is gone, so it stopped; ` +
             'start it again to recreate the consumer from the first event, or restore the consumer',
         ]),
       );
@@ -241,7 +271,7 @@ class DurableProcessor<E extends EventMap> implements Processor {
   }
 
   lag(): Promise<number> {
-    return consumerLag(this.resolved.jsm, this.resolved.stream, this.durable);
+    return consumerLag(this.resolved.jsm, this.resolved.stream, this.consumer);
   }
 
   deadLetters(): Promise<DeadLetter[]> {

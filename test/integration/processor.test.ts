@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
   createEventStore,
@@ -7,7 +7,8 @@ import {
   type EnvelopeOf,
   type JetStreamEventStore,
 } from '../../src/index.js';
-import { ensureProcessorStream, ensureStore } from '../../src/server.js';
+import { durableName, ensureProcessorStream, ensureStore } from '../../src/server.js';
+import { consumerConfig, resolvePolicy } from '../../src/processing/policy.js';
 import { DeadLetters } from '../../src/processing/dead-letters.js';
 import { ProcessorConfigError } from '../../src/processing/errors.js';
 import { reject, retry } from '../../src/processing/outcome.js';
@@ -151,7 +152,7 @@ describe('processor: normal path', () => {
       () => seen.length,
       (n) => n === 10,
     );
-    const created = (await jsm.consumers.info(stream, p1.durable)).created;
+    const created = (await jsm.consumers.info(stream, p1.consumer)).created;
     await p1.stop();
     expect(p1.state).toBe('stopped');
 
@@ -169,10 +170,10 @@ describe('processor: normal path', () => {
     await p2.stop();
 
     expect(seen).toEqual([...first, ...second]);
-    expect(p2.durable).toBe(p1.durable);
+    expect(p2.consumer).toBe(p1.consumer);
     const consumers = await jsm.consumers.list(stream).next();
-    expect(consumers.filter((c) => c.name === p1.durable)).toHaveLength(1);
-    expect((await jsm.consumers.info(stream, p1.durable)).created).toBe(created);
+    expect(consumers.filter((c) => c.name.startsWith(p1.durable))).toHaveLength(1);
+    expect((await jsm.consumers.info(stream, p1.consumer)).created).toBe(created);
     // The durable's own server-side subscriptions stay by design; the clients' must not.
     expect(await eventually(clientSubscriptions, (n) => n === baseline)).toBe(baseline);
   });
@@ -413,9 +414,6 @@ describe('processor: a dead-letter bucket that is down', () => {
     const bucket = unique('dlb').toLowerCase();
     const letters = await DeadLetters.open(nc, { bucket });
     const errors: unknown[] = [];
-    const [seq] = await deposits(store, [1]);
-    // Gone before the event fails for good: every record fails until it is back.
-    await jsm.streams.delete(`KV_${bucket}`);
     const processor = await start({
       store,
       name: unique('dl-down'),
@@ -429,6 +427,9 @@ describe('processor: a dead-letter bucket that is down', () => {
         throw new Error('always');
       },
     });
+    // Gone before the event fails for good: every record fails until it is back.
+    await jsm.streams.delete(`KV_${bucket}`);
+    const [seq] = await deposits(store, [1]);
     await until(
       () => errors.length,
       (n) => n >= 3,
@@ -457,10 +458,10 @@ describe('processor: its consumer or server going away', () => {
     });
     // Running: its pull request waits at the server. Then an operator deletes the consumer.
     await until(
-      () => jsm.consumers.info(stream, processor.durable).then((info) => info.num_waiting),
+      () => jsm.consumers.info(stream, processor.consumer).then((info) => info.num_waiting),
       (waiting) => waiting > 0,
     );
-    await jsm.consumers.delete(stream, processor.durable);
+    await jsm.consumers.delete(stream, processor.consumer);
     await deposits(store, [1]);
     await until(
       () => processor.state,
@@ -719,13 +720,13 @@ describe('processor: configuration', () => {
     const store = newStore();
     const options = { store, name: 'tuned', filter: { entityType: 'account' }, handler: () => {}, ...fast };
     const p1 = await start(options);
-    const before = await jsm.consumers.info(stream, p1.durable);
+    const before = await jsm.consumers.info(stream, p1.consumer);
     expect(before.config).toMatchObject({ max_ack_pending: 2, max_deliver: 4, ack_wait: 1_000_000_000 });
     expect(before.config.backoff).toBeUndefined();
     await p1.stop();
 
     const p2 = await start({ ...options, maxAckPending: 7 });
-    const after = await jsm.consumers.info(stream, p2.durable);
+    const after = await jsm.consumers.info(stream, p2.consumer);
     expect(after.config.max_ack_pending).toBe(7);
     expect(after.created).toBe(before.created);
     await p2.stop();
@@ -769,6 +770,41 @@ describe('processor: configuration', () => {
     const b = await start({ store: newStore(), name: 'mailer', handler: () => {}, ...fast });
     expect(a.durable).not.toBe(b.durable);
     expect(a.durable).toMatch(/~mailer$/);
+  });
+
+  test("a processor's consumer name cannot be guessed from its name, and every instance agrees on it", async () => {
+    const store = newStore();
+    const options = { store, name: 'secret', handler: () => {}, ...fast };
+    // Started together: the first to store a name in the dead-letter bucket wins.
+    const [a, b] = await Promise.all([start(options), start(options)]);
+    expect(a.consumer).toMatch(new RegExp(`^${a.durable}~[0-9a-f]{32}$`));
+    expect(b.consumer).toBe(a.consumer);
+    const names = (await jsm.consumers.list(stream).next()).map((c) => c.name);
+    expect(names.filter((n) => n.startsWith(a.durable))).toEqual([a.consumer]);
+    expect(names).not.toContain(a.durable);
+    await Promise.all([a.stop(), b.stop()]);
+    expect((await start(options)).consumer).toBe(a.consumer);
+  });
+
+  test('a consumer named after the processor alone, from before secret names, is adopted', async () => {
+    const store = newStore();
+    const seen: number[] = [];
+    const options = { store, name: 'legacy', handler: (e: Event) => void seen.push(e.sequence), ...fast };
+    const durable = durableName(store.tenant, 'legacy');
+    const filter = store.format.scheme.filter({});
+    // Exactly what an older jetsource made, already past the first two events.
+    await jsm.consumers.add(stream, consumerConfig(durable, filter, resolvePolicy('legacy', options)));
+    const first = await deposits(store, range(3));
+    const legacy = await jetstream(nc).consumers.get(stream, durable);
+    for await (const m of await legacy.fetch({ max_messages: 2, expires: 1000 })) m.ack();
+    const p = await start(options);
+    expect(p.consumer).toBe(durable);
+    await until(
+      () => seen.length,
+      (n) => n >= 1,
+    );
+    await sleep(200);
+    expect(seen).toEqual([first[2]]);
   });
 });
 

@@ -22,7 +22,8 @@ import {
   AuthenticationError,
   type JetStreamEventStore,
 } from '../../src/index.js';
-import { ensureProcessorStream, ensureStore } from '../../src/server.js';
+import { durableName, ensureProcessorStream, ensureStore, startProcessor } from '../../src/server.js';
+import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 import {
   asApi,
@@ -1017,6 +1018,46 @@ describe('known holes inside tenant A (role boundaries)', () => {
       expect((await jsmA.consumers.list('EVENTS_WORK').next()).length).toBeGreaterThan(0);
       expect((await viewsA.get(`${A}.summary`))?.string()).toBe(viewBefore);
       expect(await service.version(forged)).toBe(0);
+    },
+  );
+
+  // A consumer a client creates lives in the data account, and its deliver_subject may be
+  // any subject there: aimed at a durable's pull (MSG.NEXT) or reset subject, each event it
+  // delivers would steal or rewind that durable's work. Processors' consumer names carry a
+  // secret suffix, so a client knowing the processor's name has nothing to aim at.
+  test.each(['reader', 'writer'] as const)(
+    "a %s aiming deliveries at a processor's pull and reset subjects, by its name, changes nothing",
+    async (role) => {
+      const store = createEventStore({ connection: conn(A, 'service'), tenant: A });
+      const name = unique('mailer');
+      const seen: number[] = [];
+      const processor = await startProcessor({
+        store,
+        name,
+        consumerStream: 'EVENTS_WORK',
+        handler: (e) => void seen.push(e.sequence),
+      });
+      try {
+        const guessed = durableName(A, name);
+        for (const api of ['MSG.NEXT', 'RESET']) {
+          const aimed = await createConsumer('EVENTS', `es.${A}.>`, {
+            deliver_subject: `$JS.API.CONSUMER.${api}.EVENTS_WORK.${guessed}`,
+            deliver_policy: 'all',
+            headers_only: true,
+          })(conn(A, role));
+          expect(aimed.kind, aimed.detail).toBe('answered');
+        }
+        const { sequences } = await store.append(
+          { type: 'acct', id: unique('p') },
+          { type: 'Deposited', data: { amount: 1 } },
+        );
+        expect(await eventually(() => Promise.resolve(seen.includes(sequences[0]!)), Boolean)).toBe(true);
+        const info = await jsmA.consumers.info('EVENTS_WORK', processor.consumer);
+        expect(info.num_redelivered).toBe(0);
+        expect(info.num_pending + info.num_ack_pending).toBe(0);
+      } finally {
+        await processor.stop();
+      }
     },
   );
 
