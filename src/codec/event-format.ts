@@ -22,6 +22,11 @@ import { check, type Checked, type EventSchemas } from './schema.js';
 /** One event ready for the wire: subject, headers and bytes. */
 export interface PreparedEvent {
   readonly id: string;
+  /**
+   * The caller chose the id. Only then can an earlier call have stored this event: ids
+   * jetsource generates are new to each call (its own retries carry the same expectation).
+   */
+  readonly idGiven: boolean;
   readonly type: string;
   readonly subject: string;
   readonly headers: ReadonlyArray<[string, string]>;
@@ -136,6 +141,7 @@ export class EventFormat<E extends EventMap> {
         });
         events.push({
           id,
+          idGiven: event.id !== undefined,
           type: event.type,
           subject: this.scheme.event(write.entity, event.type),
           headers,

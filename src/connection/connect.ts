@@ -51,7 +51,7 @@ export const connectionDefaults: Readonly<Partial<WsConnectionOptions>> = {
  * with `@nats-io/transport-node` yourself and hand that connection to the store.
  *
  * @example
- * const nc = await connect({ servers: 'ws://localhost:8080', user: 'acme-writer', pass: '…', inboxPrefix: '_INBOX_acme_writer' });
+ * const nc = await connect({ servers: 'ws://localhost:8080', user: 'acme-writer', pass: '…', inboxPrefix: '_INBOX_acme_writer', apiPrefix: 'JS.API' });
  */
 export async function connect(options: ConnectOptions): Promise<NatsConnection> {
   const { tenant, apiPrefix, ...rest } = options;

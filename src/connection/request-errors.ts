@@ -5,6 +5,11 @@ import { isJetsourceError, PermissionDeniedError, StoreNotFoundError, Unavailabl
 export const inboxRemedy =
   "Connect with the user's own inboxPrefix (the bundled config uses _INBOX_<tenant>_<role>).";
 
+/** What to say when the user may not use `$JS.API`: its account may have the API elsewhere. */
+export const apiRemedy =
+  "Check the user's role and tenant. An account that imports the JetStream API under another prefix " +
+  "needs it as apiPrefix in connect() or createEventStore() (the bundled config's readers and writers: 'JS.API').";
+
 /** A closed nats.js connection never reconnects. */
 export const closedRemedy = 'Connect again: a closed connection does not come back.';
 
@@ -32,7 +37,9 @@ export function fromRequestError(
     const denied = cause.subject || subject;
     // Replies come to the connection's inbox: the request was sent but its answer cannot
     // arrive. That is the inbox prefix, not the role.
-    const remedy = isInbox(denied) ? (remedies.inbox ?? inboxRemedy) : remedies.denied;
+    const remedy = isInbox(denied)
+      ? (remedies.inbox ?? inboxRemedy)
+      : (remedies.denied ?? (denied.startsWith('$JS.API.') ? apiRemedy : undefined));
     return new PermissionDeniedError(denied, cause.operation === 'subscription' ? 'subscribe' : 'publish', {
       cause,
       remedy,

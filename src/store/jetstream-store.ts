@@ -7,7 +7,7 @@ import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
 import { TenantMismatchError } from '../errors.js';
-import { tenantOfAccount, verifiedAccount } from '../connection/connect.js';
+import { jetStreamApi, tenantOfAccount, verifiedAccount } from '../connection/connect.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { SubjectScheme, type EntityRef, type EventFilter } from '../subjects/subjects.js';
 import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './reading.js';
@@ -58,6 +58,12 @@ export interface EventStoreOptions<E extends EventMap> {
   codec?: EventCodec;
   /** The server's atomic batch limit (`jetstream.limits.batch.max_msgs`). Default 1000. */
   maxBatch?: number;
+  /**
+   * Where the connection's account has the JetStream API: `JS.API` for the bundled
+   * config's readers and writers. Default: what `connect({ apiPrefix })` was given, else
+   * `$JS.API`.
+   */
+  apiPrefix?: string;
   /** Per-request timeout in ms. Default 5000. */
   timeoutMs?: number;
   /** Retries of an append after a timeout or transient error. Default 2. */
@@ -94,6 +100,8 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   readonly connection: NatsConnection;
   /** How events map to subjects, headers and bytes. Internal: the projector and processors use it. */
   readonly format: EventFormat<E>;
+  /** Where the connection's account has the JetStream API (see {@link EventStoreOptions.apiPrefix}). */
+  readonly apiPrefix: string;
   private readonly direct: DirectReader;
   private readonly publish: PublishContext;
   private readonly pageSize: number;
@@ -115,7 +123,8 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
       maxBatch: options.maxBatch,
     });
     const timeoutMs = options.timeoutMs ?? 5000;
-    this.direct = new DirectReader(options.connection, this.stream, timeoutMs);
+    this.apiPrefix = options.apiPrefix ?? jetStreamApi(options.connection);
+    this.direct = new DirectReader(options.connection, this.stream, timeoutMs, undefined, this.apiPrefix);
     this.pageSize = options.readPageSize ?? 1000;
     this.publish = {
       nc: options.connection,
@@ -177,7 +186,14 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     return (subject: string, after: number, until: number): AsyncIterable<ReadonlyArray<T>> =>
       this.direct.range(subject, after, until, this.pageSize, map, {
         handOffAbove: this.pageSize,
-        read: (from) => consumerRange(this.connection, this.stream, subject, from, until, map),
+        read: (from) =>
+          consumerRange(
+            { nc: this.connection, stream: this.stream, apiPrefix: this.apiPrefix },
+            subject,
+            from,
+            until,
+            map,
+          ),
       });
   }
 
@@ -203,6 +219,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
         {
           nc: this.connection,
           stream: this.stream,
+          apiPrefix: this.apiPrefix,
           filter: subject,
           after: from,
           heartbeatMs: options.heartbeatMs,

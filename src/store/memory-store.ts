@@ -120,7 +120,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
       if (actual !== expected) {
         // As the JetStream store does: a refused append that sits right after its expectation
         // was stored before, even past the duplicate window.
-        const stored = this.anchoredReplay(prepared);
+        const stored = this.anchoredReplay(prepared) ?? this.newestReplay(prepared);
         if (stored) return stored;
         throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
       }
@@ -278,18 +278,39 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
    * its events in one contiguous run from there, with their subjects and ids.
    */
   private anchoredReplay(prepared: PreparedWrite[]): AppendResult[] | undefined {
-    const events = prepared.flatMap((w) => w.events);
     const anchored = prepared.findIndex((w) => w.expect !== 'any');
     const write = prepared[anchored]!;
     const before = prepared.slice(0, anchored).reduce((n, w) => n + w.events.length, 0);
     const from = (write.expect === 'new' ? 0 : (write.expect as number)) + 1;
-    const found = this.messages.find((m) => m.sequence >= from && m.subject === write.events[0]!.subject);
-    if (!found || found.header(eventIdHeader) !== write.events[0]!.id) return undefined;
-    const start = found.sequence - before;
-    const inPlace = events.every((e, i) => {
-      const m = this.messages[start + i - 1];
-      return m?.subject === e.subject && m.header(eventIdHeader) === e.id;
-    });
+    const first = write.events[0]!;
+    const found = this.messages.slice(from - 1).find((m) => m.subject === first.subject);
+    if (!found || found.header(eventIdHeader) !== first.id) return undefined;
+    return this.runAt(prepared, found.sequence - before);
+  }
+
+  /**
+   * As the JetStream store looks for a caller's retry that carries another expectation:
+   * the newest message on the last event's subject holds its id, and the whole append
+   * sits in one run ending there.
+   */
+  private newestReplay(prepared: PreparedWrite[]): AppendResult[] | undefined {
+    const events = prepared.flatMap((w) => w.events);
+    if (!events.some((e) => e.idGiven)) return undefined;
+    const last = events[events.length - 1]!;
+    const newest = this.lastOn(last.subject);
+    if (newest === 0 || this.messages[newest - 1]!.header(eventIdHeader) !== last.id) return undefined;
+    return this.runAt(prepared, newest - events.length + 1);
+  }
+
+  /** The append's sequences when its events sit, with their subjects and ids, from `start` on. */
+  private runAt(prepared: PreparedWrite[], start: number): AppendResult[] | undefined {
+    const events = prepared.flatMap((w) => w.events);
+    const inPlace =
+      start >= 1 &&
+      events.every((e, i) => {
+        const m = this.messages[start + i - 1];
+        return m?.subject === e.subject && m.header(eventIdHeader) === e.id;
+      });
     if (!inPlace) return undefined;
     let next = start;
     return prepared.map((w) => {

@@ -81,9 +81,12 @@ function stopListening(): void {
 }
 
 function endOnSignal(signal: NodeJS.Signals): void {
+  // Another listener owns the signal: it may still need the servers for a graceful
+  // shutdown, and they end when the process exits. Without one, the signal does what it
+  // would have done, after the servers end.
+  if (process.listenerCount(signal) > 1) return;
   endAll();
-  // Another listener decides what the signal does; without one, it does what it would have.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  process.kill(process.pid, signal);
 }
 
 interface Ports {

@@ -19,6 +19,8 @@ import { assertBucketName } from '../subjects/tokens.js';
 export interface ViewSource {
   readonly connection: NatsConnection;
   readonly tenant: string;
+  /** Where the account has the JetStream API (a store knows; default: the connection's). */
+  readonly apiPrefix?: string;
 }
 
 /** Options for {@link openView}. */
@@ -82,8 +84,9 @@ export function openView<S>(
   const bucket = assertBucketName(options.bucket ?? 'views');
   const keys = new ViewKeys(source.tenant, view.name);
   const missing = 'the service role creates it with ensureViews() or by starting a projector';
-  const direct = new DirectReader(source.connection, `KV_${bucket}`, options.timeoutMs ?? 5000, missing);
-  const watchBucket = (keyFilter: string) => watchKv(source.connection, bucket, keyFilter, missing);
+  const { connection, apiPrefix } = source;
+  const direct = new DirectReader(connection, `KV_${bucket}`, options.timeoutMs ?? 5000, missing, apiPrefix);
+  const watchBucket = (keyFilter: string) => watchKv(connection, bucket, keyFilter, missing, apiPrefix);
   const subjectOf = (key: string) => `$KV.${bucket}.${key}`;
 
   const activeVersion = async () => {

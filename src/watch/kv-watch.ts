@@ -19,11 +19,20 @@ export function watchKv(
   keyFilter: string,
   /** What to tell the user when the bucket is missing. */
   missingRemedy?: string,
+  /** Where the account has the JetStream API. Default: the connection's (see `connect`). */
+  apiPrefix?: string,
 ): Observable<KvWatchMessage> {
   const prefix = `$KV.${bucket}.`;
   return new Observable<KvWatchMessage>((subscriber) => {
     const consumer = new OrderedConsumer(
-      { nc, stream: `KV_${bucket}`, filter: prefix + keyFilter, after: 'last-per-subject', missingRemedy },
+      {
+        nc,
+        stream: `KV_${bucket}`,
+        apiPrefix,
+        filter: prefix + keyFilter,
+        after: 'last-per-subject',
+        missingRemedy,
+      },
       {
         message: (msg) =>
           subscriber.next({ kind: 'entry', key: msg.subject.slice(prefix.length), message: msg }),

@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as tcpConnect } from '@nats-io/transport-node';
@@ -266,7 +265,9 @@ describe('startNatsServer', () => {
 
 describe('a Node process that ends while its servers run', () => {
   /** A Node process that starts a server and then runs `then`; resolves once the server is up. */
-  async function serverHeldBy(then: string): Promise<{ node: ChildProcess; workDir: string; url: string }> {
+  async function serverHeldBy(
+    then: string,
+  ): Promise<{ node: ChildProcess; workDir: string; url: string; output: () => string }> {
     const launcher = fileURLToPath(new URL('../../src/testing/index.ts', import.meta.url));
     const script = join(await mkdtemp(join(scratch, 'node-')), 'hold.mts');
     await writeFile(
@@ -284,10 +285,15 @@ describe('a Node process that ends while its servers run', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
+    let stdout = '';
     node.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    for await (const line of createInterface({ input: node.stdout! }))
-      return { node, ...(JSON.parse(line) as { workDir: string; url: string }) };
-    throw new Error(`the Node process started no server:\n${stderr}`);
+    node.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = once(node, 'exit').then(() => true);
+    while (!stdout.includes('\n'))
+      if (await Promise.race([once(node.stdout!, 'data').then(() => false), exited]))
+        throw new Error(`the Node process started no server:\n${stderr}`);
+    const first = stdout.slice(0, stdout.indexOf('\n'));
+    return { node, ...(JSON.parse(first) as { workDir: string; url: string }), output: () => stdout };
   }
 
   /** Whether the server and its files are gone (its process may be a zombie a while: its port is not). */
@@ -316,17 +322,28 @@ describe('a Node process that ends while its servers run', () => {
     },
   );
 
-  test('a signal it listens to itself stops the servers but leaves the process to its listener', async () => {
+  test("a signal it listens to itself leaves the servers to its listener's shutdown, and they end when it exits", async () => {
+    // The listener still reaches the server, then exits.
     const held = await serverHeldBy(
-      `process.on('SIGTERM', () => console.log('still here'));\nsetInterval(() => undefined, 1000);`,
+      [
+        `import { connect } from 'node:net';`,
+        `process.on('SIGTERM', () => {`,
+        `  const { hostname, port } = new URL(server.url);`,
+        `  const socket = connect(Number(port), hostname);`,
+        `  socket.once('data', (d) => {`,
+        `    console.log(String(d).startsWith('INFO') ? 'reached' : 'other');`,
+        `    process.exit(0);`,
+        `  });`,
+        `  socket.once('error', () => process.exit(1));`,
+        `});`,
+        `setInterval(() => undefined, 1000);`,
+      ].join('\n'),
     );
-    try {
-      held.node.kill('SIGTERM');
-      expect(await eventually(() => gone(held), Boolean)).toBe(true);
-      expect(held.node.exitCode).toBe(null);
-    } finally {
-      held.node.kill('SIGKILL');
-    }
+    held.node.kill('SIGTERM');
+    const [code] = (await once(held.node, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(held.output()).toContain('reached');
+    expect(await gone(held)).toBe(true);
   });
 
   test('process.exit() stops its servers and removes their files', async () => {

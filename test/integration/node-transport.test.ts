@@ -3,8 +3,14 @@ import { connect as tcpConnect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { ConcurrencyError, createEventStore, type EnvelopeOf } from '../../src/index.js';
-import { ensureStore } from '../../src/server.js';
+import {
+  ConcurrencyError,
+  createEventStore,
+  openView,
+  PermissionDeniedError,
+  type EnvelopeOf,
+} from '../../src/index.js';
+import { ensureStore, ensureViews } from '../../src/server.js';
 import { eventually, serverCounts } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
@@ -73,4 +79,45 @@ test('append, read and watch over TCP', async () => {
     (c) => c.consumers === baseline.consumers && c.subscriptions === baseline.subscriptions,
   );
   expect(after).toEqual(baseline);
+});
+
+test("a role account's TCP connection reaches the JetStream API through the store's apiPrefix", async () => {
+  const bundled = await useServer({ configFile: 'nats-server.conf' });
+  const as = (role: string) =>
+    tcpConnect({
+      servers: bundled.server.url,
+      user: `acme-${role}`,
+      pass: `dev-acme-${role}`,
+      inboxPrefix: `_INBOX_acme_${role}`,
+    });
+  const [service, writer] = await Promise.all([as('service'), as('writer')]);
+  try {
+    await ensureStore(service, {});
+    await ensureViews(service);
+    const account = { type: 'account', id: unique('tcp') };
+    // Not made by connect(), so the connection carries no prefix: the store is told.
+    const store = createEventStore<Bank>({ connection: writer, tenant: 'acme', apiPrefix: 'JS.API' });
+    const { version } = await store.append(
+      account,
+      { type: 'Opened', data: { owner: 'Ann' } },
+      { expect: 'new' },
+    );
+    await expect(
+      store.append(account, { type: 'Opened', data: { owner: 'Bob' } }, { expect: 'new' }),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+    expect((await store.load(account, { initial: 0, evolve: (n) => n + 1 })).state).toBe(1);
+    const caughtUp = await firstValueFrom(
+      store.watch({ entityType: 'account' }).pipe(filter((m) => m.kind === 'caught-up')),
+    );
+    expect(caughtUp.sequence).toBe(version);
+    expect(await openView(store, { name: 'balances', version: 1 }).get('nobody')).toBeNull();
+
+    const unprefixed = createEventStore<Bank>({ connection: writer, tenant: 'acme' });
+    const err = await unprefixed.version(account).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermissionDeniedError);
+    expect((err as Error).message).toMatch(/apiPrefix/);
+  } finally {
+    await Promise.all([service.close(), writer.close()]);
+    await bundled.close();
+  }
 });

@@ -1,6 +1,5 @@
-import type { NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
-import { OrderedConsumer } from './ordered-consumer.js';
+import { OrderedConsumer, type OrderedConsumerOptions } from './ordered-consumer.js';
 
 type Pending = StoredMessage & { pending: number };
 /** A flow-control answer, queued in line with the messages the server sent before it. */
@@ -21,8 +20,8 @@ function withPending(msg: StoredMessage, pending: number): Pending {
  * the queue, so a slow reader makes the server wait. Ends once caught up.
  */
 export async function* consumerRange<T>(
-  nc: NatsConnection,
-  stream: string,
+  /** The stream, and how to reach it (see {@link OrderedConsumerOptions}). */
+  source: Pick<OrderedConsumerOptions, 'nc' | 'stream' | 'apiPrefix'>,
   filter: string,
   after: number,
   until: number,
@@ -36,7 +35,7 @@ export async function* consumerRange<T>(
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   const consumer = new OrderedConsumer(
-    { nc, stream, filter, after },
+    { ...source, filter, after },
     {
       message(msg, pending) {
         if (reachedUntil) return;

@@ -43,8 +43,10 @@ export class DirectReader {
     private readonly timeoutMs: number,
     /** What to tell the user when the stream is missing (views are not created by ensureStore). */
     private readonly remedy?: string,
+    /** Where the account has the JetStream API. Default: the connection's (see `connect`). */
+    apiPrefix = jetStreamApi(nc),
   ) {
-    this.api = `${jetStreamApi(nc)}.DIRECT.GET.${stream}`;
+    this.api = `${apiPrefix}.DIRECT.GET.${stream}`;
   }
 
   /** The last message on a subject (wildcards allowed), or null when there is none. */

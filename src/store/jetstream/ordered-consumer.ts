@@ -43,6 +43,8 @@ export interface OrderedConsumerHandlers {
 export interface OrderedConsumerOptions {
   nc: NatsConnection;
   stream: string;
+  /** Where the account has the JetStream API. Default: the connection's (see `connect`). */
+  apiPrefix?: string;
   /** A single subject filter, so the create subject can be scoped by permissions. */
   filter: string;
   /**
@@ -112,7 +114,7 @@ export class OrderedConsumer {
   async start(): Promise<void> {
     this.jsm = await jetstreamManager(this.options.nc, {
       checkAPI: false,
-      apiPrefix: jetStreamApi(this.options.nc),
+      apiPrefix: this.options.apiPrefix ?? jetStreamApi(this.options.nc),
     });
     if (this.stopped) return;
     this.status = this.options.nc.status() as QueuedIterator<Status>;
@@ -328,11 +330,15 @@ function pushedMessage(msg: Msg, sequence: number): StoredMessage {
 /** Errors a retry cannot fix. */
 function fatalError(
   err: unknown,
-  { nc, stream, filter, missingRemedy }: OrderedConsumerOptions,
+  { nc, stream, apiPrefix, filter, missingRemedy }: OrderedConsumerOptions,
 ): Error | undefined {
   if (err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)
     return new StoreNotFoundError(stream, { cause: err, remedy: missingRemedy });
-  const mapped = fromRequestError(err, stream, `${jetStreamApi(nc)}.CONSUMER.CREATE.${stream}.*.${filter}`);
+  const mapped = fromRequestError(
+    err,
+    stream,
+    `${apiPrefix ?? jetStreamApi(nc)}.CONSUMER.CREATE.${stream}.*.${filter}`,
+  );
   if (mapped instanceof StoreNotFoundError)
     return new StoreNotFoundError(stream, { cause: err, remedy: missingRemedy });
   if (mapped instanceof PermissionDeniedError) return mapped;

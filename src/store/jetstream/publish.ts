@@ -264,8 +264,10 @@ async function lastSequenceCandidate(
       const from = (write.expect === 'new' ? 0 : write.expect) + 1;
       const found = await ctx.direct.get({ seq: from, next_by_subj: first.subject });
       if (found?.header(eventIdHeader) === first.id) return found.sequence - before + total - 1;
-      // A retry may carry another expectation than the attempt that stored it (say, the
-      // version reloaded after an outage): look for its ids as below.
+      // A caller's retry may carry another expectation than the attempt that stored it (the
+      // version reloaded after an outage, say): look for its ids as below. Generated ids
+      // are new to this call, so a genuine conflict costs no search.
+      if (!writes.some((w) => w.events.some((e) => e.idGiven))) return undefined;
       break;
     }
     before += write.events.length;
