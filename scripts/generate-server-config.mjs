@@ -30,7 +30,7 @@ export function validateTenants(spec) {
     const name = t?.name;
     if (typeof name !== 'string' || !plain.test(name))
       problems.push(`tenants[${i}].name ${JSON.stringify(name)} must be 1-32 letters, digits, "_" or "-"`);
-    else if (/^(SYS|\$G|\$SYS|include)$/i.test(name)) problems.push(`tenants[${i}].name ${name} is reserved`);
+    else if (/^(SYS|\$G|\$SYS)$/i.test(name)) problems.push(`tenants[${i}].name ${name} is reserved`);
     // Names that differ only in case or "-" vs "_" would share a password variable.
     else if (seen.has(normalized(name)))
       problems.push(`tenants[${i}].name ${name} collides with another tenant (case or "-"/"_")`);

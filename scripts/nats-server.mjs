@@ -44,11 +44,12 @@ export function checkNatsServer(bin) {
   return { version };
 }
 
+/** >= 2.14.4, or >= 2.12.14 on the 2.12 line: the rule of src/connection/server-version.ts. */
 export function isNewEnough(version) {
   if (!version) return false;
-  const [a, b, c] = version.split('.').map(Number);
-  const [x, y, z] = MINIMUM_VERSION.split('.').map(Number);
-  return a !== x ? a > x : b !== y ? b > y : c >= z;
+  const [major, minor, patch] = version.split('.').map(Number);
+  if (major !== 2) return major > 2;
+  return minor > 14 || (minor === 14 && patch >= 4) || (minor === 12 && patch >= 14);
 }
 
 function onPath() {

@@ -192,7 +192,8 @@ export class EventFormat<E extends EventMap> {
         { message: `cannot be encoded: ${String((cause as Error | null)?.message ?? cause)}` },
       ]);
     }
-    if (!(bytes instanceof Uint8Array))
+    // By tag, not instanceof: a codec may build its arrays in another realm (a vm, an iframe).
+    if (Object.prototype.toString.call(bytes) !== '[object Uint8Array]')
       throw new InvalidArgumentError(
         'codec',
         undefined,
@@ -200,7 +201,7 @@ export class EventFormat<E extends EventMap> {
       );
     // Events are encoded before any is sent: a codec that reuses one buffer would otherwise
     // send the last event's bytes for all of them. The built-in codec's arrays are fresh.
-    return this.options.codec === jsonCodec ? bytes : bytes.slice();
+    return this.options.codec === jsonCodec ? (bytes as Uint8Array) : (bytes as Uint8Array).slice();
   }
 
   private async validate(type: string, data: unknown): Promise<unknown> {

@@ -37,6 +37,8 @@ export interface HeaderFields extends EventMetadata {
 }
 
 const metaKey = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+// Empty, or printable ASCII (tabs inside) that neither starts nor ends with a space.
+const plainValue = /^(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?$/;
 // NATS headers are one line each, and nats.js trims values: such values would not round-trip.
 const badValue = /[\r\n]|^\s|\s$/;
 
@@ -70,6 +72,11 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
   }
   let bytes = 0;
   for (const [k, v] of pairs) {
+    // The common case (ids, types, times) in one test: printable ASCII, no edge spaces.
+    if (typeof v === 'string' && plainValue.test(v)) {
+      bytes += k.length + v.length + 4;
+      continue;
+    }
     if (typeof v !== 'string') throw new InvalidArgumentError(`header ${k}`, v, 'must be a string');
     if (badValue.test(v))
       throw new InvalidArgumentError(

@@ -46,7 +46,11 @@ export interface EnsureStoreOptions {
 export interface EnsuredStore {
   /** The stream's name. */
   readonly stream: string;
-  /** True when this call created the stream, false when it found a compatible one. */
+  /**
+   * True when the stream was missing and this call's create succeeded, false when it found
+   * a compatible one. Clients racing with identical options may all see true: the server
+   * accepts an identical create as a no-op.
+   */
   readonly created: boolean;
   /** The stream's config as the server reports it. */
   readonly config: StreamConfig;
@@ -62,8 +66,8 @@ function whole(name: string, value: number | undefined, fallback: number, min: n
   return value;
 }
 
-/** Prefixes whose subjects belong to NATS itself (inboxes, JetStream, KV, system events). */
-const reservedPrefix = /^(_INBOX|\$)/i;
+/** Prefixes whose subjects NATS uses for replies (`$`-subjects are refused as tokens already). */
+const reservedPrefix = /^_INBOX/i;
 
 /** The stream config {@link ensureStore} creates, from validated options. */
 function storeConfig(options: EnsureStoreOptions): StreamConfigWanted & { subjects: string[] } {
@@ -74,7 +78,8 @@ function storeConfig(options: EnsureStoreOptions): StreamConfigWanted & { subjec
   const storage = options.storage ?? 'file';
   if (storage !== 'file' && storage !== 'memory')
     throw new InvalidArgumentError('storage', storage, "use 'file' or 'memory'");
-  const duplicateWindowMs = whole('duplicateWindowMs', options.duplicateWindowMs, 120_000, 1);
+  // The server's minimum window is 100 ms.
+  const duplicateWindowMs = whole('duplicateWindowMs', options.duplicateWindowMs, 120_000, 100);
   const maxAgeMs = whole('maxAgeMs', options.maxAgeMs, 0, 0);
   // The server refuses a window longer than the age limit: events would expire while
   // their ids still guard retries.
@@ -161,14 +166,10 @@ async function createOrVerify(
         (name) => `stream "${name}"`,
         () => 'another stream',
       );
-      throw new StoreConfigError(
-        stream,
-        [`its subjects ${subjects.join(', ')} are already captured by ${owner}`],
-        {
-          remedy: `Use that stream's name and prefix, or another prefix.`,
-          cause: err,
-        },
-      );
+      throw new StoreConfigError(stream, [`its subjects ${subjects.join(', ')} overlap those of ${owner}`], {
+        remedy: `Use that stream's name and prefix, or another prefix.`,
+        cause: err,
+      });
     }
     throw err;
   }

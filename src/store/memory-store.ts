@@ -141,7 +141,8 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
    * sequence that holds it instead.
    */
   appendRaw(raw: RawMessage): number {
-    const id = raw.headers?.find(([name]) => name === eventIdHeader)?.[1];
+    // Trimmed, as ids are read (and kept) trimmed.
+    const id = raw.headers?.find(([name]) => name === eventIdHeader)?.[1]?.trim();
     const stored = id ? this.storedId(id) : undefined;
     return stored ?? this.store(raw);
   }

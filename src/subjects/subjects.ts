@@ -50,7 +50,8 @@ export class SubjectScheme {
   }
 
   private entityPrefix(entity: EntityRef): string {
-    if (!entity || typeof entity !== 'object')
+    // A filter ({ entityType }) in an entity's place is a mistake, not a wildcard.
+    if (!entity || typeof entity !== 'object' || entity.type === undefined || entity.id === undefined)
       throw new InvalidArgumentError('entity', entity, 'must be { type, id }');
     return `${this.tenantPrefix}.${encodeToken('entity type', entity.type)}.${encodeToken('entity id', entity.id)}`;
   }

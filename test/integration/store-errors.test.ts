@@ -115,7 +115,7 @@ describe('ensureStore', () => {
     await ensureStore(nc, { stream: owner, prefix });
     const err = await ensureStore(nc, { stream: unique('S'), prefix }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreConfigError);
-    expect((err as Error).message).toContain(`already captured by stream "${owner}"`);
+    expect((err as Error).message).toContain(`overlap those of stream "${owner}"`);
   });
 
   test('options the server would refuse, or store as something else, are refused up front', async () => {
@@ -124,7 +124,7 @@ describe('ensureStore', () => {
     for (const options of [
       { replicas: 1.5 },
       { maxAgeMs: 1000 }, // shorter than the duplicate window
-      { duplicateWindowMs: -1 },
+      { duplicateWindowMs: 99 }, // the server's minimum is 100 ms
       { consumerIdleLimitMs: -1 },
       { prefix: '_INBOX' },
       { storage: 'disk' as 'file' },

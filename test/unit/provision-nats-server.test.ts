@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 // @ts-expect-error -- plain ESM script without types
-import { debianMirror } from '../../scripts/nats-server.mjs';
+import { debianMirror, isNewEnough } from '../../scripts/nats-server.mjs';
 
 // Runs scripts/nats-server.mjs as `npm test` does, against fake binaries: no network.
 const script = fileURLToPath(new URL('../../scripts/nats-server.mjs', import.meta.url));
@@ -15,6 +15,13 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'jetsource-provision-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test('new enough means what the library accepts: 2.14.4 and up, or 2.12.14 and up on the 2.12 line', () => {
+  const accepted = ['2.14.4', '2.15.1', '2.12.14', '2.12.20', '3.0.0'];
+  const refused = ['2.14.3', '2.13.9', '2.12.13', '2.11.99', '2.9.0', '1.99.99'];
+  expect(accepted.filter((v) => !(isNewEnough as (v: string) => boolean)(v))).toEqual([]);
+  expect(refused.filter((v) => (isNewEnough as (v: string) => boolean)(v))).toEqual([]);
+});
 
 /** A shell script in the scratch dir, executable unless `mode` says otherwise. */
 function fake(name: string, body: string, mode = 0o755): string {
