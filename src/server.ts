@@ -3,6 +3,7 @@
 // apps do not carry it.
 export { ensureStore, ensureProcessorStream } from './store/ensure-store.js';
 export type { EnsureStoreOptions, EnsuredStore, EnsureProcessorStreamOptions } from './store/ensure-store.js';
+export { removeStrayConsumers } from './store/stray-consumers.js';
 export { startProjector } from './views/projector.js';
 export type { Projector, ProjectorOptions, ProjectorProgress } from './views/projector.js';
 export { ensureViews } from './views/ensure-views.js';

@@ -7,7 +7,14 @@ import WebSocket from 'ws';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { connect, createEventStore } from 'jetsource';
-import { DeadLetters, ensureStore, ensureViews, startProjector, type Projector } from 'jetsource/server';
+import {
+  DeadLetters,
+  ensureStore,
+  ensureViews,
+  removeStrayConsumers,
+  startProjector,
+  type Projector,
+} from 'jetsource/server';
 import { startNatsServer, type NatsServer } from 'jetsource/testing';
 import { bankSchemas, views, type BankEvents } from '../src/domain.js';
 
@@ -61,8 +68,10 @@ export async function startDemoStack(options: DemoStackOptions = {}): Promise<De
     return nc;
   };
   const projectors: Projector[] = [];
+  const sweepers: Array<ReturnType<typeof setInterval>> = [];
   let vite: ViteDevServer | undefined;
   const stop = async () => {
+    sweepers.forEach(clearInterval);
     await vite?.close();
     await Promise.all(projectors.map((p) => p.stop().catch(() => undefined)));
     await Promise.all(connections.map((nc) => nc.close().catch(() => undefined)));
@@ -83,6 +92,12 @@ export async function startDemoStack(options: DemoStackOptions = {}): Promise<De
         );
         projectors.push(projector);
       }
+      // Consumers a tenant's client aimed into the JetStream API (see the README's Security).
+      const sweep = () =>
+        Promise.all(['EVENTS', 'KV_views'].map((stream) => removeStrayConsumers(nc, stream))).catch(
+          (err: Error) => console.error(`sweeping ${tenant}'s consumers failed: ${err.message}`),
+        );
+      sweepers.push(setInterval(() => void sweep(), 60_000));
     }
     vite = await createServer({
       root: `${root}/demo`,

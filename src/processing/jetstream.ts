@@ -15,7 +15,7 @@ import { ProcessorConfigError } from './errors.js';
 import { consumerDrift, type DurableConfig } from './policy.js';
 
 const ConsumerAlreadyExists = 10148;
-const ConsumerNotFound = 10014;
+const ConsumerNotFound = ApiErrorCode.ConsumerNotFound;
 
 /**
  * Creates the processor's durable consumer, or adopts an existing one: an identical

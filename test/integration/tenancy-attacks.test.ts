@@ -22,7 +22,13 @@ import {
   AuthenticationError,
   type JetStreamEventStore,
 } from '../../src/index.js';
-import { durableName, ensureProcessorStream, ensureStore, startProcessor } from '../../src/server.js';
+import {
+  durableName,
+  ensureProcessorStream,
+  ensureStore,
+  removeStrayConsumers,
+  startProcessor,
+} from '../../src/server.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 import {
@@ -277,7 +283,7 @@ function createConsumer(
   api: 'CREATE' | 'DURABLE.CREATE' | 'LEGACY' = 'CREATE',
 ): Attempt {
   return (nc) => {
-    const name = unique('c');
+    const name = typeof config.name === 'string' ? config.name : unique('c');
     const subject =
       api === 'LEGACY'
         ? `$JS.API.CONSUMER.CREATE.${stream}`
@@ -1058,6 +1064,35 @@ describe('known holes inside tenant A (role boundaries)', () => {
       } finally {
         await processor.stop();
       }
+    },
+  );
+
+  test.each(['EVENTS', 'KV_views'])(
+    'consumers a reader aims into the JetStream API on %s, which would never go idle, are removed by removeStrayConsumers',
+    async (stream) => {
+      const filter = stream === 'EVENTS' ? `es.${A}.>` : `$KV.views.${A}.>`;
+      const name = unique('stray');
+      // Delivering to its own pull subject keeps a consumer "active" with no client at all.
+      const stray = await createConsumer(stream, filter, {
+        name,
+        deliver_subject: `$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`,
+      })(conn(A, 'reader'));
+      expect(stray.kind, stray.detail).toBe('answered');
+      const watching = await createConsumer(stream, filter, {
+        deliver_subject: `${credentials(A, 'reader').inboxPrefix}.${unique('w')}`,
+      })(conn(A, 'reader'));
+      expect(watching.kind, watching.detail).toBe('answered');
+      // Earlier attacks in this file left such consumers too; every other one stays.
+      const before = await jsmA.consumers.list(stream).next();
+      const aimed = before.filter((c) => c.config.deliver_subject?.startsWith('$JS.API.')).map((c) => c.name);
+      expect(aimed).toContain(name);
+      const removed = await removeStrayConsumers(conn(A, 'service'), stream);
+      expect(removed.sort()).toEqual(aimed.sort());
+      const left = (await jsmA.consumers.list(stream).next()).map((c) => c.name);
+      expect(left.filter((n) => aimed.includes(n))).toEqual([]);
+      const others = before.map((c) => c.name).filter((n) => !aimed.includes(n));
+      expect(others.length).toBeGreaterThan(0);
+      for (const n of others) expect(left).toContain(n);
     },
   );
 

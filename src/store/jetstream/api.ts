@@ -12,6 +12,7 @@ export const ApiErrorCode = {
   /** Stream temporarily unavailable (e.g. leader election). Transient. */
   StreamUnavailable: 10163,
   StreamNotFound: 10059,
+  ConsumerNotFound: 10014,
   /** A stream of that name exists with another config (say, created a moment ago by another client). */
   StreamNameInUse: 10058,
   SubjectsOverlap: 10065,
