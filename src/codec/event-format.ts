@@ -194,11 +194,7 @@ export class EventFormat<E extends EventMap> {
     }
     // By tag, not instanceof: a codec may build its arrays in another realm (a vm, an iframe).
     if (Object.prototype.toString.call(bytes) !== '[object Uint8Array]')
-      throw new InvalidArgumentError(
-        'codec',
-        undefined,
-        `its encode returned ${kindOf(bytes)}, not a Uint8Array`,
-      );
+      throw new InvalidArgumentError('codec', undefined, `encode returned ${typeof bytes}, not a Uint8Array`);
     // Events are encoded before any is sent: a codec that reuses one buffer would otherwise
     // send the last event's bytes for all of them. The built-in codec's arrays are fresh.
     return this.options.codec === jsonCodec ? (bytes as Uint8Array) : (bytes as Uint8Array).slice();
@@ -216,13 +212,6 @@ export class EventFormat<E extends EventMap> {
     return checked.value;
   }
 }
-
-const kindOf = (value: unknown) =>
-  value === null
-    ? 'null'
-    : typeof value === 'object'
-      ? `a ${value.constructor?.name ?? 'object'}`
-      : typeof value;
 
 function checkExpect(expect: ExpectedVersion): ExpectedVersion {
   if (expect === 'any' || expect === 'new' || (Number.isSafeInteger(expect) && expect >= 0)) return expect;

@@ -93,7 +93,7 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
     throw new InvalidArgumentError(
       'metadata',
       undefined,
-      `the event's headers take ${bytes} bytes, over the ${MAX_EVENT_HEADER_BYTES} NATS leaves for them (64 KiB less room for jetsource's own); keep large values in the event's data`,
+      `its headers take ${bytes} bytes, over ${MAX_EVENT_HEADER_BYTES}; keep large values in data`,
     );
   return pairs;
 }

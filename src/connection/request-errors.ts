@@ -7,8 +7,7 @@ export const inboxRemedy =
 
 /** What to say when the user may not use `$JS.API`: its account may have the API elsewhere. */
 export const apiRemedy =
-  "Check the user's role and tenant. An account that imports the JetStream API under another prefix " +
-  "needs it as apiPrefix in connect() or createEventStore() (the bundled config's readers and writers: 'JS.API').";
+  "Check the user's role and tenant, and pass apiPrefix if its account imports the API (bundled config: 'JS.API').";
 
 /** A closed nats.js connection never reconnects. */
 export const closedRemedy = 'Connect again: a closed connection does not come back.';

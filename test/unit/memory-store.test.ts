@@ -101,7 +101,7 @@ describe('in-memory store limits, as the server keeps them', () => {
       codec: { encode: () => 'text' as unknown as Uint8Array, decode: () => ({}) },
     });
     await expect(notBytes.append(entity, { type: 'Noted', data: {} })).rejects.toThrow(
-      /invalid codec: its encode returned string, not a Uint8Array/,
+      /invalid codec: encode returned string, not a Uint8Array/,
     );
     // One shared output buffer, and a decoder that zeroes what it read.
     const shared = new Uint8Array(1);
