@@ -97,6 +97,7 @@ export async function startDemoStack(options: DemoStackOptions = {}): Promise<De
         Promise.all(['EVENTS', 'KV_views'].map((stream) => removeStrayConsumers(nc, stream))).catch(
           (err: Error) => console.error(`sweeping ${tenant}'s consumers failed: ${err.message}`),
         );
+      void sweep();
       sweepers.push(setInterval(() => void sweep(), 60_000));
     }
     vite = await createServer({

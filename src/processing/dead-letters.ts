@@ -72,16 +72,18 @@ export class DeadLetters {
    */
   async consumerName(processor: string, propose: () => Promise<string>): Promise<string> {
     const key = consumerKeyOf(processor);
-    const known = await this.kv.get(key);
+    const recorded = () =>
+      adminStep(`reading ${processor}'s consumer name from the dead-letter bucket`, () => this.kv.get(key));
+    const known = await recorded();
     if (known?.operation === 'PUT') return known.string();
     const proposed = await propose();
     try {
       await this.kv.create(key, proposed);
       return proposed;
     } catch (err) {
-      const raced = await this.kv.get(key);
+      const raced = await recorded();
       if (raced?.operation === 'PUT') return raced.string();
-      throw err;
+      return adminStep(`recording ${processor}'s consumer name`, () => Promise.reject(err));
     }
   }
 

@@ -78,17 +78,8 @@ export async function consumeDurable(
  * Whether the durable is still there. Only the server's "not found" says no: a pull that
  * missed it during a cluster leader change, or a timeout, proves nothing.
  */
-export async function consumerExists(
-  jsm: JetStreamManager,
-  stream: string,
-  durable: string,
-): Promise<boolean> {
-  try {
-    await jsm.consumers.info(stream, durable);
-    return true;
-  } catch (err) {
-    return !(isApiError(err, ConsumerNotFound) || isApiError(err, ApiErrorCode.StreamNotFound));
-  }
+export function consumerExists(jsm: JetStreamManager, stream: string, durable: string): Promise<boolean> {
+  return consumerFound(jsm, stream, durable).catch(() => true);
 }
 
 /** Whether the server has this consumer: true or false only on its word, else it throws. */
@@ -100,6 +91,25 @@ export async function consumerFound(jsm: JetStreamManager, stream: string, name:
     if (isApiError(err, ConsumerNotFound) || isApiError(err, ApiErrorCode.StreamNotFound)) return false;
     throw consumerError(err, stream);
   }
+}
+
+/** The consumers on `stream` named `<durable>~<32 hex digits>`: a processor's secret-named ones. */
+export async function secretConsumersOf(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const { name } of jsm.consumers.list(stream))
+      if (name.startsWith(`${durable}~`) && /^[0-9a-f]{32}$/.test(name.slice(durable.length + 1)))
+        names.push(name);
+  } catch (err) {
+    // A missing stream is reported where the durable is ensured, with its own remedy.
+    if (isApiError(err, ApiErrorCode.StreamNotFound)) return [];
+    throw consumerError(err, stream);
+  }
+  return names;
 }
 
 /** Events delivered to no one yet plus events delivered but not settled. */

@@ -30,6 +30,7 @@ import {
   consumerExists,
   consumerFound,
   consumerLag,
+  secretConsumersOf,
   ensureDurable,
   storedAt,
 } from './jetstream.js';
@@ -181,11 +182,18 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
     ? 'create the mirror once with ensureProcessorStream() (service role), or fix consumerStream'
     : undefined;
   const deadLetters = options.deadLetters ?? (await DeadLetters.open(store.connection));
-  const consumer = await deadLetters.consumerName(durable, async () =>
+  const consumer = await deadLetters.consumerName(durable, async () => {
     // A consumer named after the processor alone predates secret names: it is kept, as
-    // replacing it would run every event again.
-    (await consumerFound(jsm, stream, durable)) ? durable : secretConsumerName(durable),
-  );
+    // replacing it would run every event again. So is a secret-named one whose record was
+    // lost (a purged key, a recreated bucket).
+    if (await consumerFound(jsm, stream, durable)) return durable;
+    const found = await secretConsumersOf(jsm, stream, durable);
+    if (found.length > 1)
+      throw new ProcessorConfigError(name, [
+        `${found.length} consumers on ${stream} belong to it (${found.join(', ')}); delete all but the one to keep`,
+      ]);
+    return found[0] ?? secretConsumerName(durable);
+  });
   await ensureDurable(jsm, stream, name, consumerConfig(consumer, filter, policy), mirrorRemedy);
   const resolved = { policy, durable, consumer, filter, jsm, deadLetters, stream };
   const processor = new DurableProcessor(options, resolved);

@@ -60,7 +60,8 @@ function endWithThisProcess(end: () => void): () => void {
   // Listening to a signal replaces what it does by default: only while servers run.
   if (unstopped.size === 0) {
     process.on('exit', endAll);
-    for (const signal of ENDING_SIGNALS) process.on(signal, endOnSignal);
+    // First in line, so an app's `once` listener is still counted when this one runs.
+    for (const signal of ENDING_SIGNALS) process.prependListener(signal, endOnSignal);
   }
   unstopped.add(end);
   return () => {

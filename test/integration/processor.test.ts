@@ -9,6 +9,8 @@ import {
 } from '../../src/index.js';
 import { durableName, ensureProcessorStream, ensureStore } from '../../src/server.js';
 import { consumerConfig, resolvePolicy } from '../../src/processing/policy.js';
+import { encodeToken } from '../../src/subjects/tokens.js';
+import { Kvm } from '@nats-io/kv';
 import { DeadLetters } from '../../src/processing/dead-letters.js';
 import { ProcessorConfigError } from '../../src/processing/errors.js';
 import { reject, retry } from '../../src/processing/outcome.js';
@@ -784,6 +786,31 @@ describe('processor: configuration', () => {
     expect(names).not.toContain(a.durable);
     await Promise.all([a.stop(), b.stop()]);
     expect((await start(options)).consumer).toBe(a.consumer);
+  });
+
+  test('a lost name record finds the secret-named consumer again, rather than starting over', async () => {
+    const store = newStore();
+    const seen: number[] = [];
+    const options = { store, name: 'forgetful', handler: (e: Event) => void seen.push(e.sequence), ...fast };
+    const first = await start(options);
+    const done = await deposits(store, range(3));
+    await until(
+      () => seen.length,
+      (n) => n === 3,
+    );
+    await first.stop();
+    // The record is a key like any other: purged by hand, or gone with a recreated bucket.
+    const kv = await new Kvm(nc).open('deadletters');
+    await kv.purge(`=consumer.${encodeToken('processor', first.durable)}`);
+    const again = await start(options);
+    expect(again.consumer).toBe(first.consumer);
+    const later = await deposits(store, [9]);
+    await until(
+      () => seen.length,
+      (n) => n >= 4,
+    );
+    await sleep(200);
+    expect(seen).toEqual([...done, ...later]);
   });
 
   test('a consumer named after the processor alone, from before secret names, is adopted', async () => {
