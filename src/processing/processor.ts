@@ -141,11 +141,9 @@ export interface Processor {
   stop(options?: StopOptions): Promise<void>;
 }
 
-/** `<durable>~<32 random hex digits>`: a consumer name no one can guess from the processor's name. */
-function secretConsumerName(durable: string): string {
-  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
-  return `${durable}~${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
-}
+/** `<durable>~<32 hex digits>` (a random UUID's): a consumer name no one can guess from the processor's name. */
+const secretConsumerName = (durable: string) =>
+  `${durable}~${globalThis.crypto.randomUUID().replaceAll('-', '')}`;
 
 /**
  * Runs `handler` for every event matching `filter`, at least once, through a durable pull

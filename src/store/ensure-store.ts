@@ -190,23 +190,13 @@ export function incompatibilities(
   wanted: StreamConfigWanted & { subjects: string[] },
 ): string[] {
   const problems: string[] = [];
-  const differs = <K extends keyof StreamConfig>(key: K, label: string) => {
-    if (actual[key] !== wanted[key])
-      problems.push(`${label} is ${String(actual[key])}, expected ${String(wanted[key])}`);
-  };
   for (const subject of wanted.subjects) {
     if (!actual.subjects?.includes(subject))
       problems.push(`subjects ${JSON.stringify(actual.subjects)} lack ${subject}`);
   }
-  differs('storage', 'storage');
-  differs('retention', 'retention');
-  differs('max_age', 'max_age');
-  differs('max_bytes', 'max_bytes');
-  differs('max_msgs', 'max_msgs');
-  differs('max_msgs_per_subject', 'max_msgs_per_subject');
-  for (const flag of ['allow_atomic', 'allow_direct', 'deny_delete', 'deny_purge'] as const) {
-    if (!actual[flag]) problems.push(`${flag} is off`);
-  }
+  problems.push(
+    ...keepingProblems(actual, wanted, ['allow_atomic', 'allow_direct', 'deny_delete', 'deny_purge']),
+  );
   if ((actual.num_replicas ?? 1) < (wanted.num_replicas ?? 1))
     problems.push(`num_replicas is ${actual.num_replicas}`);
   if ((actual.duplicate_window ?? 0) < (wanted.duplicate_window ?? 0))
@@ -217,6 +207,31 @@ export function incompatibilities(
     problems.push(
       `consumer_limits.inactive_threshold is ${idle === 0 ? 'unset' : `${idle / 1e6} ms`}, so consumers users cannot delete may live on`,
     );
+  return problems;
+}
+
+/**
+ * Every way a stream would not keep each event as stored, for good: its storage,
+ * retention or limits differ from `wanted`, one of `flags` is off, or it rewrites.
+ */
+function keepingProblems(
+  actual: StreamConfig,
+  wanted: StreamConfigWanted,
+  flags: ReadonlyArray<'allow_atomic' | 'allow_direct' | 'deny_delete' | 'deny_purge'>,
+): string[] {
+  const problems: string[] = [];
+  for (const key of [
+    'storage',
+    'retention',
+    'max_age',
+    'max_bytes',
+    'max_msgs',
+    'max_msgs_per_subject',
+  ] as const) {
+    if (actual[key] !== wanted[key])
+      problems.push(`${key} is ${String(actual[key])}, expected ${String(wanted[key])}`);
+  }
+  for (const flag of flags) if (!actual[flag]) problems.push(`${flag} is off`);
   problems.push(...rewrites(actual));
   return problems;
 }
@@ -306,20 +321,6 @@ function mirrorIncompatibilities(actual: StreamConfig, wanted: StreamConfigWante
     problems.push(
       'its mirror copies part of the origin (a filter, transform, start point or external source)',
     );
-  for (const key of [
-    'storage',
-    'retention',
-    'max_age',
-    'max_bytes',
-    'max_msgs',
-    'max_msgs_per_subject',
-  ] as const) {
-    if (actual[key] !== wanted[key])
-      problems.push(`${key} is ${String(actual[key])}, expected ${String(wanted[key])}`);
-  }
-  for (const flag of ['deny_delete', 'deny_purge'] as const) {
-    if (!actual[flag]) problems.push(`${flag} is off`);
-  }
-  problems.push(...rewrites(actual));
+  problems.push(...keepingProblems(actual, wanted, ['deny_delete', 'deny_purge']));
   return problems;
 }

@@ -259,19 +259,9 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
    * on its own event's subject, in one contiguous run, as `Nats-Msg-Id` deduplication sees it.
    */
   private replayOf(prepared: PreparedWrite[]): AppendResult[] | undefined {
-    const events = prepared.flatMap((w) => w.events);
-    const first = this.storedId(events[0]!.id);
-    if (first === undefined) return undefined;
-    const replayed = events.every(
-      (event, i) =>
-        this.storedId(event.id) === first + i && this.messages[first + i - 1]!.subject === event.subject,
-    );
-    if (!replayed) return undefined;
-    let next = first;
-    return prepared.map((w) => {
-      const sequences = w.events.map(() => next++);
-      return { sequences, version: sequences[sequences.length - 1]! };
-    });
+    // The later events were stored after the first, so they are inside the window too.
+    const first = this.storedId(prepared[0]!.events[0]!.id);
+    return first === undefined ? undefined : this.runAt(prepared, first);
   }
 
   /**
@@ -284,9 +274,10 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     const before = prepared.slice(0, anchored).reduce((n, w) => n + w.events.length, 0);
     const from = (write.expect === 'new' ? 0 : (write.expect as number)) + 1;
     const first = write.events[0]!;
-    const found = this.messages.slice(from - 1).find((m) => m.subject === first.subject);
-    if (!found || found.header(eventIdHeader) !== first.id) return undefined;
-    return this.runAt(prepared, found.sequence - before);
+    let at = from;
+    while (at <= this.messages.length && this.messages[at - 1]!.subject !== first.subject) at++;
+    if (this.messages[at - 1]?.header(eventIdHeader) !== first.id) return undefined;
+    return this.runAt(prepared, at - before);
   }
 
   /**
