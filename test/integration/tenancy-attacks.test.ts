@@ -1027,6 +1027,37 @@ describe('known holes inside tenant A (role boundaries)', () => {
     },
   );
 
+  // Deliveries land only on subscriptions with that exact subject: streams, buckets and
+  // the JetStream API listen on wildcards, so a consumer aimed at them delivers nothing.
+  test.each(['reader', 'writer'] as const)(
+    "a %s's consumer aimed at the API, a view or an event subject of its own tenant changes nothing",
+    async (role) => {
+      const viewsA = await views(conn(A, 'service'));
+      const viewBefore = (await viewsA.get(`${A}.summary`))?.string();
+      const forged = { type: 'acct', id: unique('delivered') };
+      const service = createEventStore({ connection: conn(A, 'service'), tenant: A });
+      for (const deliver_subject of [
+        '$JS.API.STREAM.DELETE.EVENTS_WORK',
+        '$JS.API.STREAM.PURGE.KV_views',
+        `$KV.views.${A}.summary`,
+      ]) {
+        const aimed = await createConsumer('EVENTS', `es.${A}.>`, { deliver_subject, deliver_policy: 'all' })(
+          conn(A, role),
+        );
+        expect(aimed.kind, aimed.detail).toBe('answered');
+      }
+      const fromViews = await createConsumer('KV_views', `$KV.views.${A}.>`, {
+        deliver_subject: `es.${A}.acct.${forged.id}.Deposited`,
+        deliver_policy: 'all',
+      })(conn(A, role));
+      expect(['answered', 'refused']).toContain(fromViews.kind);
+      await sleep(300);
+      expect((await jsmA.streams.info('EVENTS_WORK')).config.name).toBe('EVENTS_WORK');
+      expect((await viewsA.get(`${A}.summary`))?.string()).toBe(viewBefore);
+      expect(await service.version(forged)).toBe(0);
+    },
+  );
+
   // A consumer a client creates lives in the data account, and its deliver_subject may be
   // any subject there: aimed at a durable's pull (MSG.NEXT) or reset subject, each event it
   // delivers would steal or rewind that durable's work. Processors' consumer names carry a
