@@ -6,6 +6,8 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
+  // CJS entries share chunks as ESM ones do: one copy of each error class across entries.
+  splitting: true,
   target: 'es2022',
   // Protocol and stream libraries are the user's to dedupe, never bundled.
   external: [/^@nats-io\//, 'rxjs', /^node:/],
