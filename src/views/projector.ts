@@ -23,7 +23,11 @@ export interface ProjectorOptions {
   bucket?: string;
   /** Events folded between KV flushes. Default 500. */
   batchSize?: number;
-  /** Tries of `evolve` on one event before it is dead-lettered. Default 3. */
+  /**
+   * Tries of `evolve` on one event before it is dead-lettered. Default 3. Tries reuse the
+   * state, so an `evolve` that mutates it instead of returning a new one must not throw
+   * halfway.
+   */
   maxAttempts?: number;
   /** Where events `evolve` cannot fold go. Without it such an event stops the projector. */
   deadLetters?: DeadLetters;
@@ -78,11 +82,16 @@ export interface Projector {
   /**
    * Folds a dead-lettered event in (after fixing `evolve`) and removes its dead letter.
    * Throws {@link DeadLetterNotFoundError} when there is none, and `evolve`'s error (the
-   * letter stays) when it still fails. Replaying twice folds once. Safe while this and
-   * other instances run: one holding an older copy of the value restarts from its
-   * checkpoint onto the replayed one.
+   * letter stays) when it still fails. Replaying twice folds once, and a letter whose
+   * event was folded in order after all (it was recorded just before a crash, and fixed
+   * code folded the event on restart) is only removed. Safe while this and other
+   * instances run: one holding an older copy of the value restarts from its checkpoint
+   * onto the replayed one. Instances running different `evolve` code at once are not:
+   * each folds the events it sees its own way.
    */
   replayDeadLetter(sequence: number): Promise<void>;
+  /** Drops a dead letter without folding its event: for one no fix can fold, such as a malformed event. */
+  dismissDeadLetter(sequence: number): Promise<void>;
   /** Stops following the stream; resolves once what was folded is written and checkpointed. */
   stop(): Promise<void>;
 }
@@ -92,6 +101,23 @@ const activateRetry = backoff([20, 40, 60, 80]);
 
 /** Values kept between batches; the oldest go first. Bounds memory for views with many keys. */
 const MAX_CACHED = 10_000;
+
+/**
+ * Live events queued per batch before the projector stops its watch: a projector that
+ * falls behind drains the queue, then catches up by paging (bounded memory), then
+ * watches again.
+ */
+const QUEUED_BATCHES = 4;
+
+/** Where a version's projection has got to, written after the values it covers. */
+interface Checkpoint {
+  readonly sequence: number;
+  /**
+   * Events up to `sequence` that were dead-lettered, not folded: every other one is in
+   * its value. Absent in checkpoints of jetsource 0.1 before it was recorded.
+   */
+  readonly skipped?: readonly number[];
+}
 
 interface Entry<S> extends StoredViewValue<S> {
   /** KV revision to compare-and-set against; 0 when the key does not exist. */
@@ -157,6 +183,12 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private running?: Promise<void>;
   /** A fold or write that failed after stop() began: its flush must not checkpoint past it. */
   private failedWhileStopping?: unknown;
+  /** The checkpoint's skipped events still dead-lettered, and those this run dead-lettered: the next checkpoint's. */
+  private skipped = new Set<number>();
+  /** Bumped by each restart: work begun before it must neither fold nor checkpoint. */
+  private epoch = 0;
+  /** The live watch was stopped because the queue grew: catch up again once it is drained. */
+  private fellBehind = false;
 
   constructor(
     private readonly store: JetStreamEventStore<E>,
@@ -202,6 +234,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     // Both the watch and a drain can fail at once: one restart is enough.
     if (this.restarting) return;
     this.restarting = true;
+    this.epoch++;
+    this.fellBehind = false;
     this.live?.unsubscribe();
     this.live = undefined;
     this.queue.length = 0;
@@ -267,6 +301,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     return (await this.options.deadLetters?.list(this.processor)) ?? [];
   }
 
+  async dismissDeadLetter(sequence: number): Promise<void> {
+    await this.options.deadLetters?.remove(this.processor, sequence);
+  }
+
   async replayDeadLetter(sequence: number): Promise<void> {
     const letters = this.options.deadLetters;
     if (!(await letters?.get(this.processor, sequence)))
@@ -293,6 +331,14 @@ class ViewProjector<S, E extends EventMap> implements Projector {
    * instance's copy of the value is now stale: its next write conflicts and it restarts.
    */
   private async foldLate(kvKey: string, event: EnvelopeOf<E>): Promise<void> {
+    // Passed by the checkpoint and not skipped: folded in order, after a restart.
+    const checkpoint = await this.readCheckpoint();
+    if (
+      checkpoint.skipped &&
+      event.sequence <= checkpoint.sequence &&
+      !checkpoint.skipped.includes(event.sequence)
+    )
+      return;
     for (let attempt = 1; ; attempt++) {
       const current = await this.load(kvKey);
       if (current.replayed?.includes(event.sequence)) return;
@@ -318,7 +364,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   private async catchUp(): Promise<void> {
-    this.lastSequence = this.checkpointed = await this.readCheckpoint();
+    const checkpoint = await this.readCheckpoint();
+    this.lastSequence = this.checkpointed = checkpoint.sequence;
+    this.skipped = await this.stillDeadLettered(checkpoint.skipped ?? []);
     const reader = this.store.read(this.view.filter, {
       after: this.lastSequence,
       onMalformed: 'report',
@@ -350,6 +398,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       .subscribe({
         next: (m) => {
           this.queue.push(m);
+          if (this.queue.length >= this.batchSize * QUEUED_BATCHES) {
+            this.live?.unsubscribe();
+            this.live = undefined;
+            this.fellBehind = true;
+          }
           this.kick();
         },
         error: (err) => this.fail(err),
@@ -364,18 +417,27 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     if (this.draining || this.replaying) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
-      if (this.queue.length > 0 && !this.stopped) this.kick();
+      if (this.stopped) return;
+      if (this.queue.length > 0) this.kick();
+      else if (this.fellBehind) {
+        this.fellBehind = false;
+        this.phase = 'catching-up';
+        this.run();
+      }
     });
   }
 
   /** Folds everything queued, one flush per drained batch, so bursts cost few KV round trips. */
   private async drain(): Promise<void> {
+    const epoch = this.epoch;
     try {
       while (this.queue.length > 0 && !this.stopped) {
         const batch = this.queue.splice(0, this.batchSize);
         for (const m of batch) {
-          if (m.kind === 'event') await this.apply(m.event);
-          else if (m.kind === 'malformed') await this.deadLetterMalformed([m.malformed], 0);
+          if (m.kind === 'event') await this.apply(m.event, epoch);
+          else if (m.kind === 'malformed') await this.deadLetterMalformed([m.malformed], 0, epoch);
+          // A restart dropped what this batch folded so far: the new run reads it again.
+          if (epoch !== this.epoch) return;
         }
         await this.flush();
         this.report();
@@ -385,7 +447,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     }
   }
 
-  private async apply(event: EnvelopeOf<E>): Promise<void> {
+  /**
+   * Folds one event into its key's cached value. `epoch` is the run it belongs to: after
+   * each wait, a restart in between (which cleared the cache) makes it stop.
+   */
+  private async apply(event: EnvelopeOf<E>, epoch = this.epoch): Promise<void> {
     this.processed++;
     let kvKey: string;
     try {
@@ -394,13 +460,16 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       // A key the view cannot name (its key function threw, or the key is no valid token)
       // is the event's problem, not the projector's: dead-letter it and go on.
       await this.deadLetter(event.sequence, event.subject, err, 1);
-      return this.advance(event.sequence);
+      if (epoch === this.epoch) this.advance(event.sequence);
+      return;
     }
     const entry = await this.entry(kvKey);
+    if (epoch !== this.epoch) return;
     // Already in the value: folded in order, or replayed from a dead letter.
     if (event.sequence <= entry.sequence || entry.replayed?.includes(event.sequence))
       return this.advance(event.sequence);
     const folded = await this.evolve(entry.state, event);
+    if (epoch !== this.epoch) return;
     if (!folded) return this.advance(event.sequence);
     const state = folded.state;
     this.cache.set(kvKey, {
@@ -440,11 +509,19 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     return stored;
   }
 
+  /** Of the sequences a checkpoint skipped, those whose dead letters are still there. */
+  private async stillDeadLettered(skipped: readonly number[]): Promise<Set<number>> {
+    if (skipped.length === 0 || !this.options.deadLetters) return new Set(skipped);
+    const letters = await this.options.deadLetters.list(this.processor);
+    return new Set(letters.map((l) => l.sequence).filter((s) => skipped.includes(s)));
+  }
+
   private async load(kvKey: string): Promise<Entry<S>> {
     const found = await this.kv.get(kvKey);
     if (!found || found.operation !== 'PUT') {
       return {
-        state: this.view.initial,
+        // A copy: an `evolve` that mutates its state must not change every new key's start.
+        state: structuredClone(this.view.initial),
         sequence: 0,
         time: new Date(0).toISOString(),
         revision: found?.revision ?? 0,
@@ -461,7 +538,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.dirty.clear();
     await Promise.all(keys.map((k) => this.write(k, this.cache.get(k)!)));
     if (keys.length > 0 || this.processed > 0) {
-      await this.kv.put(this.keys.checkpoint(this.view.version), JSON.stringify({ sequence }));
+      const checkpoint: Checkpoint = {
+        sequence,
+        skipped: [...this.skipped].filter((s) => s <= sequence).sort((a, b) => a - b),
+      };
+      await this.kv.put(this.keys.checkpoint(this.view.version), JSON.stringify(checkpoint));
       this.checkpointed = sequence;
       this.failures = 0;
     }
@@ -512,9 +593,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       : await this.kv.update(kvKey, data, entry.revision);
   }
 
-  private async readCheckpoint(): Promise<number> {
+  private async readCheckpoint(): Promise<Checkpoint> {
     const found = await this.kv.get(this.keys.checkpoint(this.view.version));
-    return found && found.operation === 'PUT' ? found.json<{ sequence: number }>().sequence : 0;
+    return found && found.operation === 'PUT' ? found.json<Checkpoint>() : { sequence: 0, skipped: [] };
   }
 
   /**
@@ -548,10 +629,14 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     }
   }
 
-  private async deadLetterMalformed(malformed: ReadonlyArray<MalformedEvent>, from: number): Promise<number> {
+  private async deadLetterMalformed(
+    malformed: ReadonlyArray<MalformedEvent>,
+    from: number,
+    epoch = this.epoch,
+  ): Promise<number> {
     for (const m of malformed.slice(from)) {
       await this.deadLetter(m.sequence, m.subject, m.error, 1);
-      this.advance(m.sequence);
+      if (epoch === this.epoch) this.advance(m.sequence);
     }
     return malformed.length;
   }
@@ -563,6 +648,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         ? { name: err.name, message: err.message }
         : { name: 'Error', message: String(err) };
     await this.options.deadLetters.record({ processor: this.processor, sequence, subject, error, attempts });
+    this.skipped.add(sequence);
   }
 
   private report(): void {

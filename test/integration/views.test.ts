@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
-import { filter, firstValueFrom, take, toArray } from 'rxjs';
+import { filter, firstValueFrom, merge, Subject, take, toArray } from 'rxjs';
+import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createEventStore,
@@ -342,6 +343,53 @@ describe('views', () => {
     await projector.stop();
   });
 
+  test('a letter recorded just before a crash, whose event fixed code then folds in order, replays without a second fold', async () => {
+    const store = newStore();
+    const deadLetters = await DeadLetters.open(nc);
+    const account = { type: 'account', id: 'c' } as const;
+    await store.append(account, { type: 'Deposited', data: { amount: 1 } });
+    const bad = await store.append(account, { type: 'Deposited', data: { amount: 10 } });
+    await store.append({ type: 'account', id: 'other' }, { type: 'Deposited', data: { amount: 5 } });
+    // The first instance dead-letters the event, then its process dies before any flush.
+    const doomed = await t.connect();
+    const crashing = balances(1, (e) => e.sequence === bad.version && (void doomed.close(), true));
+    const options = { deadLetters, maxAttempts: 1, bucket: 'crash-letter' };
+    const first = await startProjector(newStore(doomed, store.tenant), crashing, options);
+    await first.done.catch(() => undefined);
+    expect((await deadLetters.list(`${stream}/${store.tenant}/balances@v1`)).map((l) => l.sequence)).toEqual([
+      bad.version,
+    ]);
+    const fixed = await startProjector(store, balances(1), options);
+    await fixed.caughtUp;
+    const reader = openView<Balance>(store, balances(1), { bucket: 'crash-letter' });
+    expect((await reader.get('c'))?.state).toEqual({ balance: 11, count: 2 });
+    await fixed.replayDeadLetter(bad.version);
+    expect((await reader.get('c'))?.state).toEqual({ balance: 11, count: 2 });
+    expect(await fixed.deadLetters()).toEqual([]);
+    await fixed.stop();
+  });
+
+  test('a letter no fix can fold (a malformed event) is dismissed', async () => {
+    const store = newStore();
+    const deadLetters = await DeadLetters.open(nc);
+    await store.append({ type: 'account', id: 'm' }, { type: 'Deposited', data: { amount: 1 } });
+    const garbage = await jetstream(nc).publish(
+      store.format.scheme.event({ type: 'account', id: 'm' }, 'Deposited'),
+      'not json',
+    );
+    const projector = await startProjector(store, balances(), { deadLetters, bucket: 'dismiss' });
+    await projector.caughtUp;
+    expect((await projector.deadLetters()).map((l) => [l.sequence, l.error.name])).toEqual([
+      [garbage.seq, 'MalformedEventError'],
+    ]);
+    await expect(projector.replayDeadLetter(garbage.seq)).rejects.toMatchObject({
+      name: 'MalformedEventError',
+    });
+    await projector.dismissDeadLetter(garbage.seq);
+    expect(await projector.deadLetters()).toEqual([]);
+    await projector.stop();
+  });
+
   test('a replayed dead letter survives a second instance folding the same key from a stale copy', async () => {
     const store = newStore();
     const deadLetters = await DeadLetters.open(nc);
@@ -433,6 +481,111 @@ describe('projector failures', () => {
       'TypeError',
     ]);
     expect((await openView<number>(store, byOwner, { bucket: 'badkeys' }).get('all'))?.state).toBe(3);
+    await projector.stop();
+  });
+
+  test('a restart while a live batch is folding drops that batch and folds it again: nothing is lost', async () => {
+    const store = newStore();
+    // The first live watch fails, as a consumer lost in an outage does, while its batch folds.
+    const fault = new Subject<never>();
+    const watch = store.watch.bind(store);
+    let watches = 0;
+    store.watch = ((...args: Parameters<typeof watch>) =>
+      watches++ === 0 ? merge(watch(...args), fault) : watch(...args)) as typeof store.watch;
+    let faulted = false;
+    const view = defineView<number, Bank>({
+      name: 'restarts',
+      version: 1,
+      filter: { entityType: 'account' },
+      initial: 0,
+      evolve: (n, e) => {
+        // Holds the drain on k0 while k1 and k2 arrive, so they fold in one batch.
+        const until = performance.now() + (e.entity.id === 'k0' ? 100 : 0);
+        while (performance.now() < until);
+        if (e.entity.id === 'k2' && !faulted) {
+          faulted = true;
+          fault.error(new UnavailableError('watch consumer lost'));
+        }
+        return n + e.data.amount;
+      },
+    });
+    const retries: unknown[] = [];
+    const projector = await startProjector(store, view, {
+      bucket: 'restarts',
+      onRetry: (e) => retries.push(e),
+    });
+    await projector.caughtUp;
+    await store.append({ type: 'account', id: 'k0' }, { type: 'Deposited', data: { amount: 100 } });
+    await store.appendAll([
+      { entity: { type: 'account', id: 'k1' }, events: [{ type: 'Deposited', data: { amount: 1 } }] },
+      { entity: { type: 'account', id: 'k2' }, events: [{ type: 'Deposited', data: { amount: 2 } }] },
+    ]);
+    const reader = openView<number>(store, view, { bucket: 'restarts' });
+    const both = () => Promise.all([reader.get('k1'), reader.get('k2')]);
+    const [k1, k2] = await eventually(both, ([a, b]) => a !== null && b !== null);
+    expect([k1?.state, k2?.state]).toEqual([1, 2]);
+    expect(retries).toHaveLength(1);
+    await projector.stop();
+  });
+
+  test('a live projector that falls behind holds a bounded queue: it catches up by paging', async () => {
+    const store = newStore();
+    let queued = 0;
+    const view = defineView<number, Bank>({
+      name: 'behind',
+      version: 1,
+      filter: { entityType: 'account' },
+      initial: 0,
+      evolve: (n, e) => {
+        queued = Math.max(queued, (projector as unknown as { queue: unknown[] }).queue.length);
+        const until = performance.now() + 0.5;
+        while (performance.now() < until);
+        return n + e.data.amount;
+      },
+    });
+    const projector: Projector = await startProjector(store, view, { bucket: 'behind', batchSize: 10 });
+    await projector.caughtUp;
+    await deposits(store, 700);
+    const last = await store.lastSequence({ entityType: 'account' });
+    expect(
+      await eventually(
+        () => projector.lag(),
+        (lag) => lag === 0,
+      ),
+    ).toBe(0);
+    const reader = openView<number>(store, view, { bucket: 'behind' });
+    const byKey = new Map<string, number>();
+    for await (const e of store.read({ entityType: 'account' }))
+      byKey.set(e.entity.id, (byKey.get(e.entity.id) ?? 0) + e.data.amount);
+    for (const [key, total] of byKey) expect((await reader.get(key))?.state).toBe(total);
+    expect(projector.progress().sequence).toBe(last);
+    // batchSize × 4 is where the live watch stops; the 700 events came in bursts of 100.
+    expect(queued).toBeGreaterThan(0);
+    expect(queued).toBeLessThanOrEqual(40);
+    await projector.stop();
+  });
+
+  test("an evolve that mutates its state does not change the next new key's initial state", async () => {
+    const store = newStore();
+    const counts = defineView<{ count: number }, Bank>({
+      name: 'mutating',
+      version: 1,
+      filter: { entityType: 'account' },
+      initial: { count: 0 },
+      evolve: (s) => {
+        s.count++;
+        return s;
+      },
+    });
+    for (const id of ['a', 'b', 'c'])
+      await store.append({ type: 'account', id }, { type: 'Deposited', data: { amount: 1 } });
+    const projector = await startProjector(store, counts, { bucket: 'mutating' });
+    await projector.caughtUp;
+    const reader = openView<{ count: number }>(store, counts, { bucket: 'mutating' });
+    expect(await Promise.all(['a', 'b', 'c'].map(async (k) => (await reader.get(k))?.state.count))).toEqual([
+      1, 1, 1,
+    ]);
+    expect(counts.initial).toEqual({ count: 0 });
     await projector.stop();
   });
 
