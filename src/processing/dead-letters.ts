@@ -5,7 +5,7 @@ import { assertBucketName, encodeToken } from '../subjects/tokens.js';
 
 /** An event a processor or projector gave up on, kept until it is replayed or dismissed. */
 export interface DeadLetter {
-  /** The processor, or the view (`<stream>/<tenant>/<view>@v<version>`), that failed. */
+  /** Whose letter: a processor (`<stream>/<durable>`) or a view (`<stream>/<tenant>/<view>@v<version>`). */
   readonly processor: string;
   readonly sequence: number;
   readonly subject: string;

@@ -1,8 +1,8 @@
 import { JetsourceError } from '../errors.js';
 
 /**
- * A processor cannot start: its policy is invalid, or its durable consumer already exists
- * with a config that cannot be changed without skipping or replaying events.
+ * A processor cannot run: its policy is invalid, its durable consumer already exists with
+ * a config that cannot be changed without skipping or replaying events, or it was deleted.
  */
 export class ProcessorConfigError extends JetsourceError {
   constructor(
@@ -10,7 +10,7 @@ export class ProcessorConfigError extends JetsourceError {
     readonly problems: string[],
     options?: { cause?: unknown },
   ) {
-    super('PROCESSOR_CONFIG', `processor "${processor}" cannot start: ${problems.join('; ')}.`, options);
+    super('PROCESSOR_CONFIG', `processor "${processor}": ${problems.join('; ')}.`, options);
     this.name = 'ProcessorConfigError';
   }
 }
@@ -25,7 +25,7 @@ export class DeadLetterNotFoundError extends JetsourceError {
     super(
       'DEAD_LETTER_NOT_FOUND',
       `cannot replay dead letter #${sequence} of processor "${processor}": ${detail}. ` +
-        'List the current ones with processor.deadLetters().',
+        'List the current ones with deadLetters() on the processor or projector.',
     );
     this.name = 'DeadLetterNotFoundError';
   }

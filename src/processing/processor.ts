@@ -64,10 +64,11 @@ export interface ProcessorOptions<E extends EventMap> extends ProcessorPolicy {
   /** Per-request timeout of replays' direct gets, in ms. Default 5000. */
   timeoutMs?: number;
   /**
-   * The stream the durable consumer reads. Default: the store's stream. Point it at the
-   * mirror made by `ensureProcessorStream()`: tenant readers and writers may create
-   * consumers on the store's stream (that is how they watch), and a create there can also
-   * update an existing durable by name; they have no rights on the mirror.
+   * The stream the durable consumer reads. Default `<store stream>_WORK`, the mirror
+   * `ensureProcessorStream()` makes: tenant readers and writers may create consumers on
+   * the store's stream (that is how they watch), and a create there can also update an
+   * existing durable by name; they have no rights on the mirror. The store's own stream
+   * serves only if it keeps idle consumers (`ensureStore`'s `consumerIdleLimitMs: 0`).
    */
   consumerStream?: string;
   /** Called after each delivery is settled. Must not throw (errors go to `onError`). */
@@ -107,7 +108,7 @@ export interface StopOptions {
 /** A running processor instance. */
 export interface Processor {
   readonly name: string;
-  /** Its durable name, the key of its dead letters (see `durableName`). */
+  /** Its durable name (see `durableName`): instances with the same one share the work. */
   readonly durable: string;
   /**
    * Its consumer on the server: `<durable>~<32 random hex digits>`, chosen by the first
@@ -155,8 +156,7 @@ const secretConsumerName = (durable: string) =>
  * @example
  * await ensureProcessorStream(nc); // EVENTS_WORK, which tenant users cannot touch
  * const welcome = await startProcessor({
- *   store,
- *   consumerStream: 'EVENTS_WORK',
+ *   store, // reads the mirror EVENTS_WORK, from ensureProcessorStream()
  *   name: 'send-welcome',
  *   filter: { entityType: 'account', eventType: 'Opened' },
  *   handler: async (event, ctx) => {
@@ -174,11 +174,10 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   const durable = durableName(store.tenant, name);
   const filter = store.format.scheme.filter(toFilter(options.filter ?? {}));
   const jsm = await jetstreamManager(store.connection, { checkAPI: false });
-  const stream = options.consumerStream ?? store.stream;
+  const stream = options.consumerStream ?? `${store.stream}_WORK`;
   // A missing mirror is made by ensureProcessorStream, not ensureStore.
-  const mirrorRemedy = options.consumerStream
-    ? 'create the mirror once with ensureProcessorStream() (service role), or fix consumerStream'
-    : undefined;
+  const mirrorRemedy =
+    'create the mirror once with ensureProcessorStream() (service role), or set consumerStream';
   const deadLetters = options.deadLetters ?? (await DeadLetters.open(store.connection));
   const consumer = await deadLetters.consumerName(durable, async () => {
     // A consumer named after the processor alone predates secret names: it is kept, as
@@ -193,7 +192,8 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
     return found[0] ?? secretConsumerName(durable);
   });
   await ensureDurable(jsm, stream, name, consumerConfig(consumer, filter, policy), mirrorRemedy);
-  const resolved = { policy, durable, consumer, filter, jsm, deadLetters, stream };
+  const letters = `${store.stream}/${durable}`;
+  const resolved = { policy, durable, letters, consumer, filter, jsm, deadLetters, stream };
   const processor = new DurableProcessor(options, resolved);
   await processor.start();
   return processor;
@@ -204,6 +204,8 @@ interface Resolved {
   stream: string;
   policy: ResolvedPolicy;
   durable: string;
+  /** Whose dead letters: `<stream>/<durable>`, so same-named processors of two stores keep theirs apart. */
+  letters: string;
   consumer: string;
   filter: string;
   jsm: JetStreamManager;
@@ -281,23 +283,30 @@ class DurableProcessor<E extends EventMap> implements Processor {
   }
 
   deadLetters(): Promise<DeadLetter[]> {
-    return this.resolved.deadLetters.list(this.durable);
+    return this.resolved.deadLetters.list(this.resolved.letters);
   }
 
   async replayDeadLetter(sequence: number): Promise<ReplayResult> {
-    const letter = await this.resolved.deadLetters.get(this.durable, sequence);
+    const letter = await this.resolved.deadLetters.get(this.resolved.letters, sequence);
     if (!letter) throw new DeadLetterNotFoundError(this.name, sequence, 'it has no dead letter');
     return this.replay(letter);
   }
 
   async replayDeadLetters(): Promise<ReplayResult[]> {
     const results: ReplayResult[] = [];
-    for (const letter of await this.deadLetters()) results.push(await this.replay(letter));
+    for (const letter of await this.deadLetters()) {
+      // One letter whose event is gone must not keep the others from their replay.
+      const result = await this.replay(letter).catch((err: unknown) => {
+        if (!(err instanceof DeadLetterNotFoundError)) throw err;
+        return { sequence: letter.sequence, status: 'failed' as const, error: summarize(err) };
+      });
+      results.push(result);
+    }
     return results;
   }
 
   dismissDeadLetter(sequence: number): Promise<void> {
-    return this.resolved.deadLetters.remove(this.durable, sequence);
+    return this.resolved.deadLetters.remove(this.resolved.letters, sequence);
   }
 
   stop(options: StopOptions = {}): Promise<void> {
@@ -390,16 +399,19 @@ class DurableProcessor<E extends EventMap> implements Processor {
   /** Records the dead letter, then terminates the event. False when it was not settled here. */
   private async deadLetter(delivery: Delivery, error: ErrorSummary): Promise<boolean> {
     const attempts = Math.min(delivery.attempt, this.policy.maxDeliver);
-    // The spare delivery is the server's last: a nak would not bring the event back.
-    const last = delivery.attempt > this.policy.maxDeliver;
+    // From the last attempt on, the event must be recorded here: a nak would bring back
+    // only the spare delivery, which knows no more than that the attempts ran out.
+    const last = delivery.attempt >= this.policy.maxDeliver;
+    const spare = delivery.attempt > this.policy.maxDeliver;
     for (let tries = 0; ; tries++) {
       try {
         await this.record({ sequence: delivery.sequence, subject: delivery.subject, error, attempts });
         break;
       } catch (err) {
         this.report(err);
-        // Without a record the event must not be terminated: let it come back and try again.
-        if (!last) {
+        // Without a record the event must not be terminated: let it come back and try again
+        // (stopping on the last attempt, the spare delivery records it).
+        if (!last || (!spare && this.state !== 'running')) {
           delivery.nak(retryDelay(this.policy, delivery.attempt));
           return false;
         }
@@ -425,7 +437,7 @@ class DurableProcessor<E extends EventMap> implements Processor {
   }
 
   private record(letter: Omit<DeadLetter, 'at' | 'processor'>): Promise<DeadLetter> {
-    return this.resolved.deadLetters.record({ ...letter, processor: this.durable });
+    return this.resolved.deadLetters.record({ ...letter, processor: this.resolved.letters });
   }
 
   private async replay(letter: DeadLetter): Promise<ReplayResult> {
@@ -447,7 +459,7 @@ class DurableProcessor<E extends EventMap> implements Processor {
     const clock = new AttemptClock();
     const result = await this.attempt(stored, attempt, clock).finally(() => clock.end());
     if (result.kind === 'processed') {
-      await this.resolved.deadLetters.remove(this.durable, letter.sequence);
+      await this.resolved.deadLetters.remove(this.resolved.letters, letter.sequence);
       return { sequence: letter.sequence, status: 'processed' };
     }
     const error = replayError(result);

@@ -29,7 +29,8 @@ type Event = EnvelopeOf<Events>;
 const stream = 'PROC';
 const prefix = 'pr';
 // Small clocks keep the file fast; the contract is the same as with the defaults.
-const fast = { ackWaitMs: 1000, maxDeliver: 3, backoffMs: [50, 50] };
+// The store's own stream keeps idle consumers here (consumerIdleLimitMs: 0), so it serves.
+const fast = { ackWaitMs: 1000, maxDeliver: 3, backoffMs: [50, 50], consumerStream: stream };
 
 let t: TestServer;
 let nc: NatsConnection;
@@ -265,7 +266,7 @@ describe('processor: failures', () => {
       (l) => l.length === 1,
     );
     expect(letter).toMatchObject({
-      processor: p.durable,
+      processor: `${stream}/${p.durable}`,
       sequence: poison,
       attempts: 3,
       error: { name: 'TypeError', message: 'cannot handle -1' },
@@ -442,7 +443,8 @@ describe('processor: a dead-letter bucket that is down', () => {
       (found) => found.length === 1,
       15_000,
     );
-    expect(recorded[0]).toMatchObject({ sequence: seq, attempts: 2 });
+    // The handler's own error, not the spare delivery's "attempts ran out".
+    expect(recorded[0]).toMatchObject({ sequence: seq, attempts: 2, error: { message: 'always' } });
   }, 30_000);
 });
 
@@ -747,9 +749,13 @@ describe('processor: configuration', () => {
       prefix: capped.toLowerCase(),
       stream: capped,
     });
-    const err = await start({ store, name: 'on-capped', handler: () => {}, ...fast }).catch(
-      (e: unknown) => e,
-    );
+    const err = await start({
+      store,
+      name: 'on-capped',
+      handler: () => {},
+      ...fast,
+      consumerStream: capped,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProcessorConfigError);
     expect((err as Error).message).toMatch(/removes idle consumers.*ensureProcessorStream/);
     expect((await jsm.consumers.list(capped).next()).length).toBe(0);
@@ -759,12 +765,80 @@ describe('processor: configuration', () => {
     const err = await start({
       store: newStore(),
       name: 'no-mirror',
-      consumerStream: unique('NOPE'),
       handler: () => {},
       ...fast,
+      consumerStream: unique('NOPE'),
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreNotFoundError);
     expect((err as Error).message).toMatch(/ensureProcessorStream\(\)/);
+  });
+
+  test("without consumerStream a processor reads the store's mirror, <stream>_WORK", async () => {
+    const origin = unique('ORIGIN');
+    await ensureStore(nc, { stream: origin, prefix: origin.toLowerCase() });
+    const store = createEventStore<Events>({
+      connection: nc,
+      tenant: 't',
+      prefix: origin.toLowerCase(),
+      stream: origin,
+    });
+    const { consumerStream: _, ...defaults } = fast;
+    const missing = await start({ store, name: 'default-mirror', handler: () => {}, ...defaults }).catch(
+      (e: unknown) => e,
+    );
+    expect(missing).toBeInstanceOf(StoreNotFoundError);
+    expect((missing as Error).message).toContain(`${origin}_WORK`);
+    await ensureProcessorStream(nc, { stream: origin });
+    const seen: number[] = [];
+    const processor = await start({
+      store,
+      name: 'default-mirror',
+      handler: (e) => void seen.push(e.sequence),
+      ...defaults,
+    });
+    const [seq] = (await store.append(account('m'), deposit(1))).sequences;
+    await until(
+      () => seen,
+      (s) => s.length === 1,
+    );
+    expect(seen).toEqual([seq]);
+    expect((await jsm.consumers.info(`${origin}_WORK`, processor.consumer)).name).toBe(processor.consumer);
+  });
+
+  test('processors of the same name on two stores keep their dead letters apart', async () => {
+    const other = unique('OTHER');
+    await ensureStore(nc, {
+      stream: other,
+      prefix: other.toLowerCase(),
+      storage: 'memory',
+      consumerIdleLimitMs: 0,
+    });
+    const tenant = unique('tenant');
+    const here = newStore(nc, tenant);
+    const there = createEventStore<Events>({
+      connection: nc,
+      tenant,
+      prefix: other.toLowerCase(),
+      stream: other,
+    });
+    const a = await start({ store: here, name: 'mailer', handler: () => reject('bad address'), ...fast });
+    const b = await start({
+      store: there,
+      name: 'mailer',
+      handler: () => {},
+      ...fast,
+      consumerStream: other,
+    });
+    const [seq] = (await here.append(account('x'), deposit(1))).sequences;
+    await until(
+      () => a.deadLetters(),
+      (letters) => letters.length === 1,
+    );
+    expect((await a.deadLetters()).map((l) => l.sequence)).toEqual([seq]);
+    expect(await b.deadLetters()).toEqual([]);
+    expect(await b.replayDeadLetters()).toEqual([]);
+    await b.dismissDeadLetter(seq!);
+    expect(await a.deadLetters()).toHaveLength(1);
   });
 
   test('processors of the same name in two tenants are separate', async () => {
@@ -865,8 +939,8 @@ describe('processor on a mirror of the store', () => {
     const processor = await start({
       store,
       name: unique('mirrored'),
-      consumerStream: mirror.stream,
       ...fast,
+      consumerStream: mirror.stream,
       maxDeliver: 1,
       backoffMs: [],
       handler: (e) => {
