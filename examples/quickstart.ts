@@ -32,7 +32,7 @@ export async function quickstart(servers: string, log: (line: string) => void = 
     tenant: 'acme',
     wsFactory: async (url) => ({
       socket: new WebSocket(url) as unknown as globalThis.WebSocket,
-      encrypted: false,
+      encrypted: url.startsWith('wss:'),
     }),
   });
   const store = createEventStore<Bank>({ connection: nc, tenant: 'acme' });

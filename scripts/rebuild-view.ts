@@ -12,7 +12,7 @@ import { bankSchemas, views, type BankEvents } from '../demo/src/domain.js';
 
 const wsFactory = async (url: string) => ({
   socket: new WebSocket(url) as unknown as globalThis.WebSocket,
-  encrypted: false,
+  encrypted: url.startsWith('wss:'),
 });
 
 function bar(p: ProjectorProgress): string {

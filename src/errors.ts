@@ -1,3 +1,6 @@
+// Types only: the processing errors live in jetsource/server, and the client entry must not carry them.
+import type { DeadLetterNotFoundError, ProcessorConfigError } from './processing/errors.js';
+
 /** Every error jetsource raises has one of these codes (see {@link JetsourceErrorByCode}). */
 export type JetsourceErrorCode = keyof JetsourceErrorByCode;
 
@@ -289,7 +292,12 @@ export class ServerError extends JetsourceError {
     description: string,
     options?: { cause?: unknown },
   ) {
-    super('SERVER', `nats-server refused (${errCode}): ${description}`, options);
+    super(
+      'SERVER',
+      `nats-server refused (${errCode}): ${description}. ` +
+        'If jetsource should have turned this into a more specific error, please report it.',
+      options,
+    );
     this.name = 'ServerError';
   }
 }
@@ -311,8 +319,8 @@ export interface JetsourceErrorByCode {
   UNAVAILABLE: UnavailableError;
   UNSUPPORTED_SERVER: UnsupportedServerError;
   SERVER: ServerError;
-  /** `ProcessorConfigError`, from `jetsource/server`. */
-  PROCESSOR_CONFIG: JetsourceError;
-  /** `DeadLetterNotFoundError`, from `jetsource/server`. */
-  DEAD_LETTER_NOT_FOUND: JetsourceError;
+  /** From `jetsource/server`. */
+  PROCESSOR_CONFIG: ProcessorConfigError;
+  /** From `jetsource/server`. */
+  DEAD_LETTER_NOT_FOUND: DeadLetterNotFoundError;
 }

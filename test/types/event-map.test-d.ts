@@ -224,6 +224,8 @@ describe('schemas and errors', () => {
       expectTypeOf(err).toEqualTypeOf<ConcurrencyError>();
       expectTypeOf(err.expected).toEqualTypeOf<number | 'new'>();
     }
+    if (isJetsourceError(err, 'PROCESSOR_CONFIG')) expectTypeOf(err.problems).toEqualTypeOf<string[]>();
+    if (isJetsourceError(err, 'DEAD_LETTER_NOT_FOUND')) expectTypeOf(err.sequence).toEqualTypeOf<number>();
     if (isJetsourceError(err)) expectTypeOf(err.code).toEqualTypeOf<JetsourceErrorCode>();
     // @ts-expect-error -- not an error code
     isJetsourceError(err, 'CONFLICT');

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { PendingMessage } from '../../src/store/jetstream/direct.js';
 import { mergeBySequence } from '../../src/store/jetstream/merge-by-sequence.js';
-import { int, prng } from './random.js';
+import { int, prng } from '../support/random.js';
 
 /** A paged source over these sequences, each message counting what follows it, as the server does. */
 function source(sequences: number[], pageSize: number, log: string[] = [], name = '') {

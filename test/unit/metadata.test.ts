@@ -12,7 +12,7 @@ import {
   type HeaderSource,
 } from '../../src/codec/metadata.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { fromAlphabet, prng } from './random.js';
+import { fromAlphabet, prng } from '../support/random.js';
 import { thrown } from '../support/thrown.js';
 
 const base: HeaderFields = {

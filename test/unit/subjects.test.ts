@@ -7,7 +7,7 @@ import {
   type EventFilter,
 } from '../../src/subjects/subjects.js';
 import { encodeToken } from '../../src/subjects/tokens.js';
-import { int, pick, prng, randomString, type Rand } from './random.js';
+import { int, pick, prng, randomString, type Rand } from '../support/random.js';
 
 const SEED = 0x5eed_7002;
 const TOKEN = /^[A-Za-z0-9_=-]+$/;

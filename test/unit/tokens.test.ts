@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { InvalidTokenError } from '../../src/errors.js';
 import { assertPlainToken, decodeToken, encodeToken } from '../../src/subjects/tokens.js';
-import { fromAlphabet, int, prng, randomString } from './random.js';
+import { fromAlphabet, int, prng, randomString } from '../support/random.js';
 import { thrown } from '../support/thrown.js';
 
 const SEED = 0x5eed_7001;
