@@ -42,24 +42,30 @@ export class DeadLetters {
   /** Stores a dead letter, stamped with the time now; one per processor and event. */
   async record(letter: Omit<DeadLetter, 'at'>): Promise<DeadLetter> {
     const stored: DeadLetter = { ...letter, at: new Date().toISOString() };
-    await this.kv.put(keyOf(letter.processor, letter.sequence), JSON.stringify(stored));
+    await adminStep(`recording dead letter #${letter.sequence} of ${letter.processor}`, () =>
+      this.kv.put(keyOf(letter.processor, letter.sequence), JSON.stringify(stored)),
+    );
     return stored;
   }
 
   /** Every dead letter of one processor, oldest event first. */
   async list(processor: string): Promise<DeadLetter[]> {
-    const keys = await this.kv.keys(`${encodeToken('processor', processor)}.>`);
-    const letters: DeadLetter[] = [];
-    for await (const key of keys) {
-      const entry = await this.kv.get(key);
-      if (entry && entry.operation === 'PUT') letters.push(entry.json<DeadLetter>());
-    }
-    return letters.sort((a, b) => a.sequence - b.sequence);
+    return adminStep(`listing the dead letters of ${processor}`, async () => {
+      const keys = await this.kv.keys(`${encodeToken('processor', processor)}.>`);
+      const letters: DeadLetter[] = [];
+      for await (const key of keys) {
+        const entry = await this.kv.get(key);
+        if (entry && entry.operation === 'PUT') letters.push(entry.json<DeadLetter>());
+      }
+      return letters.sort((a, b) => a.sequence - b.sequence);
+    });
   }
 
   /** One processor's dead letter of an event, or null when there is none. */
   async get(processor: string, sequence: number): Promise<DeadLetter | null> {
-    const entry = await this.kv.get(keyOf(processor, sequence));
+    const entry = await adminStep(`reading dead letter #${sequence} of ${processor}`, () =>
+      this.kv.get(keyOf(processor, sequence)),
+    );
     return entry && entry.operation === 'PUT' ? entry.json<DeadLetter>() : null;
   }
 
@@ -89,7 +95,9 @@ export class DeadLetters {
 
   /** Removes one processor's dead letter of an event (after a replay or a dismissal). */
   async remove(processor: string, sequence: number): Promise<void> {
-    await this.kv.purge(keyOf(processor, sequence));
+    await adminStep(`removing dead letter #${sequence} of ${processor}`, () =>
+      this.kv.purge(keyOf(processor, sequence)),
+    );
   }
 }
 

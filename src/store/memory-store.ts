@@ -78,8 +78,8 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
   readonly tenant: string;
   /** How events map to subjects, headers and bytes (shared with the JetStream store). Internal. */
   readonly format: EventFormat<E>;
-  /** Every stored message as it is appended; watch builds on it. Internal. */
-  readonly appended = new Subject<StoredMessage>();
+  /** Every stored message as it is appended; watch builds on it. */
+  private readonly appended = new Subject<StoredMessage>();
   private readonly messages: Stored[] = [];
   /** Event ids with their sequence and when they were stored, for deduplication. */
   private readonly ids = new Map<string, { sequence: number; at: number }>();
