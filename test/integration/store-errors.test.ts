@@ -247,6 +247,34 @@ describe('store errors', () => {
     await expect(read()).rejects.toBeInstanceOf(StoreNotFoundError);
   });
 
+  test('a store named after a stream that does not capture its prefix stores nothing in the one that does', async () => {
+    const real = unique('S');
+    const prefix = real.toLowerCase();
+    await ensureStore(nc, { stream: real, prefix });
+    const typo = createEventStore({ connection: nc, tenant: 'x', prefix, stream: 'TYPO', retries: 0 });
+    const entity = { type: 'a', id: '1' };
+    const single = await typo.append(entity, { type: 'E', data: {} }).catch((e: unknown) => e);
+    const twoEvents = [1, 2].map((n) => ({ type: 'E', data: { n } }));
+    const batch = await typo.append(entity, twoEvents, { expect: 'new' }).catch((e: unknown) => e);
+    for (const err of [single, batch]) {
+      expect(err).toBeInstanceOf(StoreConfigError);
+      expect((err as Error).message).toMatch(
+        new RegExp(`"TYPO".*stream "${real}" captures.*nothing was stored.*stream: "${real}".*own prefix`),
+      );
+    }
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix, stream: real });
+    expect(await store.lastSequence()).toBe(0);
+    // The right stream stores it, and a retry with the same ids is stored once.
+    const ids = [
+      { ...twoEvents[0]!, id: 'e1' },
+      { ...twoEvents[1]!, id: 'e2' },
+    ];
+    const first = await store.append(entity, ids, { expect: 'new' });
+    expect(await store.append(entity, ids, { expect: 'new' })).toEqual(first);
+    expect(await store.append(entity, { ...ids[1]!, id: 'e3' })).toMatchObject({ version: 3 });
+    expect(await store.append(entity, { ...ids[1]!, id: 'e3' })).toMatchObject({ version: 3 });
+  });
+
   test('headers count in bytes toward max_payload, with the expectation they carry', async () => {
     const stream = unique('S');
     await ensureStore(nc, { stream, prefix: 'hdr' });

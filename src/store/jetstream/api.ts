@@ -12,6 +12,8 @@ export const ApiErrorCode = {
   /** Stream temporarily unavailable (e.g. leader election). Transient. */
   StreamUnavailable: 10163,
   StreamNotFound: 10059,
+  /** `Nats-Expected-Stream` names another stream than the one that captured the subject. */
+  StreamMismatch: 10060,
   ConsumerNotFound: 10014,
   /** A stream of that name exists with another config (say, created a moment ago by another client). */
   StreamNameInUse: 10058,
