@@ -1,4 +1,4 @@
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -370,3 +370,36 @@ test('an append left unanswered names its event ids, and a retry with them store
     await own.close();
   }
 }, 60_000);
+
+test('an atomic append refused while too many are in flight says nothing was stored, and stores nothing', async () => {
+  const own = await useServer({
+    extraConfig: 'jetstream { limits { batch { max_inflight_per_stream: 2 } } }',
+  });
+  try {
+    const conn = await own.connect();
+    await ensureStore(conn, { stream: 'BUSY', prefix: 'busy' });
+    // Two batches started and never committed hold the stream's limit (until their 10 s timeout).
+    for (const id of ['held1', 'held2']) {
+      const h = headers();
+      h.set('Nats-Batch-Id', id);
+      h.set('Nats-Batch-Sequence', '1');
+      conn.publish(`busy.x.a.${id}.E`, '{}', { headers: h });
+    }
+    await conn.flush();
+    const store = createEventStore({
+      connection: conn,
+      tenant: 'x',
+      prefix: 'busy',
+      stream: 'BUSY',
+      retries: 0,
+    });
+    const events = [1, 2].map((n) => ({ type: 'E', data: { n } }));
+    const err = await store.append({ type: 'a', id: '1' }, events).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/busy with other atomic appends.*nothing was stored.*Retry/);
+    expect((err as Error).cause).toMatchObject({ errCode: 10210 });
+    expect(await store.lastSequence()).toBe(0);
+  } finally {
+    await own.close();
+  }
+});

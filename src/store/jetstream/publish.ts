@@ -65,6 +65,7 @@ export async function publishWrites(
         ]);
       }
       if (!isTransient(err) || attempt >= ctx.retries) {
+        if (err instanceof ServerError && isTransient(err)) throw busy(err, wire.length, attempt + 1);
         const mapped = fromRequestError(err, ctx.stream, wire[0]!.event.subject, {
           inbox: `${inboxRemedy} ${sentUnanswered}`,
         });
@@ -82,6 +83,18 @@ export async function publishWrites(
       await delay(retry.backoff(attempt));
     }
   }
+}
+
+/** A transient refusal (10210, 10163) that outlasted the retries: the server stored nothing. */
+function busy(err: ServerError, events: number, attempts: number): UnavailableError {
+  const why =
+    err.errCode === ApiErrorCode.TooManyBatches
+      ? 'the server is busy with other atomic appends on the stream'
+      : 'the server could not check the expected version yet (a write to the entity is in flight)';
+  return new UnavailableError(
+    `${why}: it refused an append of ${events} event(s) ${attempts} time(s) and nothing was stored`,
+    { cause: err, remedy: 'Retry it, or give the store more `retries`.' },
+  );
 }
 
 /** An append whose reply could not arrive may be stored all the same. */
