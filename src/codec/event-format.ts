@@ -259,17 +259,30 @@ export interface WireEvent {
 /**
  * Each event of the writes with the headers it is published with (a write's first event
  * also carries its expectation), refusing one the server would refuse as over `maxPayload`.
+ * With `stream`, the first event also names the stream that must store the append
+ * (`Nats-Expected-Stream`): the server refuses it if another stream captures its subject.
  */
-export function wireEvents(writes: ReadonlyArray<PreparedWrite>, maxPayload: number): WireEvent[] {
-  return writes.flatMap((write) =>
+export function wireEvents(
+  writes: ReadonlyArray<PreparedWrite>,
+  maxPayload: number,
+  stream?: string,
+): WireEvent[] {
+  const streamHeader = stream === undefined ? [] : [[expectedStreamHeader, stream] as const];
+  return writes.flatMap((write, w) =>
     write.events.map((event, i) => {
-      const headers = i === 0 ? [...event.headers, ...expectationHeaders(write)] : event.headers;
+      const headers =
+        i === 0
+          ? [...event.headers, ...(w === 0 ? streamHeader : []), ...expectationHeaders(write)]
+          : event.headers;
       const size = wireSize(event.data, headers, maxPayload);
       if (size > maxPayload) throw new PayloadTooLargeError(event.subject, size, maxPayload);
       return { event, headers };
     }),
   );
 }
+
+/** Names the stream an append must land in; checked once per message or atomic batch. */
+const expectedStreamHeader = 'Nats-Expected-Stream';
 
 /** The header that carries an event id, exposed for stores that compare ids after a lost ack. */
 export const eventIdHeader = Header.Id;

@@ -197,7 +197,8 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
       });
   }
 
-  load<S>(entity: EntityRef, evolver: Evolver<S, E>, options: LoadOptions = {}): Promise<Loaded<S>> {
+  // Async, so a bad entity rejects the promise rather than throwing where load is called.
+  async load<S>(entity: EntityRef, evolver: Evolver<S, E>, options: LoadOptions = {}): Promise<Loaded<S>> {
     return foldEvents(this.read(entity, { onMalformed: options.onMalformed }), evolver);
   }
 

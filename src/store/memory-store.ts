@@ -164,7 +164,8 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     }, options);
   }
 
-  load<S>(entity: EntityRef, evolver: Evolver<S, E>, options: LoadOptions = {}): Promise<Loaded<S>> {
+  // Async, so a bad entity rejects the promise rather than throwing where load is called.
+  async load<S>(entity: EntityRef, evolver: Evolver<S, E>, options: LoadOptions = {}): Promise<Loaded<S>> {
     return foldEvents(this.read(entity, { onMalformed: options.onMalformed }), evolver);
   }
 

@@ -79,6 +79,15 @@ async function rejects(promise: Promise<unknown>, code: JetsourceErrorCode, what
   throw new ConformanceFailure(`${what}: expected a ${code} error, but it succeeded`);
 }
 
+/** What a promise-returning call returns: a failure if it throws instead of rejecting. */
+function called<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return call();
+  } catch (err) {
+    throw new ConformanceFailure(`threw ${String(err)} instead of returning a rejected promise`);
+  }
+}
+
 async function all<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of iterable) out.push(x);
@@ -680,6 +689,11 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
       }
       await rejects(store.append(account(''), deposit(1)), 'INVALID_TOKEN', 'empty id');
       await rejects(store.append({ type: '', id: 'x' }, deposit(1)), 'INVALID_TOKEN', 'empty type');
+      await rejects(
+        called(() => store.load(account(''), balance)),
+        'INVALID_TOKEN',
+        'load of an empty id',
+      );
       equal((await all(store.read({ entityType: 'account' }))).length, ids.length, 'nothing else written');
     },
   },

@@ -1,4 +1,4 @@
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -247,6 +247,34 @@ describe('store errors', () => {
     await expect(read()).rejects.toBeInstanceOf(StoreNotFoundError);
   });
 
+  test('a store named after a stream that does not capture its prefix stores nothing in the one that does', async () => {
+    const real = unique('S');
+    const prefix = real.toLowerCase();
+    await ensureStore(nc, { stream: real, prefix });
+    const typo = createEventStore({ connection: nc, tenant: 'x', prefix, stream: 'TYPO', retries: 0 });
+    const entity = { type: 'a', id: '1' };
+    const single = await typo.append(entity, { type: 'E', data: {} }).catch((e: unknown) => e);
+    const twoEvents = [1, 2].map((n) => ({ type: 'E', data: { n } }));
+    const batch = await typo.append(entity, twoEvents, { expect: 'new' }).catch((e: unknown) => e);
+    for (const err of [single, batch]) {
+      expect(err).toBeInstanceOf(StoreConfigError);
+      expect((err as Error).message).toMatch(
+        new RegExp(`"TYPO".*stream "${real}" captures.*nothing was stored.*stream: "${real}".*own prefix`),
+      );
+    }
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix, stream: real });
+    expect(await store.lastSequence()).toBe(0);
+    // The right stream stores it, and a retry with the same ids is stored once.
+    const ids = [
+      { ...twoEvents[0]!, id: 'e1' },
+      { ...twoEvents[1]!, id: 'e2' },
+    ];
+    const first = await store.append(entity, ids, { expect: 'new' });
+    expect(await store.append(entity, ids, { expect: 'new' })).toEqual(first);
+    expect(await store.append(entity, { ...ids[1]!, id: 'e3' })).toMatchObject({ version: 3 });
+    expect(await store.append(entity, { ...ids[1]!, id: 'e3' })).toMatchObject({ version: 3 });
+  });
+
   test('headers count in bytes toward max_payload, with the expectation they carry', async () => {
     const stream = unique('S');
     await ensureStore(nc, { stream, prefix: 'hdr' });
@@ -342,3 +370,36 @@ test('an append left unanswered names its event ids, and a retry with them store
     await own.close();
   }
 }, 60_000);
+
+test('an atomic append refused while too many are in flight says nothing was stored, and stores nothing', async () => {
+  const own = await useServer({
+    extraConfig: 'jetstream { limits { batch { max_inflight_per_stream: 2 } } }',
+  });
+  try {
+    const conn = await own.connect();
+    await ensureStore(conn, { stream: 'BUSY', prefix: 'busy' });
+    // Two batches started and never committed hold the stream's limit (until their 10 s timeout).
+    for (const id of ['held1', 'held2']) {
+      const h = headers();
+      h.set('Nats-Batch-Id', id);
+      h.set('Nats-Batch-Sequence', '1');
+      conn.publish(`busy.x.a.${id}.E`, '{}', { headers: h });
+    }
+    await conn.flush();
+    const store = createEventStore({
+      connection: conn,
+      tenant: 'x',
+      prefix: 'busy',
+      stream: 'BUSY',
+      retries: 0,
+    });
+    const events = [1, 2].map((n) => ({ type: 'E', data: { n } }));
+    const err = await store.append({ type: 'a', id: '1' }, events).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/busy with other atomic appends.*nothing was stored.*Retry/);
+    expect((err as Error).cause).toMatchObject({ errCode: 10210 });
+    expect(await store.lastSequence()).toBe(0);
+  } finally {
+    await own.close();
+  }
+});

@@ -2,12 +2,18 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { describe, expect, test } from 'vitest';
 import { jsonCodec } from '../../src/codec/codec.js';
 import { Header, mapHeaderSource } from '../../src/codec/metadata.js';
-import { EventFormat, type PreparedEvent, type StoredMessage } from '../../src/codec/event-format.js';
+import {
+  EventFormat,
+  wireEvents,
+  type PreparedEvent,
+  type StoredMessage,
+} from '../../src/codec/event-format.js';
 import type { EventSchemas } from '../../src/codec/schema.js';
 import {
   InvalidArgumentError,
   InvalidTokenError,
   MalformedEventError,
+  PayloadTooLargeError,
   ValidationError,
 } from '../../src/errors.js';
 import type { EntityWrite, ExpectedVersion } from '../../src/store/types.js';
@@ -310,6 +316,23 @@ describe('EventFormat.prepare', () => {
       expect((err as ValidationError).eventType).toBe('refunded');
       expect((err as Error).message).toContain('placed, shipped');
     });
+  });
+});
+
+describe('wireEvents', () => {
+  test("only an append's first message names the stream, and the name counts toward max_payload", async () => {
+    const placed = { type: 'placed' as const, data: { amount: 1 } };
+    const prepared = await plain.prepare([
+      { entity: order, expect: 'new', events: [placed, placed] },
+      { entity: { type: 'order', id: 'o-2' }, expect: 'new', events: [placed] },
+    ]);
+    const named = wireEvents(prepared, Infinity, 'EVENTS').map((w) =>
+      new Map(w.headers).get('Nats-Expected-Stream'),
+    );
+    expect(named).toEqual(['EVENTS', undefined, undefined]);
+    const size = (stream?: string) =>
+      (thrown(() => wireEvents(prepared, 1, stream)) as PayloadTooLargeError).size;
+    expect(size('EVENTS') - size()).toBe('Nats-Expected-Stream: EVENTS\r\n'.length);
   });
 });
 

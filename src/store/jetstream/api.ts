@@ -9,9 +9,11 @@ export const ApiErrorCode = {
   WrongLastSequence: 10071,
   /** Ambiguous expectation, or a subject already written earlier in the same batch. */
   ExpectationRace: 10164,
-  /** Stream temporarily unavailable (e.g. leader election). Transient. */
-  StreamUnavailable: 10163,
+  /** The last sequence per subject cannot be checked yet (a write to it in flight). Transient. */
+  ExpectationNotReady: 10163,
   StreamNotFound: 10059,
+  /** `Nats-Expected-Stream` names another stream than the one that captured the subject. */
+  StreamMismatch: 10060,
   ConsumerNotFound: 10014,
   /** A stream of that name exists with another config (say, created a moment ago by another client). */
   StreamNameInUse: 10058,
@@ -45,7 +47,7 @@ export function isTransient(err: unknown): boolean {
   return (
     err instanceof errors.TimeoutError ||
     (err instanceof ServerError &&
-      (err.errCode === ApiErrorCode.StreamUnavailable || err.errCode === ApiErrorCode.TooManyBatches))
+      (err.errCode === ApiErrorCode.ExpectationNotReady || err.errCode === ApiErrorCode.TooManyBatches))
   );
 }
 

@@ -28,6 +28,8 @@ export async function* consumerRange<T>(
   /** Applied as each message arrives (e.g. decoding), so the wire objects die young. */
   map: (msg: Pending) => T,
 ): AsyncGenerator<ReadonlyArray<T>> {
+  // Nothing to read: no consumer to create (and, for a tenant, to leave on the server).
+  if (after >= until) return;
   let queue: Array<T | Answer> = [];
   let head = 0;
   let caughtUp = false;

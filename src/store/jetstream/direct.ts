@@ -88,8 +88,9 @@ export class DirectReader {
   /**
    * Streams every message matching `filter` with a sequence in (after, until], as one
    * chunk per page: at most one page is buffered, so memory stays bounded however long
-   * the range. When more than `handOffAbove` messages remain after a page, the rest is
-   * handed to `bulk` (an ordered consumer streams several times faster than pages).
+   * the range. When more than `handOffAbove` messages remain before `until` after a page,
+   * the rest is handed to `bulk` (an ordered consumer streams several times faster than
+   * pages).
    */
   async *range<T>(
     filter: string,
@@ -108,8 +109,10 @@ export class DirectReader {
       yield page.map(map);
       const last = page[page.length - 1]!;
       next = last.sequence + 1;
-      if (last.pending === 0) return;
-      if (bulk && last.pending > bulk.handOffAbove) return yield* bulk.read(last.sequence);
+      if (last.pending === 0 || last.sequence >= until) return;
+      // `pending` counts to the end of the stream: only what lies before `until` is left to read.
+      const left = Math.min(last.pending, until - last.sequence);
+      if (bulk && left > bulk.handOffAbove) return yield* bulk.read(last.sequence);
     }
   }
 

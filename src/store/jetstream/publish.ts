@@ -48,7 +48,7 @@ export async function publishWrites(
   writes: ReadonlyArray<PreparedWrite>,
 ): Promise<AppendResult[]> {
   assertSupportedServer(ctx.nc);
-  const wire = toWire(writes, ctx.nc.info?.max_payload);
+  const wire = toWire(writes, ctx.stream, ctx.nc.info?.max_payload);
   const retry = backoff([50, 250, 1000]);
   for (let attempt = 0; ; attempt++) {
     try {
@@ -65,6 +65,7 @@ export async function publishWrites(
         ]);
       }
       if (!isTransient(err) || attempt >= ctx.retries) {
+        if (err instanceof ServerError && isTransient(err)) throw busy(err, wire.length, attempt + 1);
         const mapped = fromRequestError(err, ctx.stream, wire[0]!.event.subject, {
           inbox: `${inboxRemedy} ${sentUnanswered}`,
         });
@@ -84,12 +85,24 @@ export async function publishWrites(
   }
 }
 
+/** A transient refusal (10210, 10163) that outlasted the retries: the server stored nothing. */
+function busy(err: ServerError, events: number, attempts: number): UnavailableError {
+  const why =
+    err.errCode === ApiErrorCode.TooManyBatches
+      ? 'the server is busy with other atomic appends on the stream'
+      : 'the server could not check the expected version yet (a write to the entity is in flight)';
+  return new UnavailableError(
+    `${why}: it refused an append of ${events} event(s) ${attempts} time(s) and nothing was stored`,
+    { cause: err, remedy: 'Retry it, or give the store more `retries`.' },
+  );
+}
+
 /** An append whose reply could not arrive may be stored all the same. */
 const sentUnanswered =
   'The append was sent before its reply was refused, so it may be stored: retry it with the same event ids.';
 
-function toWire(writes: ReadonlyArray<PreparedWrite>, maxPayload = Infinity): WireMessage[] {
-  return wireEvents(writes, maxPayload).map(({ event, headers: pairs }) => {
+function toWire(writes: ReadonlyArray<PreparedWrite>, stream: string, maxPayload = Infinity): WireMessage[] {
+  return wireEvents(writes, maxPayload, stream).map(({ event, headers: pairs }) => {
     const h = headers();
     for (const [k, v] of pairs) h.append(k, v);
     return { event, headers: h };
@@ -102,7 +115,7 @@ async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number
     timeout: ctx.timeoutMs,
   });
   const ack = parseReply(reply);
-  const sequence = ackedSequence(ack);
+  const sequence = ackedSequence(ctx, ack);
   // Nats-Msg-Id deduplicates across the whole stream: the stored message is an earlier
   // attempt of this append only if it is on this event's subject.
   if (ack.duplicate) {
@@ -131,7 +144,7 @@ async function publishBatch(ctx: PublishContext, wire: WireMessage[]): Promise<n
   const commit = send(lastMsg);
   commit.catch(() => undefined);
   const firstAck = parseReply(await first);
-  ackedSequence(firstAck, true);
+  ackedSequence(ctx, firstAck, true);
   // An atomic batch holds its messages until the commit, so the first is acked without a
   // sequence. A server without atomic batches stores each on arrival and acks it with one.
   if (firstAck.seq !== undefined)
@@ -139,17 +152,29 @@ async function publishBatch(ctx: PublishContext, wire: WireMessage[]): Promise<n
       ctx.nc.info?.version ?? 'unknown',
       `stored the first of the ${wire.length} events of an atomic append on its own, the rest may follow`,
     );
-  return ackedSequence(parseReply(await commit));
+  return ackedSequence(ctx, parseReply(await commit));
 }
 
 /** The acked sequence; 0 for an empty ack when `allowEmpty`. Throws the server's refusal. */
-function ackedSequence(ack: ApiReply, allowEmpty = false): number {
-  if (ack.error) throw new ServerError(ack.error.err_code, ack.error.description);
+function ackedSequence(ctx: PublishContext, ack: ApiReply, allowEmpty = false): number {
+  if (ack.error) throw refusal(ctx.stream, ack.error, ack.stream);
   if (typeof ack.seq !== 'number') {
     if (allowEmpty) return 0;
     throw new ServerError(0, `unexpected publish acknowledgement ${JSON.stringify(ack)}`);
   }
   return ack.seq;
+}
+
+/** The server's refusal of an append; `captured` is the stream the reply came from. */
+function refusal(stream: string, error: NonNullable<ApiReply['error']>, captured?: string): Error {
+  const refused = new ServerError(error.err_code, error.description);
+  if (error.err_code !== ApiErrorCode.StreamMismatch) return refused;
+  // Without the check, the append would be stored in that other stream and no read would find it.
+  const owner = captured ? `stream "${captured}"` : 'another stream';
+  return new StoreConfigError(stream, [`${owner} captures the store's subjects, so nothing was stored`], {
+    cause: refused,
+    remedy: `Open the store with ${captured ? `stream: "${captured}"` : "that stream's name"}, or give this store its own prefix.`,
+  });
 }
 
 /** The server's batch limit, when it refused a batch for being over it (10199). */
