@@ -17,13 +17,14 @@ const decoder = new TextDecoder();
 
 /**
  * Raw nats.js writer that puts on the wire what the SDK does: the Es-* headers, the event
- * id as Nats-Msg-Id, the per-entity expectation on the first message, and for batches the
+ * id as Nats-Msg-Id, the stream and per-entity expectations on the first message, and for batches the
  * ADR-50 headers with the same request/publish/request pattern.
  */
 class RawWriter {
   constructor(
     private readonly nc: NatsConnection,
     private readonly prefix: string,
+    private readonly stream: string,
   ) {}
 
   /** Appends `count` events to entity `id` expecting `version`; returns the new version. */
@@ -37,6 +38,7 @@ class RawWriter {
       h.set('Es-Time', time);
       h.set('Es-Tenant', TENANT);
       if (i === 0) {
+        h.set('Nats-Expected-Stream', this.stream);
         h.set('Nats-Expected-Last-Subject-Sequence', String(version));
         h.set('Nats-Expected-Last-Subject-Sequence-Subject', `${base}.*`);
       }
@@ -88,7 +90,7 @@ async function appendRate(
 }
 
 export async function appendBenchmarks(store: BenchStore): Promise<Metric[]> {
-  const raw = new RawWriter(store.connection, store.format.scheme.prefix);
+  const raw = new RawWriter(store.connection, store.format.scheme.prefix, store.stream);
   let round = 0;
   // Every round writes fresh entities, so each starts at version 0 ("new").
   const sdkOnce = (n: number, workers: number, each: number) => {
