@@ -16,10 +16,11 @@ export function encodeViewValue<S>(value: StoredViewValue<S>): Uint8Array {
 /** A KV message as a view entry; null for a delete or purge marker. Pure. */
 export function decodeViewEntry<S>(
   key: string,
+  version: number,
   msg: Pick<StoredMessage, 'data' | 'header'>,
 ): ViewEntry<S> | null {
   const operation = msg.header('KV-Operation');
   if (operation === 'DEL' || operation === 'PURGE' || msg.data.length === 0) return null;
   const value = JSON.parse(decoder.decode(msg.data)) as StoredViewValue<S>;
-  return { key, state: value.state, sequence: value.sequence, time: new Date(value.time) };
+  return { key, version, state: value.state, sequence: value.sequence, time: new Date(value.time) };
 }

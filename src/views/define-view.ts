@@ -40,6 +40,12 @@ export function defineView<S, E extends EventMap = EventMap>(
 /** One key's value in a view, as readers see it. */
 export interface ViewEntry<S> {
   readonly key: string;
+  /**
+   * The view version the value belongs to: readers follow the active version, which may
+   * not be the definition's they were opened with (before it has caught up, or after a
+   * newer one took over), and its state may have another shape.
+   */
+  readonly version: number;
   readonly state: S;
   /**
    * Stream sequence of the last event folded in order: how fresh the value is. A replayed

@@ -33,7 +33,7 @@ export interface OpenViewOptions {
 
 /** Reads one view: a promise for a key, or live Observables. Works for a tenant reader in a browser. */
 export interface ViewReader<S> {
-  /** The key's value, or null when it has none yet. */
+  /** The key's value in the active version (see {@link ViewEntry.version}), or null when it has none yet. */
   get(key: string): Promise<ViewEntry<S> | null>;
   /** The key's value once loaded (null when missing), then every change. Follows version switches. */
   watch(key: string): Observable<ViewEntry<S> | null>;
@@ -110,7 +110,7 @@ export function openView<S>(
     async get(key) {
       const version = (await activeVersion()) ?? view.version;
       const msg = await direct.last(subjectOf(keys.entry(version, key)));
-      return msg ? decodeViewEntry<S>(key, msg) : null;
+      return msg ? decodeViewEntry<S>(key, version, msg) : null;
     },
     watch(key) {
       return version$.pipe(
@@ -120,7 +120,7 @@ export function openView<S>(
               (acc: { loaded: boolean; value: ViewEntry<S> | null }, m) =>
                 m.kind === 'loaded'
                   ? { ...acc, loaded: true }
-                  : { ...acc, value: decodeViewEntry<S>(key, m.message) },
+                  : { ...acc, value: decodeViewEntry<S>(key, version, m.message) },
               { loaded: false, value: null },
             ),
             filter((acc) => acc.loaded),
@@ -138,7 +138,7 @@ export function openView<S>(
               (acc: { loaded: boolean; entries: Map<string, ViewEntry<S>> }, m) => {
                 if (m.kind === 'loaded') return { ...acc, loaded: true };
                 const key = keys.keyOf(m.key);
-                const entry = decodeViewEntry<S>(key, m.message);
+                const entry = decodeViewEntry<S>(key, version, m.message);
                 if (entry) acc.entries.set(key, entry);
                 else acc.entries.delete(key);
                 return acc;

@@ -101,6 +101,7 @@ describe('views', () => {
     expect(loaded!.state).toEqual(first!.state);
     expect(live).toMatchObject({
       key: 'acc-1',
+      version: 1,
       sequence: appended.version,
       state: { balance: first!.state.balance - 5, count: folded.state + 1 },
     });
@@ -451,6 +452,9 @@ describe('views', () => {
     expect(await reader.activeVersion()).toBe(2);
     const [fromV1, fromV2] = await seen;
     expect(fromV2!.state.balance).toBe(fromV1!.state.balance * 2);
+    // Opened with v1's definition, the reader now serves v2: each entry says which.
+    expect([fromV1!.version, fromV2!.version]).toEqual([1, 2]);
+    expect((await reader.get('acc-0'))?.version).toBe(2);
     expect(progress.length).toBeGreaterThan(2);
     expect(progress[progress.length - 1]).toBe(1);
     expect(v2.progress()).toMatchObject({ phase: 'live', etaMs: 0 });
