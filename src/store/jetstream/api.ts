@@ -13,6 +13,8 @@ export const ApiErrorCode = {
   StreamUnavailable: 10163,
   StreamNotFound: 10059,
   ConsumerNotFound: 10014,
+  /** The account holds as many consumers as its `max_consumers` allows. */
+  MaximumConsumers: 10026,
   /** A stream of that name exists with another config (say, created a moment ago by another client). */
   StreamNameInUse: 10058,
   SubjectsOverlap: 10065,
