@@ -60,6 +60,9 @@ export interface OrderedConsumerOptions {
 
 const nanos = (ms: number) => Math.round(ms * 1_000_000);
 
+/** The shortest idle limit a consumer asks for, so a reader's leftovers go soon but not mid-hiccup. */
+export const MIN_IDLE_LIMIT_MS = 10_000;
+
 /** How much longer than its own consumers' idle limit a consumer waits out the account's consumer limit. */
 const LIMIT_MARGIN_MS = 5000;
 
@@ -110,7 +113,7 @@ export class OrderedConsumer {
     private readonly handlers: OrderedConsumerHandlers,
   ) {
     this.heartbeatMs = options.heartbeatMs ?? 2000;
-    this.idleLimitMs = Math.max(this.heartbeatMs * 5, 10_000);
+    this.idleLimitMs = Math.max(this.heartbeatMs * 5, MIN_IDLE_LIMIT_MS);
     this.initial = typeof options.after === 'number' ? undefined : options.after;
     this.cursor = typeof options.after === 'number' ? options.after : 0;
   }
