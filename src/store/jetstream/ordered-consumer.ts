@@ -87,7 +87,7 @@ export class OrderedConsumer {
   private serial = 0;
   private cursor = 0;
   private deliverySeq = 0;
-  /** The first create's policy when it is not a sequence; recreations always resume from the cursor. */
+  /** The first create's policy when it is not a sequence, until a create or a message sets the cursor. */
   private initial: 'new' | 'last-per-subject' | undefined;
   private caughtUp = false;
   private stopped = false;
@@ -285,6 +285,8 @@ export class OrderedConsumer {
     if (delivery.deliverySequence !== this.deliverySeq + 1) return this.recreate();
     this.deliverySeq = delivery.deliverySequence;
     this.cursor = delivery.streamSequence;
+    // The cursor is a position now, even if the create's reply never comes (a reconnect).
+    this.initial = undefined;
     this.handlers.message(pushedMessage(msg, delivery.streamSequence), delivery.pending);
     if (delivery.pending === 0) this.markCaughtUp();
   }
