@@ -11,6 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import { InvalidArgumentError, StoreConfigError } from '../errors.js';
 import { ApiErrorCode } from './jetstream/api.js';
+import { MIN_IDLE_LIMIT_MS } from './jetstream/ordered-consumer.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { assertSupportedServer } from '../connection/server-version.js';
 import { adminStep } from '../connection/request-errors.js';
@@ -37,7 +38,8 @@ export interface EnsureStoreOptions {
    * asking longer is refused). Tenant users create consumers (watches) but may not delete
    * them, so none may be made to live forever. Durable processors run on the mirror
    * ({@link ensureProcessorStream}), which has no such limit. 0 turns the cap off: only
-   * for a stream no untrusted user may create consumers on.
+   * for a stream no untrusted user may create consumers on. Watches ask for at least 10 s
+   * (5 heartbeats), so a cap under 10 000 is refused: the server would refuse every watch.
    */
   consumerIdleLimitMs?: number;
 }
@@ -89,6 +91,13 @@ function storeConfig(options: EnsureStoreOptions): StreamConfigWanted & { subjec
       maxAgeMs,
       `use 0 (forever) or at least duplicateWindowMs (${duplicateWindowMs})`,
     );
+  const idleLimitMs = whole('consumerIdleLimitMs', options.consumerIdleLimitMs, 300_000, 0);
+  if (idleLimitMs > 0 && idleLimitMs < MIN_IDLE_LIMIT_MS)
+    throw new InvalidArgumentError(
+      'consumerIdleLimitMs',
+      idleLimitMs,
+      `use 0 (no cap) or at least ${MIN_IDLE_LIMIT_MS}: watch consumers ask to stay ${MIN_IDLE_LIMIT_MS / 1000} s unused, and the server would refuse every watch`,
+    );
   const maxBytes = options.maxBytes === -1 ? -1 : whole('maxBytes', options.maxBytes, 0, 0);
   return {
     name: stream,
@@ -109,7 +118,7 @@ function storeConfig(options: EnsureStoreOptions): StreamConfigWanted & { subjec
     deny_purge: true,
     compression: StoreCompression.S2,
     consumer_limits: {
-      inactive_threshold: nanos(whole('consumerIdleLimitMs', options.consumerIdleLimitMs, 300_000, 0)),
+      inactive_threshold: nanos(idleLimitMs),
     },
   };
 }

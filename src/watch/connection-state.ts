@@ -1,10 +1,16 @@
 import { distinctUntilChanged, Observable } from 'rxjs';
 import type { NatsConnection, QueuedIterator, Status } from '@nats-io/nats-core';
+import { lastLinkStatus } from '../connection/connect.js';
 import type { ConnectionState } from './types.js';
 
 /**
- * The connection's state as values: `connected` first (or `closed`), then every change.
- * A reconnect is a value, not an error; the Observable completes when the connection closes.
+ * The connection's state as values: the current state first, then every change.
+ * A reconnect is a value, not an error; the Observable emits `closed` and completes when
+ * the connection closes.
+ *
+ * The first value is exact for connections made by jetsource's `connect`. For others
+ * nats.js cannot tell whether they are up, so it is `connected` (or `closed`, or
+ * `disconnected` while draining) even during an outage, until the next change.
  */
 export function connectionState(nc: NatsConnection): Observable<ConnectionState> {
   return new Observable<ConnectionState>((subscriber) => {
@@ -13,18 +19,19 @@ export function connectionState(nc: NatsConnection): Observable<ConnectionState>
       subscriber.complete();
       return;
     }
-    subscriber.next(nc.isDraining() ? 'disconnected' : 'connected');
+    const link = lastLinkStatus(nc);
+    subscriber.next(nc.isDraining() ? 'disconnected' : link ? stateOf(link)! : 'connected');
     const status = nc.status() as QueuedIterator<Status>;
     void (async () => {
       for await (const s of status) {
         const state = stateOf(s.type);
         if (state) subscriber.next(state);
       }
-    })();
-    void nc.closed().then(() => {
+      // The status stream ends when the connection closes, or when this subscriber left.
+      if (subscriber.closed) return;
       subscriber.next('closed');
       subscriber.complete();
-    });
+    })();
     return () => status.stop();
   }).pipe(distinctUntilChanged());
 }

@@ -17,7 +17,7 @@ export interface WatchOptions {
   noWait?: boolean;
   /** `'throw'` (default) errors the Observable; `'report'` emits a `malformed` message and goes on. */
   onMalformed?: MalformedPolicy;
-  /** Idle heartbeat in ms (at least 100), which bounds how fast a silent server is noticed. Default 2000. */
+  /** Idle heartbeat in ms (100 to 60 000), which bounds how fast a silent server is noticed. Default 2000. */
   heartbeatMs?: number;
 }
 

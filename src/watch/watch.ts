@@ -194,8 +194,12 @@ function asMalformed(err: unknown): MalformedEventError {
   throw err;
 }
 
-/** nats-server refuses idle heartbeats under 100 ms, with an error that names no option. */
+/**
+ * nats-server refuses idle heartbeats under 100 ms, with an error that names no option.
+ * A watch's consumer asks to stay 5 heartbeats unused, which must fit the 5-minute cap
+ * ensureStore puts on consumers by default, or every watch is refused at runtime.
+ */
 function checkHeartbeat(ms: number | undefined): void {
-  if (ms !== undefined && !(Number.isFinite(ms) && ms >= 100))
-    throw new InvalidArgumentError('heartbeatMs', ms, 'use a number of milliseconds >= 100');
+  if (ms !== undefined && !(Number.isFinite(ms) && ms >= 100 && ms <= 60_000))
+    throw new InvalidArgumentError('heartbeatMs', ms, 'use a number of milliseconds from 100 to 60000');
 }

@@ -126,6 +126,8 @@ describe('ensureStore', () => {
       { maxAgeMs: 1000 }, // shorter than the duplicate window
       { duplicateWindowMs: 99 }, // the server's minimum is 100 ms
       { consumerIdleLimitMs: -1 },
+      { consumerIdleLimitMs: 1 }, // watches ask for 10 s: the server would refuse them all
+      { consumerIdleLimitMs: 9999 },
       { prefix: '_INBOX' },
       { storage: 'disk' as 'file' },
     ]) {
@@ -165,7 +167,7 @@ function reportVersion(connection: NatsConnection, version: string): void {
 
 test('a consumer nobody uses is removed by the server, even a durable that asked to stay', async () => {
   const stream = unique('S');
-  await ensureStore(nc, { stream, prefix: 'idle', consumerIdleLimitMs: 1000 });
+  await ensureStore(nc, { stream, prefix: 'idle', consumerIdleLimitMs: 10_000 });
   const jsm = await jetstreamManager(nc);
   await jsm.consumers.add(stream, { durable_name: 'forever', ack_policy: 'explicit' as never });
   await expect(
@@ -178,9 +180,10 @@ test('a consumer nobody uses is removed by the server, even a durable that asked
         () => true,
       ),
     (removed) => removed,
+    15_000,
   );
   expect(gone).toBe(true);
-});
+}, 30_000);
 
 describe('servers too old for atomic appends', () => {
   test('ensureStore refuses one and creates nothing', async () => {

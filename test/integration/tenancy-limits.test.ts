@@ -5,6 +5,9 @@ import { connect as tcpConnect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 // @ts-expect-error -- plain ESM script without types
 import { renderConfig } from '../../scripts/generate-server-config.mjs';
+import { createEventStore, UnavailableError } from '../../src/index.js';
+import { ensureStore } from '../../src/server.js';
+import { eventually } from '../support/monitor.js';
 import { devUser, useServer, type TestServer } from '../support/nats.js';
 
 // Account limits keep one tenant from exhausting the server for the others.
@@ -21,6 +24,8 @@ beforeAll(async () => {
     tenants: [
       { name: 'acme', maxConnections: 3, maxSubscriptions: 20 },
       { name: 'globex', maxConnections: 3 },
+      { name: 'initech', maxConsumers: 10 },
+      { name: 'hooli', maxConsumers: 1 },
     ],
   };
   await writeFile(configFile, (renderConfig as (s: unknown) => string)(spec));
@@ -46,3 +51,61 @@ test('a tenant role at its connection limit cannot connect more, and another ten
   expect(fourth.isClosed()).toBe(false);
   await fourth.close();
 });
+
+// Readers may not delete consumers: after a reconnect each watch's old consumer lingers
+// until its idle limit (10 s) while the new one is created, which can pass max_consumers.
+test('watches near the account consumer limit survive a reconnect and keep delivering', async () => {
+  const service = await t.connect(devUser('initech', 'service'));
+  await ensureStore(service, {});
+  const writer = createEventStore({ connection: service, tenant: 'initech' });
+  const reader = await t.connect({ ...devUser('initech', 'reader'), reconnectTimeWait: 100 });
+  const store = createEventStore({ connection: reader, tenant: 'initech' });
+  const received = Array.from({ length: 6 }, () => [] as number[]);
+  const failures: unknown[] = [];
+  let live = 0;
+  const subs = received.map((seqs, i) =>
+    store.watch({ type: 'counter', id: `c${i}` }, { heartbeatMs: 500 }).subscribe({
+      next: (m) => (m.kind === 'event' ? seqs.push(m.event.sequence) : live++),
+      error: (err) => failures.push(err),
+    }),
+  );
+  try {
+    await eventually(
+      async () => live,
+      (n) => n === 6,
+    );
+    // 6 old + 6 new consumers > 10: some creates are refused until the old ones expire.
+    reader.reconnect();
+    await new Promise((r) => setTimeout(r, 1000));
+    for (let i = 0; i < 6; i++)
+      await writer.append({ type: 'counter', id: `c${i}` }, { type: 'Added', data: {} });
+    const counts = await eventually(
+      async () => received.map((seqs) => seqs.length),
+      (n) => n.every((c) => c === 1) || failures.length > 0,
+      30_000,
+    );
+    expect(failures).toEqual([]);
+    expect(counts).toEqual([1, 1, 1, 1, 1, 1]);
+  } finally {
+    for (const sub of subs) sub.unsubscribe();
+  }
+}, 60_000);
+
+test('a watch refused by the consumer limit for longer than old consumers linger fails with UnavailableError', async () => {
+  await ensureStore(await t.connect(devUser('hooli', 'service')), {});
+  const reader = await t.connect(devUser('hooli', 'reader'));
+  const store = createEventStore({ connection: reader, tenant: 'hooli' });
+  const first = store.watch().subscribe();
+  const startedAt = Date.now();
+  try {
+    const err = await new Promise((resolve) =>
+      store.watch({}, { heartbeatMs: 500 }).subscribe({ error: resolve }),
+    );
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/max_consumers.*Raise/);
+    // Retried while the consumers a reconnect leaves behind (10 s idle limit) could expire.
+    expect(Date.now() - startedAt).toBeGreaterThan(10_000);
+  } finally {
+    first.unsubscribe();
+  }
+}, 60_000);

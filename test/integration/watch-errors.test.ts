@@ -56,4 +56,14 @@ describe('watch errors', () => {
     expect((err as PermissionDeniedError).subject).toContain('es.globex');
     await nc.close();
   });
+
+  test("the longest heartbeat allowed fits ensureStore's default consumer idle cap", async () => {
+    const nc = await user('acme', 'reader');
+    const store = createEventStore<Events>({ connection: nc, tenant: 'acme' });
+    const messages = await lastValueFrom(
+      store.watch({}, { noWait: true, onMalformed: 'report', heartbeatMs: 60_000 }).pipe(toArray()),
+    );
+    expect(messages.map((m) => m.kind)).toEqual(['event', 'malformed', 'event', 'caught-up']);
+    await nc.close();
+  });
 });

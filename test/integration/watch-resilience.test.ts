@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -224,4 +226,60 @@ describe('watch ends when its connection is closed for good', () => {
     expect(errors[0]).toBeInstanceOf(UnavailableError);
     expect(sub.closed).toBe(true);
   });
+});
+
+describe('connectionState', () => {
+  test('an unsubscribed state subscription leaves nothing on the connection to collect it', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const nc = await t.connect();
+    const refs = Array.from(
+      { length: 10 },
+      () => new WeakRef(connectionState(nc).subscribe(() => undefined)),
+    );
+    for (const ref of refs) ref.deref()?.unsubscribe();
+    for (let i = 0; i < 20 && refs.some((r) => r.deref()); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      gc();
+    }
+    expect(refs.filter((r) => r.deref()).length).toBe(0);
+    await nc.close();
+  });
+
+  test("a closing connection still ends with 'closed', then completes", async () => {
+    const nc = await t.connect();
+    const states: ConnectionState[] = [];
+    let completed = false;
+    connectionState(nc).subscribe({ next: (s) => states.push(s), complete: () => (completed = true) });
+    await nc.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(states).toEqual(['connected', 'closed']);
+    expect(completed).toBe(true);
+  });
+
+  test('subscribed during an outage, the first state is not connected', async () => {
+    const nc = await t.connect({ reconnectTimeWait: 100, reconnectJitter: 50 });
+    const down = new Promise<void>((resolve) => {
+      void (async () => {
+        for await (const s of nc.status()) if (s.type === 'disconnect') return resolve();
+      })();
+    });
+    await t.server.kill();
+    await down;
+    const states: ConnectionState[] = [];
+    const sub = connectionState(nc).subscribe((s) => states.push(s));
+    try {
+      expect(states[0]).toMatch(/^(disconnected|reconnecting)$/);
+      await t.server.restart();
+      await eventually(
+        async () => states[states.length - 1],
+        (s) => s === 'connected',
+        10_000,
+      );
+      expect(states[states.length - 1]).toBe('connected');
+    } finally {
+      sub.unsubscribe();
+      await nc.close();
+    }
+  }, 30_000);
 });

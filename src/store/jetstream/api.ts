@@ -15,6 +15,8 @@ export const ApiErrorCode = {
   /** `Nats-Expected-Stream` names another stream than the one that captured the subject. */
   StreamMismatch: 10060,
   ConsumerNotFound: 10014,
+  /** The account holds as many consumers as its `max_consumers` allows. */
+  MaximumConsumers: 10026,
   /** A stream of that name exists with another config (say, created a moment ago by another client). */
   StreamNameInUse: 10058,
   SubjectsOverlap: 10065,

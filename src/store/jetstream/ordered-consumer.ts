@@ -60,6 +60,12 @@ export interface OrderedConsumerOptions {
 
 const nanos = (ms: number) => Math.round(ms * 1_000_000);
 
+/** The shortest idle limit a consumer asks for, so a reader's leftovers go soon but not mid-hiccup. */
+export const MIN_IDLE_LIMIT_MS = 10_000;
+
+/** How much longer than its own consumers' idle limit a consumer waits out the account's consumer limit. */
+const LIMIT_MARGIN_MS = 5000;
+
 /**
  * A push ordered consumer that jetsource owns instead of nats.js's, because it must:
  * use the connection's inbox prefix (tenant inbox permissions), signal caught-up even on
@@ -71,6 +77,8 @@ const nanos = (ms: number) => Math.round(ms * 1_000_000);
  */
 export class OrderedConsumer {
   private readonly heartbeatMs: number;
+  /** The server removes a consumer nobody listens to after this long (readers may not delete theirs). */
+  private readonly idleLimitMs: number;
   private readonly namePrefix = `js_${nuid.next()}`;
   private jsm?: JetStreamManager;
   private sub?: Subscription;
@@ -79,7 +87,7 @@ export class OrderedConsumer {
   private serial = 0;
   private cursor = 0;
   private deliverySeq = 0;
-  /** The first create's policy when it is not a sequence; recreations always resume from the cursor. */
+  /** The first create's policy when it is not a sequence, until a create or a message sets the cursor. */
   private initial: 'new' | 'last-per-subject' | undefined;
   private caughtUp = false;
   private stopped = false;
@@ -88,6 +96,8 @@ export class OrderedConsumer {
   private retry = backoff([100, 250, 500, 1000, 2000]);
   private retryTimer?: ReturnType<typeof setTimeout>;
   private failures = 0;
+  /** When creates started being refused for the account's `max_consumers`; cleared by a create that succeeds. */
+  private limitedSince?: number;
   /** Creates started so far; the latest one is the only one whose outcome counts. */
   private attempts = 0;
   /** The create in flight, if any; later requests to create wait for it (see createAgain). */
@@ -103,6 +113,7 @@ export class OrderedConsumer {
     private readonly handlers: OrderedConsumerHandlers,
   ) {
     this.heartbeatMs = options.heartbeatMs ?? 2000;
+    this.idleLimitMs = Math.max(this.heartbeatMs * 5, MIN_IDLE_LIMIT_MS);
     this.initial = typeof options.after === 'number' ? undefined : options.after;
     this.cursor = typeof options.after === 'number' ? options.after : 0;
   }
@@ -198,7 +209,7 @@ export class OrderedConsumer {
       max_deliver: 1,
       flow_control: true,
       idle_heartbeat: nanos(this.heartbeatMs),
-      inactive_threshold: nanos(Math.max(this.heartbeatMs * 5, 10_000)),
+      inactive_threshold: nanos(this.idleLimitMs),
       mem_storage: true,
       num_replicas: 1,
       ...(this.initial === 'new'
@@ -224,6 +235,7 @@ export class OrderedConsumer {
         return false;
       }
       this.failures = 0;
+      this.limitedSince = undefined;
       this.lastActivity = Date.now();
       // Once created, the consumer's position is the cursor; later recreations resume from it.
       if (this.initial === 'new') this.cursor = Math.max(this.cursor, info.delivered.stream_seq);
@@ -232,15 +244,36 @@ export class OrderedConsumer {
       return false;
     } catch (err) {
       sub?.unsubscribe();
-      const fatal = fatalError(err, this.options);
+      const fatal = this.refusal(err);
       // A create that timed out may still have been made: remove it rather than let it idle.
-      if (!fatal && this.connected)
+      // An API error is an answer: nothing was made.
+      if (!fatal && this.connected && !(err instanceof JetStreamApiError))
         void this.jsm!.consumers.delete(this.options.stream, name).catch(() => undefined);
       if (attempt !== this.attempts) return false;
       if (fatal) this.fail(fatal);
       // Not connected yet, a leader election, a timeout: try again from the same cursor.
       return !fatal && !this.stopped;
     }
+  }
+
+  /**
+   * The error that ends this consumer, or undefined to retry. At the account's consumer
+   * limit, retrying is worth it while the consumers a reconnect left behind (ours and
+   * other watches') can still expire; after that the limit is simply too low.
+   */
+  private refusal(err: unknown): Error | undefined {
+    if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.MaximumConsumers))
+      return fatalError(err, this.options);
+    this.limitedSince ??= Date.now();
+    if (Date.now() - this.limitedSince < this.idleLimitMs + LIMIT_MARGIN_MS) return undefined;
+    return new UnavailableError(
+      `cannot watch ${this.options.filter}: the account has reached its max_consumers`,
+      {
+        cause: err,
+        remedy:
+          "Raise the account's max_consumers (maxConsumers in config/tenants.json), or watch fewer things at once.",
+      },
+    );
   }
 
   private receive(err: Error | null, msg: Msg, name: string): void {
@@ -252,6 +285,8 @@ export class OrderedConsumer {
     if (delivery.deliverySequence !== this.deliverySeq + 1) return this.recreate();
     this.deliverySeq = delivery.deliverySequence;
     this.cursor = delivery.streamSequence;
+    // The cursor is a position now, even if the create's reply never comes (a reconnect).
+    this.initial = undefined;
     this.handlers.message(pushedMessage(msg, delivery.streamSequence), delivery.pending);
     if (delivery.pending === 0) this.markCaughtUp();
   }
@@ -342,6 +377,8 @@ function fatalError(
   if (mapped instanceof StoreNotFoundError)
     return new StoreNotFoundError(stream, { cause: err, remedy: missingRemedy });
   if (mapped instanceof PermissionDeniedError) return mapped;
+  // 503: JetStream or the stream is temporarily unavailable (a leader election, a restart).
+  if (err instanceof JetStreamApiError && err.status === 503) return undefined;
   if (err instanceof JetStreamApiError)
     return new ServerError(err.code, `cannot watch ${filter}: ${err.message}`, { cause: err });
   if (err instanceof errors.ClosedConnectionError) return mapped as Error;
