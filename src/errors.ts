@@ -288,8 +288,10 @@ export class UnsupportedServerError extends JetsourceError {
 /** The server refused an operation for a reason not covered by a more specific error. */
 export class ServerError extends JetsourceError {
   constructor(
+    /** The JetStream API error code (`err_code`), as nats-server documents them. */
     readonly errCode: number,
-    description: string,
+    /** The server's own words. */
+    readonly description: string,
     options?: { cause?: unknown },
   ) {
     super(

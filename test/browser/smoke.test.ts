@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { dirname, extname, join, normalize } from 'node:path';
 import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -22,10 +22,21 @@ let http: Server;
 let browser: Browser;
 let projector: Projector;
 
-/** The bare specifiers dist/ imports: exactly what the import map must resolve. */
-async function bareImportsOf(file: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8');
-  return [...new Set([...text.matchAll(/\bfrom\s*"([^."/][^"]*)"/g)].map((m) => m[1]!))].sort();
+/** The bare specifiers an entry and the chunks it imports use: exactly what the import map must resolve. */
+async function bareImportsOf(entry: string): Promise<string[]> {
+  const bare = new Set<string>();
+  const seen = new Set<string>();
+  const visit = async (file: string): Promise<void> => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = await readFile(file, 'utf8');
+    for (const [, spec] of text.matchAll(/\bfrom\s*"([^"]+)"/g)) {
+      if (spec!.startsWith('./')) await visit(join(dirname(file), spec!));
+      else bare.add(spec!);
+    }
+  };
+  await visit(entry);
+  return [...bare].sort();
 }
 
 /** One ESM module per dependency, sharing chunks; returns the import map. */

@@ -180,7 +180,7 @@ function refusal(stream: string, error: NonNullable<ApiReply['error']>, captured
 /** The server's batch limit, when it refused a batch for being over it (10199). */
 function batchLimitOf(err: unknown): number | undefined {
   if (!(err instanceof ServerError && err.errCode === ApiErrorCode.BatchTooLarge)) return undefined;
-  const limit = /(\d+)\s*$/.exec(err.message)?.[1];
+  const limit = /(\d+)\s*$/.exec(err.description)?.[1];
   return limit === undefined ? undefined : Number(limit);
 }
 
