@@ -5,6 +5,10 @@ export interface SourceHandlers {
   message(msg: StoredMessage, pending: number): void;
   caughtUp(lastSequence: number): void;
   error(err: Error): void;
+  /** A flow-control request: `answer` once the messages before it are emitted (backpressure). */
+  flowControl?(answer: () => void): void;
+  /** Settles once every message handed over so far is emitted: a source that pulls waits for it. */
+  emitted?(): Promise<void>;
 }
 
 /** Something that delivers stored messages in order: the JetStream ordered consumer or the in-memory store. */

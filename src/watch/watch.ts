@@ -180,6 +180,12 @@ export function watchEvents<E extends EventMap>(
       error(err) {
         inOrder(() => subscriber.error(err));
       },
+      // Held while async decodes queue: the server then sends no more than its window.
+      flowControl(answer) {
+        if (tail) inOrder(answer);
+        else answer();
+      },
+      emitted: () => tail ?? Promise.resolve(),
     });
     source.start().catch((err) => subscriber.error(err));
     return () => {

@@ -29,6 +29,8 @@ export function catchUpSource(
             handlers.message(msg, msg.pending);
             cursor = msg.sequence;
           }
+          // Async decodes still queued: read the next page only once they are done.
+          await handlers.emitted?.();
         }
       } catch {
         // Resumed below from the cursor by the live source, which reports what is fatal.
