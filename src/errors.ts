@@ -296,8 +296,7 @@ export class ServerError extends JetsourceError {
   ) {
     super(
       'SERVER',
-      `nats-server refused (${errCode}): ${description}. ` +
-        'If jetsource should have turned this into a more specific error, please report it.',
+      `nats-server refused (${errCode}): ${description}. Report it if jetsource should map it.`,
       options,
     );
     this.name = 'ServerError';

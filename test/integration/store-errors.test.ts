@@ -262,7 +262,7 @@ describe('store errors', () => {
     for (const err of [single, batch]) {
       expect(err).toBeInstanceOf(StoreConfigError);
       expect((err as Error).message).toMatch(
-        new RegExp(`"TYPO".*stream "${real}" captures.*nothing was stored.*stream: "${real}".*own prefix`),
+        new RegExp(`"TYPO".*stream "${real}" captures.*nothing was stored.*on stream "${real}".*own prefix`),
       );
     }
     const store = createEventStore({ connection: nc, tenant: 'x', prefix, stream: real });
@@ -399,7 +399,7 @@ test('an atomic append refused while too many are in flight says nothing was sto
     const events = [1, 2].map((n) => ({ type: 'E', data: { n } }));
     const err = await store.append({ type: 'a', id: '1' }, events).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
-    expect((err as Error).message).toMatch(/busy with other atomic appends.*nothing was stored.*Retry/);
+    expect((err as Error).message).toMatch(/too many atomic appends in flight.*none stored.*Retry/);
     expect((err as Error).cause).toMatchObject({ errCode: 10210 });
     expect(await store.lastSequence()).toBe(0);
   } finally {

@@ -266,14 +266,10 @@ export class OrderedConsumer {
       return fatalError(err, this.options);
     this.limitedSince ??= Date.now();
     if (Date.now() - this.limitedSince < this.idleLimitMs + LIMIT_MARGIN_MS) return undefined;
-    return new UnavailableError(
-      `cannot watch ${this.options.filter}: the account has reached its max_consumers`,
-      {
-        cause: err,
-        remedy:
-          "Raise the account's max_consumers (maxConsumers in config/tenants.json), or watch fewer things at once.",
-      },
-    );
+    return new UnavailableError(`cannot watch ${this.options.filter}: the account is at max_consumers`, {
+      cause: err,
+      remedy: "Raise the account's max_consumers, or watch less at once.",
+    });
   }
 
   private receive(err: Error | null, msg: Msg, name: string): void {

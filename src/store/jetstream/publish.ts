@@ -89,12 +89,12 @@ export async function publishWrites(
 function busy(err: ServerError, events: number, attempts: number): UnavailableError {
   const why =
     err.errCode === ApiErrorCode.TooManyBatches
-      ? 'the server is busy with other atomic appends on the stream'
-      : 'the server could not check the expected version yet (a write to the entity is in flight)';
-  return new UnavailableError(
-    `${why}: it refused an append of ${events} event(s) ${attempts} time(s) and nothing was stored`,
-    { cause: err, remedy: 'Retry it, or give the store more `retries`.' },
-  );
+      ? 'too many atomic appends in flight'
+      : 'the expected version cannot be checked yet';
+  return new UnavailableError(`${why}: ${events} event(s) refused ${attempts} time(s), none stored`, {
+    cause: err,
+    remedy: 'Retry, or raise `retries`.',
+  });
 }
 
 /** An append whose reply could not arrive may be stored all the same. */
@@ -171,9 +171,9 @@ function refusal(stream: string, error: NonNullable<ApiReply['error']>, captured
   if (error.err_code !== ApiErrorCode.StreamMismatch) return refused;
   // Without the check, the append would be stored in that other stream and no read would find it.
   const owner = captured ? `stream "${captured}"` : 'another stream';
-  return new StoreConfigError(stream, [`${owner} captures the store's subjects, so nothing was stored`], {
+  return new StoreConfigError(stream, [`${owner} captures its subjects; nothing was stored`], {
     cause: refused,
-    remedy: `Open the store with ${captured ? `stream: "${captured}"` : "that stream's name"}, or give this store its own prefix.`,
+    remedy: `Open the store on ${owner}, or give it its own prefix.`,
   });
 }
 
