@@ -70,7 +70,7 @@ export class DeadLetters {
   }
 
   /**
-   * The name of a processor's consumer on the server, agreed once by every instance: the
+   * @internal The name of a processor's consumer on the server, agreed once by every instance: the
    * first to ask stores `propose()`'s answer (a KV create, so racing starts agree) and all
    * later ones read it. The bucket is the service role's only, which keeps the name from
    * tenant users: one who knew it could aim its own consumer's deliveries at the

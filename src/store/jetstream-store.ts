@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Observable } from 'rxjs';
 import { OrderedConsumer } from './jetstream/ordered-consumer.js';
 import type { WatchMessage, WatchOptions } from '../watch/types.js';
-import { watchEvents } from '../watch/watch.js';
+import { watchEvents, type StoredBounds } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
@@ -17,7 +17,7 @@ import { consumerRange } from './jetstream/consumer-range.js';
 import { entityRange, EventTypeGuess } from './jetstream/entity-range.js';
 import { reachingLast } from './jetstream/reaching.js';
 import { catchUpSource } from './jetstream/catch-up-source.js';
-import type { SourceHandlers } from '../watch/source.js';
+import type { OpenSource, SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import { assertSupportedServer } from '../connection/server-version.js';
 import type {
@@ -98,7 +98,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   readonly tenant: string;
   readonly stream: string;
   readonly connection: NatsConnection;
-  /** How events map to subjects, headers and bytes. Internal: the projector and processors use it. */
+  /** @internal How events map to subjects, headers and bytes: the projector and processors use it. */
   readonly format: EventFormat<E>;
   /** Where the connection's account has the JetStream API (see {@link EventStoreOptions.apiPrefix}). */
   readonly apiPrefix: string;
@@ -160,11 +160,7 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     const decode = (msg: PendingMessage) => decodeNow(this.format, msg);
     return readEvents(
       isWholeEntity(filter)
-        ? () =>
-            mapChunks(
-              entityRange(this.direct, this.range(identity), subject, after, until, this.eventTypes),
-              decode,
-            )
+        ? () => mapChunks(this.entityPages(subject, after, until), decode)
         : () =>
             reachingLast(
               this.range(decode)(subject, after, until),
@@ -176,6 +172,11 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
             ),
       options,
     );
+  }
+
+  /** One entity's messages in (after, until], read through its literal subjects (see entityRange). */
+  private entityPages(subject: string, after: number, until: number) {
+    return entityRange(this.direct, this.range(identity), subject, after, until, this.eventTypes);
   }
 
   /**
@@ -227,34 +228,26 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
         },
         handlers,
       );
-    // One entity's history is cheapest through its literal subjects (see entityRange).
-    const catchUp = isWholeEntity(filter) && typeof after === 'number';
-    return watchEvents(
-      this.format,
-      (handlers) =>
-        catchUp
-          ? catchUpSource(
+    // One entity's history is cheapest through its literal subjects; then it follows live.
+    const open: OpenSource =
+      isWholeEntity(filter) && typeof after === 'number'
+        ? (handlers) =>
+            catchUpSource(
               after,
-              (from) =>
-                entityRange(
-                  this.direct,
-                  this.range(identity),
-                  subject,
-                  from,
-                  Number.MAX_SAFE_INTEGER,
-                  this.eventTypes,
-                ),
+              (from) => this.entityPages(subject, from, Number.MAX_SAFE_INTEGER),
               (from) => follow(from, handlers),
               handlers,
             )
-          : follow(after, handlers),
-      options,
-      {
-        // The tenant's own subjects: a tenant may not look at the whole stream.
-        reached: async (sequence) =>
-          (await this.direct.get({ seq: sequence, next_by_subj: this.format.scheme.filter({}) })) !== null,
-        firstFrom: async (from) => (await this.direct.get({ seq: from, next_by_subj: subject }))?.sequence,
-      },
-    );
+        : (handlers) => follow(after, handlers);
+    return watchEvents(this.format, open, options, this.storedBounds(subject));
+  }
+
+  /** What a watch with `until` asks before it completes, of the tenant's own subjects only. */
+  private storedBounds(subject: string): StoredBounds {
+    return {
+      reached: async (sequence) =>
+        (await this.direct.get({ seq: sequence, next_by_subj: this.format.scheme.filter({}) })) !== null,
+      firstFrom: async (from) => (await this.direct.get({ seq: from, next_by_subj: subject }))?.sequence,
+    };
   }
 }

@@ -76,7 +76,7 @@ export function createMemoryEventStore<E extends EventMap = EventMap>(
 /** The in-memory twin of the JetStream store. Create it with {@link createMemoryEventStore}. */
 export class MemoryEventStore<E extends EventMap = EventMap> implements EventStore<E> {
   readonly tenant: string;
-  /** How events map to subjects, headers and bytes (shared with the JetStream store). Internal. */
+  /** @internal How events map to subjects, headers and bytes (shared with the JetStream store). */
   readonly format: EventFormat<E>;
   /** Every stored message as it is appended; watch builds on it. */
   private readonly appended = new Subject<StoredMessage>();
