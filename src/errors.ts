@@ -56,8 +56,11 @@ export function isJetsourceError(err: unknown, code?: JetsourceErrorCode): err i
 /** The entity changed since it was read: reload it, decide again, and retry the append. */
 export class ConcurrencyError extends JetsourceError {
   constructor(
+    /** The entity's wildcard subject, `<prefix>.<tenant>.<type>.<id>.*`. */
     readonly entity: string,
+    /** What the append expected: a version, or `'new'` for no events yet. */
     readonly expected: number | 'new',
+    /** The entity's version the server found; undefined when the server did not say and looking it up failed. */
     readonly actual: number | undefined,
     options?: { cause?: unknown },
   ) {

@@ -30,6 +30,11 @@ export interface ConnectOptions extends WsConnectionOptions {
    * and writer accounts import their tenant's under `JS.API`.
    */
   apiPrefix?: string;
+  /**
+   * Makes the WebSocket, for runtimes without a global one (Node 20): with the `ws`
+   * package, `async (url) => ({ socket: new WebSocket(url), encrypted: url.startsWith('wss:') })`.
+   */
+  wsFactory?: WsConnectionOptions['wsFactory'];
 }
 
 /**

@@ -7,9 +7,12 @@ import { assertBucketName, encodeToken } from '../subjects/tokens.js';
 export interface DeadLetter {
   /** Whose letter: a processor (`<stream>/<durable>`) or a view (`<stream>/<tenant>/<view>@v<version>`). */
   readonly processor: string;
+  /** The event's stream sequence: what to replay or dismiss. */
   readonly sequence: number;
+  /** The event's subject; a replay checks the event there is still the same. */
   readonly subject: string;
   readonly error: { readonly name: string; readonly message: string };
+  /** Handler or fold attempts made before it was dead-lettered. */
   readonly attempts: number;
   /** ISO time it was dead-lettered. */
   readonly at: string;

@@ -5,12 +5,14 @@ const brand = Symbol.for('jetsource.processor.outcome');
 /** A handler's request to see the event again later. Create it with {@link retry}. */
 export interface Retry {
   readonly kind: 'retry';
+  /** How long the server waits before delivering the event again. */
   readonly delayMs: number;
 }
 
 /** A handler's verdict that the event can never be processed. Create it with {@link reject}. */
 export interface Reject {
   readonly kind: 'reject';
+  /** Why, kept in the dead letter. */
   readonly reason: string;
 }
 

@@ -85,6 +85,7 @@ export interface ProcessorOptions<E extends EventMap> extends ProcessorPolicy {
 export interface ProcessorOutcome {
   readonly sequence: number;
   readonly subject: string;
+  /** Which delivery this was, from 1. */
   readonly attempt: number;
   readonly result: 'processed' | 'retry' | 'dead-lettered';
   /** Handler time; absent when the handler did not run (an exhausted delivery). */

@@ -17,12 +17,15 @@ export interface EventEnvelope<T extends string = string, D = unknown> extends E
   readonly type: T;
   readonly data: D;
   readonly entity: EntityRef;
+  /** The tenant whose subject it is on (every event of a store is its tenant's). */
   readonly tenant: string;
   /** Stream sequence: the event's global position, and its entity's version once written. */
   readonly sequence: number;
   /** When the writer appended it; when the server stored it, for an event published without jetsource's headers. */
   readonly time: Date;
+  /** Where it is stored: `<prefix>.<tenant>.<entityType>.<entityId>.<eventType>`, tokens encoded. */
   readonly subject: string;
+  /** User metadata, from the `Es-Meta-*` headers. */
   readonly meta: Readonly<Record<string, string>>;
 }
 
@@ -75,9 +78,13 @@ export interface EntityWrite<E extends EventMap> {
 
 /** A stored event that could not be decoded, reported instead of thrown. */
 export interface MalformedEvent {
+  /** Its stream sequence. */
   readonly sequence: number;
+  /** The subject it is stored on. */
   readonly subject: string;
+  /** Its payload as stored. */
   readonly raw: Uint8Array;
+  /** Why it could not be decoded (bad bytes, unknown type, failed validation). */
   readonly error: MalformedEventError;
 }
 
