@@ -143,6 +143,13 @@ export interface Processor {
   stop(options?: StopOptions): Promise<void>;
 }
 
+/** Whether a processor's durable consumer, secret-named or not, is on `stream`. */
+async function runsOn(jsm: JetStreamManager, stream: string, durable: string): Promise<boolean> {
+  return (
+    (await consumerFound(jsm, stream, durable)) || (await secretConsumersOf(jsm, stream, durable)).length > 0
+  );
+}
+
 /** `<durable>~<32 hex digits>` (a random UUID's): a consumer name no one can guess from the processor's name. */
 const secretConsumerName = (durable: string) =>
   `${durable}~${globalThis.crypto.randomUUID().replaceAll('-', '')}`;
@@ -179,6 +186,11 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   // A missing mirror is made by ensureProcessorStream, not ensureStore.
   const mirrorRemedy =
     'create the mirror once with ensureProcessorStream() (service role), or set consumerStream';
+  if (options.consumerStream === undefined && (await runsOn(jsm, store.stream, durable)))
+    throw new ProcessorConfigError(name, [
+      `its durable consumer is on ${store.stream} itself; on the default, ${stream}, it would run every event again: ` +
+        `pass consumerStream: '${store.stream}' to keep it there`,
+    ]);
   const deadLetters = options.deadLetters ?? (await DeadLetters.open(store.connection));
   const consumer = await deadLetters.consumerName(durable, async () => {
     // A consumer named after the processor alone predates secret names: it is kept, as

@@ -6,10 +6,16 @@ const decoder = new TextDecoder();
 
 /** Serializes a view value with a fixed key order, so equal states give equal bytes. */
 export function encodeViewValue<S>(value: StoredViewValue<S>): Uint8Array {
-  const { sequence, time, state, replayed } = value;
-  // Only values with late folds carry `replayed`: the rest stay byte-identical to a rebuild.
+  const { sequence, time, state, replayed, deadLettered } = value;
+  // Only values with dead letters carry their lists: the rest stay as a plain fold writes them.
   return encoder.encode(
-    JSON.stringify(replayed?.length ? { sequence, time, state, replayed } : { sequence, time, state }),
+    JSON.stringify({
+      sequence,
+      time,
+      state,
+      ...(replayed?.length ? { replayed } : {}),
+      ...(deadLettered?.length ? { deadLettered } : {}),
+    }),
   );
 }
 

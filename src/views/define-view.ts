@@ -10,6 +10,7 @@ export interface ViewDefinition<S, E extends EventMap = EventMap> {
   readonly version: number;
   /** Which events feed the view. */
   readonly filter: ReadTarget;
+  /** Each new key's state; copied with `structuredClone`, and stored as JSON like every state. */
   readonly initial: S;
   /** Pure: the same events in the same order always give the same state. */
   readonly evolve: (state: S, event: EnvelopeOf<E>) => S;
@@ -63,6 +64,11 @@ export interface StoredViewValue<S> {
   readonly state: S;
   /** Dead-lettered events folded in later, so replaying one again does not fold it twice. */
   readonly replayed?: readonly number[];
+  /**
+   * This key's events that were dead-lettered, not folded, and not yet replayed: a replay
+   * folds these, and knows any other event up to `sequence` is in.
+   */
+  readonly deadLettered?: readonly number[];
 }
 
 /**

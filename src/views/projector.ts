@@ -113,10 +113,12 @@ const QUEUED_BATCHES = 4;
 interface Checkpoint {
   readonly sequence: number;
   /**
-   * Events up to `sequence` that were dead-lettered, not folded: every other one is in
-   * its value. Absent in checkpoints of jetsource 0.1 before it was recorded.
+   * Dead-lettered events up to `sequence` that no value records (see
+   * StoredViewValue.deadLettered): their key was unknown (a malformed event, a key
+   * function that threw), or they were dead-lettered before values recorded their own.
+   * Absent in checkpoints written before it existed: then any letter may be open.
    */
-  readonly skipped?: readonly number[];
+  readonly deadLettered?: readonly number[];
 }
 
 interface Entry<S> extends StoredViewValue<S> {
@@ -183,8 +185,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private running?: Promise<void>;
   /** A fold or write that failed after stop() began: its flush must not checkpoint past it. */
   private failedWhileStopping?: unknown;
-  /** The checkpoint's skipped events still dead-lettered, and those this run dead-lettered: the next checkpoint's. */
-  private skipped = new Set<number>();
+  /** Open dead letters no value records: the next checkpoint's `deadLettered`. */
+  private unattributed = new Set<number>();
   /** Bumped by each restart: work begun before it must neither fold nor checkpoint. */
   private epoch = 0;
   /** The live watch was stopped because the queue grew: catch up again once it is drained. */
@@ -302,7 +304,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   async dismissDeadLetter(sequence: number): Promise<void> {
-    await this.options.deadLetters?.remove(this.processor, sequence);
+    const letters = this.options.deadLetters;
+    if (!letters) throw new DeadLetterNotFoundError(this.processor, sequence, 'it has no dead letters');
+    await letters.remove(this.processor, sequence);
   }
 
   async replayDeadLetter(sequence: number): Promise<void> {
@@ -327,29 +331,34 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   /**
    * Folds a replayed event onto the stored value, compare-and-set, and records it there:
    * a repeat, or a retry after a crash before the letter was removed, does not fold it
-   * twice. It lands on top of newer events (a rebuild restores the exact order). Another
-   * instance's copy of the value is now stale: its next write conflicts and it restarts.
+   * twice. Nor does a letter whose event was folded in order after all (recorded just
+   * before a crash, then folded by fixed code on restart): the value or the checkpoint
+   * records every dead-lettered event they pass. It lands on top of newer events (a
+   * rebuild restores the exact order). Another instance's copy of the value is now stale:
+   * its next write conflicts and it restarts.
    */
   private async foldLate(kvKey: string, event: EnvelopeOf<E>): Promise<void> {
-    // Passed by the checkpoint and not skipped: folded in order, after a restart.
+    const { sequence } = event;
     const checkpoint = await this.readCheckpoint();
-    if (
-      checkpoint.skipped &&
-      event.sequence <= checkpoint.sequence &&
-      !checkpoint.skipped.includes(event.sequence)
-    )
-      return;
     for (let attempt = 1; ; attempt++) {
       const current = await this.load(kvKey);
-      if (current.replayed?.includes(event.sequence)) return;
+      if (current.replayed?.includes(sequence)) return;
+      const open =
+        current.deadLettered?.includes(sequence) ||
+        // not folded in order yet (the instance that dead-lettered it has not written it)
+        sequence > current.sequence ||
+        // recorded by the checkpoint, or a checkpoint from before it recorded any
+        (checkpoint.deadLettered?.includes(sequence) ?? true);
+      if (!open) return;
       // The value's sequence stays: events before the letter that are not in it yet (held
       // unflushed by a catch-up here or by another instance) must still fold on their turn.
       const next: Entry<S> = {
         ...current,
         state: this.view.evolve(current.state, event),
         // As a rebuild would: the time of the newest event in the value.
-        time: event.sequence > newestIn(current) ? event.time.toISOString() : current.time,
-        replayed: [...(current.replayed ?? []), event.sequence],
+        time: sequence > newestIn(current) ? event.time.toISOString() : current.time,
+        replayed: [...(current.replayed ?? []), sequence],
+        deadLettered: without(current.deadLettered, sequence),
       };
       try {
         next.revision = await this.put(kvKey, next);
@@ -366,7 +375,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private async catchUp(): Promise<void> {
     const checkpoint = await this.readCheckpoint();
     this.lastSequence = this.checkpointed = checkpoint.sequence;
-    this.skipped = await this.stillDeadLettered(checkpoint.skipped ?? []);
+    this.unattributed = await this.openLetters(checkpoint);
+    const epoch = this.epoch;
     const reader = this.store.read(this.view.filter, {
       after: this.lastSequence,
       onMalformed: 'report',
@@ -374,15 +384,15 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     });
     let reported = 0;
     for await (const event of reader) {
-      reported = await this.deadLetterMalformed(reader.malformed, reported);
-      await this.apply(event);
+      reported = await this.deadLetterMalformed(reader.malformed, reported, epoch);
+      await this.apply(event, epoch);
       if (this.stopped) return;
       if (this.dirty.size >= this.batchSize || this.processed % this.batchSize === 0) {
         await this.flush();
         this.report();
       }
     }
-    await this.deadLetterMalformed(reader.malformed, reported);
+    await this.deadLetterMalformed(reader.malformed, reported, epoch);
     await this.flush();
     if (this.options.activate !== false) await this.activate();
     this.phase = 'live';
@@ -431,7 +441,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private async drain(): Promise<void> {
     const epoch = this.epoch;
     try {
-      while (this.queue.length > 0 && !this.stopped) {
+      // After a restart the queue is the new run's: this drain must not take from it.
+      while (this.queue.length > 0 && !this.stopped && epoch === this.epoch) {
         const batch = this.queue.splice(0, this.batchSize);
         for (const m of batch) {
           if (m.kind === 'event') await this.apply(m.event, epoch);
@@ -448,10 +459,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   /**
-   * Folds one event into its key's cached value. `epoch` is the run it belongs to: after
-   * each wait, a restart in between (which cleared the cache) makes it stop.
+   * Folds one event into its key's cached value, or dead-letters it there. `epoch` is the
+   * run it belongs to: after each wait, a restart in between (which cleared the cache)
+   * makes it stop.
    */
-  private async apply(event: EnvelopeOf<E>, epoch = this.epoch): Promise<void> {
+  private async apply(event: EnvelopeOf<E>, epoch: number): Promise<void> {
     this.processed++;
     let kvKey: string;
     try {
@@ -459,40 +471,48 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     } catch (err) {
       // A key the view cannot name (its key function threw, or the key is no valid token)
       // is the event's problem, not the projector's: dead-letter it and go on.
-      await this.deadLetter(event.sequence, event.subject, err, 1);
-      if (epoch === this.epoch) this.advance(event.sequence);
-      return;
+      return this.deadLetterUnattributed(event.sequence, event.subject, err, epoch);
     }
     const entry = await this.entry(kvKey);
     if (epoch !== this.epoch) return;
-    // Already in the value: folded in order, or replayed from a dead letter.
-    if (event.sequence <= entry.sequence || entry.replayed?.includes(event.sequence))
+    // Already decided in the value: folded in order or replayed, or dead-lettered.
+    if (
+      event.sequence <= entry.sequence ||
+      entry.replayed?.includes(event.sequence) ||
+      entry.deadLettered?.includes(event.sequence)
+    )
       return this.advance(event.sequence);
-    const folded = await this.evolve(entry.state, event);
-    if (epoch !== this.epoch) return;
-    if (!folded) return this.advance(event.sequence);
-    const state = folded.state;
-    this.cache.set(kvKey, {
-      ...entry,
-      state,
-      sequence: Math.max(entry.sequence, event.sequence),
-      time: event.sequence > newestIn(entry) ? event.time.toISOString() : entry.time,
-    });
+    const folded = this.evolve(entry.state, event);
+    if ('failure' in folded) {
+      await this.recordDeadLetter(event.sequence, event.subject, folded.failure, folded.attempts);
+      if (epoch !== this.epoch) return;
+    }
+    const current = this.cache.get(kvKey) ?? entry;
+    // One it could not fold is recorded on the value, so a replay knows it is still open
+    // whatever happens to the checkpoint, and a restart does not decide it again.
+    this.cache.set(
+      kvKey,
+      'failure' in folded
+        ? { ...current, deadLettered: [...(current.deadLettered ?? []), event.sequence] }
+        : {
+            ...current,
+            state: folded.state,
+            sequence: Math.max(current.sequence, event.sequence),
+            time: event.sequence > newestIn(current) ? event.time.toISOString() : current.time,
+          },
+    );
     this.dirty.add(kvKey);
     this.advance(event.sequence);
   }
 
-  /** `evolve` with retries; undefined once the event has been dead-lettered. */
-  private async evolve(state: S, event: EnvelopeOf<E>): Promise<{ state: S } | undefined> {
+  /** `evolve` with retries: the new state, or the last failure once `maxAttempts` ran out. */
+  private evolve(state: S, event: EnvelopeOf<E>): { state: S } | { failure: unknown; attempts: number } {
     const maxAttempts = this.options.maxAttempts ?? 3;
     for (let attempt = 1; ; attempt++) {
       try {
         return { state: this.view.evolve(state, event) };
-      } catch (err) {
-        if (attempt >= maxAttempts) {
-          await this.deadLetter(event.sequence, event.subject, err, attempt);
-          return undefined;
-        }
+      } catch (failure) {
+        if (attempt >= maxAttempts) return { failure, attempts: attempt };
       }
     }
   }
@@ -509,11 +529,18 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     return stored;
   }
 
-  /** Of the sequences a checkpoint skipped, those whose dead letters are still there. */
-  private async stillDeadLettered(skipped: readonly number[]): Promise<Set<number>> {
-    if (skipped.length === 0 || !this.options.deadLetters) return new Set(skipped);
+  /**
+   * The checkpoint's open letters no value records. A checkpoint from before they were
+   * recorded leaves every letter it passes open: a value of that time records none.
+   */
+  private async openLetters(checkpoint: Checkpoint): Promise<Set<number>> {
+    const recorded = checkpoint.deadLettered;
+    if ((recorded && recorded.length === 0) || !this.options.deadLetters) return new Set(recorded);
+    const listed = new Set(recorded);
     const letters = await this.options.deadLetters.list(this.processor);
-    return new Set(letters.map((l) => l.sequence).filter((s) => skipped.includes(s)));
+    return new Set(
+      letters.map((l) => l.sequence).filter((s) => (recorded ? listed.has(s) : s <= checkpoint.sequence)),
+    );
   }
 
   private async load(kvKey: string): Promise<Entry<S>> {
@@ -535,13 +562,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     // The checkpoint covers exactly what these writes hold, whatever is folded meanwhile.
     const keys = [...this.dirty];
     const sequence = this.lastSequence;
+    const deadLettered = [...this.unattributed].filter((s) => s <= sequence).sort((a, b) => a - b);
     this.dirty.clear();
     await Promise.all(keys.map((k) => this.write(k, this.cache.get(k)!)));
     if (keys.length > 0 || this.processed > 0) {
-      const checkpoint: Checkpoint = {
-        sequence,
-        skipped: [...this.skipped].filter((s) => s <= sequence).sort((a, b) => a - b),
-      };
+      const checkpoint: Checkpoint = { sequence, deadLettered };
       await this.kv.put(this.keys.checkpoint(this.view.version), JSON.stringify(checkpoint));
       this.checkpointed = sequence;
       this.failures = 0;
@@ -595,7 +620,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
 
   private async readCheckpoint(): Promise<Checkpoint> {
     const found = await this.kv.get(this.keys.checkpoint(this.view.version));
-    return found && found.operation === 'PUT' ? found.json<Checkpoint>() : { sequence: 0, skipped: [] };
+    return found && found.operation === 'PUT' ? found.json<Checkpoint>() : { sequence: 0, deadLettered: [] };
   }
 
   /**
@@ -632,23 +657,38 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private async deadLetterMalformed(
     malformed: ReadonlyArray<MalformedEvent>,
     from: number,
-    epoch = this.epoch,
+    epoch: number,
   ): Promise<number> {
-    for (const m of malformed.slice(from)) {
-      await this.deadLetter(m.sequence, m.subject, m.error, 1);
-      if (epoch === this.epoch) this.advance(m.sequence);
-    }
+    for (const m of malformed.slice(from))
+      await this.deadLetterUnattributed(m.sequence, m.subject, m.error, epoch);
     return malformed.length;
   }
 
-  private async deadLetter(sequence: number, subject: string, err: unknown, attempts: number): Promise<void> {
+  /** Dead-letters an event no value can record (its key is unknown): the checkpoint does. */
+  private async deadLetterUnattributed(
+    sequence: number,
+    subject: string,
+    err: unknown,
+    epoch: number,
+  ): Promise<void> {
+    await this.recordDeadLetter(sequence, subject, err, 1);
+    if (epoch !== this.epoch) return;
+    this.unattributed.add(sequence);
+    this.advance(sequence);
+  }
+
+  private async recordDeadLetter(
+    sequence: number,
+    subject: string,
+    err: unknown,
+    attempts: number,
+  ): Promise<void> {
     if (!this.options.deadLetters) throw err;
     const error =
       err instanceof Error
         ? { name: err.name, message: err.message }
         : { name: 'Error', message: String(err) };
     await this.options.deadLetters.record({ processor: this.processor, sequence, subject, error, attempts });
-    this.skipped.add(sequence);
   }
 
   private report(): void {
@@ -662,6 +702,12 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.live?.unsubscribe();
     this.finish(err);
   }
+}
+
+/** `list` without `sequence`; undefined rather than empty, so values without letters keep their bytes. */
+function without(list: readonly number[] | undefined, sequence: number): readonly number[] | undefined {
+  const rest = list?.filter((s) => s !== sequence);
+  return rest?.length ? rest : undefined;
 }
 
 /** The highest sequence folded into a value, in order or replayed: `time` is that event's. */

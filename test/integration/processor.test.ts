@@ -805,6 +805,18 @@ describe('processor: configuration', () => {
     expect((await jsm.consumers.info(`${origin}_WORK`, processor.consumer)).name).toBe(processor.consumer);
   });
 
+  test("a processor whose durable is on the store's own stream is not moved to the mirror by default", async () => {
+    const store = newStore();
+    const before = await start({ store, name: 'stays', handler: () => {}, ...fast });
+    await before.stop();
+    const { consumerStream: _, ...defaults } = fast;
+    const err = await start({ store, name: 'stays', handler: () => {}, ...defaults }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ProcessorConfigError);
+    expect((err as Error).message).toContain(`consumerStream: '${stream}'`);
+  });
+
   test('processors of the same name on two stores keep their dead letters apart', async () => {
     const other = unique('OTHER');
     await ensureStore(nc, {

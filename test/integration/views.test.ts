@@ -22,6 +22,7 @@ import {
   type Projector,
 } from '../../src/server.js';
 import { DeadLetters, type DeadLetter } from '../../src/processing/dead-letters.js';
+import { ViewKeys } from '../../src/views/define-view.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
@@ -726,4 +727,152 @@ describe('projector failures', () => {
       await own.close();
     }
   }, 60_000);
+});
+
+describe('dead letters across crashes and upgrades', () => {
+  const acc = { type: 'account', id: 'a' } as const;
+  const deposit = (amount: number) => ({ type: 'Deposited' as const, data: { amount } });
+  const poisoned = (bad: number) => balances(1, (e) => e.sequence === bad);
+
+  /** The view's KV bucket and one tenant's checkpoint and value keys in it. */
+  async function stored(bucket: string, tenant: string) {
+    const kv = await new Kvm(nc).open(bucket);
+    const keys = new ViewKeys(tenant, 'balances');
+    return { kv, checkpoint: keys.checkpoint(1), value: keys.entry(1, 'a') };
+  }
+
+  test('a letter whose value was written before a crash, but not the checkpoint, still replays once', async () => {
+    const store = newStore();
+    const deadLetters = await DeadLetters.open(nc);
+    const bucket = 'crash-after-values';
+    await store.append(acc, deposit(1));
+    const bad = (await store.append(acc, deposit(10))).version;
+    await store.append(acc, deposit(100)); // the same key, after the letter
+    const first = await startProjector(store, poisoned(bad), { deadLetters, bucket, maxAttempts: 1 });
+    await first.caughtUp;
+    await first.stop();
+    // The crash: the value (past the letter) was written, the checkpoint put never was.
+    const { kv, checkpoint } = await stored(bucket, store.tenant);
+    await kv.put(checkpoint, JSON.stringify({ sequence: bad - 1, deadLettered: [] }));
+    const again = await startProjector(store, poisoned(bad), { deadLetters, bucket, maxAttempts: 1 });
+    await again.caughtUp;
+    await again.stop();
+    const fixed = await startProjector(store, balances(), { deadLetters, bucket });
+    await fixed.caughtUp;
+    await fixed.replayDeadLetter(bad);
+    expect((await openView<Balance>(store, balances(), { bucket }).get('a'))?.state).toEqual({
+      balance: 111,
+      count: 3,
+    });
+    expect(await fixed.deadLetters()).toEqual([]);
+    await fixed.stop();
+  });
+
+  test('a stale letter whose event a value holds, while the checkpoint lags, is removed without a fold', async () => {
+    const store = newStore();
+    const deadLetters = await DeadLetters.open(nc);
+    const bucket = 'checkpoint-lags';
+    await store.append(acc, deposit(1));
+    const bad = (await store.append(acc, deposit(10))).version;
+    // Recorded by an instance that died before its value; fixed code then folded the event.
+    await deadLetters.record({
+      processor: `${stream}/${store.tenant}/balances@v1`,
+      sequence: bad,
+      subject: 'v.x',
+      error: { name: 'Error', message: 'was broken' },
+      attempts: 1,
+    });
+    const fixed = await startProjector(store, balances(), { deadLetters, bucket });
+    await fixed.caughtUp;
+    await fixed.stop();
+    // A crash between the value writes and the checkpoint: the value holds the event, the checkpoint does not pass it.
+    const { kv, checkpoint } = await stored(bucket, store.tenant);
+    await kv.put(checkpoint, JSON.stringify({ sequence: bad - 1, deadLettered: [] }));
+    await fixed.replayDeadLetter(bad);
+    expect((await openView<Balance>(store, balances(), { bucket }).get('a'))?.state).toEqual({
+      balance: 11,
+      count: 2,
+    });
+    expect(await fixed.deadLetters()).toEqual([]);
+  });
+
+  test('letters from before values and checkpoints recorded them stay open after the upgrade', async () => {
+    const store = newStore();
+    const deadLetters = await DeadLetters.open(nc);
+    const bucket = 'upgrade-letters';
+    await store.append(acc, deposit(1));
+    const bad = (await store.append(acc, deposit(10))).version;
+    const last = (await store.append(acc, deposit(100))).version;
+    const old = await startProjector(store, poisoned(bad), { deadLetters, bucket, maxAttempts: 1 });
+    await old.caughtUp;
+    await old.stop();
+    // What an older jetsource stored: no letter lists, on the value or the checkpoint.
+    const { kv, checkpoint, value } = await stored(bucket, store.tenant);
+    const { time, state } = (await kv.get(value))!.json<{ time: string; state: Balance }>();
+    await kv.put(value, JSON.stringify({ sequence: last, time, state }));
+    await kv.put(checkpoint, JSON.stringify({ sequence: last }));
+    const fixed = await startProjector(store, balances(), { deadLetters, bucket });
+    await fixed.caughtUp;
+    // A live event makes it write a checkpoint of its own before the replay.
+    const other = await store.append({ type: 'account', id: 'b' }, deposit(5));
+    await eventually(
+      async () => (await kv.get(checkpoint))!.json<{ sequence: number }>().sequence,
+      (s) => s === other.version,
+    );
+    await fixed.replayDeadLetter(bad);
+    expect((await openView<Balance>(store, balances(), { bucket }).get('a'))?.state).toEqual({
+      balance: 111,
+      count: 3,
+    });
+    await fixed.stop();
+  });
+
+  test("a restart while a drain's flush is slow leaves the new run's live events to the new run", async () => {
+    const store = newStore();
+    const bucket = 'slow-flush';
+    const fault = new Subject<never>();
+    const watch = store.watch.bind(store);
+    let watches = 0;
+    store.watch = ((...args: Parameters<typeof watch>) =>
+      watches++ === 0 ? merge(watch(...args), fault) : watch(...args)) as typeof store.watch;
+    const projector = await startProjector(store, balances(), { bucket });
+    await projector.caughtUp;
+    // Holds the first live checkpoint put, as a slow KV would: the projector's own bucket handle.
+    const kv = (projector as unknown as { kv: { put: (k: string, v: string) => Promise<number> } }).kv;
+    const put = kv.put.bind(kv);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let holding!: () => void;
+    const holds = new Promise<void>((r) => (holding = r));
+    let puts = 0;
+    kv.put = async (k, v) => {
+      if (k.endsWith('.meta.checkpoint') && puts++ === 0) {
+        holding();
+        await held;
+      }
+      return put(k, v);
+    };
+    await store.append({ type: 'account', id: 'k0' }, deposit(1));
+    await holds;
+    fault.error(new UnavailableError('watch consumer lost'));
+    // The new run catches up and watches again while the old drain still waits on its put.
+    await eventually(
+      async () => watches,
+      (w) => w === 2,
+      10_000,
+    );
+    await store.append({ type: 'account', id: 'k1' }, deposit(2));
+    // k1 waits in the queue for a drain: the old one is still in its flush.
+    const queued = async () => (projector as unknown as { queue: unknown[] }).queue.length;
+    await eventually(queued, (n) => n > 0);
+    release();
+    await store.append({ type: 'account', id: 'k2' }, deposit(3));
+    const reader = openView<Balance>(store, balances(), { bucket });
+    const both = await eventually(
+      () => Promise.all([reader.get('k1'), reader.get('k2')]),
+      ([a, b]) => a !== null && b !== null,
+    );
+    expect(both.map((v) => v?.state.balance)).toEqual([2, 3]);
+    await projector.stop();
+  });
 });
