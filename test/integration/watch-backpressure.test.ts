@@ -9,6 +9,7 @@ import { filter, firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createEventStore } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
+import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
 type Events = { Padded: { n: number; pad: string } };
@@ -74,13 +75,13 @@ test('a watch with an async validator holds the server back instead of buffering
   );
   // Nothing can be emitted yet. The server may run ahead by its first flow-control window
   // (2 MB, about 500 of these events), not by the whole backlog (8 MB).
-  await new Promise((r) => setTimeout(r, 500));
   const jsm = await jetstreamManager(nc);
-  const [consumer] = await jsm.consumers.list(stream).next();
-  expect(consumer).toBeDefined();
+  const delivered = async () => (await jsm.consumers.list(stream).next())[0]?.delivered.stream_seq ?? 0;
+  await eventually(delivered, (n) => n > 0);
+  // Time for the rest to arrive, were nothing holding the server back.
+  await new Promise((r) => setTimeout(r, 500));
   expect(seen).toEqual([]);
-  expect(consumer!.delivered.stream_seq).toBeGreaterThan(0);
-  expect(consumer!.delivered.stream_seq).toBeLessThan(EVENTS / 2);
+  expect(await delivered()).toBeLessThan(EVENTS / 2);
   gate.open();
   await watching;
   expect(seen).toEqual(Array.from({ length: EVENTS }, (_, i) => i));
