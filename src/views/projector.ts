@@ -1,21 +1,16 @@
-import { backoff, delay, errors, type NatsConnection } from '@nats-io/nats-core';
-import { JetStreamApiError } from '@nats-io/jetstream';
+import { backoff } from '@nats-io/nats-core';
 import type { KV } from '@nats-io/kv';
-import {
-  InvalidArgumentError,
-  PayloadTooLargeError,
-  StoreNotFoundError,
-  UnavailableError,
-} from '../errors.js';
+import { InvalidArgumentError, PayloadTooLargeError, UnavailableError } from '../errors.js';
 import type { Subscription } from 'rxjs';
 import type { DeadLetter, DeadLetters } from '../processing/dead-letters.js';
 import { DeadLetterNotFoundError } from '../processing/errors.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import type { EnvelopeOf, EventMap, MalformedEvent } from '../store/types.js';
 import type { WatchMessage } from '../watch/types.js';
-import { encodeViewValue } from './codec.js';
 import { ViewKeys, type StoredViewValue, type ViewDefinition } from './define-view.js';
 import { ensureViews } from './ensure-views.js';
+import { retryable } from './retryable.js';
+import { letterIsOpen, ViewStorage, type Checkpoint, type Entry } from './view-storage.js';
 
 /** Options for {@link startProjector}. */
 export interface ProjectorOptions {
@@ -96,9 +91,6 @@ export interface Projector {
   stop(): Promise<void>;
 }
 
-/** Waits between a version's compare-and-set tries to become the active one. */
-const activateRetry = backoff([20, 40, 60, 80]);
-
 /** Values kept between batches; the oldest go first. Bounds memory for views with many keys. */
 const MAX_CACHED = 10_000;
 
@@ -108,23 +100,6 @@ const MAX_CACHED = 10_000;
  * watches again.
  */
 const QUEUED_BATCHES = 4;
-
-/** Where a version's projection has got to, written after the values it covers. */
-interface Checkpoint {
-  readonly sequence: number;
-  /**
-   * Dead-lettered events up to `sequence` that no value records (see
-   * StoredViewValue.deadLettered): their key was unknown (a malformed event, a key
-   * function that threw), or they were dead-lettered before values recorded their own.
-   * Absent in checkpoints written before it existed: then any letter may be open.
-   */
-  readonly deadLettered?: readonly number[];
-}
-
-interface Entry<S> extends StoredViewValue<S> {
-  /** KV revision to compare-and-set against; 0 when the key does not exist. */
-  revision: number;
-}
 
 /**
  * Builds a view into KV and keeps it up to date. Idempotent by construction: every value
@@ -161,6 +136,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private markCaughtUp!: () => void;
   private finish!: (err?: unknown) => void;
   private readonly keys: ViewKeys;
+  private readonly storage: ViewStorage<S>;
   private readonly cache = new Map<string, Entry<S>>();
   private readonly dirty = new Set<string>();
   private readonly batchSize: number;
@@ -195,10 +171,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   constructor(
     private readonly store: JetStreamEventStore<E>,
     private readonly view: ViewDefinition<S, E>,
-    private readonly kv: KV,
+    kv: KV,
     private readonly options: ProjectorOptions,
   ) {
     this.keys = new ViewKeys(store.tenant, view.name);
+    this.storage = new ViewStorage(kv, this.keys, view, () => store.connection.info?.max_payload ?? Infinity);
     this.batchSize = options.batchSize ?? 500;
     // Dead letters are keyed by processor: name the stream and tenant, as one bucket may serve several.
     this.processor = `${store.stream}/${store.tenant}/${view.name}@v${view.version}`;
@@ -339,17 +316,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
    */
   private async foldLate(kvKey: string, event: EnvelopeOf<E>): Promise<void> {
     const { sequence } = event;
-    const checkpoint = await this.readCheckpoint();
+    const checkpoint = await this.storage.readCheckpoint();
     for (let attempt = 1; ; attempt++) {
-      const current = await this.load(kvKey);
-      if (current.replayed?.includes(sequence)) return;
-      const open =
-        current.deadLettered?.includes(sequence) ||
-        // not folded in order yet (the instance that dead-lettered it has not written it)
-        sequence > current.sequence ||
-        // recorded by the checkpoint, or a checkpoint from before it recorded any
-        (checkpoint.deadLettered?.includes(sequence) ?? true);
-      if (!open) return;
+      const current = await this.storage.load(kvKey);
+      if (!letterIsOpen(current, checkpoint, sequence)) return;
       // The value's sequence stays: events before the letter that are not in it yet (held
       // unflushed by a catch-up here or by another instance) must still fold on their turn.
       const next: Entry<S> = {
@@ -361,7 +331,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         deadLettered: without(current.deadLettered, sequence),
       };
       try {
-        next.revision = await this.put(kvKey, next);
+        next.revision = await this.storage.put(kvKey, next);
       } catch (err) {
         if (err instanceof PayloadTooLargeError || attempt === 5) throw err;
         continue;
@@ -373,7 +343,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   private async catchUp(): Promise<void> {
-    const checkpoint = await this.readCheckpoint();
+    const checkpoint = await this.storage.readCheckpoint();
     this.lastSequence = this.checkpointed = checkpoint.sequence;
     this.unattributed = await this.openLetters(checkpoint);
     const epoch = this.epoch;
@@ -394,7 +364,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     }
     await this.deadLetterMalformed(reader.malformed, reported, epoch);
     await this.flush();
-    if (this.options.activate !== false) await this.activate();
+    if (this.options.activate !== false) await this.storage.activate();
     this.phase = 'live';
     this.pending = 0;
     this.report();
@@ -524,7 +494,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private async entry(kvKey: string): Promise<Entry<S>> {
     const cached = this.cache.get(kvKey);
     if (cached) return cached;
-    const stored = await this.load(kvKey);
+    const stored = await this.storage.load(kvKey);
     this.cache.set(kvKey, stored);
     return stored;
   }
@@ -543,20 +513,6 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     );
   }
 
-  private async load(kvKey: string): Promise<Entry<S>> {
-    const found = await this.kv.get(kvKey);
-    if (!found || found.operation !== 'PUT') {
-      return {
-        // A copy: an `evolve` that mutates its state must not change every new key's start.
-        state: structuredClone(this.view.initial),
-        sequence: 0,
-        time: new Date(0).toISOString(),
-        revision: found?.revision ?? 0,
-      };
-    }
-    return { ...found.json<StoredViewValue<S>>(), revision: found.revision };
-  }
-
   /** Writes every dirty key (pipelined, compare-and-set), then the checkpoint. */
   private async flush(): Promise<void> {
     // The checkpoint covers exactly what these writes hold, whatever is folded meanwhile.
@@ -566,8 +522,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.dirty.clear();
     await Promise.all(keys.map((k) => this.write(k, this.cache.get(k)!)));
     if (keys.length > 0 || this.processed > 0) {
-      const checkpoint: Checkpoint = { sequence, deadLettered };
-      await this.kv.put(this.keys.checkpoint(this.view.version), JSON.stringify(checkpoint));
+      await this.storage.writeCheckpoint({ sequence, deadLettered });
       this.checkpointed = sequence;
       this.failures = 0;
     }
@@ -581,11 +536,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private async write(kvKey: string, entry: Entry<S>): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        entry.revision = await this.put(kvKey, entry);
+        entry.revision = await this.storage.put(kvKey, entry);
         return;
       } catch (err) {
         if (err instanceof PayloadTooLargeError) throw err;
-        const current = await this.load(kvKey);
+        const current = await this.storage.load(kvKey);
         // A dead letter replayed since this copy was read: folding on must not drop it.
         // Start again from the checkpoint, on the stored value.
         if (!sameReplays(current, entry))
@@ -598,58 +553,6 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         if (current.sequence >= entry.sequence) return void this.cache.set(kvKey, current);
         if (attempt === 4) throw err;
         entry.revision = current.revision;
-      }
-    }
-  }
-
-  /** Compare-and-set on the entry's revision; returns the new revision. */
-  private async put(kvKey: string, entry: Entry<S>): Promise<number> {
-    const data = encodeViewValue(entry);
-    const limit = this.store.connection.info?.max_payload ?? Infinity;
-    // Every later event of this key would fail the same way: stop with what to change.
-    if (data.length + 256 > limit)
-      throw new PayloadTooLargeError(
-        `${kvKey} (view ${this.view.name} v${this.view.version}, after event #${entry.sequence})`,
-        data.length,
-        limit,
-      );
-    return entry.revision === 0
-      ? await this.kv.create(kvKey, data)
-      : await this.kv.update(kvKey, data, entry.revision);
-  }
-
-  private async readCheckpoint(): Promise<Checkpoint> {
-    const found = await this.kv.get(this.keys.checkpoint(this.view.version));
-    return found && found.operation === 'PUT' ? found.json<Checkpoint>() : { sequence: 0, deadLettered: [] };
-  }
-
-  /**
-   * Serves this version once caught up, unless a newer version already does. Compare-and-
-   * set, so two versions catching up at once cannot leave the older one active.
-   */
-  private async activate(): Promise<void> {
-    const value = JSON.stringify({ version: this.view.version });
-    for (let attempt = 1; ; attempt++) {
-      const found = await this.kv.get(this.keys.active);
-      const active = found && found.operation === 'PUT' ? found.json<{ version: number }>().version : 0;
-      if (active >= this.view.version) return;
-      try {
-        await (found
-          ? this.kv.update(this.keys.active, value, found.revision)
-          : this.kv.create(this.keys.active, value));
-        return;
-      } catch (err) {
-        // Another version switched readers in between, or the read came from a replica
-        // behind: look again shortly. Still refused, start over from the checkpoint.
-        if (attempt === 5)
-          throw new UnavailableError(
-            `could not switch readers of ${this.view.name} to v${this.view.version}`,
-            {
-              cause: err,
-              remedy: 'The projector starts again from its checkpoint on its own',
-            },
-          );
-        await delay(activateRetry.backoff(attempt));
       }
     }
   }
@@ -718,31 +621,4 @@ function newestIn(value: StoredViewValue<unknown>): number {
 function sameReplays(a: StoredViewValue<unknown>, b: StoredViewValue<unknown>): boolean {
   const [x, y] = [a.replayed ?? [], b.replayed ?? []];
   return x.length === y.length && x.every((s) => y.includes(s));
-}
-
-/** Tries before "no responders" counts as a missing stream rather than a restarting server. */
-const NO_RESPONDERS_TRIES = 10;
-
-/**
- * Failures that pass: the server restarting or electing a leader, a timeout, a dropped
- * connection that nats.js is restoring. A closed connection, a refusal (permissions, a
- * missing store, a bad view or event) or an error of the view's own code is final. A
- * store that does not answer is missing, or not back yet: that is retried a few times.
- */
-function retryable(err: unknown, nc: NatsConnection, failures: number): boolean {
-  if (nc.isClosed()) return false;
-  // JetStream's own "stream not found" is final; silence (no responders) is not, yet.
-  if (err instanceof StoreNotFoundError)
-    return !(err.cause instanceof JetStreamApiError) && failures < NO_RESPONDERS_TRIES;
-  const cause = err instanceof errors.RequestError && err.cause ? err.cause : err;
-  return (
-    cause instanceof UnavailableError ||
-    cause instanceof errors.TimeoutError ||
-    cause instanceof errors.NoRespondersError ||
-    cause instanceof errors.ConnectionError ||
-    // nats.js does not export this class; it names it.
-    (cause instanceof Error && cause.name === 'JetStreamNotEnabled') ||
-    // "JetStream temporarily unavailable": the HTTP-like status, not the 10xxx error code.
-    (cause instanceof JetStreamApiError && cause.status === 503)
-  );
 }

@@ -837,20 +837,21 @@ describe('dead letters across crashes and upgrades', () => {
       watches++ === 0 ? merge(watch(...args), fault) : watch(...args)) as typeof store.watch;
     const projector = await startProjector(store, balances(), { bucket });
     await projector.caughtUp;
-    // Holds the first live checkpoint put, as a slow KV would: the projector's own bucket handle.
-    const kv = (projector as unknown as { kv: { put: (k: string, v: string) => Promise<number> } }).kv;
-    const put = kv.put.bind(kv);
+    // Holds the first live checkpoint write, as a slow KV would.
+    const storage = (projector as unknown as { storage: { writeCheckpoint: (c: unknown) => Promise<void> } })
+      .storage;
+    const write = storage.writeCheckpoint.bind(storage);
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     let holding!: () => void;
     const holds = new Promise<void>((r) => (holding = r));
-    let puts = 0;
-    kv.put = async (k, v) => {
-      if (k.endsWith('.meta.checkpoint') && puts++ === 0) {
+    let writes = 0;
+    storage.writeCheckpoint = async (checkpoint) => {
+      if (writes++ === 0) {
         holding();
         await held;
       }
-      return put(k, v);
+      return write(checkpoint);
     };
     await store.append({ type: 'account', id: 'k0' }, deposit(1));
     await holds;
