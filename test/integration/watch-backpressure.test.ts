@@ -5,9 +5,9 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { filter, firstValueFrom } from 'rxjs';
+import { filter, firstValueFrom, type Observable } from 'rxjs';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createEventStore } from '../../src/index.js';
+import { createEventStore, type WatchMessage } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
@@ -43,20 +43,38 @@ function gatedSchema(): { schema: StandardSchemaV1<Events['Padded']>; open: () =
 const EVENTS = 2000;
 const pad = 'x'.repeat(4096);
 
-test('a watch with an async validator holds the server back instead of buffering the backlog', async () => {
+/**
+ * A fresh stream, a writer, and a watcher whose validator holds every decode until the
+ * gate opens (schemas also check appends: the writer has none).
+ */
+async function gatedStores() {
   const stream = unique('BACKPRESSURE');
   const prefix = stream.toLowerCase();
   await ensureStore(nc, { stream, prefix });
-  // Schemas also check appends: the writer has none, the watcher the gated one.
-  const writer = createEventStore<Events>({ connection: nc, tenant: 't', prefix, stream });
   const gate = gatedSchema();
-  const store = createEventStore<Events>({
-    connection: nc,
-    tenant: 't',
-    prefix,
+  const options = { connection: nc, tenant: 't', prefix, stream };
+  return {
     stream,
-    schemas: { Padded: gate.schema },
-  });
+    gate,
+    writer: createEventStore<Events>(options),
+    watcher: createEventStore<Events>({ ...options, schemas: { Padded: gate.schema } }),
+  };
+}
+
+/** Watches until caught up, collecting each event's `n` into `seen` as it is emitted. */
+function collect(watch: Observable<WatchMessage<Events>>, seen: number[]): Promise<unknown> {
+  return firstValueFrom(
+    watch.pipe(
+      filter((m) => {
+        if (m.kind === 'event') seen.push(m.event.data.n);
+        return m.kind === 'caught-up';
+      }),
+    ),
+  );
+}
+
+test('a watch with an async validator holds the server back instead of buffering the backlog', async () => {
+  const { stream, gate, writer, watcher } = await gatedStores();
   for (let i = 0; i < EVENTS; i += 100)
     await writer.appendAll(
       Array.from({ length: 100 }, (_, k) => ({
@@ -65,14 +83,7 @@ test('a watch with an async validator holds the server back instead of buffering
       })),
     );
   const seen: number[] = [];
-  const watching = firstValueFrom(
-    store.watch({ entityType: 'row' }).pipe(
-      filter((m) => {
-        if (m.kind === 'event') seen.push(m.event.data.n);
-        return m.kind === 'caught-up';
-      }),
-    ),
-  );
+  const watching = collect(watcher.watch({ entityType: 'row' }), seen);
   // Nothing can be emitted yet. The server may run ahead by its first flow-control window
   // (2 MB, about 500 of these events), not by the whole backlog (8 MB).
   const jsm = await jetstreamManager(nc);
@@ -88,19 +99,7 @@ test('a watch with an async validator holds the server back instead of buffering
 }, 30_000);
 
 test("an entity watch with an async validator reads its history's next page only once the last is out", async () => {
-  const stream = unique('BACKPRESSURE');
-  const prefix = stream.toLowerCase();
-  await ensureStore(nc, { stream, prefix });
-  // Schemas also check appends: the writer has none, the watcher the gated one.
-  const writer = createEventStore<Events>({ connection: nc, tenant: 't', prefix, stream });
-  const gate = gatedSchema();
-  const store = createEventStore<Events>({
-    connection: nc,
-    tenant: 't',
-    prefix,
-    stream,
-    schemas: { Padded: gate.schema },
-  });
+  const { stream, gate, writer, watcher } = await gatedStores();
   const row = { type: 'row', id: 'one' };
   for (let i = 0; i < EVENTS; i += 100)
     await writer.append(
@@ -108,14 +107,7 @@ test("an entity watch with an async validator reads its history's next page only
       Array.from({ length: 100 }, (_, k) => ({ type: 'Padded' as const, data: { n: i + k, pad } })),
     );
   const seen: number[] = [];
-  const watching = firstValueFrom(
-    store.watch(row).pipe(
-      filter((m) => {
-        if (m.kind === 'event') seen.push(m.event.data.n);
-        return m.kind === 'caught-up';
-      }),
-    ),
-  );
+  const watching = collect(watcher.watch(row), seen);
   // The first page (1000 events) waits on the validator: no consumer for the rest of the
   // history, nor for the live tail, is made meanwhile.
   await new Promise((r) => setTimeout(r, 500));
