@@ -14,6 +14,12 @@ export interface DeadLetter {
   readonly error: { readonly name: string; readonly message: string };
   /** Handler or fold attempts made before it was dead-lettered. */
   readonly attempts: number;
+  /**
+   * A view's letter that no view value records: the projector could not name the event's
+   * key (a malformed event, a key function that threw), or the letter predates values
+   * recording theirs. A replay folds it unless its value says it was folded since.
+   */
+  readonly keyless?: boolean;
   /** ISO time it was dead-lettered. */
   readonly at: string;
 }

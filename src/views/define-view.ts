@@ -62,7 +62,10 @@ export interface StoredViewValue<S> {
   readonly sequence: number;
   readonly time: string;
   readonly state: S;
-  /** Dead-lettered events folded in later, so replaying one again does not fold it twice. */
+  /**
+   * Dead-lettered events folded since (late, by a replay, or in order by fixed code after
+   * a restart), so replaying one again does not fold it twice.
+   */
   readonly replayed?: readonly number[];
   /**
    * This key's events that were dead-lettered, not folded, and not yet replayed: a replay

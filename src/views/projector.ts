@@ -161,8 +161,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private running?: Promise<void>;
   /** A fold or write that failed after stop() began: its flush must not checkpoint past it. */
   private failedWhileStopping?: unknown;
-  /** Open dead letters no value records: the next checkpoint's `deadLettered`. */
-  private unattributed = new Set<number>();
+  /** Events whose open dead letter no value records (keyless letters), as of this run's start. */
+  private keyless = new Set<number>();
   /** Bumped by each restart: work begun before it must neither fold nor checkpoint. */
   private epoch = 0;
   /** The live watch was stopped because the queue grew: catch up again once it is drained. */
@@ -288,16 +288,17 @@ class ViewProjector<S, E extends EventMap> implements Projector {
 
   async replayDeadLetter(sequence: number): Promise<void> {
     const letters = this.options.deadLetters;
-    if (!(await letters?.get(this.processor, sequence)))
-      throw new DeadLetterNotFoundError(this.processor, sequence, 'it has no dead letter');
+    const letter = await letters?.get(this.processor, sequence);
+    if (!letter) throw new DeadLetterNotFoundError(this.processor, sequence, 'it has no dead letter');
     let event: EnvelopeOf<E> | undefined;
     for await (const e of this.store.read(this.view.filter, { after: sequence - 1, until: sequence }))
       event = e;
-    if (!event) throw new DeadLetterNotFoundError(this.processor, sequence, 'the event is not in the stream');
+    if (!event || event.subject !== letter.subject)
+      throw new DeadLetterNotFoundError(this.processor, sequence, 'its event is not in the stream');
     const kvKey = this.keys.entry(this.view.version, this.view.key(event));
     // The drain folds into the same cached values: hold it while the replay writes.
     while (this.draining || this.replaying) await (this.draining ?? this.replaying?.catch(() => undefined));
-    this.replaying = this.foldLate(kvKey, event).finally(() => {
+    this.replaying = this.foldLate(kvKey, event, letter).finally(() => {
       this.replaying = undefined;
       this.kick();
     });
@@ -309,17 +310,15 @@ class ViewProjector<S, E extends EventMap> implements Projector {
    * Folds a replayed event onto the stored value, compare-and-set, and records it there:
    * a repeat, or a retry after a crash before the letter was removed, does not fold it
    * twice. Nor does a letter whose event was folded in order after all (recorded just
-   * before a crash, then folded by fixed code on restart): the value or the checkpoint
-   * records every dead-lettered event they pass. It lands on top of newer events (a
-   * rebuild restores the exact order). Another instance's copy of the value is now stale:
-   * its next write conflicts and it restarts.
+   * before a crash, then folded by fixed code on restart): see {@link letterIsOpen}. It
+   * lands on top of newer events (a rebuild restores the exact order). Another instance's
+   * copy of the value is now stale: its next write conflicts and it restarts.
    */
-  private async foldLate(kvKey: string, event: EnvelopeOf<E>): Promise<void> {
+  private async foldLate(kvKey: string, event: EnvelopeOf<E>, letter: DeadLetter): Promise<void> {
     const { sequence } = event;
-    const checkpoint = await this.storage.readCheckpoint();
     for (let attempt = 1; ; attempt++) {
       const current = await this.storage.load(kvKey);
-      if (!letterIsOpen(current, checkpoint, sequence)) return;
+      if (!letterIsOpen(current, letter)) return;
       // The value's sequence stays: events before the letter that are not in it yet (held
       // unflushed by a catch-up here or by another instance) must still fold on their turn.
       const next: Entry<S> = {
@@ -345,7 +344,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private async catchUp(): Promise<void> {
     const checkpoint = await this.storage.readCheckpoint();
     this.lastSequence = this.checkpointed = checkpoint.sequence;
-    this.unattributed = await this.openLetters(checkpoint);
+    // Values cached before may miss events another instance folded past this checkpoint.
+    this.cache.clear();
+    this.keyless = await this.keylessLetters(checkpoint);
     const epoch = this.epoch;
     const reader = this.store.read(this.view.filter, {
       after: this.lastSequence,
@@ -441,11 +442,12 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     } catch (err) {
       // A key the view cannot name (its key function threw, or the key is no valid token)
       // is the event's problem, not the projector's: dead-letter it and go on.
-      return this.deadLetterUnattributed(event.sequence, event.subject, err, epoch);
+      return this.deadLetterKeyless(event.sequence, event.subject, err, epoch);
     }
     const entry = await this.entry(kvKey);
     if (epoch !== this.epoch) return;
-    // Already decided in the value: folded in order or replayed, or dead-lettered.
+    // Already decided in the value: folded in order or replayed, or dead-lettered. (A
+    // keyless letter's event it passed stays open: its letter says so.)
     if (
       event.sequence <= entry.sequence ||
       entry.replayed?.includes(event.sequence) ||
@@ -454,12 +456,13 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       return this.advance(event.sequence);
     const folded = this.evolve(entry.state, event);
     if ('failure' in folded) {
-      await this.recordDeadLetter(event.sequence, event.subject, folded.failure, folded.attempts);
+      await this.recordDeadLetter(event.sequence, event.subject, folded.failure, folded.attempts, false);
       if (epoch !== this.epoch) return;
     }
     const current = this.cache.get(kvKey) ?? entry;
     // One it could not fold is recorded on the value, so a replay knows it is still open
-    // whatever happens to the checkpoint, and a restart does not decide it again.
+    // and a restart does not decide it again. One whose keyless letter is still there (the
+    // key is fixed) is recorded as folded, so a replay of that letter only removes it.
     this.cache.set(
       kvKey,
       'failure' in folded
@@ -469,6 +472,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
             state: folded.state,
             sequence: Math.max(current.sequence, event.sequence),
             time: event.sequence > newestIn(current) ? event.time.toISOString() : current.time,
+            ...(this.keyless.has(event.sequence)
+              ? { replayed: [...(current.replayed ?? []), event.sequence] }
+              : {}),
           },
     );
     this.dirty.add(kvKey);
@@ -500,17 +506,17 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   /**
-   * The checkpoint's open letters no value records. A checkpoint from before they were
-   * recorded leaves every letter it passes open: a value of that time records none.
+   * The events of this version's keyless letters. Letters from before letters said
+   * whether a value records them are marked keyless first: values of that time record none.
    */
-  private async openLetters(checkpoint: Checkpoint): Promise<Set<number>> {
-    const recorded = checkpoint.deadLettered;
-    if ((recorded && recorded.length === 0) || !this.options.deadLetters) return new Set(recorded);
-    const listed = new Set(recorded);
-    const letters = await this.options.deadLetters.list(this.processor);
-    return new Set(
-      letters.map((l) => l.sequence).filter((s) => (recorded ? listed.has(s) : s <= checkpoint.sequence)),
-    );
+  private async keylessLetters(checkpoint: Checkpoint): Promise<Set<number>> {
+    const deadLetters = this.options.deadLetters;
+    if (!deadLetters) return new Set();
+    const letters = await deadLetters.list(this.processor);
+    if (!checkpoint.lettersMarked)
+      for (const letter of letters.filter((l) => l.keyless === undefined))
+        await deadLetters.record({ ...letter, keyless: true });
+    return new Set(letters.filter((l) => l.keyless !== false).map((l) => l.sequence));
   }
 
   /** Writes every dirty key (pipelined, compare-and-set), then the checkpoint. */
@@ -518,11 +524,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     // The checkpoint covers exactly what these writes hold, whatever is folded meanwhile.
     const keys = [...this.dirty];
     const sequence = this.lastSequence;
-    const deadLettered = [...this.unattributed].filter((s) => s <= sequence).sort((a, b) => a - b);
     this.dirty.clear();
     await Promise.all(keys.map((k) => this.write(k, this.cache.get(k)!)));
     if (keys.length > 0 || this.processed > 0) {
-      await this.storage.writeCheckpoint({ sequence, deadLettered });
+      await this.storage.writeCheckpoint({ sequence, lettersMarked: true });
       this.checkpointed = sequence;
       this.failures = 0;
     }
@@ -563,20 +568,20 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     epoch: number,
   ): Promise<number> {
     for (const m of malformed.slice(from))
-      await this.deadLetterUnattributed(m.sequence, m.subject, m.error, epoch);
+      await this.deadLetterKeyless(m.sequence, m.subject, m.error, epoch);
     return malformed.length;
   }
 
-  /** Dead-letters an event no value can record (its key is unknown): the checkpoint does. */
-  private async deadLetterUnattributed(
+  /** Dead-letters an event whose key is unknown, so no value can record it: its letter says so. */
+  private async deadLetterKeyless(
     sequence: number,
     subject: string,
     err: unknown,
     epoch: number,
   ): Promise<void> {
-    await this.recordDeadLetter(sequence, subject, err, 1);
+    await this.recordDeadLetter(sequence, subject, err, 1, true);
     if (epoch !== this.epoch) return;
-    this.unattributed.add(sequence);
+    this.keyless.add(sequence);
     this.advance(sequence);
   }
 
@@ -585,13 +590,15 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     subject: string,
     err: unknown,
     attempts: number,
+    keyless: boolean,
   ): Promise<void> {
     if (!this.options.deadLetters) throw err;
     const error =
       err instanceof Error
         ? { name: err.name, message: err.message }
         : { name: 'Error', message: String(err) };
-    await this.options.deadLetters.record({ processor: this.processor, sequence, subject, error, attempts });
+    const { processor } = this;
+    await this.options.deadLetters.record({ processor, sequence, subject, error, attempts, keyless });
   }
 
   private report(): void {

@@ -8,12 +8,10 @@ import type { StoredViewValue, ViewKeys } from './define-view.js';
 export interface Checkpoint {
   readonly sequence: number;
   /**
-   * Dead-lettered events up to `sequence` that no value records (see
-   * StoredViewValue.deadLettered): their key was unknown (a malformed event, a key
-   * function that threw), or they were dead-lettered before values recorded their own.
-   * Absent in checkpoints written before it existed: then any letter may be open.
+   * The version's dead letters say whether a value records them (`DeadLetter.keyless`).
+   * Absent in checkpoints written before they did: their letters are marked keyless first.
    */
-  readonly deadLettered?: readonly number[];
+  readonly lettersMarked?: true;
 }
 
 /** A stored value, with the KV revision to compare-and-set against (0: the key does not exist). */
@@ -22,22 +20,20 @@ export interface Entry<S> extends StoredViewValue<S> {
 }
 
 /**
- * Whether a dead-lettered event still has to be folded into its key's value. Pure. The
- * value records its key's open letters and the checkpoint those without a key; any other
- * event the value has passed is in it. A value not yet past the event has not had it (the
- * instance that dead-lettered it has not written it), and a checkpoint from before letters
- * were recorded leaves every letter open.
+ * Whether a dead-lettered event still has to be folded into its key's value. Pure. A
+ * value records its key's letters, and `replayed` every letter's event folded since; any
+ * other event the value has passed is in it. A value not yet past the event has not had
+ * it (the instance that dead-lettered it has not written it), and a keyless letter is
+ * recorded by no value.
  */
 export function letterIsOpen(
   value: StoredViewValue<unknown>,
-  checkpoint: Checkpoint,
-  sequence: number,
+  letter: { readonly sequence: number; readonly keyless?: boolean },
 ): boolean {
+  const { sequence } = letter;
   if (value.replayed?.includes(sequence)) return false;
   return (
-    value.deadLettered?.includes(sequence) === true ||
-    sequence > value.sequence ||
-    (checkpoint.deadLettered?.includes(sequence) ?? true)
+    value.deadLettered?.includes(sequence) === true || sequence > value.sequence || letter.keyless === true
   );
 }
 
@@ -97,7 +93,7 @@ export class ViewStorage<S> {
 
   async readCheckpoint(): Promise<Checkpoint> {
     const found = await this.kv.get(this.keys.checkpoint(this.view.version));
-    return found && found.operation === 'PUT' ? found.json<Checkpoint>() : { sequence: 0, deadLettered: [] };
+    return found && found.operation === 'PUT' ? found.json<Checkpoint>() : { sequence: 0 };
   }
 
   async writeCheckpoint(checkpoint: Checkpoint): Promise<void> {

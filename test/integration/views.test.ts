@@ -23,6 +23,7 @@ import {
 } from '../../src/server.js';
 import { DeadLetters, type DeadLetter } from '../../src/processing/dead-letters.js';
 import { ViewKeys } from '../../src/views/define-view.js';
+import { encodeViewValue } from '../../src/views/codec.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
@@ -753,7 +754,7 @@ describe('dead letters across crashes and upgrades', () => {
     await first.stop();
     // The crash: the value (past the letter) was written, the checkpoint put never was.
     const { kv, checkpoint } = await stored(bucket, store.tenant);
-    await kv.put(checkpoint, JSON.stringify({ sequence: bad - 1, deadLettered: [] }));
+    await kv.put(checkpoint, JSON.stringify({ sequence: bad - 1, lettersMarked: true }));
     const again = await startProjector(store, poisoned(bad), { deadLetters, bucket, maxAttempts: 1 });
     await again.caughtUp;
     await again.stop();
@@ -778,16 +779,17 @@ describe('dead letters across crashes and upgrades', () => {
     await deadLetters.record({
       processor: `${stream}/${store.tenant}/balances@v1`,
       sequence: bad,
-      subject: 'v.x',
+      subject: store.format.scheme.event(acc, 'Deposited'),
       error: { name: 'Error', message: 'was broken' },
       attempts: 1,
+      keyless: false,
     });
     const fixed = await startProjector(store, balances(), { deadLetters, bucket });
     await fixed.caughtUp;
     await fixed.stop();
     // A crash between the value writes and the checkpoint: the value holds the event, the checkpoint does not pass it.
     const { kv, checkpoint } = await stored(bucket, store.tenant);
-    await kv.put(checkpoint, JSON.stringify({ sequence: bad - 1, deadLettered: [] }));
+    await kv.put(checkpoint, JSON.stringify({ sequence: bad - 1, lettersMarked: true }));
     await fixed.replayDeadLetter(bad);
     expect((await openView<Balance>(store, balances(), { bucket }).get('a'))?.state).toEqual({
       balance: 11,
@@ -800,17 +802,22 @@ describe('dead letters across crashes and upgrades', () => {
     const store = newStore();
     const deadLetters = await DeadLetters.open(nc);
     const bucket = 'upgrade-letters';
-    await store.append(acc, deposit(1));
+    const first = (await store.append(acc, deposit(1))).version;
     const bad = (await store.append(acc, deposit(10))).version;
     const last = (await store.append(acc, deposit(100))).version;
     const old = await startProjector(store, poisoned(bad), { deadLetters, bucket, maxAttempts: 1 });
     await old.caughtUp;
     await old.stop();
-    // What an older jetsource stored: no letter lists, on the value or the checkpoint.
+    // What an older jetsource stored: no letter lists on the value, no marks on the letter
+    // or the checkpoint.
     const { kv, checkpoint, value } = await stored(bucket, store.tenant);
+    const [letter] = await deadLetters.list(`${stream}/${store.tenant}/balances@v1`);
+    const { keyless: _, ...unmarked } = letter!;
+    await deadLetters.record(unmarked);
     const { time, state } = (await kv.get(value))!.json<{ time: string; state: Balance }>();
     await kv.put(value, JSON.stringify({ sequence: last, time, state }));
-    await kv.put(checkpoint, JSON.stringify({ sequence: last }));
+    // ...after a crash between the value write and the checkpoint write.
+    await kv.put(checkpoint, JSON.stringify({ sequence: first }));
     const fixed = await startProjector(store, balances(), { deadLetters, bucket });
     await fixed.caughtUp;
     // A live event makes it write a checkpoint of its own before the replay.
@@ -874,6 +881,106 @@ describe('dead letters across crashes and upgrades', () => {
       ([a, b]) => a !== null && b !== null,
     );
     expect(both.map((v) => v?.state.balance)).toEqual([2, 3]);
+    await projector.stop();
+  });
+  /** balances whose key function throws on `badKey`'s events and whose evolve spins `slowMs`. */
+  const balancesWith = (badKey?: (e: EnvelopeOf<Bank>) => boolean, slowMs = (_: EnvelopeOf<Bank>) => 0) =>
+    defineView<Balance, Bank>({
+      name: 'balances',
+      version: 1,
+      filter: { entityType: 'account' },
+      initial: { balance: 0, count: 0 },
+      key: (e) => {
+        if (badKey?.(e)) throw new TypeError(`no key for #${e.sequence}`);
+        return e.entity.id;
+      },
+      evolve: (s, e) => {
+        const until = performance.now() + slowMs(e);
+        while (performance.now() < until);
+        return { balance: s.balance + e.data.amount, count: s.count + 1 };
+      },
+    });
+
+  test('a keyless letter (the key function threw) survives a crash its value outlived, and replays once', async () => {
+    const store = newStore();
+    const deadLetters = await DeadLetters.open(nc);
+    const bucket = 'keyless-crash';
+    const first = (await store.append(acc, deposit(1))).version;
+    const bad = (await store.append(acc, deposit(10))).version;
+    await store.append(acc, deposit(100));
+    const broken = await startProjector(
+      store,
+      balancesWith((e) => e.sequence === bad),
+      { deadLetters, bucket },
+    );
+    await broken.caughtUp;
+    await broken.stop();
+    // The crash: the value put landed, the checkpoint put did not.
+    const { kv, checkpoint } = await stored(bucket, store.tenant);
+    await kv.put(checkpoint, JSON.stringify({ sequence: first, lettersMarked: true }));
+    const fixed = await startProjector(store, balancesWith(), { deadLetters, bucket });
+    await fixed.caughtUp;
+    await fixed.replayDeadLetter(bad);
+    expect((await openView<Balance>(store, balances(), { bucket }).get('a'))?.state).toEqual({
+      balance: 111,
+      count: 3,
+    });
+    await fixed.replayDeadLetter(bad).catch(() => undefined);
+    expect((await openView<Balance>(store, balances(), { bucket }).get('a'))?.state.count).toBe(3);
+    await fixed.stop();
+  });
+
+  test('a projector that fell behind re-reads values another instance moved on, and folds onto them', async () => {
+    const store = newStore();
+    const bucket = 'behind-others';
+    await store.append(acc, deposit(1));
+    const view = balancesWith(undefined, (e) => (e.entity.id === 'slow' ? 25 : 0));
+    const projector = await startProjector(store, view, { bucket, batchSize: 1 });
+    await projector.caughtUp; // its cache holds 'a'
+    const { kv, checkpoint, value } = await stored(bucket, store.tenant);
+    // Another instance of the same code runs ahead while this one is behind: it folds an
+    // event of 'a' and checkpoints past it, just before this one catches up again.
+    const storage = (projector as unknown as { storage: { readCheckpoint: () => Promise<unknown> } }).storage;
+    const read = storage.readCheckpoint.bind(storage);
+    let otherWrote = false;
+    storage.readCheckpoint = async () => {
+      if (!otherWrote) {
+        otherWrote = true;
+        const e = await store.append(acc, deposit(10));
+        const current = (await kv.get(value))!;
+        const v = current.json<{ time: string; state: Balance }>();
+        const state = { balance: v.state.balance + 10, count: v.state.count + 1 };
+        await kv.update(
+          value,
+          encodeViewValue({ sequence: e.version, time: v.time, state }),
+          current.revision,
+        );
+        await kv.put(checkpoint, JSON.stringify({ sequence: e.version, lettersMarked: true }));
+      }
+      return read();
+    };
+    // Four batches queued stop its watch: it drains, then catches up from the checkpoint.
+    await store.appendAll([
+      { entity: { type: 'account', id: 'slow' }, events: Array.from({ length: 8 }, () => deposit(1)) },
+    ]);
+    await eventually(
+      async () => otherWrote,
+      (wrote) => wrote,
+      10_000,
+    );
+    await eventually(
+      async () => projector.progress().phase,
+      (phase) => phase === 'live',
+      10_000,
+    );
+    const last = await store.append(acc, deposit(100));
+    const reader = openView<Balance>(store, view, { bucket });
+    const a = await eventually(
+      () => reader.get('a'),
+      (v) => v?.sequence === last.version,
+      10_000,
+    );
+    expect(a?.state).toEqual({ balance: 111, count: 3 });
     await projector.stop();
   });
 });
