@@ -292,10 +292,14 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     return i > 0 ? process.argv[i + 1] : fallback;
   };
   try {
+    const production = process.argv.includes('--production');
+    // The checked-in nats-server.conf is the development config every script and test uses.
+    if (production && !process.argv.includes('--output'))
+      throw new Error('--production needs --output <file>: nats-server.conf is the development config');
     const input = resolve(arg('--input', resolve(root, 'config/tenants.json')));
     const output = resolve(arg('--output', resolve(root, 'nats-server.conf')));
     const spec = JSON.parse(readFileSync(input, 'utf8'));
-    writeFileSync(output, renderConfig(spec, { production: process.argv.includes('--production') }));
+    writeFileSync(output, renderConfig(spec, { production }));
     console.error(`wrote ${output} for tenants ${spec.tenants.map((t) => t.name).join(', ')}`);
   } catch (err) {
     console.error(err.message);
