@@ -1,5 +1,6 @@
 // `npm run example`: runs examples/quickstart.ts against a temporary nats-server started
 // with the bundled nats-server.conf (store created as acme's service user), then stops it.
+import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { quickstart } from '../examples/quickstart.js';
 import { ensureStore } from '../src/server.js';
@@ -8,7 +9,8 @@ import { startNatsServer } from '../src/testing/index.js';
 import { provisionNatsServer } from './nats-server.mjs';
 
 async function main(): Promise<void> {
-  const server = await startNatsServer({ bin: provisionNatsServer(), configFile: 'nats-server.conf' });
+  const configFile = fileURLToPath(new URL('../nats-server.conf', import.meta.url));
+  const server = await startNatsServer({ bin: provisionNatsServer(), configFile });
   try {
     // The admin step is the operator's, over TCP; the quick start itself is a WebSocket client.
     const admin = await connect({

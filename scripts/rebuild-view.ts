@@ -5,6 +5,7 @@
 // here would leave them on a version nothing keeps current). Connects as the tenant's
 // service user: JETSOURCE_WS_URL (default ws://127.0.0.1:$JETSOURCE_WS_PORT, as `npm start` uses) and
 // JETSOURCE_<TENANT>_SERVICE_PASSWORD (default: the development password).
+import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { connect, createEventStore, defineView } from '../src/index.js';
 import { DeadLetters, startProjector, type ProjectorProgress } from '../src/server.js';
@@ -25,15 +26,19 @@ function bar(p: ProjectorProgress): string {
 }
 
 async function main(): Promise<void> {
-  const [tenant, name, ...rest] = process.argv.slice(2);
+  const usage = `usage: npm run view:rebuild -- <tenant> <view> [--version N]; views: ${views.map((v) => v.name).join(', ')}`;
+  // Strict: a misspelt flag must not quietly rebuild the deployed version instead.
+  const { values, positionals } = (() => {
+    try {
+      return parseArgs({ options: { version: { type: 'string' } }, allowPositionals: true });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; ${usage}`);
+    }
+  })();
+  const [tenant, name] = positionals;
   const view = views.find((v) => v.name === name);
-  if (!tenant || !view) {
-    throw new Error(
-      `usage: npm run view:rebuild -- <tenant> <view> [--version N]; views: ${views.map((v) => v.name).join(', ')}`,
-    );
-  }
-  const versionFlag = rest.indexOf('--version');
-  const version = versionFlag >= 0 ? Number(rest[versionFlag + 1]) : view.version;
+  if (!tenant || !view || positionals.length > 2) throw new Error(usage);
+  const version = values.version === undefined ? view.version : Number(values.version);
   const target = defineView({ ...view, version });
   const nc = await connect({
     servers: process.env.JETSOURCE_WS_URL ?? `ws://127.0.0.1:${process.env.JETSOURCE_WS_PORT ?? 8080}`,

@@ -21,11 +21,21 @@ function assertFree(port: number, variable: string): Promise<void> {
   });
 }
 
+/** A port from the environment, or the default; anything else stops the start with the variable's name. */
+function portFrom(variable: string, fallback: number): number {
+  const raw = process.env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(`${variable} must be a port number from 1 to 65535 (got "${raw}")`);
+  return port;
+}
+
 async function main(): Promise<void> {
   const ports = {
-    natsPort: Number(process.env.JETSOURCE_PORT ?? 4222),
-    wsPort: Number(process.env.JETSOURCE_WS_PORT ?? 8080),
-    demoPort: Number(process.env.JETSOURCE_DEMO_PORT ?? 5173),
+    natsPort: portFrom('JETSOURCE_PORT', 4222),
+    wsPort: portFrom('JETSOURCE_WS_PORT', 8080),
+    demoPort: portFrom('JETSOURCE_DEMO_PORT', 5173),
   };
   await assertFree(ports.natsPort, 'JETSOURCE_PORT');
   await assertFree(ports.wsPort, 'JETSOURCE_WS_PORT');
@@ -47,8 +57,8 @@ async function main(): Promise<void> {
   nats-server           ${stack.nats.url} (TCP), ${stack.nats.wsUrl} (WebSocket); data in .data/nats
   projectors            balances view for ${stack.tenants.join(', ')}
 
-  Sign in as any of these development users (password: dev-<user>):
-    ${stack.tenants.map((t) => `${t}-writer, ${t}-reader`).join('\n    ')}
+  Pick a tenant (${stack.tenants.join(', ')}) and a role (writer, reader) in the app; it signs in
+  with the development credentials <tenant>-<role> / dev-<tenant>-<role>.
   Open two tabs to watch one tenant live; open another tenant to see isolation.
   Ctrl-C stops everything.
 `);
