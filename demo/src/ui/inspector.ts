@@ -12,42 +12,67 @@ export function inspectorPanel(session: Session): { element: HTMLElement; show(i
     body,
   );
 
+  /** Bumped per click: a slow read for an earlier click must not overwrite a later one. */
+  let shown = 0;
+
   async function show(id: string): Promise<void> {
+    const ticket = ++shown;
     const events: BankEvent[] = [];
+    // Unreadable events are listed in place, as the feed shows them, not a reason to show nothing.
+    const reader = session.store.read(account(id), { onMalformed: 'report' });
     try {
-      for await (const e of session.store.read(account(id))) events.push(e);
+      for await (const e of reader) events.push(e);
     } catch (err) {
-      // An unreadable event or a lost connection: say so rather than keep a stale history.
-      return render(body, h('p', { class: 'error' }, `Cannot show ${id}: ${(err as Error).message}`));
+      // A lost connection: say so rather than keep a stale history.
+      if (ticket === shown)
+        render(body, h('p', { class: 'error' }, `Cannot show ${id}: ${(err as Error).message}`));
+      return;
     }
-    if (events.length === 0) return render(body, h('p', { class: 'muted' }, `${id} has no events.`));
+    if (ticket !== shown) return;
+    const history = [
+      ...events.map((e) => ({ sequence: e.sequence, event: e })),
+      ...reader.malformed.map((m) => ({ sequence: m.sequence, event: undefined, reason: m.error.message })),
+    ].sort((a, b) => a.sequence - b.sequence);
+    if (history.length === 0) return render(body, h('p', { class: 'muted' }, `${id} has no events.`));
     const state = h('p', { class: 'state' });
-    const rows = events.map((e) =>
-      h(
-        'tr',
-        {},
-        h('td', { class: 'seq' }, `#${e.sequence}`),
-        h('td', {}, e.type),
-        h('td', { class: 'mono small' }, JSON.stringify(e.data)),
-        h(
-          'td',
-          { class: 'mono small muted' },
-          `id ${e.id.slice(0, 8)} · ${e.time.toISOString()}${e.correlationId ? ` · corr ${e.correlationId.slice(0, 8)}` : ''}`,
-        ),
-      ),
+    const rows = history.map((row) =>
+      row.event
+        ? h(
+            'tr',
+            {},
+            h('td', { class: 'seq' }, `#${row.sequence}`),
+            h('td', {}, row.event.type),
+            h('td', { class: 'mono small' }, JSON.stringify(row.event.data)),
+            h(
+              'td',
+              { class: 'mono small muted' },
+              `id ${row.event.id.slice(0, 8)} · ${row.event.time.toISOString()}${row.event.correlationId ? ` · corr ${row.event.correlationId.slice(0, 8)}` : ''}`,
+            ),
+          )
+        : h(
+            'tr',
+            { class: 'unreadable' },
+            h('td', { class: 'seq' }, `#${row.sequence}`),
+            h('td', {}, 'Unreadable'),
+            h('td', { class: 'mono small', colspan: '2' }, 'reason' in row ? row.reason : ''),
+          ),
     );
     const slider = h('input', {
       type: 'range',
       min: '1',
-      max: String(events.length),
-      value: String(events.length),
+      max: String(history.length),
+      value: String(history.length),
       'aria-label': 'Time travel',
     });
     const travel = () => {
       const upTo = Number(slider.value);
-      const folded = events.slice(0, upTo).reduce<Account>(accountFold.evolve, accountFold.initial);
+      const folded = history
+        .slice(0, upTo)
+        .flatMap((row) => (row.event ? [row.event] : []))
+        .reduce<Account>(accountFold.evolve, accountFold.initial);
       rows.forEach((r, i) => r.classList.toggle('future', i >= upTo));
-      state.textContent = `At #${events[upTo - 1]!.sequence}: ${folded.owner || '—'} · balance ${money(folded.balance)} (version ${events[upTo - 1]!.sequence})`;
+      const at = history[upTo - 1]!.sequence;
+      state.textContent = `At #${at}: ${folded.owner || '—'} · balance ${money(folded.balance)} (version ${at})`;
     };
     slider.addEventListener('input', travel);
     render(
