@@ -20,7 +20,12 @@ let stack: DemoStack;
 let browser: Browser;
 
 beforeAll(async () => {
-  [stack, browser] = await Promise.all([startDemoStack(), launchBrowser()]);
+  // Each side is kept as soon as it is up, so afterAll stops it even if the other failed.
+  const started = await Promise.allSettled([
+    startDemoStack().then((s) => (stack = s)),
+    launchBrowser().then((b) => (browser = b)),
+  ]);
+  for (const side of started) if (side.status === 'rejected') throw side.reason;
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
