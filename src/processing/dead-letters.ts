@@ -58,11 +58,14 @@ export class DeadLetters {
   }
 
   /** Every dead letter of one processor, oldest event first. */
-  async list(processor: string): Promise<DeadLetter[]> {
+  async list(processor: string, options: { after?: number } = {}): Promise<DeadLetter[]> {
+    const after = options.after ?? 0;
     return adminStep(`listing the dead letters of ${processor}`, async () => {
       const keys = await this.kv.keys(`${encodeToken('processor', processor)}.>`);
       const letters: DeadLetter[] = [];
       for await (const key of keys) {
+        // The key ends in the event's sequence: skip older letters without reading them.
+        if (Number(key.slice(key.lastIndexOf('.') + 1)) <= after) continue;
         const entry = await this.kv.get(key);
         if (entry && entry.operation === 'PUT') letters.push(entry.json<DeadLetter>());
       }

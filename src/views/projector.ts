@@ -200,9 +200,14 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   run(): void {
-    this.running = this.catchUp()
-      .then(() => this.followLive())
-      .catch((err) => this.fail(err));
+    const epoch = this.epoch;
+    this.running = this.catchUp(epoch)
+      .then(() => {
+        if (epoch === this.epoch) this.followLive();
+      })
+      .catch((err) => {
+        if (epoch === this.epoch) this.fail(err);
+      });
   }
 
   /**
@@ -341,13 +346,15 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     }
   }
 
-  private async catchUp(): Promise<void> {
+  private async catchUp(epoch: number): Promise<void> {
     const checkpoint = await this.storage.readCheckpoint();
+    const keyless = await this.keylessLetters(checkpoint);
+    // A restart in between: the next run is this one's successor, and owns the state below.
+    if (epoch !== this.epoch) return;
     this.lastSequence = this.checkpointed = checkpoint.sequence;
     // Values cached before may miss events another instance folded past this checkpoint.
     this.cache.clear();
-    this.keyless = await this.keylessLetters(checkpoint);
-    const epoch = this.epoch;
+    this.keyless = keyless;
     const reader = this.store.read(this.view.filter, {
       after: this.lastSequence,
       onMalformed: 'report',
@@ -357,7 +364,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     for await (const event of reader) {
       reported = await this.deadLetterMalformed(reader.malformed, reported, epoch);
       await this.apply(event, epoch);
-      if (this.stopped) return;
+      if (this.stopped || epoch !== this.epoch) return;
       if (this.dirty.size >= this.batchSize || this.processed % this.batchSize === 0) {
         await this.flush();
         this.report();
@@ -374,6 +381,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
 
   private followLive(): void {
     if (this.stopped) return;
+    this.live?.unsubscribe();
     this.live = this.store
       .watch(this.view.filter, { after: this.lastSequence, onMalformed: 'report' })
       .subscribe({
@@ -425,7 +433,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         this.report();
       }
     } catch (err) {
-      this.fail(err);
+      // A drain from before a restart: its failure is not the new run's.
+      if (epoch === this.epoch) this.fail(err);
     }
   }
 
@@ -512,7 +521,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private async keylessLetters(checkpoint: Checkpoint): Promise<Set<number>> {
     const deadLetters = this.options.deadLetters;
     if (!deadLetters) return new Set();
-    const letters = await deadLetters.list(this.processor);
+    // Only events after the checkpoint are folded in order by this run: older letters do
+    // not matter here, except once, to mark those from before letters were.
+    const letters = await deadLetters.list(this.processor, {
+      after: checkpoint.lettersMarked ? checkpoint.sequence : 0,
+    });
     if (!checkpoint.lettersMarked)
       for (const letter of letters.filter((l) => l.keyless === undefined))
         await deadLetters.record({ ...letter, keyless: true });
@@ -555,7 +568,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
           });
         // Another instance wrote first. Same events, same order: if it is at least as far,
         // keep its value (and fold later events onto it).
-        if (current.sequence >= entry.sequence) return void this.cache.set(kvKey, current);
+        if (decided(current) >= decided(entry)) {
+          // Only if nothing was folded into the key since (or a restart dropped this copy).
+          if (this.cache.get(kvKey) === entry) this.cache.set(kvKey, current);
+          return;
+        }
         if (attempt === 4) throw err;
         entry.revision = current.revision;
       }
@@ -623,6 +640,11 @@ function without(list: readonly number[] | undefined, sequence: number): readonl
 /** The highest sequence folded into a value, in order or replayed: `time` is that event's. */
 function newestIn(value: StoredViewValue<unknown>): number {
   return Math.max(value.sequence, ...(value.replayed ?? []));
+}
+
+/** The last event decided in a value: folded in order, or dead-lettered (which leaves `sequence`). */
+function decided(value: StoredViewValue<unknown>): number {
+  return Math.max(value.sequence, ...(value.deadLettered ?? []));
 }
 
 function sameReplays(a: StoredViewValue<unknown>, b: StoredViewValue<unknown>): boolean {

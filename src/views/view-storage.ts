@@ -32,8 +32,9 @@ export function letterIsOpen(
 ): boolean {
   const { sequence } = letter;
   if (value.replayed?.includes(sequence)) return false;
+  // A letter that does not say (written before letters did) may have no value recording it.
   return (
-    value.deadLettered?.includes(sequence) === true || sequence > value.sequence || letter.keyless === true
+    value.deadLettered?.includes(sequence) === true || sequence > value.sequence || letter.keyless !== false
   );
 }
 

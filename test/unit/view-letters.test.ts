@@ -12,7 +12,12 @@ const value = (fields: Partial<StoredViewValue<number>>): StoredViewValue<number
 describe('letterIsOpen: whether a replay still has to fold a dead-lettered event', () => {
   test.each([
     ['dead-lettered on the value', value({ deadLettered: [7] }), { sequence: 7 }, true],
-    ['passed by the value without a record: folded in order', value({}), { sequence: 7 }, false],
+    [
+      'passed by the value without a record: folded in order',
+      value({}),
+      { sequence: 7, keyless: false },
+      false,
+    ],
     ['already replayed', value({ replayed: [7] }), { sequence: 7 }, false],
     [
       'replayed wins over a stale record',
@@ -34,6 +39,7 @@ describe('letterIsOpen: whether a replay still has to fold a dead-lettered event
       false,
     ],
     ['recorded by its value, not keyless', value({}), { sequence: 7, keyless: false }, false],
+    ['a letter from before letters said, not yet marked', value({}), { sequence: 7 }, true],
   ] as const)('%s', (_, stored, letter, open) => {
     expect(letterIsOpen(stored, letter)).toBe(open);
   });
