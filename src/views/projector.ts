@@ -155,6 +155,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   /** Failures in a row; a batch that flushes resets it. */
   private failures = 0;
   private restarting = false;
+  /** The backoff before a restart's next run: stop() clears it, so nothing keeps the process up. */
+  private restartTimer?: ReturnType<typeof setTimeout>;
   /** The checkpoint last stored: a restart resumes there, whatever was folded since. */
   private checkpointed = 0;
   /** Catch-up, until it hands over to the live watch. */
@@ -229,7 +231,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     // must not checkpoint past them.
     this.lastSequence = this.checkpointed;
     this.options.onRetry?.(err);
-    setTimeout(() => {
+    this.restartTimer = setTimeout(() => {
       this.restarting = false;
       if (this.stopped) return;
       this.phase = 'catching-up';
@@ -259,6 +261,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearTimeout(this.restartTimer);
     this.live?.unsubscribe();
     // Let the folding in progress end (catch-up returns at its next event), then flush.
     await this.running;
@@ -453,8 +456,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       // is the event's problem, not the projector's: dead-letter it and go on.
       return this.deadLetterKeyless(event.sequence, event.subject, err, epoch);
     }
-    const entry = await this.entry(kvKey);
+    const loaded = await this.entry(kvKey, epoch);
     if (epoch !== this.epoch) return;
+    // What is cached now: a replay may have replaced the copy while this waited.
+    const entry = this.cache.get(kvKey) ?? loaded;
     // Already decided in the value: folded in order or replayed, or dead-lettered. (A
     // keyless letter's event it passed stays open: its letter says so.)
     if (
@@ -506,10 +511,14 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.lastSequence = Math.max(this.lastSequence, sequence);
   }
 
-  private async entry(kvKey: string): Promise<Entry<S>> {
+  private async entry(kvKey: string, epoch: number): Promise<Entry<S>> {
     const cached = this.cache.get(kvKey);
     if (cached) return cached;
     const stored = await this.storage.load(kvKey);
+    // A restart since: the cache is the new run's. A replay cached a newer copy meanwhile: keep it.
+    if (epoch !== this.epoch) return stored;
+    const now = this.cache.get(kvKey);
+    if (now) return now;
     this.cache.set(kvKey, stored);
     return stored;
   }
@@ -547,7 +556,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     // Keep recent values (with their revisions) for the next batch, within a bound.
     for (const key of this.cache.keys()) {
       if (this.cache.size <= MAX_CACHED) break;
-      this.cache.delete(key);
+      // A flush from before a restart runs beside the new run: never drop a value it folded.
+      if (!this.dirty.has(key)) this.cache.delete(key);
     }
   }
 

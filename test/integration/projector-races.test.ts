@@ -234,3 +234,53 @@ test('a drain failing after a restart leaves no watch behind once stopped', asyn
   await projector.stop();
   expect(counts.open).toBe(0);
 });
+
+test("a value an old drain was still loading at a restart does not replace the new run's", async () => {
+  const store = newStore();
+  const { fault } = faultyWatches(store);
+  const bucket = 'races-stale-load';
+  await store.append(k, deposit(1));
+  const projector = await startProjector(store, balances(), { bucket, batchSize: 100 });
+  await projector.caughtUp;
+  const storage = (projector as unknown as { storage: Storage }).storage;
+  const load = storage.load.bind(storage);
+  // The live drain's load of j is read, then answered late (a KV in trouble); the new
+  // run's catch-up folds j meanwhile and is held loading k.
+  const late = gate();
+  const lateLoading = gate();
+  const kHeld = gate();
+  const kLoading = gate();
+  let [jLoads, kLoads] = [0, 0];
+  storage.load = async (key) => {
+    if (key.endsWith('.k.j') && jLoads++ === 0) {
+      const read = await load(key);
+      lateLoading.open();
+      await late.opened;
+      return read;
+    }
+    if (key.endsWith('.k.k') && kLoads++ === 0) {
+      kLoading.open();
+      await kHeld.opened;
+    }
+    return load(key);
+  };
+  await store.append(j, deposit(5));
+  await lateLoading.opened;
+  fault.error(new UnavailableError('watch consumer lost'));
+  await store.append(k, deposit(10));
+  await kLoading.opened;
+  late.open();
+  await sleep(50);
+  kHeld.open();
+  const reader = openView<Balance>(store, balances(), { bucket });
+  expect(
+    (
+      await eventually(
+        () => reader.get('k'),
+        (v) => v?.state.count === 2,
+      )
+    )?.state.count,
+  ).toBe(2);
+  await projector.stop();
+  expect((await reader.get('j'))?.state).toEqual({ balance: 5, count: 1 });
+});
