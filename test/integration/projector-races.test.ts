@@ -284,3 +284,65 @@ test("a value an old drain was still loading at a restart does not replace the n
   await projector.stop();
   expect((await reader.get('j'))?.state).toEqual({ balance: 5, count: 1 });
 });
+
+test("a replay answered in the same tick as a catch-up's load of its key folds once, on the right state", async () => {
+  const store = newStore();
+  const deadLetters = await DeadLetters.open(nc);
+  const bucket = unique('races-tick').toLowerCase();
+  const acc = { type: 'account', id: 'a' } as const;
+  await store.append(acc, deposit(1));
+  const bad = (await store.append(acc, deposit(10))).version;
+  const first = await startProjector(
+    store,
+    balances((e) => e.sequence === bad),
+    {
+      bucket,
+      deadLetters,
+      maxAttempts: 1,
+    },
+  );
+  await first.caughtUp;
+  await first.stop();
+  await store.append(acc, deposit(100)); // folded by the next catch-up
+  // The catch-up's load of a and the replay's put of a are answered, then held, and let
+  // go together.
+  const { load, put } = ViewStorage.prototype;
+  const loadReady = gate();
+  const putReady = gate();
+  const release = gate();
+  let [loads, puts] = [0, 0];
+  ViewStorage.prototype.load = async function (this: ViewStorage<Balance>, key: string) {
+    const value = (await load.call(this, key)) as Entry<Balance>;
+    if (key.endsWith('.a') && loads++ === 0) {
+      loadReady.open();
+      await release.opened;
+    }
+    return value;
+  } as typeof load;
+  ViewStorage.prototype.put = async function (
+    this: ViewStorage<Balance>,
+    key: string,
+    entry: Entry<Balance>,
+  ) {
+    const revision = await put.call(this, key, entry);
+    if (key.endsWith('.a') && entry.replayed && puts++ === 0) {
+      putReady.open();
+      await release.opened;
+    }
+    return revision;
+  } as typeof put;
+  try {
+    const fixed = await startProjector(store, balances(), { bucket, deadLetters });
+    await loadReady.opened;
+    const replay = fixed.replayDeadLetter(bad);
+    await putReady.opened;
+    release.open();
+    await replay;
+    await fixed.caughtUp;
+    await fixed.stop();
+  } finally {
+    Object.assign(ViewStorage.prototype, { load, put });
+  }
+  const stored = await openView<Balance>(store, balances(), { bucket }).get('a');
+  expect(stored?.state).toEqual({ balance: 111, count: 3 });
+});
