@@ -34,6 +34,14 @@ export interface DemoStackOptions {
   storeDir?: string;
 }
 
+/** Where the tenants' events and views live, from config/tenants.json; the app gets it too. */
+export interface DemoStore {
+  readonly prefix: string;
+  readonly stream: string;
+  readonly viewsBucket: string;
+  readonly tenants: string[];
+}
+
 export interface DemoStack {
   readonly nats: NatsServer;
   readonly url: string;
@@ -44,10 +52,21 @@ export interface DemoStack {
 }
 
 export async function startDemoStack(options: DemoStackOptions = {}): Promise<DemoStack> {
-  const { tenants } = JSON.parse(readFileSync(`${root}/config/tenants.json`, 'utf8')) as {
+  // The same file the server config is generated from: the permissions name these.
+  const config = JSON.parse(readFileSync(`${root}/config/tenants.json`, 'utf8')) as {
+    prefix?: string;
+    stream?: string;
+    viewsBucket?: string;
     tenants: Array<{ name: string }>;
   };
-  const names = tenants.map((t) => t.name);
+  const names = config.tenants.map((t) => t.name);
+  const where: DemoStore = {
+    prefix: config.prefix ?? 'es',
+    stream: config.stream ?? 'EVENTS',
+    viewsBucket: config.viewsBucket ?? 'views',
+    tenants: names,
+  };
+  const { prefix, stream, viewsBucket: bucket } = where;
   const nats = await startNatsServer({
     configFile: `${root}/nats-server.conf`,
     port: options.natsPort,
@@ -80,12 +99,18 @@ export async function startDemoStack(options: DemoStackOptions = {}): Promise<De
   try {
     for (const tenant of names) {
       const nc = await service(tenant);
-      await ensureStore(nc, {});
-      await ensureViews(nc, {});
-      const store = createEventStore<BankEvents>({ connection: nc, tenant, schemas: bankSchemas });
+      await ensureStore(nc, { stream, prefix });
+      await ensureViews(nc, { bucket });
+      const store = createEventStore<BankEvents>({
+        connection: nc,
+        tenant,
+        prefix,
+        stream,
+        schemas: bankSchemas,
+      });
       const deadLetters = await DeadLetters.open(nc);
       for (const view of views) {
-        const projector = await startProjector(store, view, { deadLetters });
+        const projector = await startProjector(store, view, { deadLetters, bucket });
         // Events it cannot fold are dead letters; this is what is left: say it, don't stall silently.
         projector.done.catch((err: Error) =>
           console.error(`projector ${view.name} for ${tenant} stopped: ${err.message}`),
@@ -94,7 +119,7 @@ export async function startDemoStack(options: DemoStackOptions = {}): Promise<De
       }
       // Consumers a tenant's client aimed into the JetStream API (see the README's Security).
       const sweep = () =>
-        Promise.all(['EVENTS', 'KV_views'].map((stream) => removeStrayConsumers(nc, stream))).catch(
+        Promise.all([stream, `KV_${bucket}`].map((name) => removeStrayConsumers(nc, name))).catch(
           (err: Error) => console.error(`sweeping ${tenant}'s consumers failed: ${err.message}`),
         );
       void sweep();
@@ -104,7 +129,7 @@ export async function startDemoStack(options: DemoStackOptions = {}): Promise<De
       root: `${root}/demo`,
       configFile: `${root}/demo/vite.config.ts`,
       server: { port: options.demoPort ?? 0, strictPort: options.demoPort !== undefined, host: '127.0.0.1' },
-      define: { __NATS_WS__: JSON.stringify(nats.wsUrl) },
+      define: { __NATS_WS__: JSON.stringify(nats.wsUrl), __DEMO_STORE__: JSON.stringify(where) },
       logLevel: 'warn',
     });
     await vite.listen();

@@ -1,6 +1,6 @@
 import { h, render } from './ui/dom.js';
 import { mountApp } from './app.js';
-import { Session, type Role } from './session.js';
+import { demoStore, Session, type Role } from './session.js';
 
 const root = document.getElementById('app')!;
 
@@ -8,8 +8,7 @@ function signIn(error?: string): void {
   const tenant = h(
     'select',
     { name: 'tenant', 'aria-label': 'Tenant' },
-    h('option', { value: 'acme' }, 'acme'),
-    h('option', { value: 'globex' }, 'globex'),
+    ...demoStore.tenants.map((name) => h('option', { value: name }, name)),
   );
   const role = h(
     'select',

@@ -26,6 +26,15 @@ import {
 } from './domain.js';
 
 declare const __NATS_WS__: string | undefined;
+/** Where the tenants' events and views live (config/tenants.json, passed in by `npm start`). */
+declare const __DEMO_STORE__:
+  { prefix: string; stream: string; viewsBucket: string; tenants: string[] } | undefined;
+
+/** The store layout `npm start` passed in, or the defaults of a plain `vite` run. */
+export const demoStore =
+  typeof __DEMO_STORE__ === 'object'
+    ? __DEMO_STORE__
+    : { prefix: 'es', stream: 'EVENTS', viewsBucket: 'views', tenants: ['acme', 'globex'] };
 
 export type Role = 'writer' | 'reader';
 
@@ -58,9 +67,18 @@ export class Session {
     readonly tenant: string,
     readonly role: Role,
   ) {
-    this.store = createEventStore<BankEvents>({ connection: nc, tenant, schemas: bankSchemas });
+    const { prefix, stream, viewsBucket: bucket } = demoStore;
+    this.store = createEventStore<BankEvents>({
+      connection: nc,
+      tenant,
+      prefix,
+      stream,
+      schemas: bankSchemas,
+    });
     // Shared so every panel uses one consumer, kept for 2 s across re-renders.
-    this.balances = openView<AccountSummary>(this.store, balancesView).watchAll().pipe(shareLive(2000));
+    this.balances = openView<AccountSummary>(this.store, balancesView, { bucket })
+      .watchAll()
+      .pipe(shareLive(2000));
     this.status = connectionState(nc).pipe(shareLive(0));
     // The ledger's own entity type: other apps of the tenant (the quick start's wallets) stay out.
     // Events that fail the schemas show as unreadable instead of stopping the feed.
