@@ -369,12 +369,13 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       await this.apply(event, epoch);
       if (this.stopped || epoch !== this.epoch) return;
       if (this.dirty.size >= this.batchSize || this.processed % this.batchSize === 0) {
-        await this.flush();
+        await this.flush(epoch);
         this.report();
       }
     }
     await this.deadLetterMalformed(reader.malformed, reported, epoch);
-    await this.flush();
+    if (epoch !== this.epoch) return;
+    await this.flush(epoch);
     if (this.options.activate !== false) await this.storage.activate();
     this.phase = 'live';
     this.pending = 0;
@@ -432,7 +433,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
           // A restart dropped what this batch folded so far: the new run reads it again.
           if (epoch !== this.epoch) return;
         }
-        await this.flush();
+        await this.flush(epoch);
         this.report();
       }
     } catch (err) {
@@ -542,7 +543,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   /** Writes every dirty key (pipelined, compare-and-set), then the checkpoint. */
-  private async flush(): Promise<void> {
+  /** `epoch`: the run whose work this writes; a run superseded since leaves the next one's bookkeeping alone. */
+  private async flush(epoch = this.epoch): Promise<void> {
     // The checkpoint covers exactly what these writes hold, whatever is folded meanwhile.
     const keys = [...this.dirty];
     const sequence = this.lastSequence;
@@ -550,8 +552,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     await Promise.all(keys.map((k) => this.write(k, this.cache.get(k)!)));
     if (keys.length > 0 || this.processed > 0) {
       await this.storage.writeCheckpoint({ sequence, lettersMarked: true });
-      this.checkpointed = sequence;
-      this.failures = 0;
+      if (epoch === this.epoch) {
+        this.checkpointed = sequence;
+        this.failures = 0;
+      }
     }
     // Keep recent values (with their revisions) for the next batch, within a bound.
     for (const key of this.cache.keys()) {
