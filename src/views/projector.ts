@@ -3,6 +3,7 @@ import type { KV } from '@nats-io/kv';
 import { InvalidArgumentError, PayloadTooLargeError, UnavailableError } from '../errors.js';
 import type { Subscription } from 'rxjs';
 import type { DeadLetter, DeadLetters } from '../processing/dead-letters.js';
+import { summarize } from '../processing/attempt.js';
 import { DeadLetterNotFoundError } from '../processing/errors.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import type { EnvelopeOf, EventMap, MalformedEvent } from '../store/types.js';
@@ -459,7 +460,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     }
     const loaded = await this.entry(kvKey, epoch);
     if (epoch !== this.epoch) return;
-    // What is cached now: a replay may have replaced the copy while this waited.
+    // A replay may have cached a newer copy in the hop since `entry` returned.
     const entry = this.cache.get(kvKey) ?? loaded;
     // Already decided in the value: folded in order or replayed, or dead-lettered. (A
     // keyless letter's event it passed stays open: its letter says so.)
@@ -512,6 +513,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.lastSequence = Math.max(this.lastSequence, sequence);
   }
 
+  /** The key's value: cached, or loaded and cached (unless a replay cached a newer copy meanwhile). */
   private async entry(kvKey: string, epoch: number): Promise<Entry<S>> {
     const cached = this.cache.get(kvKey);
     if (cached) return cached;
@@ -542,8 +544,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     return new Set(letters.filter((l) => l.keyless !== false).map((l) => l.sequence));
   }
 
-  /** Writes every dirty key (pipelined, compare-and-set), then the checkpoint. */
-  /** `epoch`: the run whose work this writes; a run superseded since leaves the next one's bookkeeping alone. */
+  /**
+   * Writes every dirty key (pipelined, compare-and-set), then the checkpoint. `epoch`: the
+   * run whose work this writes; a run superseded since leaves the next one's bookkeeping alone.
+   */
   private async flush(epoch = this.epoch): Promise<void> {
     // The checkpoint covers exactly what these writes hold, whatever is folded meanwhile.
     const keys = [...this.dirty];
@@ -624,10 +628,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     keyless: boolean,
   ): Promise<void> {
     if (!this.options.deadLetters) throw err;
-    const error =
-      err instanceof Error
-        ? { name: err.name, message: err.message }
-        : { name: 'Error', message: String(err) };
+    const error = summarize(err);
     const { processor } = this;
     await this.options.deadLetters.record({ processor, sequence, subject, error, attempts, keyless });
   }
