@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
+import { DirectReader } from '../store/jetstream/direct.js';
 import { assertBucketName, encodeToken } from '../subjects/tokens.js';
 
 /** An event a processor or projector gave up on, kept until it is replayed or dismissed. */
@@ -37,7 +38,12 @@ export interface DeadLettersOptions {
  * survive restarts, can be listed per processor, and are removed once replayed.
  */
 export class DeadLetters {
-  private constructor(private readonly kv: KV) {}
+  private constructor(
+    private readonly kv: KV,
+    private readonly bucket: string,
+    /** Lists letters without a consumer (nats.js's `keys()` leaves one behind for 5 minutes). */
+    private readonly direct: DirectReader,
+  ) {}
 
   /** Opens (creating when missing) the dead-letter bucket. Needs the service role. */
   static async open(nc: NatsConnection, options: DeadLettersOptions = {}): Promise<DeadLetters> {
@@ -45,7 +51,7 @@ export class DeadLetters {
     const kv = await adminStep(`opening dead letters (bucket ${bucket})`, () =>
       new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas: options.replicas ?? 1 }),
     );
-    return new DeadLetters(kv);
+    return new DeadLetters(kv, bucket, new DirectReader(nc, `KV_${bucket}`, LIST_TIMEOUT_MS));
   }
 
   /** Stores a dead letter, stamped with the time now; one per processor and event. */
@@ -61,13 +67,16 @@ export class DeadLetters {
   async list(processor: string, options: { after?: number } = {}): Promise<DeadLetter[]> {
     const after = options.after ?? 0;
     return adminStep(`listing the dead letters of ${processor}`, async () => {
-      const keys = await this.kv.keys(`${encodeToken('processor', processor)}.>`);
+      // History 1: each key's one message is its letter, or the marker of its removal.
+      const filter = `$KV.${this.bucket}.${encodeToken('processor', processor)}.>`;
       const letters: DeadLetter[] = [];
-      for await (const key of keys) {
-        // The key ends in the event's sequence: skip older letters without reading them.
-        if (Number(key.slice(key.lastIndexOf('.') + 1)) <= after) continue;
-        const entry = await this.kv.get(key);
-        if (entry && entry.operation === 'PUT') letters.push(entry.json<DeadLetter>());
+      for await (const page of this.direct.range(filter, 0, Number.MAX_SAFE_INTEGER, LIST_PAGE, (m) => m)) {
+        for (const m of page) {
+          // The key ends in the event's sequence.
+          const removed = m.header('KV-Operation') !== undefined;
+          if (removed || Number(m.subject.slice(m.subject.lastIndexOf('.') + 1)) <= after) continue;
+          letters.push(JSON.parse(decoder.decode(m.data)) as DeadLetter);
+        }
       }
       return letters.sort((a, b) => a.sequence - b.sequence);
     });
@@ -112,6 +121,10 @@ export class DeadLetters {
     );
   }
 }
+
+const LIST_PAGE = 256;
+const LIST_TIMEOUT_MS = 5000;
+const decoder = new TextDecoder();
 
 function keyOf(processor: string, sequence: number): string {
   return `${encodeToken('processor', processor)}.${sequence}`;

@@ -1,6 +1,15 @@
 import type { NatsConnection } from '@nats-io/nats-core';
+import {
+  DiscardPolicy,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { StoreConfigError } from '../errors.js';
 import { adminStep } from '../connection/request-errors.js';
+import { ApiErrorCode } from '../store/jetstream/api.js';
 import { assertBucketName } from '../subjects/tokens.js';
 
 /** Options for {@link ensureViews}. */
@@ -12,12 +21,53 @@ export interface EnsureViewsOptions {
 }
 
 /**
- * Opens the views bucket, creating it when missing (history 1, direct get on, so
- * readers use the permission-scopable direct get by subject). An admin/service step.
+ * Opens the views bucket, creating it when missing: a KV bucket of history 1 with direct
+ * get on, so readers use the permission-scopable direct get by subject, and atomic
+ * batches on, so a projector writes a flush's values and checkpoint together. A bucket
+ * made before projectors wrote atomically gets them switched on, which needs a user
+ * allowed to update its stream. An admin/service step.
  */
 export async function ensureViews(nc: NatsConnection, options: EnsureViewsOptions = {}): Promise<KV> {
   const bucket = assertBucketName(options.bucket ?? 'views');
-  return adminStep(`ensureViews (bucket ${bucket})`, () =>
-    new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas: options.replicas ?? 1 }),
+  return adminStep(`ensureViews (bucket ${bucket})`, async () => {
+    const streams = (await jetstreamManager(nc, { checkAPI: false })).streams;
+    const name = `KV_${bucket}`;
+    // nats.js's KV create cannot ask for atomic batches: the stream is made here, as it would.
+    const wanted: Partial<StreamConfig> & { name: string } = {
+      name,
+      subjects: [`$KV.${bucket}.>`],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_msgs_per_subject: 1,
+      max_msg_size: -1,
+      discard: DiscardPolicy.New,
+      allow_rollup_hdrs: true,
+      allow_direct: true,
+      allow_atomic: true,
+      num_replicas: options.replicas ?? 1,
+    };
+    const config = (
+      await streams.info(name).catch(async (err: unknown) => {
+        if (!isStreamNotFound(err)) throw err;
+        // Two clients creating it at once: the same config is accepted twice.
+        return streams.add(wanted);
+      })
+    ).config;
+    if (!config.allow_atomic) {
+      await streams.update(name, { ...config, allow_atomic: true }).catch((err: unknown) => {
+        throw new StoreConfigError(name, ['atomic batches are off (the bucket predates atomic flushes)'], {
+          cause: err,
+          remedy: `Switch allow_atomic on for ${name} once, as a user allowed to update it (an operator: nats stream edit ${name} --allow-atomic), or run ensureViews as one.`,
+        });
+      });
+    }
+    return new Kvm(nc).open(bucket);
+  });
+}
+
+function isStreamNotFound(err: unknown): boolean {
+  return (
+    (err as { code?: unknown })?.code === ApiErrorCode.StreamNotFound ||
+    (err as Error)?.message === 'stream not found'
   );
 }

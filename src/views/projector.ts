@@ -1,4 +1,4 @@
-import { backoff } from '@nats-io/nats-core';
+import { backoff, delay } from '@nats-io/nats-core';
 import type { KV } from '@nats-io/kv';
 import { InvalidArgumentError, PayloadTooLargeError, UnavailableError } from '../errors.js';
 import type { Subscription } from 'rxjs';
@@ -11,13 +11,23 @@ import type { WatchMessage } from '../watch/types.js';
 import { ViewKeys, type StoredViewValue, type ViewDefinition } from './define-view.js';
 import { ensureViews } from './ensure-views.js';
 import { retryable } from './retryable.js';
-import { letterIsOpen, ViewStorage, type Checkpoint, type Entry } from './view-storage.js';
+import { isWriteConflict } from '../store/jetstream/api.js';
+import {
+  letterIsOpen,
+  ViewStorage,
+  type Checkpoint,
+  type Entry,
+  type StoredCheckpoint,
+} from './view-storage.js';
 
 /** Options for {@link startProjector}. */
 export interface ProjectorOptions {
   /** Default `views`. */
   bucket?: string;
-  /** Events folded between KV flushes. Default 500. */
+  /**
+   * Events folded between KV flushes. Default 500, at most 999: a flush writes its values
+   * and the checkpoint in one atomic batch, and nats-server takes 1000 messages per batch.
+   */
   batchSize?: number;
   /**
    * Tries of `evolve` on one event before it is dead-lettered. Default 3. Tries reuse the
@@ -92,6 +102,15 @@ export interface Projector {
   stop(): Promise<void>;
 }
 
+/** Waits between a replay's compare-and-set tries. */
+const replayRetry = backoff([10, 50, 100, 250]);
+
+/** nats-server's default limit of messages per atomic batch, less the checkpoint's. */
+const MAX_BATCH_SIZE = 999;
+
+/** How long a flush waits for the server's answer. */
+const FLUSH_TIMEOUT_MS = 5000;
+
 /** Values kept between batches; the oldest go first. Bounds memory for views with many keys. */
 const MAX_CACHED = 10_000;
 
@@ -124,9 +143,16 @@ export async function startProjector<S, E extends EventMap>(
   ] as const)
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1))
       throw new InvalidArgumentError(name, value, 'use an integer >= 1');
-  const kv = await ensureViews(store.connection, { bucket: options.bucket });
+  if (options.batchSize !== undefined && options.batchSize > MAX_BATCH_SIZE)
+    throw new InvalidArgumentError(
+      'batchSize',
+      options.batchSize,
+      `use at most ${MAX_BATCH_SIZE}: a flush is one atomic batch of the values and the checkpoint`,
+    );
+  const bucket = options.bucket ?? 'views';
+  const kv = await ensureViews(store.connection, { bucket });
   // Sound: a view that folds any event folds E's.
-  const projector = new ViewProjector(store, view as ViewDefinition<S, E>, kv, options);
+  const projector = new ViewProjector(store, view as ViewDefinition<S, E>, kv, bucket, options);
   projector.run();
   return projector;
 }
@@ -160,6 +186,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private restartTimer?: ReturnType<typeof setTimeout>;
   /** The checkpoint last stored: a restart resumes there, whatever was folded since. */
   private checkpointed = 0;
+  /** The stored checkpoint as last read or written: what a flush compares-and-sets against. */
+  private storedCheckpoint: StoredCheckpoint = { sequence: 0, revision: 0 };
   /** Catch-up, until it hands over to the live watch. */
   private running?: Promise<void>;
   /** A fold or write that failed after stop() began: its flush must not checkpoint past it. */
@@ -175,10 +203,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     private readonly store: JetStreamEventStore<E>,
     private readonly view: ViewDefinition<S, E>,
     kv: KV,
+    bucket: string,
     private readonly options: ProjectorOptions,
   ) {
     this.keys = new ViewKeys(store.tenant, view.name);
-    this.storage = new ViewStorage(kv, this.keys, view, () => store.connection.info?.max_payload ?? Infinity);
+    this.storage = new ViewStorage(kv, { name: bucket, connection: store.connection }, this.keys, view);
     this.batchSize = options.batchSize ?? 500;
     // Dead letters are keyed by processor: name the stream and tenant, as one bucket may serve several.
     this.processor = `${store.stream}/${store.tenant}/${view.name}@v${view.version}`;
@@ -341,7 +370,14 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       try {
         next.revision = await this.storage.put(kvKey, next);
       } catch (err) {
-        if (err instanceof PayloadTooLargeError || attempt === 5) throw err;
+        if (err instanceof PayloadTooLargeError) throw err;
+        // Instances flushing the key in between, or a slow server: try again on what is stored.
+        if (attempt === 5)
+          throw new UnavailableError(`could not write ${kvKey} to replay dead letter #${sequence}`, {
+            cause: err,
+            remedy: 'Replay it again: a replay folds its event once',
+          });
+        await delay(replayRetry.backoff(attempt));
         continue;
       }
       // A value folded but not yet flushed here keeps its copy: its write conflicts and restarts.
@@ -352,6 +388,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
 
   private async catchUp(epoch: number): Promise<void> {
     const checkpoint = await this.storage.readCheckpoint();
+    this.storedCheckpoint = checkpoint;
     const keyless = await this.keylessLetters(checkpoint);
     // A restart in between: the next run is this one's successor, and owns the state below.
     if (epoch !== this.epoch) return;
@@ -545,17 +582,20 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   /**
-   * Writes every dirty key (pipelined, compare-and-set), then the checkpoint. `epoch`: the
-   * run whose work this writes; a run superseded since leaves the next one's bookkeeping alone.
+   * Writes every dirty key and the checkpoint, all or nothing (see {@link ViewStorage.commit}).
+   * `epoch`: the run whose work this writes; a run superseded since leaves the next one's
+   * bookkeeping alone.
    */
   private async flush(epoch = this.epoch): Promise<void> {
     // The checkpoint covers exactly what these writes hold, whatever is folded meanwhile.
     const keys = [...this.dirty];
     const sequence = this.lastSequence;
     this.dirty.clear();
-    await Promise.all(keys.map((k) => this.write(k, this.cache.get(k)!)));
     if (keys.length > 0 || this.processed > 0) {
-      await this.storage.writeCheckpoint({ sequence, lettersMarked: true });
+      await this.commit(
+        keys.map((k) => [k, this.cache.get(k)!] as const),
+        { sequence, lettersMarked: true },
+      );
       if (epoch === this.epoch) {
         this.checkpointed = sequence;
         this.failures = 0;
@@ -569,32 +609,70 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     }
   }
 
-  private async write(kvKey: string, entry: Entry<S>): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+  /**
+   * Commits values and checkpoint; when another instance (or a replay) wrote one of them
+   * first, settles each as below and commits the rest again. The checkpoint only moves
+   * forward: one already past this flush's stays, since its run stored every value up to it.
+   */
+  private async commit(
+    values: ReadonlyArray<readonly [string, Entry<S>]>,
+    checkpoint: Checkpoint,
+  ): Promise<void> {
+    let pending = values;
+    for (let attempt = 1; ; attempt++) {
+      const stored = this.storedCheckpoint;
+      const behind =
+        stored.sequence < checkpoint.sequence ||
+        (stored.sequence === checkpoint.sequence && !stored.lettersMarked);
+      if (pending.length === 0 && !behind) return;
       try {
-        entry.revision = await this.storage.put(kvKey, entry);
+        const revision = await this.storage.commit(
+          pending,
+          behind ? { ...checkpoint, revision: stored.revision } : undefined,
+          FLUSH_TIMEOUT_MS,
+        );
+        if (revision !== undefined) this.storedCheckpoint = { ...checkpoint, revision };
         return;
       } catch (err) {
-        if (err instanceof PayloadTooLargeError) throw err;
-        const current = await this.storage.load(kvKey);
-        // A dead letter replayed since this copy was read: folding on must not drop it.
-        // Start again from the checkpoint, on the stored value.
-        if (!sameReplays(current, entry))
-          throw new UnavailableError(`View value ${kvKey} changed by a dead-letter replay`, {
-            cause: err,
-            remedy: 'The projector starts again from its checkpoint on its own',
-          });
-        // Another instance wrote first. Same events, same order: if it is at least as far,
-        // keep its value (and fold later events onto it).
-        if (decided(current) >= decided(entry)) {
-          // Only if nothing was folded into the key since (or a restart dropped this copy).
-          if (this.cache.get(kvKey) === entry) this.cache.set(kvKey, current);
-          return;
-        }
-        if (attempt === 4) throw err;
-        entry.revision = current.revision;
+        if (!isWriteConflict(err)) throw err;
+        if (attempt === 5)
+          throw new UnavailableError(
+            `view ${this.view.name} v${this.view.version}: writes kept conflicting`,
+            {
+              cause: err,
+              remedy: 'The projector starts again from its checkpoint on its own',
+            },
+          );
+        const [current, ...loaded] = await Promise.all([
+          this.storage.readCheckpoint(),
+          ...pending.map(([key]) => this.storage.load(key)),
+        ]);
+        this.storedCheckpoint = current;
+        pending = pending.filter(([key, entry], i) => this.stillToWrite(key, entry, loaded[i]!));
       }
     }
+  }
+
+  /**
+   * After a refused flush: whether the key's copy must still be written, against what is
+   * stored now. Throws, to start again from the checkpoint, when a dead letter was replayed
+   * into it since (folding on must not drop that).
+   */
+  private stillToWrite(kvKey: string, entry: Entry<S>, current: Entry<S>): boolean {
+    if (current.revision === entry.revision) return true;
+    if (!sameReplays(current, entry))
+      throw new UnavailableError(`View value ${kvKey} changed by a dead-letter replay`, {
+        remedy: 'The projector starts again from its checkpoint on its own',
+      });
+    // Another instance wrote first. Same events, same order: if it is at least as far,
+    // keep its value (and fold later events onto it).
+    if (decided(current) >= decided(entry)) {
+      // Only if nothing was folded into the key since (or a restart dropped this copy).
+      if (this.cache.get(kvKey) === entry) this.cache.set(kvKey, current);
+      return false;
+    }
+    entry.revision = current.revision;
+    return true;
   }
 
   private async deadLetterMalformed(

@@ -1,6 +1,14 @@
-import { backoff, delay } from '@nats-io/nats-core';
+import { backoff, delay, headers, type NatsConnection } from '@nats-io/nats-core';
 import type { KV } from '@nats-io/kv';
-import { PayloadTooLargeError, UnavailableError } from '../errors.js';
+import {
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  ServerError,
+  StoreConfigError,
+  UnavailableError,
+} from '../errors.js';
+import { ApiErrorCode, isTransient, parseReply, type ApiReply } from '../store/jetstream/api.js';
+import { sendAtomicBatch } from '../store/jetstream/atomic-batch.js';
 import { encodeViewValue } from './codec.js';
 import type { StoredViewValue, ViewKeys } from './define-view.js';
 
@@ -12,6 +20,11 @@ export interface Checkpoint {
    * Absent in checkpoints written before they did: their letters are marked keyless first.
    */
   readonly lettersMarked?: true;
+}
+
+/** The stored checkpoint, with its KV revision (0: none yet). */
+export interface StoredCheckpoint extends Checkpoint {
+  readonly revision: number;
 }
 
 /** A stored value, with the KV revision to compare-and-set against (0: the key does not exist). */
@@ -55,10 +68,9 @@ const activateRetry = backoff([20, 40, 60, 80]);
 export class ViewStorage<S> {
   constructor(
     private readonly kv: KV,
+    private readonly bucket: { readonly name: string; readonly connection: NatsConnection },
     private readonly keys: ViewKeys,
     private readonly view: StoredView<S>,
-    /** The connection's max_payload, once known. */
-    private readonly maxPayload: () => number,
   ) {}
 
   /** The stored value, or a fresh one from the view's initial state. */
@@ -78,8 +90,65 @@ export class ViewStorage<S> {
 
   /** Compare-and-set on the entry's revision; returns the new revision. */
   async put(kvKey: string, entry: Entry<S>): Promise<number> {
+    const data = this.encode(kvKey, entry);
+    return entry.revision === 0
+      ? await this.kv.create(kvKey, data)
+      : await this.kv.update(kvKey, data, entry.revision);
+  }
+
+  async readCheckpoint(): Promise<StoredCheckpoint> {
+    const found = await this.kv.get(this.keys.checkpoint(this.view.version));
+    const revision = found?.revision ?? 0;
+    return found && found.operation === 'PUT'
+      ? { ...found.json<Checkpoint>(), revision }
+      : { sequence: 0, revision };
+  }
+
+  /**
+   * One flush, all or nothing: the values, each compare-and-set on its revision, and the
+   * checkpoint, compare-and-set too (when given), in one atomic batch. So a stored value
+   * is never ahead of the checkpoint: a restart never meets an event a value already holds
+   * and a change of code could decide again. Sets each value's new revision and returns
+   * the checkpoint's. A revision that moved refuses the whole batch (ServerError 10071 or
+   * 10164, see `isWriteConflict`).
+   */
+  async commit(
+    values: ReadonlyArray<readonly [string, Entry<S>]>,
+    checkpoint: StoredCheckpoint | undefined,
+    timeoutMs: number,
+  ): Promise<number | undefined> {
+    const messages = values.map(([key, entry]) => this.message(key, this.encode(key, entry), entry.revision));
+    if (checkpoint) {
+      const { revision, ...stored } = checkpoint;
+      messages.push(this.message(this.keys.checkpoint(this.view.version), JSON.stringify(stored), revision));
+    }
+    const { connection } = this.bucket;
+    let last: ApiReply;
+    if (messages.length === 1) {
+      const [m] = messages;
+      last = parseReply(
+        await connection.request(m!.subject, m!.data, { headers: m!.headers, timeout: timeoutMs }),
+      );
+    } else {
+      const { first, commit } = await sendAtomicBatch(connection, messages, timeoutMs);
+      last = first.error ? first : await commit();
+    }
+    if (last.error) throw this.refusal(last.error, messages.length);
+    // The batch's messages got contiguous sequences, which are the keys' revisions.
+    const base = last.seq! - messages.length + 1;
+    values.forEach(([, entry], i) => (entry.revision = base + i));
+    return checkpoint ? last.seq : undefined;
+  }
+
+  private message(key: string, data: Uint8Array | string, revision: number) {
+    const h = headers();
+    h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
+    return { subject: `$KV.${this.bucket.name}.${key}`, data, headers: h };
+  }
+
+  private encode(kvKey: string, entry: Entry<S>): Uint8Array {
     const data = encodeViewValue(entry);
-    const limit = this.maxPayload();
+    const limit = this.bucket.connection.info?.max_payload ?? Infinity;
     // Every later event of this key would fail the same way: stop with what to change.
     if (data.length + 256 > limit)
       throw new PayloadTooLargeError(
@@ -87,18 +156,37 @@ export class ViewStorage<S> {
         data.length,
         limit,
       );
-    return entry.revision === 0
-      ? await this.kv.create(kvKey, data)
-      : await this.kv.update(kvKey, data, entry.revision);
+    return data;
   }
 
-  async readCheckpoint(): Promise<Checkpoint> {
-    const found = await this.kv.get(this.keys.checkpoint(this.view.version));
-    return found && found.operation === 'PUT' ? found.json<Checkpoint>() : { sequence: 0 };
-  }
-
-  async writeCheckpoint(checkpoint: Checkpoint): Promise<void> {
-    await this.kv.put(this.keys.checkpoint(this.view.version), JSON.stringify(checkpoint));
+  private refusal(error: NonNullable<ApiReply['error']>, count: number): Error {
+    const refused = new ServerError(error.err_code, error.description);
+    const what = `view ${this.view.name} v${this.view.version}`;
+    switch (error.err_code) {
+      case ApiErrorCode.AtomicDisabled:
+        return new StoreConfigError(
+          `KV_${this.bucket.name}`,
+          ['allow_atomic is off, so a flush cannot be atomic'],
+          {
+            cause: refused,
+            remedy: 'Run ensureViews() on the bucket (startProjector does): it switches atomic batches on.',
+          },
+        );
+      case ApiErrorCode.BatchTooLarge:
+        return new InvalidArgumentError(
+          'batchSize',
+          count - 1,
+          `use less: a flush of ${what} is one atomic batch, and the server refused ${count} messages (${error.description})`,
+          { cause: refused },
+        );
+      default:
+        return isTransient(refused)
+          ? new UnavailableError(`the server could not take a flush of ${what} yet`, {
+              cause: refused,
+              remedy: 'The projector starts again from its checkpoint on its own',
+            })
+          : refused;
+    }
   }
 
   /**

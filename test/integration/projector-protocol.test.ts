@@ -10,7 +10,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createEventStore, defineView, type JetStreamEventStore } from '../../src/index.js';
+import { createEventStore, defineView, UnavailableError, type JetStreamEventStore } from '../../src/index.js';
 import { DeadLetterNotFoundError, ensureStore, startProjector, type Projector } from '../../src/server.js';
 import { DeadLetters } from '../../src/processing/dead-letters.js';
 import { ViewKeys } from '../../src/views/define-view.js';
@@ -144,7 +144,10 @@ class Schedule {
     this.log.push(`deploy ${fixed ? 'fixed' : 'broken'}`);
   }
 
-  /** Fixed code folds the letter's event; broken code fails, and the letter stays. */
+  /**
+   * Fixed code folds the letter's event. Broken code fails and the letter stays, unless
+   * the event is in its value already (a stale letter, which any code only removes).
+   */
   async replay(): Promise<void> {
     const instance = pick(this.rand, [...this.running, undefined]);
     const letters = await instance?.projector.deadLetters();
@@ -159,8 +162,12 @@ class Schedule {
       return replayed;
     }
     if (instance.fixed) return ignoreGone(instance.projector.replayDeadLetter(sequence));
-    await expect(instance.projector.replayDeadLetter(sequence)).rejects.toThrow(`#${sequence}`);
-    expect((await instance.projector.deadLetters()).map((l) => l.sequence)).toContain(sequence);
+    const failed = await instance.projector.replayDeadLetter(sequence).then(
+      () => false,
+      (err: Error) => (expect(err.message).toContain(`#${sequence}`), true),
+    );
+    const left = (await instance.projector.deadLetters()).map((l) => l.sequence);
+    expect(left.includes(sequence)).toBe(failed);
   }
 
   async dismiss(): Promise<void> {
@@ -181,7 +188,11 @@ class Schedule {
     await Promise.all(this.running.map((i) => i.projector.caughtUp));
     const last = this.running[0]!.projector;
     for (let letters = await last.deadLetters(); letters.length; letters = await last.deadLetters())
-      for (const { sequence } of letters) await ignoreGone(last.replayDeadLetter(sequence));
+      for (const { sequence } of letters)
+        // Unavailable: the other instances kept writing the key; the next round tries again.
+        await ignoreGone(last.replayDeadLetter(sequence)).catch((err: unknown) => {
+          if (!(err instanceof UnavailableError)) throw err;
+        });
     for (const { projector } of this.running)
       expect(
         await eventually(
@@ -231,7 +242,7 @@ test.each(seeds)('seed %i: every event is folded exactly once', { timeout: 120_0
       else if (roll < 0.58) await schedule.crash();
       else if (roll < 0.82) await schedule.replay();
       else if (roll < 0.88) await schedule.dismiss();
-      else await schedule.deploy(schedule.fixed || rand() < 0.5);
+      else await schedule.deploy(rand() < 0.5);
       // Give running instances a random share of time before the next step, or none.
       if (rand() < 0.7) await new Promise((r) => setTimeout(r, int(rand, 0, 15)));
     }

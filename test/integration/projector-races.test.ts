@@ -70,8 +70,11 @@ function gate(): { opened: Promise<void>; open: () => void } {
   return { opened: new Promise<void>((r) => (open = r)), open };
 }
 
+type Values = ReadonlyArray<readonly [string, Entry<Balance>]>;
+
 interface Storage {
-  put(key: string, entry: Entry<Balance>): Promise<number>;
+  /** A flush: values and checkpoint in one atomic batch. */
+  commit(values: Values, ...rest: unknown[]): Promise<number | undefined>;
   load(key: string): Promise<Entry<Balance>>;
 }
 
@@ -83,19 +86,19 @@ test('a flush from before a restart does not replace a value the new run folded'
   const projector = await startProjector(store, balances(), { bucket, batchSize: 3 });
   await projector.caughtUp;
   const storage = (projector as unknown as { storage: Storage }).storage;
-  const [put, load] = [storage.put.bind(storage), storage.load.bind(storage)];
-  // The live drain's put of k is held past the restart; the new run's catch-up is held
+  const [commit, load] = [storage.commit.bind(storage), storage.load.bind(storage)];
+  // The live drain's flush of k is held past the restart; the new run's catch-up is held
   // on j, after it has folded k's next event but before it flushes.
   const held = gate();
   const putHeld = gate();
   let holdPut = true;
-  storage.put = async (key, entry) => {
+  storage.commit = async (values, ...rest) => {
     if (holdPut) {
       holdPut = false;
       putHeld.open();
       await held.opened;
     }
-    return put(key, entry);
+    return commit(values, ...rest);
   };
   const loadHeld = gate();
   const loading = gate();
@@ -112,7 +115,7 @@ test('a flush from before a restart does not replace a value the new run folded'
   await store.append(j, deposit(5));
   fault.error(new UnavailableError('watch consumer lost'));
   await loading.opened;
-  held.open(); // the old drain's put lands, and its flush ends beside the new run
+  held.open(); // the old drain's flush lands beside the new run
   await sleep(300);
   loadHeld.open();
   await projector.caughtUp;
@@ -147,23 +150,24 @@ test("a dead-lettered event survives another instance writing the same key's val
   const valueKey = new ViewKeys(store.tenant, 'balances').entry(1, 'a');
   // Another instance of the same code folded the event before the poisoned one and wrote
   // first, then stopped before reaching the poisoned one.
-  const put = ViewStorage.prototype.put;
+  const commit = ViewStorage.prototype.commit;
   let once = true;
-  ViewStorage.prototype.put = async function (this: ViewStorage<Balance>, key, entry) {
-    if (once && key === valueKey) {
+  ViewStorage.prototype.commit = async function (this: ViewStorage<Balance>, values, ...rest) {
+    const entry = values.find(([key]) => key === valueKey)?.[1];
+    if (once && entry) {
       once = false;
       const { deadLettered: _, ...other } = entry;
-      await kv.update(key, encodeViewValue(other), entry.revision);
+      await kv.update(valueKey, encodeViewValue(other), entry.revision);
     }
-    return put.call(this, key, entry);
-  } as typeof put;
+    return commit.call(this, values, ...rest);
+  } as typeof commit;
   const poisoned = balances((e) => e.sequence === bad);
   try {
     const a = await startProjector(store, poisoned, { bucket, deadLetters, maxAttempts: 1 });
     await a.caughtUp;
     await a.stop();
   } finally {
-    ViewStorage.prototype.put = put;
+    ViewStorage.prototype.commit = commit;
   }
   const later = await store.append(acc, deposit(1000));
   const fixed = await startProjector(store, balances(), { bucket, deadLetters });
@@ -186,18 +190,18 @@ test('a drain failing after a restart leaves no watch behind once stopped', asyn
   const projector = await startProjector(store, balances(), { bucket });
   await projector.caughtUp;
   const storage = (projector as unknown as { storage: Storage }).storage;
-  const [put, load] = [storage.put.bind(storage), storage.load.bind(storage)];
+  const [commit, load] = [storage.commit.bind(storage), storage.load.bind(storage)];
   const failing = gate();
   const putHeld = gate();
   let stale: Entry<Balance> | undefined;
-  storage.put = async (key, entry) => {
-    if (!stale) {
-      stale = entry;
+  storage.commit = async (values, ...rest) => {
+    if (!stale && values.length > 0) {
+      stale = values[0]![1];
       putHeld.open();
       await failing.opened;
     }
-    if (entry === stale) throw new UnavailableError('put timed out');
-    return put(key, entry);
+    if (values.some(([, entry]) => entry === stale)) throw new UnavailableError('flush timed out');
+    return commit(values, ...rest);
   };
   const loadHeld = gate();
   const loading = gate();

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
 import { filter, firstValueFrom, merge, Subject, take, toArray } from 'rxjs';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createEventStore,
@@ -638,11 +638,12 @@ describe('projector failures', () => {
     );
   });
 
-  test('a batch size or attempt count below 1 is refused before anything is created', async () => {
+  test('a batch size below 1 or over the atomic batch limit, or an attempt count below 1, is refused before anything is created', async () => {
     const store = newStore();
     for (const options of [
       { batchSize: 0 },
       { batchSize: 1.5 },
+      { batchSize: 1000 },
       { maxAttempts: 0 },
       { maxAttempts: Number.NaN },
     ]) {
@@ -655,6 +656,23 @@ describe('projector failures', () => {
     for await (const name of (await new Kvm(nc).list()) as AsyncIterable<{ bucket: string }>)
       buckets.push(name.bucket);
     expect(buckets).not.toContain('never');
+  });
+
+  test('a views bucket made without atomic batches gets them, and the projector writes through it', async () => {
+    const store = newStore();
+    const bucket = 'pre-atomic';
+    await new Kvm(nc).create(bucket, { history: 1, allow_direct: true });
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info(`KV_${bucket}`)).config.allow_atomic).toBeFalsy();
+    await store.append({ type: 'account', id: 'u' }, { type: 'Deposited', data: { amount: 4 } });
+    const projector = await startProjector(store, balances(), { bucket });
+    await projector.caughtUp;
+    expect((await jsm.streams.info(`KV_${bucket}`)).config.allow_atomic).toBe(true);
+    expect((await openView<Balance>(store, balances(), { bucket }).get('u'))?.state).toEqual({
+      balance: 4,
+      count: 1,
+    });
+    await projector.stop();
   });
 
   test('a bucket name a KV bucket cannot have is an InvalidTokenError, wherever it is given', async () => {
@@ -844,21 +862,21 @@ describe('dead letters across crashes and upgrades', () => {
       watches++ === 0 ? merge(watch(...args), fault) : watch(...args)) as typeof store.watch;
     const projector = await startProjector(store, balances(), { bucket });
     await projector.caughtUp;
-    // Holds the first live checkpoint write, as a slow KV would.
-    const storage = (projector as unknown as { storage: { writeCheckpoint: (c: unknown) => Promise<void> } })
-      .storage;
-    const write = storage.writeCheckpoint.bind(storage);
+    // Holds the first live flush, as a slow KV would.
+    type Commit = (...args: unknown[]) => Promise<number | undefined>;
+    const storage = (projector as unknown as { storage: { commit: Commit } }).storage;
+    const commit = storage.commit.bind(storage);
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     let holding!: () => void;
     const holds = new Promise<void>((r) => (holding = r));
     let writes = 0;
-    storage.writeCheckpoint = async (checkpoint) => {
+    storage.commit = async (...args) => {
       if (writes++ === 0) {
         holding();
         await held;
       }
-      return write(checkpoint);
+      return commit(...args);
     };
     await store.append({ type: 'account', id: 'k0' }, deposit(1));
     await holds;

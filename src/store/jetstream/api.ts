@@ -44,6 +44,14 @@ export function parseReply(msg: Msg): ApiReply {
   return JSON.parse(decoder.decode(msg.data)) as ApiReply;
 }
 
+/** A write refused because an expected last sequence moved (10071, or 10164 in a batch): nothing was written. */
+export function isWriteConflict(err: unknown): boolean {
+  return (
+    err instanceof ServerError &&
+    (err.errCode === ApiErrorCode.WrongLastSequence || err.errCode === ApiErrorCode.ExpectationRace)
+  );
+}
+
 /** Errors from a request that are safe to retry unchanged. */
 export function isTransient(err: unknown): boolean {
   return (

@@ -1,4 +1,4 @@
-import { backoff, delay, headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { backoff, delay, headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
 import { batchIdTaken, eventIdHeader, eventIdTaken, wireEvents } from '../../codec/event-format.js';
 import {
@@ -13,7 +13,8 @@ import { assertSupportedServer } from '../../connection/server-version.js';
 import { describeEntity } from '../../subjects/subjects.js';
 import type { AppendResult } from '../types.js';
 import { fromRequestError, inboxRemedy } from '../../connection/request-errors.js';
-import { ApiErrorCode, isTransient, parseReply, type ApiReply } from './api.js';
+import { ApiErrorCode, isTransient, isWriteConflict, parseReply, type ApiReply } from './api.js';
+import { sendAtomicBatch } from './atomic-batch.js';
 import type { DirectReader } from './direct.js';
 
 /** What the append protocol needs from its store. */
@@ -55,7 +56,8 @@ export async function publishWrites(
       const last = wire.length === 1 ? await publishOne(ctx, wire[0]!) : await publishBatch(ctx, wire);
       return splitSequences(writes, last);
     } catch (err) {
-      if (isConflict(err) || isDuplicateInBatch(err)) return settleRefusal(ctx, writes, err as ServerError);
+      if (isWriteConflict(err) || isDuplicateInBatch(err))
+        return settleRefusal(ctx, writes, err as ServerError);
       // The store's maxBatch is above the server's limit; nothing was stored.
       const limit = batchLimitOf(err);
       if (limit !== undefined) throw new BatchTooLargeError(wire.length, limit);
@@ -127,32 +129,17 @@ async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number
 }
 
 async function publishBatch(ctx: PublishContext, wire: WireMessage[]): Promise<number> {
-  const batchId = nuid.next();
-  wire.forEach((m, i) => {
-    m.headers.set('Nats-Batch-Id', batchId);
-    m.headers.set('Nats-Batch-Sequence', String(i + 1));
-  });
-  const lastMsg = wire[wire.length - 1]!;
-  lastMsg.headers.set('Nats-Batch-Commit', '1');
-  const send = (m: WireMessage) =>
-    ctx.nc.request(m.event.subject, m.event.data, { headers: m.headers, timeout: ctx.timeoutMs });
-  // Pipelined: the first message is acked on its own (a refusal there ends the batch
-  // early), the middle ones need no reply, and the commit carries the batch's outcome.
-  const first = send(wire[0]!);
-  first.catch(() => undefined);
-  for (const m of wire.slice(1, -1)) ctx.nc.publish(m.event.subject, m.event.data, { headers: m.headers });
-  const commit = send(lastMsg);
-  commit.catch(() => undefined);
-  const firstAck = parseReply(await first);
-  ackedSequence(ctx, firstAck, true);
+  const messages = wire.map((m) => ({ subject: m.event.subject, data: m.event.data, headers: m.headers }));
+  const { first, commit } = await sendAtomicBatch(ctx.nc, messages, ctx.timeoutMs);
+  ackedSequence(ctx, first, true);
   // An atomic batch holds its messages until the commit, so the first is acked without a
   // sequence. A server without atomic batches stores each on arrival and acks it with one.
-  if (firstAck.seq !== undefined)
+  if (first.seq !== undefined)
     throw new UnsupportedServerError(
       ctx.nc.info?.version ?? 'unknown',
       `stored the first of the ${wire.length} events of an atomic append on its own, the rest may follow`,
     );
-  return ackedSequence(ctx, parseReply(await commit));
+  return ackedSequence(ctx, await commit());
 }
 
 /** The acked sequence; 0 for an empty ack when `allowEmpty`. Throws the server's refusal. */
@@ -182,13 +169,6 @@ function batchLimitOf(err: unknown): number | undefined {
   if (!(err instanceof ServerError && err.errCode === ApiErrorCode.BatchTooLarge)) return undefined;
   const limit = /(\d+)\s*$/.exec(err.description)?.[1];
   return limit === undefined ? undefined : Number(limit);
-}
-
-function isConflict(err: unknown): boolean {
-  return (
-    err instanceof ServerError &&
-    (err.errCode === ApiErrorCode.WrongLastSequence || err.errCode === ApiErrorCode.ExpectationRace)
-  );
 }
 
 /** A batch whose ids are already stored (a retry after a lost ack) is refused as a whole. */
