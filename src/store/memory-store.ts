@@ -13,6 +13,7 @@ import {
 import { mapHeaderSource } from '../codec/metadata.js';
 import type { EventSchemas } from '../codec/schema.js';
 import { ConcurrencyError } from '../errors.js';
+import { assertPlainToken } from '../subjects/tokens.js';
 import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
 import { decodeNow, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
@@ -38,6 +39,11 @@ export interface MemoryEventStoreOptions<E extends EventMap> {
   tenant: string;
   /** Subject prefix. Default `es`. */
   prefix?: string;
+  /**
+   * The stream the JetStream store would write to. Each append names it in a header,
+   * which counts toward `maxPayload`. Default `EVENTS`, as in `createEventStore`.
+   */
+  stream?: string;
   /** A Standard Schema per event type, validated on append and on read. */
   schemas?: EventSchemas<E>;
   /** Payload encoding. Default {@link jsonCodec}. */
@@ -76,6 +82,8 @@ export function createMemoryEventStore<E extends EventMap = EventMap>(
 /** The in-memory twin of the JetStream store. Create it with {@link createMemoryEventStore}. */
 export class MemoryEventStore<E extends EventMap = EventMap> implements EventStore<E> {
   readonly tenant: string;
+  /** The stream named in each append (see {@link MemoryEventStoreOptions.stream}). */
+  readonly stream: string;
   /** @internal How events map to subjects, headers and bytes (shared with the JetStream store). */
   readonly format: EventFormat<E>;
   /** Every stored message as it is appended; watch builds on it. */
@@ -88,6 +96,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
 
   constructor(options: MemoryEventStoreOptions<E>) {
     this.tenant = options.tenant;
+    this.stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
     this.maxPayload = options.maxPayload ?? 1024 * 1024;
     this.duplicateWindowMs = options.duplicateWindowMs ?? 120_000;
     this.format = new EventFormat(new SubjectScheme(options.prefix ?? 'es', options.tenant), {
@@ -110,7 +119,8 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     options: AppendAllOptions = {},
   ): Promise<AppendResult[]> {
     const prepared = await this.format.prepare(writes, options);
-    wireEvents(prepared, this.maxPayload); // refuses what the server would refuse as too large
+    // Refuses an event too large as the JetStream store sends it: every header counts.
+    wireEvents(prepared, this.maxPayload, this.stream);
     const replay = this.replayOf(prepared);
     if (replay) return replay;
     for (const write of prepared) {
