@@ -3,16 +3,18 @@ import type { WatchMessage, WatchOptions } from '../watch/types.js';
 import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import {
+  batchIdTaken,
   EventFormat,
   eventIdHeader,
   eventIdTaken,
   wireEvents,
+  type PreparedEvent,
   type PreparedWrite,
   type StoredMessage,
 } from '../codec/event-format.js';
 import { mapHeaderSource } from '../codec/metadata.js';
 import type { EventSchemas } from '../codec/schema.js';
-import { ConcurrencyError } from '../errors.js';
+import { ConcurrencyError, type ValidationError } from '../errors.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
 import { decodeNow, foldEvents, readEvents, toFilter } from './reading.js';
@@ -123,20 +125,14 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     wireEvents(prepared, this.maxPayload, this.stream);
     const replay = this.replayOf(prepared);
     if (replay) return replay;
-    for (const write of prepared) {
-      if (write.expect === 'any') continue;
-      const expected = write.expect === 'new' ? 0 : write.expect;
-      const actual = this.lastOn(write.entitySubject);
-      if (actual !== expected) {
-        // As the JetStream store does: a refused append that sits right after its expectation
-        // was stored before, even past the duplicate window.
-        const stored = this.anchoredReplay(prepared) ?? this.newestReplay(prepared);
-        if (stored) return stored;
-        throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
-      }
+    const refusal = this.refusalOf(prepared);
+    if (refusal) {
+      // As the JetStream store does: an earlier call may have stored this very append, found
+      // right after its expectation (even past the duplicate window) or ending its subject.
+      const stored = this.anchoredReplay(prepared) ?? this.newestReplay(prepared);
+      if (stored) return stored;
+      throw refusal;
     }
-    // Expectations first, then ids: the order nats-server checks them in.
-    this.assertIdsUnused(prepared);
     return prepared.map((write) => {
       const sequences = write.events.map((e) =>
         this.store({ subject: e.subject, data: e.data, headers: e.headers }),
@@ -281,6 +277,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
    */
   private anchoredReplay(prepared: PreparedWrite[]): AppendResult[] | undefined {
     const anchored = prepared.findIndex((w) => w.expect !== 'any');
+    if (anchored < 0) return undefined;
     const write = prepared[anchored]!;
     const before = prepared.slice(0, anchored).reduce((n, w) => n + w.events.length, 0);
     const from = (write.expect === 'new' ? 0 : (write.expect as number)) + 1;
@@ -322,12 +319,38 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     });
   }
 
-  /** Refuses an id held by another stored event: it would be dropped as a retry. */
-  private assertIdsUnused(prepared: PreparedWrite[]): void {
-    for (const event of prepared.flatMap((w) => w.events)) {
-      const at = this.storedId(event.id);
-      if (at !== undefined)
-        throw eventIdTaken(event, { sequence: at, subject: this.messages[at - 1]!.subject });
+  /**
+   * What nats-server (2.15) would refuse this append with, if anything. It checks one
+   * event's expectation before its id; an atomic batch event by event, each id before the
+   * expectation the event carries (a write's first event carries its write's).
+   */
+  private refusalOf(prepared: PreparedWrite[]): Error | undefined {
+    const events = prepared.flatMap((w) => w.events);
+    if (events.length === 1) return this.conflictOf(prepared[0]!) ?? this.idTaken(events[0]!);
+    // The server does not say which id of a batch it holds, so neither does the error.
+    const taken = (event: PreparedEvent) => this.storedId(event.id) !== undefined;
+    for (const write of prepared) {
+      const [first, ...rest] = write.events;
+      if (taken(first!)) return batchIdTaken(events);
+      const conflict = this.conflictOf(write);
+      if (conflict) return conflict;
+      if (rest.some(taken)) return batchIdTaken(events);
     }
+    return undefined;
+  }
+
+  /** The conflict when the entity is not at the version the write expects. */
+  private conflictOf(write: PreparedWrite): ConcurrencyError | undefined {
+    if (write.expect === 'any') return undefined;
+    const actual = this.lastOn(write.entitySubject);
+    if (actual === (write.expect === 'new' ? 0 : write.expect)) return undefined;
+    return new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
+  }
+
+  /** The refusal of an id another stored event holds: the event would be dropped as a retry. */
+  private idTaken(event: PreparedEvent): ValidationError | undefined {
+    const at = this.storedId(event.id);
+    if (at === undefined) return undefined;
+    return eventIdTaken(event, { sequence: at, subject: this.messages[at - 1]!.subject });
   }
 }
