@@ -1,8 +1,10 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { lastValueFrom, toArray, type Observable } from 'rxjs';
 import type { EntityRef } from '../subjects/subjects.js';
 import type { EnvelopeOf, EventStore } from '../store/types.js';
 import { isJetsourceError, type JetsourceErrorCode } from '../errors.js';
 import { Header } from '../codec/metadata.js';
+import type { WatchMessage } from '../watch/types.js';
 
 /** The event map every conformance case uses. */
 export type ConformanceEvents = {
@@ -103,6 +105,68 @@ const balance = {
     e.type === 'Deposited' ? s + e.data.amount : e.type === 'Withdrawn' ? s - e.data.amount : s,
 };
 const encode = (s: string) => new TextEncoder().encode(s);
+
+type Watched = WatchMessage<ConformanceEvents>;
+
+/** A watch's messages in short: an event's sequence, `caught-up <sequence>` or `malformed <sequence>`. */
+const summary = (messages: Watched[]) =>
+  messages.map((m) =>
+    m.kind === 'event'
+      ? m.event.sequence
+      : `${m.kind} ${m.kind === 'malformed' ? m.malformed.sequence : m.sequence}`,
+  );
+const isCaughtUp = (messages: Watched[]) => messages.some((m) => m.kind === 'caught-up');
+const holds = (sequence: number) => (messages: Watched[]) =>
+  messages.some((m) => m.kind === 'event' && m.event.sequence === sequence);
+/** The summary of everything a watch emits, once it completes. */
+const summaryWhenComplete = (watch: Observable<Watched>) =>
+  lastValueFrom(watch.pipe(toArray())).then(summary);
+
+/** A live watch's messages, recorded from the moment it is subscribed. */
+interface Recording {
+  readonly messages: Watched[];
+  /** Settles once `done` holds for the messages; fails if the watch ends first, or after 5 s. */
+  until(done: (messages: Watched[]) => boolean, what: string): Promise<void>;
+  stop(): void;
+}
+
+function record(watch: Observable<Watched>): Recording {
+  const messages: Watched[] = [];
+  let ended: string | undefined;
+  const waiting = new Set<() => void>();
+  const changed = (why?: string) => {
+    ended ??= why;
+    waiting.forEach((check) => check());
+  };
+  const subscription = watch.subscribe({
+    next: (m) => {
+      messages.push(m);
+      changed();
+    },
+    error: (err: unknown) => changed(`failed with ${String(err)}`),
+    complete: () => changed('completed'),
+  });
+  return {
+    messages,
+    until(done, what) {
+      return new Promise<void>((resolve, reject) => {
+        const settle = (why?: string) => {
+          clearTimeout(timer);
+          waiting.delete(check);
+          if (why === undefined) return resolve();
+          reject(
+            new ConformanceFailure(`${what}: the watch ${why}, after ${JSON.stringify(summary(messages))}`),
+          );
+        };
+        const check = () => (done(messages) ? settle() : ended ? settle(ended) : undefined);
+        const timer = setTimeout(() => settle('still waits after 5 s'), 5000);
+        waiting.add(check);
+        check();
+      });
+    },
+    stop: () => subscription.unsubscribe(),
+  };
+}
 
 /**
  * The behaviour every jetsource store must share. Run each case against your store with
@@ -594,6 +658,82 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
         seqs(await all(store.read(account('a'), { after: a.sequences[0], until: future }))),
         [a.version],
         'entity, after and until past the end',
+      );
+    },
+  },
+  {
+    name: 'a watch says caught-up on an empty tenant, then follows live events',
+    async run(h) {
+      const store = await h.store();
+      const watch = record(store.watch());
+      await watch.until(isCaughtUp, 'caught-up');
+      const a = await store.append(account('a'), [deposit(1), deposit(2)]);
+      const b = await store.append(account('b'), deposit(3));
+      await watch.until(holds(b.version), 'live events');
+      watch.stop();
+      equal(summary(watch.messages), ['caught-up 0', ...a.sequences, b.version], 'caught-up, then live');
+      equal(
+        watch.messages.map((m) => m.progress.caughtUp),
+        [true, true, true, true],
+        'progress says caught-up',
+      );
+    },
+  },
+  {
+    name: 'a watch follows its filter, an entity, entity type or event type, in history and live',
+    async run(h) {
+      const store = await h.store();
+      const card = { type: 'card', id: 'a' };
+      const a = await store.append(account('a'), [deposit(1), { type: 'Withdrawn', data: { amount: 1 } }]);
+      const b = await store.append(account('b'), deposit(2));
+      const c = await store.append(card, deposit(3));
+      const targets = [account('a'), { entityType: 'account' }, { eventType: 'Deposited' }];
+      const watches = targets.map((target) => record(store.watch(target)));
+      await Promise.all(watches.map((w) => w.until(isCaughtUp, 'caught-up')));
+      await store.append(card, { type: 'Withdrawn', data: { amount: 1 } }); // matches none
+      const live = await store.append(account('a'), deposit(4));
+      await Promise.all(watches.map((w) => w.until(holds(live.version), 'the live event')));
+      watches.forEach((w) => w.stop());
+      equal(
+        watches.map((w) => summary(w.messages)),
+        [
+          [...a.sequences, `caught-up ${a.version}`, live.version],
+          [...a.sequences, b.version, `caught-up ${b.version}`, live.version],
+          [a.sequences[0], b.version, c.version, `caught-up ${c.version}`, live.version],
+        ],
+        'entity, entity type, event type',
+      );
+    },
+  },
+  {
+    name: "after, until and 'new' bound a watch",
+    async run(h) {
+      const store = await h.store();
+      const s = (await store.append(account('a'), [1, 2, 3, 4, 5].map(deposit))).sequences;
+      equal(
+        await summaryWhenComplete(store.watch({}, { after: s[1], noWait: true })),
+        [s[2], s[3], s[4], `caught-up ${s[4]}`],
+        'after, no wait',
+      );
+      equal(
+        await summaryWhenComplete(store.watch({}, { after: s[0], until: s[2] })),
+        [s[1], s[2], `caught-up ${s[2]}`],
+        'after and until',
+      );
+      equal(
+        await summaryWhenComplete(store.watch(account('a'), { until: s[1] })),
+        [s[0], s[1], `caught-up ${s[1]}`],
+        'entity, until',
+      );
+      const fresh = record(store.watch({}, { after: 'new' }));
+      await fresh.until(isCaughtUp, 'caught-up');
+      const next = await store.append(account('a'), deposit(6));
+      await fresh.until(holds(next.version), 'the new event');
+      fresh.stop();
+      equal(
+        summary(fresh.messages.filter((m) => m.kind === 'event')),
+        [next.version],
+        "'new' skips the history",
       );
     },
   },
