@@ -133,12 +133,12 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
       if (stored) return stored;
       throw refusal;
     }
-    return prepared.map((write) => {
-      const sequences = write.events.map((e) =>
-        this.store({ subject: e.subject, data: e.data, headers: e.headers }),
-      );
-      return { sequences, version: sequences[sequences.length - 1]! };
-    });
+    const [first] = this.store(
+      prepared.flatMap((w) =>
+        w.events.map((e) => ({ subject: e.subject, data: e.data, headers: e.headers })),
+      ),
+    );
+    return resultsFrom(prepared, first!);
   }
 
   /**
@@ -150,7 +150,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     // Trimmed, as ids are read (and kept) trimmed.
     const id = raw.headers?.find(([name]) => name === eventIdHeader)?.[1]?.trim();
     const stored = id ? this.storedId(id) : undefined;
-    return stored ?? this.store(raw);
+    return stored ?? this.store([raw])[0]!;
   }
 
   read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
@@ -219,32 +219,21 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     );
   }
 
-  private store(raw: RawMessage): number {
-    const pairs = raw.headers ?? [];
-    const sequence = this.messages.length + 1;
-    // A repeated header reads as its first value, as on JetStream; names keep their order.
-    const lookup = new Map<string, string>();
-    // Values are read trimmed, as nats.js reads them from the wire.
-    for (const [name, value] of pairs) if (!lookup.has(name)) lookup.set(name, value.trim());
+  /**
+   * Stores one append's messages. Each is stored before any is emitted, so a watcher
+   * never sees an append half done: JetStream commits a batch whole.
+   */
+  private store(raws: ReadonlyArray<RawMessage>): number[] {
     const at = Date.now();
-    // Bytes are copied in and out, as they cross the network on JetStream: neither the
-    // writer changing its array later nor a decoder writing into its input alters history.
-    const bytes = raw.data.slice();
-    const msg: Stored = {
-      sequence,
-      subject: raw.subject,
-      get data() {
-        return bytes.slice();
-      },
-      pairs,
-      storedAt: () => at,
-      ...mapHeaderSource(lookup),
-    };
-    this.messages.push(msg);
-    const id = lookup.get(eventIdHeader);
-    if (id) this.ids.set(id, { sequence, at });
-    this.appended.next(msg);
-    return sequence;
+    const stored = raws.map((raw) => {
+      const msg = storedMessage(raw, this.messages.length + 1, at);
+      this.messages.push(msg);
+      const id = msg.header(eventIdHeader);
+      if (id) this.ids.set(id, { sequence: msg.sequence, at });
+      return msg;
+    });
+    for (const msg of stored) this.appended.next(msg);
+    return stored.map((m) => m.sequence);
   }
 
   private lastOn(subject: string): number {
@@ -311,12 +300,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
         const m = this.messages[start + i - 1];
         return m?.subject === e.subject && m.header(eventIdHeader) === e.id;
       });
-    if (!inPlace) return undefined;
-    let next = start;
-    return prepared.map((w) => {
-      const sequences = w.events.map(() => next++);
-      return { sequences, version: sequences[sequences.length - 1]! };
-    });
+    return inPlace ? resultsFrom(prepared, start) : undefined;
   }
 
   /**
@@ -353,4 +337,35 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     if (at === undefined) return undefined;
     return eventIdTaken(event, { sequence: at, subject: this.messages[at - 1]!.subject });
   }
+}
+
+/** Each write's sequences when the append's events are stored in one run from `start`. */
+function resultsFrom(prepared: PreparedWrite[], start: number): AppendResult[] {
+  let next = start;
+  return prepared.map((w) => {
+    const sequences = w.events.map(() => next++);
+    return { sequences, version: sequences[sequences.length - 1]! };
+  });
+}
+
+/** A message as the stream keeps it: headers read as nats.js reads them, bytes copied. */
+function storedMessage(raw: RawMessage, sequence: number, at: number): Stored {
+  const pairs = raw.headers ?? [];
+  // A repeated header reads as its first value, as on JetStream; names keep their order.
+  const lookup = new Map<string, string>();
+  // Values are read trimmed, as nats.js reads them from the wire.
+  for (const [name, value] of pairs) if (!lookup.has(name)) lookup.set(name, value.trim());
+  // Bytes are copied in and out, as they cross the network on JetStream: neither the
+  // writer changing its array later nor a decoder writing into its input alters history.
+  const bytes = raw.data.slice();
+  return {
+    sequence,
+    subject: raw.subject,
+    get data() {
+      return bytes.slice();
+    },
+    pairs,
+    storedAt: () => at,
+    ...mapHeaderSource(lookup),
+  };
 }

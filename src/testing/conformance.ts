@@ -1,5 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { lastValueFrom, toArray, type Observable } from 'rxjs';
+import { lastValueFrom, tap, toArray, type Observable } from 'rxjs';
 import type { EntityRef } from '../subjects/subjects.js';
 import type { EnvelopeOf, EventStore } from '../store/types.js';
 import { isJetsourceError, type JetsourceErrorCode } from '../errors.js';
@@ -677,6 +677,29 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
         [true, true, true, true],
         'progress says caught-up',
       );
+    },
+  },
+  {
+    name: 'a watch sees an atomic append whole: it is stored in full when its first event arrives',
+    async run(h) {
+      const store = await h.store();
+      let lastOnArrival: Promise<number> | undefined;
+      const watch = record(
+        store.watch().pipe(
+          tap((m) => {
+            if (m.kind === 'event') lastOnArrival ??= store.lastSequence();
+          }),
+        ),
+      );
+      await watch.until(isCaughtUp, 'caught-up');
+      const [from, to] = await store.appendAll([
+        { entity: account('from'), events: [{ type: 'Withdrawn', data: { amount: 5 } }] },
+        { entity: account('to'), events: [deposit(5), deposit(1)] },
+      ]);
+      await watch.until(holds(to!.version), 'the append');
+      watch.stop();
+      equal(summary(watch.messages).slice(1), [...from!.sequences, ...to!.sequences], 'its events');
+      equal(await lastOnArrival, to!.version, 'the last sequence when its first event arrived');
     },
   },
   {
