@@ -195,10 +195,12 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
             const from = options.after === 'new' ? this.messages.length : (options.after ?? 0);
             const history = this.messages.slice(from).filter((m) => subjectMatches(filter, m.subject));
             history.forEach((m, i) => handlers.message(m, history.length - i - 1));
-            handlers.caughtUp(Math.max(from, history[history.length - 1]?.sequence ?? 0));
+            const caughtUpAt = Math.max(from, history[history.length - 1]?.sequence ?? 0);
+            handlers.caughtUp(caughtUpAt);
             if (stopped) return;
+            // Only later events, as from a consumer starting there, even past the stream's end.
             live = this.appended.subscribe((m) => {
-              if (subjectMatches(filter, m.subject)) handlers.message(m, 0);
+              if (m.sequence > caughtUpAt && subjectMatches(filter, m.subject)) handlers.message(m, 0);
             });
           },
           stop: async () => {

@@ -761,6 +761,25 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
     },
   },
   {
+    name: 'a watch after a sequence past the end starts there, skipping events stored up to it',
+    async run(h) {
+      const store = await h.store();
+      const { version } = await store.append(account('a'), deposit(1));
+      const start = version + 2;
+      const watches = [{}, account('a')].map((target) => record(store.watch(target, { after: start })));
+      await Promise.all(watches.map((w) => w.until(isCaughtUp, 'caught-up')));
+      const later = await store.append(account('a'), [deposit(2), deposit(3), deposit(4)]);
+      await Promise.all(watches.map((w) => w.until(holds(later.version), 'the last event')));
+      watches.forEach((w) => w.stop());
+      const expected = [`caught-up ${start}`, ...later.sequences.filter((s) => s > start)];
+      equal(
+        watches.map((w) => summary(w.messages)),
+        [expected, expected],
+        'tenant and entity watch',
+      );
+    },
+  },
+  {
     name: 'bounds that are not sequences, and heartbeats under 100 ms or over a minute, are refused by reads and watches alike',
     async run(h) {
       const store = await h.store();
