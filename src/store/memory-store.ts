@@ -192,6 +192,9 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
         let stopped = false;
         return {
           start: async () => {
+            // Nothing while subscribing, as on JetStream, where the history arrives later.
+            await Promise.resolve();
+            if (stopped) return;
             const from = options.after === 'new' ? this.messages.length : (options.after ?? 0);
             const history = this.messages.slice(from).filter((m) => subjectMatches(filter, m.subject));
             history.forEach((m, i) => handlers.message(m, history.length - i - 1));
