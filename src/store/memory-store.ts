@@ -162,8 +162,10 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     return readEvents(async function* () {
       // Pending counts to the end of the stream, as JetStream's does.
       let left = messages.slice(after).filter((m) => subjectMatches(filter, m.subject)).length;
-      // Indexing live, so events appended while reading are seen, as on JetStream.
-      for (let i = after; i < messages.length && i < until; i++) {
+      // It ends where the stream ended when it started, as JetStream's reads end (near) there:
+      // a reader appending to what it reads would otherwise never finish.
+      const end = Math.min(until, messages.length);
+      for (let i = after; i < end; i++) {
         if (subjectMatches(filter, messages[i]!.subject))
           yield [decodeNow(format, { ...messages[i]!, pending: Math.max(0, --left) })];
       }

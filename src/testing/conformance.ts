@@ -662,6 +662,25 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
     },
   },
   {
+    name: 'a read ends at what was stored when it started, even while its reader appends to what it reads',
+    async run(h) {
+      const store = await h.store();
+      await store.append(account('a'), [deposit(1), deposit(2), deposit(3)]);
+      for (const target of [account('a'), { entityType: 'account' }, {}]) {
+        const what = `read of ${JSON.stringify(target)}`;
+        const stored = seqs(await all(store.read(target)));
+        const read: number[] = [];
+        for await (const event of store.read(target)) {
+          read.push(event.sequence);
+          // Later events may be read too, but a read must end.
+          if (read.length > stored.length + 100) throw new ConformanceFailure(`the ${what} never ends`);
+          await store.append(account('a'), deposit(1));
+        }
+        equal(read.slice(0, stored.length), stored, `the ${what}, what was stored when it started`);
+      }
+    },
+  },
+  {
     name: 'a watch emits nothing while subscribing, says caught-up on an empty tenant, then follows live events',
     async run(h) {
       const store = await h.store();
