@@ -3,16 +3,19 @@ import type { WatchMessage, WatchOptions } from '../watch/types.js';
 import { watchEvents } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import {
+  batchIdTaken,
   EventFormat,
   eventIdHeader,
   eventIdTaken,
   wireEvents,
+  type PreparedEvent,
   type PreparedWrite,
   type StoredMessage,
 } from '../codec/event-format.js';
 import { mapHeaderSource } from '../codec/metadata.js';
 import type { EventSchemas } from '../codec/schema.js';
-import { ConcurrencyError } from '../errors.js';
+import { ConcurrencyError, type ValidationError } from '../errors.js';
+import { assertPlainToken } from '../subjects/tokens.js';
 import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
 import { decodeNow, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
@@ -38,6 +41,11 @@ export interface MemoryEventStoreOptions<E extends EventMap> {
   tenant: string;
   /** Subject prefix. Default `es`. */
   prefix?: string;
+  /**
+   * The stream the JetStream store would write to. Each append names it in a header,
+   * which counts toward `maxPayload`. Default `EVENTS`, as in `createEventStore`.
+   */
+  stream?: string;
   /** A Standard Schema per event type, validated on append and on read. */
   schemas?: EventSchemas<E>;
   /** Payload encoding. Default {@link jsonCodec}. */
@@ -76,6 +84,8 @@ export function createMemoryEventStore<E extends EventMap = EventMap>(
 /** The in-memory twin of the JetStream store. Create it with {@link createMemoryEventStore}. */
 export class MemoryEventStore<E extends EventMap = EventMap> implements EventStore<E> {
   readonly tenant: string;
+  /** The stream named in each append (see {@link MemoryEventStoreOptions.stream}). */
+  readonly stream: string;
   /** @internal How events map to subjects, headers and bytes (shared with the JetStream store). */
   readonly format: EventFormat<E>;
   /** Every stored message as it is appended; watch builds on it. */
@@ -88,6 +98,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
 
   constructor(options: MemoryEventStoreOptions<E>) {
     this.tenant = options.tenant;
+    this.stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
     this.maxPayload = options.maxPayload ?? 1024 * 1024;
     this.duplicateWindowMs = options.duplicateWindowMs ?? 120_000;
     this.format = new EventFormat(new SubjectScheme(options.prefix ?? 'es', options.tenant), {
@@ -110,29 +121,24 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     options: AppendAllOptions = {},
   ): Promise<AppendResult[]> {
     const prepared = await this.format.prepare(writes, options);
-    wireEvents(prepared, this.maxPayload); // refuses what the server would refuse as too large
+    // Refuses an event too large as the JetStream store sends it: every header counts.
+    wireEvents(prepared, this.maxPayload, this.stream);
     const replay = this.replayOf(prepared);
     if (replay) return replay;
-    for (const write of prepared) {
-      if (write.expect === 'any') continue;
-      const expected = write.expect === 'new' ? 0 : write.expect;
-      const actual = this.lastOn(write.entitySubject);
-      if (actual !== expected) {
-        // As the JetStream store does: a refused append that sits right after its expectation
-        // was stored before, even past the duplicate window.
-        const stored = this.anchoredReplay(prepared) ?? this.newestReplay(prepared);
-        if (stored) return stored;
-        throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
-      }
+    const refusal = this.refusalOf(prepared);
+    if (refusal) {
+      // As the JetStream store does: an earlier call may have stored this very append, found
+      // right after its expectation (even past the duplicate window) or ending its subject.
+      const stored = this.anchoredReplay(prepared) ?? this.newestReplay(prepared);
+      if (stored) return stored;
+      throw refusal;
     }
-    // Expectations first, then ids: the order nats-server checks them in.
-    this.assertIdsUnused(prepared);
-    return prepared.map((write) => {
-      const sequences = write.events.map((e) =>
-        this.store({ subject: e.subject, data: e.data, headers: e.headers }),
-      );
-      return { sequences, version: sequences[sequences.length - 1]! };
-    });
+    const [first] = this.store(
+      prepared.flatMap((w) =>
+        w.events.map((e) => ({ subject: e.subject, data: e.data, headers: e.headers })),
+      ),
+    );
+    return resultsFrom(prepared, first!);
   }
 
   /**
@@ -144,7 +150,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     // Trimmed, as ids are read (and kept) trimmed.
     const id = raw.headers?.find(([name]) => name === eventIdHeader)?.[1]?.trim();
     const stored = id ? this.storedId(id) : undefined;
-    return stored ?? this.store(raw);
+    return stored ?? this.store([raw])[0]!;
   }
 
   read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
@@ -156,8 +162,10 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     return readEvents(async function* () {
       // Pending counts to the end of the stream, as JetStream's does.
       let left = messages.slice(after).filter((m) => subjectMatches(filter, m.subject)).length;
-      // Indexing live, so events appended while reading are seen, as on JetStream.
-      for (let i = after; i < messages.length && i < until; i++) {
+      // It ends where the stream ended when it started, as JetStream's reads end (near) there:
+      // a reader appending to what it reads would otherwise never finish.
+      const end = Math.min(until, messages.length);
+      for (let i = after; i < end; i++) {
         if (subjectMatches(filter, messages[i]!.subject))
           yield [decodeNow(format, { ...messages[i]!, pending: Math.max(0, --left) })];
       }
@@ -186,13 +194,18 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
         let stopped = false;
         return {
           start: async () => {
+            // Nothing while subscribing, as on JetStream, where the history arrives later.
+            await Promise.resolve();
+            if (stopped) return;
             const from = options.after === 'new' ? this.messages.length : (options.after ?? 0);
             const history = this.messages.slice(from).filter((m) => subjectMatches(filter, m.subject));
             history.forEach((m, i) => handlers.message(m, history.length - i - 1));
-            handlers.caughtUp(Math.max(from, history[history.length - 1]?.sequence ?? 0));
+            const caughtUpAt = Math.max(from, history[history.length - 1]?.sequence ?? 0);
+            handlers.caughtUp(caughtUpAt);
             if (stopped) return;
+            // Only later events, as from a consumer starting there, even past the stream's end.
             live = this.appended.subscribe((m) => {
-              if (subjectMatches(filter, m.subject)) handlers.message(m, 0);
+              if (m.sequence > caughtUpAt && subjectMatches(filter, m.subject)) handlers.message(m, 0);
             });
           },
           stop: async () => {
@@ -213,32 +226,21 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     );
   }
 
-  private store(raw: RawMessage): number {
-    const pairs = raw.headers ?? [];
-    const sequence = this.messages.length + 1;
-    // A repeated header reads as its first value, as on JetStream; names keep their order.
-    const lookup = new Map<string, string>();
-    // Values are read trimmed, as nats.js reads them from the wire.
-    for (const [name, value] of pairs) if (!lookup.has(name)) lookup.set(name, value.trim());
+  /**
+   * Stores one append's messages. Each is stored before any is emitted, so a watcher
+   * never sees an append half done: JetStream commits a batch whole.
+   */
+  private store(raws: ReadonlyArray<RawMessage>): number[] {
     const at = Date.now();
-    // Bytes are copied in and out, as they cross the network on JetStream: neither the
-    // writer changing its array later nor a decoder writing into its input alters history.
-    const bytes = raw.data.slice();
-    const msg: Stored = {
-      sequence,
-      subject: raw.subject,
-      get data() {
-        return bytes.slice();
-      },
-      pairs,
-      storedAt: () => at,
-      ...mapHeaderSource(lookup),
-    };
-    this.messages.push(msg);
-    const id = lookup.get(eventIdHeader);
-    if (id) this.ids.set(id, { sequence, at });
-    this.appended.next(msg);
-    return sequence;
+    const stored = raws.map((raw) => {
+      const msg = storedMessage(raw, this.messages.length + 1, at);
+      this.messages.push(msg);
+      const id = msg.header(eventIdHeader);
+      if (id) this.ids.set(id, { sequence: msg.sequence, at });
+      return msg;
+    });
+    for (const msg of stored) this.appended.next(msg);
+    return stored.map((m) => m.sequence);
   }
 
   private lastOn(subject: string): number {
@@ -271,6 +273,7 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
    */
   private anchoredReplay(prepared: PreparedWrite[]): AppendResult[] | undefined {
     const anchored = prepared.findIndex((w) => w.expect !== 'any');
+    if (anchored < 0) return undefined;
     const write = prepared[anchored]!;
     const before = prepared.slice(0, anchored).reduce((n, w) => n + w.events.length, 0);
     const from = (write.expect === 'new' ? 0 : (write.expect as number)) + 1;
@@ -304,20 +307,72 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
         const m = this.messages[start + i - 1];
         return m?.subject === e.subject && m.header(eventIdHeader) === e.id;
       });
-    if (!inPlace) return undefined;
-    let next = start;
-    return prepared.map((w) => {
-      const sequences = w.events.map(() => next++);
-      return { sequences, version: sequences[sequences.length - 1]! };
-    });
+    return inPlace ? resultsFrom(prepared, start) : undefined;
   }
 
-  /** Refuses an id held by another stored event: it would be dropped as a retry. */
-  private assertIdsUnused(prepared: PreparedWrite[]): void {
-    for (const event of prepared.flatMap((w) => w.events)) {
-      const at = this.storedId(event.id);
-      if (at !== undefined)
-        throw eventIdTaken(event, { sequence: at, subject: this.messages[at - 1]!.subject });
+  /**
+   * What nats-server (2.15) would refuse this append with, if anything. It checks one
+   * event's expectation before its id; an atomic batch event by event, each id before the
+   * expectation the event carries (a write's first event carries its write's).
+   */
+  private refusalOf(prepared: PreparedWrite[]): Error | undefined {
+    const events = prepared.flatMap((w) => w.events);
+    if (events.length === 1) return this.conflictOf(prepared[0]!) ?? this.idTaken(events[0]!);
+    // The server does not say which id of a batch it holds, so neither does the error.
+    const taken = (event: PreparedEvent) => this.storedId(event.id) !== undefined;
+    for (const write of prepared) {
+      const [first, ...rest] = write.events;
+      if (taken(first!)) return batchIdTaken(events);
+      const conflict = this.conflictOf(write);
+      if (conflict) return conflict;
+      if (rest.some(taken)) return batchIdTaken(events);
     }
+    return undefined;
   }
+
+  /** The conflict when the entity is not at the version the write expects. */
+  private conflictOf(write: PreparedWrite): ConcurrencyError | undefined {
+    if (write.expect === 'any') return undefined;
+    const actual = this.lastOn(write.entitySubject);
+    if (actual === (write.expect === 'new' ? 0 : write.expect)) return undefined;
+    return new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
+  }
+
+  /** The refusal of an id another stored event holds: the event would be dropped as a retry. */
+  private idTaken(event: PreparedEvent): ValidationError | undefined {
+    const at = this.storedId(event.id);
+    if (at === undefined) return undefined;
+    return eventIdTaken(event, { sequence: at, subject: this.messages[at - 1]!.subject });
+  }
+}
+
+/** Each write's sequences when the append's events are stored in one run from `start`. */
+function resultsFrom(prepared: PreparedWrite[], start: number): AppendResult[] {
+  let next = start;
+  return prepared.map((w) => {
+    const sequences = w.events.map(() => next++);
+    return { sequences, version: sequences[sequences.length - 1]! };
+  });
+}
+
+/** A message as the stream keeps it: headers read as nats.js reads them, bytes copied. */
+function storedMessage(raw: RawMessage, sequence: number, at: number): Stored {
+  const pairs = raw.headers ?? [];
+  // A repeated header reads as its first value, as on JetStream; names keep their order.
+  const lookup = new Map<string, string>();
+  // Values are read trimmed, as nats.js reads them from the wire.
+  for (const [name, value] of pairs) if (!lookup.has(name)) lookup.set(name, value.trim());
+  // Bytes are copied in and out, as they cross the network on JetStream: neither the
+  // writer changing its array later nor a decoder writing into its input alters history.
+  const bytes = raw.data.slice();
+  return {
+    sequence,
+    subject: raw.subject,
+    get data() {
+      return bytes.slice();
+    },
+    pairs,
+    storedAt: () => at,
+    ...mapHeaderSource(lookup),
+  };
 }

@@ -12,6 +12,7 @@ import {
   UnsupportedServerError,
 } from '../../src/index.js';
 import { ensureProcessorStream, ensureStore } from '../../src/server.js';
+import { createMemoryEventStore } from '../../src/testing/index.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
@@ -322,6 +323,27 @@ describe('store errors', () => {
     expect(err).toBeInstanceOf(PayloadTooLargeError);
     expect((err as PayloadTooLargeError).limit).toBe(65536);
     expect(await store.version({ type: 'a', id: '1' })).toBe(0);
+  });
+
+  test('the in-memory store refuses an event at the size the JetStream store counts', async () => {
+    const options = { tenant: 'x', prefix: 'twin', stream: unique('S') };
+    const stores = [
+      createEventStore({ connection: nc, ...options }),
+      createMemoryEventStore({ ...options, maxPayload: nc.info!.max_payload }),
+    ];
+    const sizes = await Promise.all(
+      stores.map((store) =>
+        store
+          .append(
+            { type: 'a', id: '1' },
+            { type: 'E', data: { blob: 'x'.repeat(70_000) } },
+            { expect: 'new' },
+          )
+          .catch((e: PayloadTooLargeError) => e.size),
+      ),
+    );
+    expect(sizes[0]).toBeGreaterThan(65_536);
+    expect(sizes[1]).toBe(sizes[0]);
   });
 
   test('a store whose maxBatch is above the server limit gets BatchTooLargeError from the server', async () => {

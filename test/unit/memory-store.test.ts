@@ -50,6 +50,11 @@ describe('in-memory store limits, as the server keeps them', () => {
     await expect(
       store.append({ type: 'account', id: 'near2' }, near, { expect: 'new' }),
     ).rejects.toBeInstanceOf(PayloadTooLargeError);
+    // So does the stream it names, as the JetStream store sends it.
+    const named = createMemoryEventStore({ tenant: 't', maxPayload: 1000, stream: 'S'.repeat(64) });
+    await expect(named.append({ type: 'account', id: 'near' }, near)).rejects.toBeInstanceOf(
+      PayloadTooLargeError,
+    );
     // The default is nats-server's 1 MiB.
     const big = createMemoryEventStore({ tenant: 't' });
     await expect(
@@ -144,6 +149,10 @@ describe('in-memory store limits, as the server keeps them', () => {
 
   test.each([Number.NaN, 0, -1, 1.5])('maxBatch %s is refused when the store is opened', (maxBatch) => {
     expect(() => createMemoryEventStore({ tenant: 't', maxBatch })).toThrow(/invalid maxBatch/);
+  });
+
+  test('a stream name JetStream would refuse is refused when the store is opened', () => {
+    expect(() => createMemoryEventStore({ tenant: 't', stream: 'a.b' })).toThrow(/invalid stream/);
   });
 
   test('version belongs to one entity: a filter is refused', async () => {

@@ -1,6 +1,6 @@
 import { TestScheduler } from 'rxjs/testing';
 import { lastValueFrom, Observable, toArray, take } from 'rxjs';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import {
   foldState,
   foldWatch,
@@ -109,7 +109,9 @@ describe('toStore', () => {
     expect(external.getSnapshot()).toBe(-1);
     let changes = 0;
     const off = external.subscribe(() => changes++);
-    expect(external.getSnapshot()).toBe(0); // caught up on an empty entity
+    // The watch starts once subscribe has returned, as on JetStream: then it is caught up.
+    expect(external.getSnapshot()).toBe(-1);
+    await vi.waitFor(() => expect(external.getSnapshot()).toBe(0));
     await store.append(entity, { type: 'Added', data: { n: 5 } });
     expect(external.getSnapshot()).toBe(5);
     off();
@@ -118,7 +120,7 @@ describe('toStore', () => {
     expect(changes).toBe(2);
   });
 
-  test('an error is rethrown by getSnapshot', () => {
+  test('an error is rethrown by getSnapshot', async () => {
     const store = createMemoryEventStore<Events>({ tenant: 't' });
     store.appendRaw({
       subject: store.format.scheme.event({ type: 'x', id: 'y' }, 'Added'),
@@ -126,7 +128,7 @@ describe('toStore', () => {
     });
     const external = toStore(store.watch(), undefined);
     external.subscribe(() => undefined);
-    expect(() => external.getSnapshot()).toThrow(/malformed/);
+    await vi.waitFor(() => expect(() => external.getSnapshot()).toThrow(/malformed/));
   });
 
   test('a restart after the last listener left starts clean, as an error boundary retry needs', () => {
