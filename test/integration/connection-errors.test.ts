@@ -40,6 +40,27 @@ test('a runtime without WebSocket and no wsFactory fails at once, saying what to
   }
 });
 
+test('a wsFactory that fails rejects at once, naming it and keeping its error', async () => {
+  const missing = new Error('ws module missing');
+  const factories = [
+    async () => Promise.reject(missing),
+    () => {
+      throw missing;
+    },
+  ];
+  for (const failing of factories) {
+    const started = Date.now();
+    const err = await connect({ servers: t.server.wsUrl, wsFactory: failing }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toMatch(/^invalid wsFactory: it made no WebSocket .*ws module missing/);
+    expect((err as Error).cause).toBe(missing);
+    expect(Date.now() - started).toBeLessThan(2000);
+  }
+  const noSocket = async () => ({}) as Awaited<ReturnType<typeof wsFactory>>;
+  const err = await connect({ servers: t.server.wsUrl, wsFactory: noSocket }).catch((e: unknown) => e);
+  expect((err as Error).message).toMatch(/invalid wsFactory: .*returned no \{ socket, encrypted \}/);
+});
+
 test('a server address that is no URL is an InvalidArgumentError naming it', async () => {
   const err = await connect({ servers: 'ws://', wsFactory }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(InvalidArgumentError);
