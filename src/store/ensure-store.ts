@@ -68,6 +68,13 @@ function whole(name: string, value: number | undefined, fallback: number, min: n
   return value;
 }
 
+/**
+ * The `replicas` option of a stream or bucket an admin step creates: an integer >= 1,
+ * default 1. Checked before the server is asked, which would refuse a negative or
+ * fractional count in its own words, and a string as invalid JSON.
+ */
+export const replicasOption = (replicas: number | undefined): number => whole('replicas', replicas, 1, 1);
+
 /** Prefixes whose subjects NATS uses for replies (`$`-subjects are refused as tokens already). */
 const reservedPrefix = /^_INBOX/i;
 
@@ -110,7 +117,7 @@ function storeConfig(options: EnsureStoreOptions): StreamConfigWanted & { subjec
     max_bytes: maxBytes === 0 ? -1 : maxBytes,
     max_msgs: -1,
     max_msgs_per_subject: -1,
-    num_replicas: whole('replicas', options.replicas, 1, 1),
+    num_replicas: replicasOption(options.replicas),
     duplicate_window: nanos(duplicateWindowMs),
     allow_atomic: true,
     allow_direct: true,
@@ -304,7 +311,7 @@ export async function ensureProcessorStream(
     max_bytes: -1,
     max_msgs: -1,
     max_msgs_per_subject: -1,
-    num_replicas: whole('replicas', options.replicas, 1, 1),
+    num_replicas: replicasOption(options.replicas),
     deny_delete: true,
     deny_purge: true,
     compression: StoreCompression.S2,

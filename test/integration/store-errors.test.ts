@@ -6,12 +6,13 @@ import {
   createEventStore,
   InvalidArgumentError,
   PayloadTooLargeError,
+  ServerError,
   StoreConfigError,
   StoreNotFoundError,
   UnavailableError,
   UnsupportedServerError,
 } from '../../src/index.js';
-import { ensureProcessorStream, ensureStore } from '../../src/server.js';
+import { DeadLetters, ensureProcessorStream, ensureStore, ensureViews } from '../../src/server.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
@@ -139,6 +140,35 @@ describe('ensureStore', () => {
     // The server stores a 0 byte limit as unlimited; asking again must not then differ.
     expect((await ensureStore(nc, { stream, prefix, maxBytes: 0 })).created).toBe(true);
     expect((await ensureStore(nc, { stream, prefix, maxBytes: 0 })).created).toBe(false);
+  });
+
+  test('options a single server cannot meet are a ServerError that says what to change', async () => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    const bucket = stream.toLowerCase();
+    const refusals: Array<[Promise<unknown>, number, RegExp]> = [
+      [ensureStore(nc, { stream, prefix, replicas: 3 }), 10074, /Use replicas: 1/],
+      [ensureStore(nc, { stream, prefix, maxBytes: 2 ** 52 }), 10047, /Ask for less \(maxBytes\)/],
+      [ensureProcessorStream(nc, { stream, replicas: 3 }), 10074, /Use replicas: 1/],
+      [ensureViews(nc, { bucket, replicas: 3 }), 10074, /Use replicas: 1/],
+      [ensureViews(nc, { bucket, replicas: -1 }), 10133, /Change what the server names/],
+      [
+        ensureViews(nc, { bucket, replicas: '2' as unknown as number }),
+        10025,
+        /Change what the server names/,
+      ],
+      [DeadLetters.open(nc, { bucket, replicas: 3 }), 10074, /Use replicas: 1/],
+    ];
+    for (const [step, errCode, remedy] of refusals) {
+      const err = await step.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ServerError);
+      expect(err).toMatchObject({ errCode, cause: expect.any(Error) });
+      expect((err as Error).message).toMatch(remedy);
+    }
+    for (const replicas of [-1, 1.5, '2' as unknown as number])
+      await expect(DeadLetters.open(nc, { bucket, replicas })).rejects.toThrow(
+        /^invalid replicas .*: use an integer >= 1$/,
+      );
   });
 
   test('a processor stream that copies only part of the store is refused', async () => {
@@ -331,8 +361,20 @@ describe('store errors', () => {
     const events = Array.from({ length: 1001 }, (_, i) => ({ type: 'E', data: { i } }));
     const err = await store.append({ type: 'a', id: '1' }, events).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BatchTooLargeError);
-    expect(err).toMatchObject({ count: 1001, limit: 1000 });
+    expect(err).toMatchObject({ count: 1001, limit: 1000, cause: expect.any(ServerError) });
     expect(await store.version({ type: 'a', id: '1' })).toBe(0);
+  });
+
+  test('a multi-event append to a stream without atomic batches is a StoreConfigError keeping the refusal', async () => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    await (await jetstreamManager(nc)).streams.add({ name: stream, subjects: [`${prefix}.>`] });
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix, stream });
+    const events = [1, 2].map((i) => ({ type: 'E', data: { i } }));
+    const err = await store.append({ type: 'a', id: '1' }, events).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreConfigError);
+    expect((err as Error).message).toMatch(/allow_atomic is off/);
+    expect((err as Error).cause).toMatchObject({ errCode: 10174 });
   });
 });
 
