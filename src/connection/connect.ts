@@ -7,6 +7,7 @@ import {
 } from '../errors.js';
 import { fromRequestError } from './request-errors.js';
 import { failingFast, type FactoryFailure } from './ws-factory.js';
+import { assertApiPrefix } from '../subjects/tokens.js';
 import {
   createInbox,
   Empty,
@@ -62,6 +63,7 @@ export const connectionDefaults: Readonly<Partial<WsConnectionOptions>> = {
  */
 export async function connect(options: ConnectOptions): Promise<NatsConnection> {
   const { tenant, apiPrefix, ...rest } = options;
+  if (apiPrefix !== undefined) assertApiPrefix(apiPrefix);
   // nats.js would wait forever for a socket it cannot make.
   if (typeof globalThis.WebSocket === 'undefined' && !rest.wsFactory)
     throw new InvalidArgumentError(

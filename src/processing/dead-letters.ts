@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
-import { replicasOption } from '../store/ensure-store.js';
+import { replicasOption } from '../options.js';
 import { assertBucketName, encodeToken } from '../subjects/tokens.js';
 
 /** An event a processor or projector gave up on, kept until it is replayed or dismissed. */

@@ -10,6 +10,8 @@ import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import { toFilter } from '../store/reading.js';
 import type { EnvelopeOf, EventMap, ReadTarget } from '../store/types.js';
 import { subjectMatches } from '../subjects/subjects.js';
+import { assertPlainToken } from '../subjects/tokens.js';
+import { timeoutOption } from '../options.js';
 import {
   deliveriesExhausted,
   propagationOf,
@@ -181,8 +183,12 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   const policy = resolvePolicy(name, options);
   const durable = durableName(store.tenant, name);
   const filter = store.format.scheme.filter(toFilter(options.filter ?? {}));
+  const timeoutMs = timeoutOption('timeoutMs', options.timeoutMs);
+  const stream =
+    options.consumerStream === undefined
+      ? `${store.stream}_WORK`
+      : assertPlainToken('consumerStream', options.consumerStream);
   const jsm = await jetstreamManager(store.connection, { checkAPI: false });
-  const stream = options.consumerStream ?? `${store.stream}_WORK`;
   // A missing mirror is made by ensureProcessorStream, not ensureStore.
   const mirrorRemedy =
     'create the mirror once with ensureProcessorStream() (service role), or set consumerStream';
@@ -206,7 +212,7 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   });
   await ensureDurable(jsm, stream, name, consumerConfig(consumer, filter, policy), mirrorRemedy);
   const letters = `${store.stream}/${durable}`;
-  const resolved = { policy, durable, letters, consumer, filter, jsm, deadLetters, stream };
+  const resolved = { policy, durable, letters, consumer, filter, jsm, deadLetters, stream, timeoutMs };
   const processor = new DurableProcessor(options, resolved);
   await processor.start();
   return processor;
@@ -223,6 +229,8 @@ interface Resolved {
   filter: string;
   jsm: JetStreamManager;
   deadLetters: DeadLetters;
+  /** Per-request timeout of replays' direct gets. */
+  timeoutMs: number;
 }
 
 class DurableProcessor<E extends EventMap> implements Processor {
@@ -454,8 +462,8 @@ class DurableProcessor<E extends EventMap> implements Processor {
   }
 
   private async replay(letter: DeadLetter): Promise<ReplayResult> {
-    const { store, timeoutMs } = this.options;
-    const stored = await storedAt(store.connection, store.stream, letter.sequence, timeoutMs ?? 5000);
+    const { store } = this.options;
+    const stored = await storedAt(store.connection, store.stream, letter.sequence, this.resolved.timeoutMs);
     // The subject check keeps a foreign or reused sequence from reaching this handler.
     if (
       !stored ||

@@ -61,6 +61,12 @@ test('a wsFactory that fails rejects at once, naming it and keeping its error', 
   expect((err as Error).message).toMatch(/invalid wsFactory: .*returned no \{ socket, encrypted \}/);
 });
 
+test('an apiPrefix that cannot prefix a subject is refused before connecting', async () => {
+  const err = await t.connect({ apiPrefix: 'bad prefix' }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(InvalidArgumentError);
+  expect((err as Error).message).toMatch(/^invalid apiPrefix "bad prefix": use a subject prefix such as/);
+});
+
 test('a server address that is no URL is an InvalidArgumentError naming it', async () => {
   const err = await connect({ servers: 'ws://', wsFactory }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(InvalidArgumentError);

@@ -263,6 +263,33 @@ describe('servers too old for atomic appends', () => {
 });
 
 describe('store errors', () => {
+  test('options that would hang, retry forever or read nothing are refused when the store is opened', async () => {
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ['timeoutMs', { timeoutMs: -1 }],
+      ['timeoutMs', { timeoutMs: 'abc' }],
+      ['timeoutMs', { timeoutMs: 2 ** 31 }], // a timer that long fires at once
+      ['readPageSize', { readPageSize: 0 }],
+      ['readPageSize', { readPageSize: 'x' }],
+      ['readPageSize', { readPageSize: -5 }],
+      ['retries', { retries: Number.NaN }],
+      ['retries', { retries: -1 }],
+      ['duplicateWindowMs', { duplicateWindowMs: 0 }],
+      ['apiPrefix', { apiPrefix: 'bad prefix' }],
+      ['apiPrefix', { apiPrefix: 'X.*' }],
+      ['apiPrefix', { apiPrefix: 'JS..API' }],
+      ['apiPrefix', { apiPrefix: '' }],
+      ['connection', { connection: undefined }],
+    ];
+    for (const [name, options] of bad) {
+      const open = () => createEventStore({ connection: nc, tenant: 'x', ...options });
+      expect(open, name).toThrow(InvalidArgumentError);
+      expect(open, name).toThrow(new RegExp(`^invalid ${name}\\b`));
+    }
+    expect(createEventStore({ connection: nc, tenant: 'x', apiPrefix: 'JS.API', retries: 0 }).apiPrefix).toBe(
+      'JS.API',
+    );
+  });
+
   test('a missing stream is reported as StoreNotFoundError on append and read', async () => {
     const store = createEventStore({
       connection: nc,

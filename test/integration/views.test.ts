@@ -672,6 +672,16 @@ describe('projector failures', () => {
     }
   });
 
+  test('openView refuses a timeout or API prefix it cannot use, before any request', () => {
+    const store = newStore();
+    for (const timeoutMs of [-1, 0, Number.NaN, 'abc' as unknown as number])
+      expect(() => openView(store, balances(), { timeoutMs })).toThrow(
+        /^invalid timeoutMs .*: use an integer/,
+      );
+    const source = { connection: nc, tenant: store.tenant, apiPrefix: 'X.*' };
+    expect(() => openView(source, balances())).toThrow(/^invalid apiPrefix "X\.\*"/);
+  });
+
   test('two versions catching up at once leave the newer one serving', async () => {
     for (let round = 0; round < 8; round++) {
       const store = newStore();
