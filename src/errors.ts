@@ -143,11 +143,14 @@ export class ValidationError extends JetsourceError {
   constructor(
     readonly eventType: string,
     readonly issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>,
+    /** `cause`: what the validator or codec threw, when it threw rather than listing issues. */
+    options?: { cause?: unknown },
   ) {
     super(
       'VALIDATION',
       `${eventType} is invalid: ${issues.map((i) => (i.path?.length ? `${i.path.map(pathKey).join('.')}: ` : '') + i.message).join('; ')}. ` +
         'Nothing was written.',
+      options,
     );
     this.name = 'ValidationError';
   }

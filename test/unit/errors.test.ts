@@ -73,8 +73,8 @@ const cases: Case[] = [
   {
     name: 'ValidationError',
     code: 'VALIDATION',
-    make: () => new ValidationError('placed', [{ message: 'required', path: ['amount'] }]),
-    keepsCause: false,
+    make: (c) => new ValidationError('placed', [{ message: 'required', path: ['amount'] }], { cause: c }),
+    keepsCause: true,
     advice: /amount: required\. Nothing was written/,
   },
   {
