@@ -180,9 +180,12 @@ const secretConsumerName = (durable: string) =>
  */
 export async function startProcessor<E extends EventMap>(options: ProcessorOptions<E>): Promise<Processor> {
   const { store, name } = options;
+  // Without a handler every event would fail, and be dead-lettered, one by one.
+  if (typeof options.handler !== 'function')
+    throw new ProcessorConfigError(name, ['handler must be a function (event, context) => …']);
   const policy = resolvePolicy(name, options);
   const durable = durableName(store.tenant, name);
-  const filter = store.format.scheme.filter(toFilter(options.filter ?? {}));
+  const filter = store.format.scheme.filter(toFilter(options.filter ?? {}, 'filter'));
   const timeoutMs = timeoutOption('timeoutMs', options.timeoutMs);
   const stream =
     options.consumerStream === undefined

@@ -720,6 +720,15 @@ describe('processor: configuration', () => {
     expect(names.some((n) => n.endsWith('~bad'))).toBe(false);
   });
 
+  test('a processor without a handler is refused before anything is created', async () => {
+    const attempt = start({ store: newStore(), name: 'handless', handler: undefined as never, ...fast });
+    await expect(attempt).rejects.toBeInstanceOf(ProcessorConfigError);
+    await expect(attempt).rejects.toThrow(/processor "handless": handler must be a function/);
+    const names: string[] = [];
+    for await (const name of jsm.consumers.list(stream)) names.push(name.name);
+    expect(names.some((n) => n.includes('~handless'))).toBe(false);
+  });
+
   test('a timeoutMs or consumerStream it cannot use is refused before anything is created', async () => {
     const store = newStore();
     const refusals: Array<[Partial<ProcessorOptions<Events>>, RegExp]> = [
