@@ -12,7 +12,13 @@ import {
   UnavailableError,
   type ReadTarget,
 } from '../../src/index.js';
-import { ensureProcessorStream, ensureStore, ensureViews, startProjector } from '../../src/server.js';
+import {
+  ensureProcessorStream,
+  ensureStore,
+  ensureViews,
+  startProcessor,
+  startProjector,
+} from '../../src/server.js';
 import { startNatsServer } from '../../src/testing/index.js';
 import { devUser, useServer, wsFactory, type TestServer } from '../support/nats.js';
 
@@ -131,10 +137,13 @@ test('admin steps run by a tenant writer say they need the service role', async 
     await ensureProcessorStream(writer, {}).catch((e: unknown) => e),
     await ensureViews(writer).catch((e: unknown) => e),
     await startProjector(store, view).catch((e: unknown) => e),
+    await startProcessor({ store, name: 'admin-check', handler: () => {} }).catch((e: unknown) => e),
   ];
   for (const err of errs) {
     expect(err).toBeInstanceOf(PermissionDeniedError);
     expect((err as Error).message).toMatch(/is an admin step: .*service role/);
+    // Another API prefix would not help: these need the service role.
+    expect((err as Error).message).not.toMatch(/apiPrefix/);
   }
 });
 
