@@ -65,7 +65,15 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
   // Only the schema version is a number; any other non-string is refused below, not coerced.
   for (const [k, v] of optional)
     if (v !== undefined) pairs.push([k, k === Header.SchemaVersion ? String(v) : (v as string)]);
-  for (const [k, v] of Object.entries(fields.meta ?? {})) {
+  const meta = fields.meta ?? {};
+  // A string or an array would be read index by index ({ 0: 'a', … }), a Map as empty.
+  if (Object.prototype.toString.call(meta) !== '[object Object]')
+    throw new InvalidArgumentError(
+      'meta',
+      meta,
+      'use a plain object of string values, such as { source: "web" }',
+    );
+  for (const [k, v] of Object.entries(meta)) {
     if (!metaKey.test(k))
       throw new InvalidArgumentError('meta key', k, 'use letters, digits and "-" (max 64)');
     pairs.push([Header.MetaPrefix + k, v]);

@@ -172,6 +172,17 @@ describe('toHeaderPairs', () => {
     );
   });
 
+  test.each<[string, unknown]>([
+    ['a string', 'abc'],
+    ['an array', ['a', 'b']],
+    ['a Map', new Map([['source', 'web']])],
+    ['a number', 7],
+  ])('refuses meta that is %s instead of storing it index by index (or not at all)', (_label, meta) => {
+    const run = () => toHeaderPairs({ ...base, meta: meta as Record<string, string> });
+    expect(run).toThrow(InvalidArgumentError);
+    expect(run).toThrow(/^invalid meta .*: use a plain object of string values/);
+  });
+
   test('refuses non-string meta values', () => {
     const meta = { n: 1 } as unknown as Record<string, string>;
     expect(() => toHeaderPairs({ ...base, meta })).toThrow(InvalidArgumentError);
