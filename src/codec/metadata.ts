@@ -85,16 +85,12 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
       bytes += k.length + v.length + 4;
       continue;
     }
-    if (typeof v !== 'string') throw new InvalidArgumentError(`header ${k}`, v, 'must be a string');
+    if (typeof v !== 'string') throw new InvalidArgumentError(fieldOf(k), v, 'must be a string');
     if (badValue.test(v))
-      throw new InvalidArgumentError(
-        `header ${k}`,
-        v,
-        'must be one line, without leading or trailing spaces',
-      );
+      throw new InvalidArgumentError(fieldOf(k), v, 'must be one line, without leading or trailing spaces');
     // Headers travel as UTF-8: distinct lone surrogates would all arrive as U+FFFD, so two
     // different event ids would deduplicate as one.
-    if (!isWellFormed(v)) throw new InvalidArgumentError(`header ${k}`, v, 'is not well-formed Unicode');
+    if (!isWellFormed(v)) throw new InvalidArgumentError(fieldOf(k), v, 'is not well-formed Unicode');
     bytes += k.length + utf8Length(v) + 4;
   }
   if (bytes > MAX_EVENT_HEADER_BYTES)
@@ -105,6 +101,19 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
     );
   return pairs;
 }
+
+/** The field a header carries, as the caller wrote it: errors name that, not the header. */
+const headerFields: Readonly<Record<string, string>> = {
+  [Header.Id]: 'event id',
+  [Header.Type]: 'event type',
+  [Header.Time]: 'time',
+  [Header.Tenant]: 'tenant',
+  [Header.SchemaVersion]: 'schemaVersion',
+  [Header.CorrelationId]: 'correlationId',
+  [Header.CausationId]: 'causationId',
+  [Header.Traceparent]: 'traceparent',
+};
+const fieldOf = (header: string) => headerFields[header] ?? `meta.${header.slice(Header.MetaPrefix.length)}`;
 
 /**
  * nats-server refuses a message whose header block exceeds 64 KiB. The append protocol
