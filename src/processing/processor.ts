@@ -183,6 +183,9 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   // Without a handler every event would fail, and be dead-lettered, one by one.
   if (typeof options.handler !== 'function')
     throw new ProcessorConfigError(name, ['handler must be a function (event, context) => …']);
+  // Processors need JetStream's durable consumers: the in-memory store has no connection.
+  if (typeof store?.connection !== 'object' || store.connection === null)
+    throw new ProcessorConfigError(name, ['store must be one from createEventStore(), on a NATS connection']);
   const policy = resolvePolicy(name, options);
   const durable = durableName(store.tenant, name);
   const filter = store.format.scheme.filter(toFilter(options.filter ?? {}, 'filter'));

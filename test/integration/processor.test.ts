@@ -720,10 +720,12 @@ describe('processor: configuration', () => {
     expect(names.some((n) => n.endsWith('~bad'))).toBe(false);
   });
 
-  test('a processor without a handler is refused before anything is created', async () => {
+  test('a processor without a handler or a store is refused before anything is created', async () => {
     const attempt = start({ store: newStore(), name: 'handless', handler: undefined as never, ...fast });
     await expect(attempt).rejects.toBeInstanceOf(ProcessorConfigError);
     await expect(attempt).rejects.toThrow(/processor "handless": handler must be a function/);
+    const storeless = start({ store: undefined as never, name: 'handless', handler: () => {}, ...fast });
+    await expect(storeless).rejects.toThrow(/processor "handless": store must be one from createEventStore/);
     const names: string[] = [];
     for await (const name of jsm.consumers.list(stream)) names.push(name.name);
     expect(names.some((n) => n.includes('~handless'))).toBe(false);
