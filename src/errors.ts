@@ -125,11 +125,14 @@ export class BatchTooLargeError extends JetsourceError {
   constructor(
     readonly count: number,
     readonly limit: number,
+    /** `cause`: the server's refusal, when the server (not the store's `maxBatch`) set the limit. */
+    options?: { cause?: unknown },
   ) {
     super(
       'BATCH_TOO_LARGE',
       `an atomic append of ${count} events exceeds the batch limit of ${limit}. ` +
         'Split it, or raise jetstream.limits.batch.max_msgs on the server and `maxBatch` on the store.',
+      options,
     );
     this.name = 'BatchTooLargeError';
   }
@@ -140,11 +143,14 @@ export class ValidationError extends JetsourceError {
   constructor(
     readonly eventType: string,
     readonly issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>,
+    /** `cause`: what the validator or codec threw, when it threw rather than listing issues. */
+    options?: { cause?: unknown },
   ) {
     super(
       'VALIDATION',
       `${eventType} is invalid: ${issues.map((i) => (i.path?.length ? `${i.path.map(pathKey).join('.')}: ` : '') + i.message).join('; ')}. ` +
         'Nothing was written.',
+      options,
     );
     this.name = 'ValidationError';
   }
@@ -295,11 +301,12 @@ export class ServerError extends JetsourceError {
     readonly errCode: number,
     /** The server's own words. */
     readonly description: string,
-    options?: { cause?: unknown },
+    /** `remedy`: what to change, when the caller knows (default: report it). */
+    options?: { cause?: unknown; remedy?: string },
   ) {
     super(
       'SERVER',
-      `nats-server refused (${errCode}): ${description}. Report it if jetsource should map it.`,
+      `nats-server refused (${errCode}): ${description}. ${options?.remedy ?? 'Report it if jetsource should map it.'}`,
       options,
     );
     this.name = 'ServerError';

@@ -188,9 +188,11 @@ export class EventFormat<E extends EventMap> {
     try {
       bytes = this.options.codec.encode(data);
     } catch (cause) {
-      throw new ValidationError(type, [
-        { message: `cannot be encoded: ${String((cause as Error | null)?.message ?? cause)}` },
-      ]);
+      throw new ValidationError(
+        type,
+        [{ message: `cannot be encoded: ${String((cause as Error | null)?.message ?? cause)}` }],
+        { cause },
+      );
     }
     // By tag, not instanceof: a codec may build its arrays in another realm (a vm, an iframe).
     if (Object.prototype.toString.call(bytes) !== '[object Uint8Array]')
@@ -208,7 +210,7 @@ export class EventFormat<E extends EventMap> {
       ]);
     }
     const checked = await check(schemas?.[type], data);
-    if (!checked.ok) throw new ValidationError(type, checked.issues);
+    if (!checked.ok) throw new ValidationError(type, checked.issues, { cause: checked.cause });
     return checked.value;
   }
 }
@@ -330,7 +332,8 @@ function checkedEnvelope<E extends EventMap>(
   address: EventAddress,
   checked: Checked,
 ): EnvelopeOf<E> {
-  if (!checked.ok) throw malformed(msg, 'validation', checked.issues.map((i) => i.message).join('; '));
+  if (!checked.ok)
+    throw malformed(msg, 'validation', checked.issues.map((i) => i.message).join('; '), checked.cause);
   return envelope<E>(msg, address, checked.value);
 }
 

@@ -65,7 +65,15 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
   // Only the schema version is a number; any other non-string is refused below, not coerced.
   for (const [k, v] of optional)
     if (v !== undefined) pairs.push([k, k === Header.SchemaVersion ? String(v) : (v as string)]);
-  for (const [k, v] of Object.entries(fields.meta ?? {})) {
+  const meta = fields.meta ?? {};
+  // A string or an array would be read index by index ({ 0: 'a', … }), a Map as empty.
+  if (Object.prototype.toString.call(meta) !== '[object Object]')
+    throw new InvalidArgumentError(
+      'meta',
+      meta,
+      'use a plain object of string values, such as { source: "web" }',
+    );
+  for (const [k, v] of Object.entries(meta)) {
     if (!metaKey.test(k))
       throw new InvalidArgumentError('meta key', k, 'use letters, digits and "-" (max 64)');
     pairs.push([Header.MetaPrefix + k, v]);
@@ -77,16 +85,12 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
       bytes += k.length + v.length + 4;
       continue;
     }
-    if (typeof v !== 'string') throw new InvalidArgumentError(`header ${k}`, v, 'must be a string');
+    if (typeof v !== 'string') throw new InvalidArgumentError(fieldOf(k), v, 'must be a string');
     if (badValue.test(v))
-      throw new InvalidArgumentError(
-        `header ${k}`,
-        v,
-        'must be one line, without leading or trailing spaces',
-      );
+      throw new InvalidArgumentError(fieldOf(k), v, 'must be one line, without leading or trailing spaces');
     // Headers travel as UTF-8: distinct lone surrogates would all arrive as U+FFFD, so two
     // different event ids would deduplicate as one.
-    if (!isWellFormed(v)) throw new InvalidArgumentError(`header ${k}`, v, 'is not well-formed Unicode');
+    if (!isWellFormed(v)) throw new InvalidArgumentError(fieldOf(k), v, 'is not well-formed Unicode');
     bytes += k.length + utf8Length(v) + 4;
   }
   if (bytes > MAX_EVENT_HEADER_BYTES)
@@ -97,6 +101,19 @@ export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
     );
   return pairs;
 }
+
+/** The field a header carries, as the caller wrote it: errors name that, not the header. */
+const headerFields: Readonly<Record<string, string>> = {
+  [Header.Id]: 'event id',
+  [Header.Type]: 'event type',
+  [Header.Time]: 'time',
+  [Header.Tenant]: 'tenant',
+  [Header.SchemaVersion]: 'schemaVersion',
+  [Header.CorrelationId]: 'correlationId',
+  [Header.CausationId]: 'causationId',
+  [Header.Traceparent]: 'traceparent',
+};
+const fieldOf = (header: string) => headerFields[header] ?? `meta.${header.slice(Header.MetaPrefix.length)}`;
 
 /**
  * nats-server refuses a message whose header block exceeds 64 KiB. The append protocol

@@ -6,6 +6,8 @@ import {
   UnavailableError,
 } from '../errors.js';
 import { fromRequestError } from './request-errors.js';
+import { failingFast, type FactoryFailure } from './ws-factory.js';
+import { assertApiPrefix } from '../subjects/tokens.js';
 import {
   createInbox,
   Empty,
@@ -61,6 +63,7 @@ export const connectionDefaults: Readonly<Partial<WsConnectionOptions>> = {
  */
 export async function connect(options: ConnectOptions): Promise<NatsConnection> {
   const { tenant, apiPrefix, ...rest } = options;
+  if (apiPrefix !== undefined) assertApiPrefix(apiPrefix);
   // nats.js would wait forever for a socket it cannot make.
   if (typeof globalThis.WebSocket === 'undefined' && !rest.wsFactory)
     throw new InvalidArgumentError(
@@ -69,8 +72,10 @@ export async function connect(options: ConnectOptions): Promise<NatsConnection> 
       'this runtime has no WebSocket (Node 20): pass one, e.g. ' +
         "wsFactory: async (url) => ({ socket: new (await import('ws')).default(url), encrypted: url.startsWith('wss:') })",
     );
-  const nc = await wsconnect({ ...connectionDefaults, ...rest }).catch((err: unknown) => {
-    throw connectError(err, rest);
+  const failure: FactoryFailure = {};
+  const wsFactory = rest.wsFactory && failingFast(rest.wsFactory, failure);
+  const nc = await wsconnect({ ...connectionDefaults, ...rest, wsFactory }).catch((err: unknown) => {
+    throw failure.error === undefined ? connectError(err, rest) : factoryError(failure.error, rest);
   });
   if (apiPrefix !== undefined) apiPrefixes.set(nc, apiPrefix);
   trackLink(nc);
@@ -103,6 +108,19 @@ function connectError(err: unknown, options: WsConnectionOptions): unknown {
       cause: err,
     });
   return err;
+}
+
+/** The first connect failed because the user's `wsFactory` made no socket. */
+function factoryError(cause: unknown, options: WsConnectionOptions): InvalidArgumentError {
+  const servers = [options.servers ?? []].flat().join(', ') || 'the default server';
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new InvalidArgumentError(
+    'wsFactory',
+    undefined,
+    `it made no WebSocket for ${servers} (${detail}); make it return { socket, encrypted } ` +
+      '(on Node 20, with the ws package installed)',
+    { cause },
+  );
 }
 
 /** Statuses that change whether a connection is up. */

@@ -1,5 +1,12 @@
 import { errors } from '@nats-io/nats-core';
-import { isJetsourceError, PermissionDeniedError, StoreNotFoundError, UnavailableError } from '../errors.js';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import {
+  isJetsourceError,
+  PermissionDeniedError,
+  ServerError,
+  StoreNotFoundError,
+  UnavailableError,
+} from '../errors.js';
 
 /** What to do when the user may not subscribe to the connection's reply inbox. */
 export const inboxRemedy =
@@ -58,9 +65,26 @@ const isInbox = (subject: string) => /^_INBOX[._]/.test(subject);
 /** What went wrong under nats.js's request wrapper. */
 const causeOf = (err: unknown) => (err instanceof errors.RequestError && err.cause ? err.cause : err);
 
+/** What to say when a user may not run an admin step. */
+export const adminRemedy = (step: string): string =>
+  `${step} is an admin step: run it as a user allowed the JetStream API, such as the bundled config's service role.`;
+
+/** What to change when the server refuses an admin step's options, by JetStream API error code. */
+const refusedOptionRemedies: Readonly<Record<number, string>> = {
+  // replicas > 1 not supported in non-clustered mode
+  10074: 'Use replicas: 1 on a server that is not clustered.',
+  // no suitable peers for placement
+  10005: 'Use at most as many replicas as the cluster has servers with JetStream.',
+  // insufficient (storage, memory) resources
+  10023: "Ask for less (maxBytes), or give JetStream more storage (the server's or account's limits).",
+  10028: "Ask for less (maxBytes), or give JetStream more memory (the server's or account's limits).",
+  10047: "Ask for less (maxBytes), or give JetStream more storage (the server's or account's limits).",
+};
+
 /**
  * Runs an admin step (creating or verifying a stream, bucket or durable), so that a user
- * without the JetStream API, or a server without JetStream, is told so in those words.
+ * without the JetStream API, or a server without JetStream, is told so in those words,
+ * and a refusal of the step's options is a {@link ServerError} that says what to change.
  */
 export async function adminStep<T>(step: string, run: () => Promise<T>): Promise<T> {
   try {
@@ -77,8 +101,15 @@ export async function adminStep<T>(step: string, run: () => Promise<T>): Promise
         cause: err,
         remedy: "Enable JetStream on the server (a jetstream block) and in the user's account.",
       });
-    throw fromRequestError(err, '', step, {
-      denied: `${step} is an admin step: run it as a user allowed the JetStream API, such as the bundled config's service role.`,
-    });
+    if (cause instanceof JetStreamApiError) {
+      const { err_code, description } = cause.apiError();
+      throw new ServerError(err_code, `${step}: ${description}`, {
+        cause: err,
+        remedy:
+          refusedOptionRemedies[err_code] ??
+          "Change what the server names in the step's options or in its JetStream limits, or report it if jetsource should handle it.",
+      });
+    }
+    throw fromRequestError(err, '', step, { denied: adminRemedy(step) });
   }
 }

@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
+import { replicasOption } from '../options.js';
 import { DirectReader } from '../store/jetstream/direct.js';
 import { assertBucketName, encodeToken } from '../subjects/tokens.js';
 
@@ -48,8 +49,9 @@ export class DeadLetters {
   /** Opens (creating when missing) the dead-letter bucket. Needs the service role. */
   static async open(nc: NatsConnection, options: DeadLettersOptions = {}): Promise<DeadLetters> {
     const bucket = assertBucketName(options.bucket ?? 'deadletters');
+    const replicas = replicasOption(options.replicas);
     const kv = await adminStep(`opening dead letters (bucket ${bucket})`, () =>
-      new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas: options.replicas ?? 1 }),
+      new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas }),
     );
     return new DeadLetters(kv, bucket, new DirectReader(nc, `KV_${bucket}`, LIST_TIMEOUT_MS));
   }

@@ -9,7 +9,7 @@ import {
 } from '@nats-io/jetstream';
 import type { StoredMessage } from '../codec/event-format.js';
 import { ServerError, StoreNotFoundError } from '../errors.js';
-import { fromRequestError } from '../connection/request-errors.js';
+import { adminRemedy, fromRequestError } from '../connection/request-errors.js';
 import { ApiErrorCode, directMessage } from '../store/jetstream/api.js';
 import { ProcessorConfigError } from './errors.js';
 import { consumerDrift, type DurableConfig } from './policy.js';
@@ -134,7 +134,7 @@ export async function storedAt(
   try {
     reply = await nc.request(api, JSON.stringify({ seq: sequence }), { timeout: timeoutMs });
   } catch (err) {
-    throw fromRequestError(err, stream, api);
+    throw fromRequestError(err, stream, api, { denied: processorRemedy(stream) });
   }
   // A header-only reply is a status: 404 when the sequence is gone or never existed.
   const status = reply.headers && reply.data.length === 0 ? reply.headers.code : 0;
@@ -159,5 +159,11 @@ function consumerError(err: unknown, stream: string, remedy?: string): unknown {
     const { err_code, description } = err.apiError();
     return new ServerError(err_code, description, { cause: err });
   }
-  return fromRequestError(err, stream, `$JS.API.CONSUMER.*.${stream}`);
+  return fromRequestError(err, stream, `$JS.API.CONSUMER.*.${stream}`, { denied: processorRemedy(stream) });
 }
+
+/**
+ * Processors use the JetStream API as it is (they take no apiPrefix): a user refused it
+ * is a tenant user, who needs the service role rather than another prefix.
+ */
+const processorRemedy = (stream: string) => adminRemedy(`startProcessor (stream ${stream})`);

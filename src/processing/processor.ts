@@ -10,6 +10,8 @@ import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import { toFilter } from '../store/reading.js';
 import type { EnvelopeOf, EventMap, ReadTarget } from '../store/types.js';
 import { subjectMatches } from '../subjects/subjects.js';
+import { assertPlainToken } from '../subjects/tokens.js';
+import { timeoutOption } from '../options.js';
 import {
   deliveriesExhausted,
   propagationOf,
@@ -178,11 +180,21 @@ const secretConsumerName = (durable: string) =>
  */
 export async function startProcessor<E extends EventMap>(options: ProcessorOptions<E>): Promise<Processor> {
   const { store, name } = options;
+  // Without a handler every event would fail, and be dead-lettered, one by one.
+  if (typeof options.handler !== 'function')
+    throw new ProcessorConfigError(name, ['handler must be a function (event, context) => …']);
+  // Processors need JetStream's durable consumers: the in-memory store has no connection.
+  if (typeof store?.connection !== 'object' || store.connection === null)
+    throw new ProcessorConfigError(name, ['store must be one from createEventStore(), on a NATS connection']);
   const policy = resolvePolicy(name, options);
   const durable = durableName(store.tenant, name);
-  const filter = store.format.scheme.filter(toFilter(options.filter ?? {}));
+  const filter = store.format.scheme.filter(toFilter(options.filter ?? {}, 'filter'));
+  const timeoutMs = timeoutOption('timeoutMs', options.timeoutMs);
+  const stream =
+    options.consumerStream === undefined
+      ? `${store.stream}_WORK`
+      : assertPlainToken('consumerStream', options.consumerStream);
   const jsm = await jetstreamManager(store.connection, { checkAPI: false });
-  const stream = options.consumerStream ?? `${store.stream}_WORK`;
   // A missing mirror is made by ensureProcessorStream, not ensureStore.
   const mirrorRemedy =
     'create the mirror once with ensureProcessorStream() (service role), or set consumerStream';
@@ -206,7 +218,7 @@ export async function startProcessor<E extends EventMap>(options: ProcessorOptio
   });
   await ensureDurable(jsm, stream, name, consumerConfig(consumer, filter, policy), mirrorRemedy);
   const letters = `${store.stream}/${durable}`;
-  const resolved = { policy, durable, letters, consumer, filter, jsm, deadLetters, stream };
+  const resolved = { policy, durable, letters, consumer, filter, jsm, deadLetters, stream, timeoutMs };
   const processor = new DurableProcessor(options, resolved);
   await processor.start();
   return processor;
@@ -223,6 +235,8 @@ interface Resolved {
   filter: string;
   jsm: JetStreamManager;
   deadLetters: DeadLetters;
+  /** Per-request timeout of replays' direct gets. */
+  timeoutMs: number;
 }
 
 class DurableProcessor<E extends EventMap> implements Processor {
@@ -454,8 +468,8 @@ class DurableProcessor<E extends EventMap> implements Processor {
   }
 
   private async replay(letter: DeadLetter): Promise<ReplayResult> {
-    const { store, timeoutMs } = this.options;
-    const stored = await storedAt(store.connection, store.stream, letter.sequence, timeoutMs ?? 5000);
+    const { store } = this.options;
+    const stored = await storedAt(store.connection, store.stream, letter.sequence, this.resolved.timeoutMs);
     // The subject check keeps a foreign or reused sequence from reaching this handler.
     if (
       !stored ||

@@ -15,6 +15,7 @@ import { MIN_IDLE_LIMIT_MS } from './jetstream/ordered-consumer.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { assertSupportedServer } from '../connection/server-version.js';
 import { adminStep } from '../connection/request-errors.js';
+import { replicasOption, wholeOption } from '../options.js';
 
 /** Options for {@link ensureStore}. Defaults favour keeping every event forever. */
 export interface EnsureStoreOptions {
@@ -60,14 +61,6 @@ export interface EnsuredStore {
 
 const nanos = (ms: number) => ms * 1_000_000;
 
-/** A whole number of milliseconds (or bytes) of at least `min`, or the default when unset. */
-function whole(name: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < min)
-    throw new InvalidArgumentError(name, value, `use an integer >= ${min}`);
-  return value;
-}
-
 /** Prefixes whose subjects NATS uses for replies (`$`-subjects are refused as tokens already). */
 const reservedPrefix = /^_INBOX/i;
 
@@ -81,8 +74,8 @@ function storeConfig(options: EnsureStoreOptions): StreamConfigWanted & { subjec
   if (storage !== 'file' && storage !== 'memory')
     throw new InvalidArgumentError('storage', storage, "use 'file' or 'memory'");
   // The server's minimum window is 100 ms.
-  const duplicateWindowMs = whole('duplicateWindowMs', options.duplicateWindowMs, 120_000, 100);
-  const maxAgeMs = whole('maxAgeMs', options.maxAgeMs, 0, 0);
+  const duplicateWindowMs = wholeOption('duplicateWindowMs', options.duplicateWindowMs, 120_000, 100);
+  const maxAgeMs = wholeOption('maxAgeMs', options.maxAgeMs, 0, 0);
   // The server refuses a window longer than the age limit: events would expire while
   // their ids still guard retries.
   if (maxAgeMs > 0 && maxAgeMs < duplicateWindowMs)
@@ -91,14 +84,14 @@ function storeConfig(options: EnsureStoreOptions): StreamConfigWanted & { subjec
       maxAgeMs,
       `use 0 (forever) or at least duplicateWindowMs (${duplicateWindowMs})`,
     );
-  const idleLimitMs = whole('consumerIdleLimitMs', options.consumerIdleLimitMs, 300_000, 0);
+  const idleLimitMs = wholeOption('consumerIdleLimitMs', options.consumerIdleLimitMs, 300_000, 0);
   if (idleLimitMs > 0 && idleLimitMs < MIN_IDLE_LIMIT_MS)
     throw new InvalidArgumentError(
       'consumerIdleLimitMs',
       idleLimitMs,
       `use 0 (no cap) or at least ${MIN_IDLE_LIMIT_MS}: watch consumers ask to stay ${MIN_IDLE_LIMIT_MS / 1000} s unused, and the server would refuse every watch`,
     );
-  const maxBytes = options.maxBytes === -1 ? -1 : whole('maxBytes', options.maxBytes, 0, 0);
+  const maxBytes = options.maxBytes === -1 ? -1 : wholeOption('maxBytes', options.maxBytes, 0, 0);
   return {
     name: stream,
     subjects: [`${prefix}.>`],
@@ -110,7 +103,7 @@ function storeConfig(options: EnsureStoreOptions): StreamConfigWanted & { subjec
     max_bytes: maxBytes === 0 ? -1 : maxBytes,
     max_msgs: -1,
     max_msgs_per_subject: -1,
-    num_replicas: whole('replicas', options.replicas, 1, 1),
+    num_replicas: replicasOption(options.replicas),
     duplicate_window: nanos(duplicateWindowMs),
     allow_atomic: true,
     allow_direct: true,
@@ -304,7 +297,7 @@ export async function ensureProcessorStream(
     max_bytes: -1,
     max_msgs: -1,
     max_msgs_per_subject: -1,
-    num_replicas: whole('replicas', options.replicas, 1, 1),
+    num_replicas: replicasOption(options.replicas),
     deny_delete: true,
     deny_purge: true,
     compression: StoreCompression.S2,

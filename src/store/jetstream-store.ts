@@ -6,9 +6,10 @@ import { watchEvents, type StoredBounds } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
-import { TenantMismatchError } from '../errors.js';
+import { InvalidArgumentError, TenantMismatchError } from '../errors.js';
 import { jetStreamApi, tenantOfAccount, verifiedAccount } from '../connection/connect.js';
-import { assertPlainToken } from '../subjects/tokens.js';
+import { assertApiPrefix, assertPlainToken } from '../subjects/tokens.js';
+import { timeoutOption, wholeOption } from '../options.js';
 import { SubjectScheme, type EntityRef, type EventFilter } from '../subjects/subjects.js';
 import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
@@ -109,6 +110,12 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
   private readonly eventTypes = new EventTypeGuess();
 
   constructor(options: EventStoreOptions<E>) {
+    if (typeof options.connection !== 'object' || options.connection === null)
+      throw new InvalidArgumentError(
+        'connection',
+        undefined,
+        'pass a connection from connect(), wsconnect() or @nats-io/transport-node',
+      );
     assertSupportedServer(options.connection);
     const account = verifiedAccount(options.connection);
     if (account !== undefined && tenantOfAccount(account) !== options.tenant) {
@@ -122,17 +129,19 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
       schemas: options.schemas,
       maxBatch: options.maxBatch,
     });
-    const timeoutMs = options.timeoutMs ?? 5000;
-    this.apiPrefix = options.apiPrefix ?? jetStreamApi(options.connection);
+    const timeoutMs = timeoutOption('timeoutMs', options.timeoutMs);
+    this.apiPrefix =
+      options.apiPrefix === undefined ? jetStreamApi(options.connection) : assertApiPrefix(options.apiPrefix);
     this.direct = new DirectReader(options.connection, this.stream, timeoutMs, undefined, this.apiPrefix);
-    this.pageSize = options.readPageSize ?? 1000;
+    this.pageSize = wholeOption('readPageSize', options.readPageSize, 1000, 1);
     this.publish = {
       nc: options.connection,
       stream: this.stream,
       timeoutMs,
-      retries: options.retries ?? 2,
+      retries: wholeOption('retries', options.retries, 2, 0),
       direct: this.direct,
-      duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
+      // The server's minimum window is 100 ms (see ensureStore).
+      duplicateWindowMs: wholeOption('duplicateWindowMs', options.duplicateWindowMs, 120_000, 100),
     };
   }
 

@@ -24,10 +24,11 @@ const targetShapes = 'use an entity { type, id } or a filter { entityType?, enti
 /**
  * Normalizes an entity reference or a filter to a filter. A target that is neither (a
  * mix of both, a misspelt key) is refused: read as a filter, it would silently match more.
+ * `argument` names it in the error (a view's or processor's `filter`).
  */
-export function toFilter(target: ReadTarget): EventFilter {
+export function toFilter(target: ReadTarget, argument = 'target'): EventFilter {
   if (typeof target !== 'object' || target === null)
-    throw new InvalidArgumentError('target', target, targetShapes);
+    throw new InvalidArgumentError(argument, target, targetShapes);
   const value = (key: string) => (target as Record<string, unknown>)[key];
   // Keys set to undefined (a spread of optional fields) count as absent; `in` also sees
   // getters, as on a domain class.
@@ -35,15 +36,15 @@ export function toFilter(target: ReadTarget): EventFilter {
   if (has('type') || has('id')) {
     // An entity may be a richer domain object, so keys other than a filter's are let be.
     if ([...filterKeys].some(has))
-      throw new InvalidArgumentError('target', target, `${targetShapes}, not a mix`);
+      throw new InvalidArgumentError(argument, target, `${targetShapes}, not a mix`);
     if (!(has('type') && has('id')))
-      throw new InvalidArgumentError('target', target, 'an entity needs both type and id');
+      throw new InvalidArgumentError(argument, target, 'an entity needs both type and id');
     const entity = target as EntityRef;
     return { entityType: entity.type, entityId: entity.id };
   }
   const unknown = Object.keys(target).filter((k) => value(k) !== undefined && !filterKeys.has(k));
   if (unknown.length > 0)
-    throw new InvalidArgumentError('target', target, `${targetShapes}; unknown: ${unknown.join(', ')}`);
+    throw new InvalidArgumentError(argument, target, `${targetShapes}; unknown: ${unknown.join(', ')}`);
   return target;
 }
 

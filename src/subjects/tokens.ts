@@ -1,4 +1,4 @@
-import { InvalidTokenError } from '../errors.js';
+import { InvalidArgumentError, InvalidTokenError } from '../errors.js';
 
 // Characters kept as they are. Everything else, `=` included, becomes `=XX` per UTF-8
 // byte, so encoding is lossless and the result is a valid subject token and KV key.
@@ -87,5 +87,20 @@ export function assertPlainToken(part: string, value: string): string {
 export function assertBucketName(value: string): string {
   if (typeof value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(value))
     throw new InvalidTokenError('bucket', value, 'use letters, digits, "_" or "-"');
+  return value;
+}
+
+/**
+ * A JetStream API prefix (`$JS.API`, `JS.API`): tokens joined by `.`, without spaces or
+ * wildcards. nats.js would refuse a space only when the first request is made, and a
+ * wildcard reaches no one, so a watch on it would wait for an answer forever.
+ */
+export function assertApiPrefix(value: string): string {
+  if (typeof value !== 'string' || !/^[^\s.*>]+(?:\.[^\s.*>]+)*$/.test(value))
+    throw new InvalidArgumentError(
+      'apiPrefix',
+      value,
+      'use a subject prefix such as "$JS.API" or "JS.API", without spaces or wildcards',
+    );
   return value;
 }

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { EnvelopeOf, EventMap, ReadTarget } from '../store/types.js';
+import { toFilter } from '../store/reading.js';
 import { decodeToken, encodeToken } from '../subjects/tokens.js';
 
 /** A materialized view: a pure fold of events into one state per key. */
@@ -35,6 +36,12 @@ export function defineView<S, E extends EventMap = EventMap>(
   if (!Number.isSafeInteger(definition.version) || definition.version < 1) {
     throw new InvalidArgumentError('view version', definition.version, 'use an integer >= 1');
   }
+  // Caught here, not by the projector at its first event, where it would dead-letter them all.
+  if (typeof definition.evolve !== 'function')
+    throw new InvalidArgumentError('view evolve', undefined, 'pass a function (state, event) => new state');
+  if (definition.key !== undefined && typeof definition.key !== 'function')
+    throw new InvalidArgumentError('view key', undefined, 'pass a function (event) => key, or leave it out');
+  toFilter(definition.filter, 'view filter');
   return { ...definition, key: definition.key ?? ((event) => event.entity.id) };
 }
 

@@ -9,6 +9,7 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import { StoreConfigError } from '../errors.js';
 import { adminStep } from '../connection/request-errors.js';
+import { replicasOption } from '../options.js';
 import { ApiErrorCode } from '../store/jetstream/api.js';
 import { assertBucketName } from '../subjects/tokens.js';
 
@@ -29,6 +30,7 @@ export interface EnsureViewsOptions {
  */
 export async function ensureViews(nc: NatsConnection, options: EnsureViewsOptions = {}): Promise<KV> {
   const bucket = assertBucketName(options.bucket ?? 'views');
+  const replicas = replicasOption(options.replicas);
   return adminStep(`ensureViews (bucket ${bucket})`, async () => {
     const streams = (await jetstreamManager(nc, { checkAPI: false })).streams;
     const name = `KV_${bucket}`;
@@ -44,7 +46,7 @@ export async function ensureViews(nc: NatsConnection, options: EnsureViewsOption
       allow_rollup_hdrs: true,
       allow_direct: true,
       allow_atomic: true,
-      num_replicas: options.replicas ?? 1,
+      num_replicas: replicas,
     };
     const config = (
       await streams.info(name).catch(async (err: unknown) => {

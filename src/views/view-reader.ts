@@ -13,7 +13,8 @@ import { DirectReader } from '../store/jetstream/direct.js';
 import { watchKv, type KvWatchMessage } from '../watch/kv-watch.js';
 import { decodeViewEntry } from './codec.js';
 import { ViewKeys, type ViewDefinition, type ViewEntry } from './define-view.js';
-import { assertBucketName } from '../subjects/tokens.js';
+import { assertApiPrefix, assertBucketName } from '../subjects/tokens.js';
+import { timeoutOption } from '../options.js';
 
 /** Where a view lives: a connection in the tenant's account (a store fits). */
 export interface ViewSource {
@@ -84,8 +85,10 @@ export function openView<S>(
   const bucket = assertBucketName(options.bucket ?? 'views');
   const keys = new ViewKeys(source.tenant, view.name);
   const missing = 'the service role creates it with ensureViews() or by starting a projector';
-  const { connection, apiPrefix } = source;
-  const direct = new DirectReader(connection, `KV_${bucket}`, options.timeoutMs ?? 5000, missing, apiPrefix);
+  const { connection } = source;
+  const apiPrefix = source.apiPrefix === undefined ? undefined : assertApiPrefix(source.apiPrefix);
+  const timeoutMs = timeoutOption('timeoutMs', options.timeoutMs);
+  const direct = new DirectReader(connection, `KV_${bucket}`, timeoutMs, missing, apiPrefix);
   const watchBucket = (keyFilter: string) => watchKv(connection, bucket, keyFilter, missing, apiPrefix);
   const subjectOf = (key: string) => `$KV.${bucket}.${key}`;
 

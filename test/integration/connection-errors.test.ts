@@ -12,7 +12,13 @@ import {
   UnavailableError,
   type ReadTarget,
 } from '../../src/index.js';
-import { ensureProcessorStream, ensureStore, ensureViews, startProjector } from '../../src/server.js';
+import {
+  ensureProcessorStream,
+  ensureStore,
+  ensureViews,
+  startProcessor,
+  startProjector,
+} from '../../src/server.js';
 import { startNatsServer } from '../../src/testing/index.js';
 import { devUser, useServer, wsFactory, type TestServer } from '../support/nats.js';
 
@@ -38,6 +44,33 @@ test('a runtime without WebSocket and no wsFactory fails at once, saying what to
   } finally {
     if (saved) Object.defineProperty(globalThis, 'WebSocket', saved);
   }
+});
+
+test('a wsFactory that fails rejects at once, naming it and keeping its error', async () => {
+  const missing = new Error('ws module missing');
+  const factories = [
+    async () => Promise.reject(missing),
+    () => {
+      throw missing;
+    },
+  ];
+  for (const failing of factories) {
+    const started = Date.now();
+    const err = await connect({ servers: t.server.wsUrl, wsFactory: failing }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toMatch(/^invalid wsFactory: it made no WebSocket .*ws module missing/);
+    expect((err as Error).cause).toBe(missing);
+    expect(Date.now() - started).toBeLessThan(2000);
+  }
+  const noSocket = async () => ({}) as Awaited<ReturnType<typeof wsFactory>>;
+  const err = await connect({ servers: t.server.wsUrl, wsFactory: noSocket }).catch((e: unknown) => e);
+  expect((err as Error).message).toMatch(/invalid wsFactory: .*returned no \{ socket, encrypted \}/);
+});
+
+test('an apiPrefix that cannot prefix a subject is refused before connecting', async () => {
+  const err = await t.connect({ apiPrefix: 'bad prefix' }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(InvalidArgumentError);
+  expect((err as Error).message).toMatch(/^invalid apiPrefix "bad prefix": use a subject prefix such as/);
 });
 
 test('a server address that is no URL is an InvalidArgumentError naming it', async () => {
@@ -104,10 +137,13 @@ test('admin steps run by a tenant writer say they need the service role', async 
     await ensureProcessorStream(writer, {}).catch((e: unknown) => e),
     await ensureViews(writer).catch((e: unknown) => e),
     await startProjector(store, view).catch((e: unknown) => e),
+    await startProcessor({ store, name: 'admin-check', handler: () => {} }).catch((e: unknown) => e),
   ];
   for (const err of errs) {
     expect(err).toBeInstanceOf(PermissionDeniedError);
     expect((err as Error).message).toMatch(/is an admin step: .*service role/);
+    // Another API prefix would not help: these need the service role.
+    expect((err as Error).message).not.toMatch(/apiPrefix/);
   }
 });
 

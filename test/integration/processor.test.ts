@@ -720,6 +720,34 @@ describe('processor: configuration', () => {
     expect(names.some((n) => n.endsWith('~bad'))).toBe(false);
   });
 
+  test('a processor without a handler or a store is refused before anything is created', async () => {
+    const attempt = start({ store: newStore(), name: 'handless', handler: undefined as never, ...fast });
+    await expect(attempt).rejects.toBeInstanceOf(ProcessorConfigError);
+    await expect(attempt).rejects.toThrow(/processor "handless": handler must be a function/);
+    const storeless = start({ store: undefined as never, name: 'handless', handler: () => {}, ...fast });
+    await expect(storeless).rejects.toThrow(/processor "handless": store must be one from createEventStore/);
+    const names: string[] = [];
+    for await (const name of jsm.consumers.list(stream)) names.push(name.name);
+    expect(names.some((n) => n.includes('~handless'))).toBe(false);
+  });
+
+  test('a timeoutMs or consumerStream it cannot use is refused before anything is created', async () => {
+    const store = newStore();
+    const refusals: Array<[Partial<ProcessorOptions<Events>>, RegExp]> = [
+      [{ timeoutMs: -1 }, /^invalid timeoutMs -1: use an integer/],
+      [{ timeoutMs: 'abc' as unknown as number }, /^invalid timeoutMs "abc"/],
+      [{ consumerStream: 'my stream' }, /^invalid consumerStream "my stream"/],
+      [{ consumerStream: 'X.*' }, /^invalid consumerStream "X\.\*"/],
+    ];
+    for (const [options, message] of refusals) {
+      const attempt = start({ store, name: 'unusable', handler: () => {}, ...fast, ...options });
+      await expect(attempt).rejects.toThrow(message);
+    }
+    const names: string[] = [];
+    for await (const name of jsm.consumers.list(stream)) names.push(name.name);
+    expect(names.some((n) => n.includes('~unusable'))).toBe(false);
+  });
+
   test('a changed tunable updates the durable in place; a changed filter is refused', async () => {
     const store = newStore();
     const options = { store, name: 'tuned', filter: { entityType: 'account' }, handler: () => {}, ...fast };

@@ -6,12 +6,13 @@ import {
   createEventStore,
   InvalidArgumentError,
   PayloadTooLargeError,
+  ServerError,
   StoreConfigError,
   StoreNotFoundError,
   UnavailableError,
   UnsupportedServerError,
 } from '../../src/index.js';
-import { ensureProcessorStream, ensureStore } from '../../src/server.js';
+import { DeadLetters, ensureProcessorStream, ensureStore, ensureViews } from '../../src/server.js';
 import { createMemoryEventStore } from '../../src/testing/index.js';
 import { eventually } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
@@ -142,6 +143,33 @@ describe('ensureStore', () => {
     expect((await ensureStore(nc, { stream, prefix, maxBytes: 0 })).created).toBe(false);
   });
 
+  test('options a single server cannot meet are a ServerError that says what to change', async () => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    const bucket = stream.toLowerCase();
+    const refusals: Array<[() => Promise<unknown>, number, RegExp]> = [
+      [() => ensureStore(nc, { stream, prefix, replicas: 3 }), 10074, /Use replicas: 1/],
+      [() => ensureStore(nc, { stream, prefix, maxBytes: 2 ** 52 }), 10047, /Ask for less \(maxBytes\)/],
+      [() => ensureProcessorStream(nc, { stream, replicas: 3 }), 10074, /Use replicas: 1/],
+      [() => ensureViews(nc, { bucket, replicas: 3 }), 10074, /Use replicas: 1/],
+      [() => DeadLetters.open(nc, { bucket, replicas: 3 }), 10074, /Use replicas: 1/],
+    ];
+    for (const [step, errCode, remedy] of refusals) {
+      const err = await step().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ServerError);
+      expect(err).toMatchObject({ errCode, cause: expect.any(Error) });
+      expect((err as Error).message).toMatch(remedy);
+    }
+    for (const replicas of [-1, 1.5, '2' as unknown as number]) {
+      await expect(DeadLetters.open(nc, { bucket, replicas })).rejects.toThrow(
+        /^invalid replicas .*: use an integer >= 1$/,
+      );
+      await expect(ensureViews(nc, { bucket, replicas })).rejects.toThrow(
+        /^invalid replicas .*: use an integer >= 1$/,
+      );
+    }
+  });
+
   test('a processor stream that copies only part of the store is refused', async () => {
     const origin = unique('S');
     await ensureStore(nc, { stream: origin, prefix: origin.toLowerCase() });
@@ -234,6 +262,33 @@ describe('servers too old for atomic appends', () => {
 });
 
 describe('store errors', () => {
+  test('options that would hang, retry forever or read nothing are refused when the store is opened', async () => {
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ['timeoutMs', { timeoutMs: -1 }],
+      ['timeoutMs', { timeoutMs: 'abc' }],
+      ['timeoutMs', { timeoutMs: 2 ** 31 }], // a timer that long fires at once
+      ['readPageSize', { readPageSize: 0 }],
+      ['readPageSize', { readPageSize: 'x' }],
+      ['readPageSize', { readPageSize: -5 }],
+      ['retries', { retries: Number.NaN }],
+      ['retries', { retries: -1 }],
+      ['duplicateWindowMs', { duplicateWindowMs: 0 }],
+      ['apiPrefix', { apiPrefix: 'bad prefix' }],
+      ['apiPrefix', { apiPrefix: 'X.*' }],
+      ['apiPrefix', { apiPrefix: 'JS..API' }],
+      ['apiPrefix', { apiPrefix: '' }],
+      ['connection', { connection: undefined }],
+    ];
+    for (const [name, options] of bad) {
+      const open = () => createEventStore({ connection: nc, tenant: 'x', ...options });
+      expect(open, name).toThrow(InvalidArgumentError);
+      expect(open, name).toThrow(new RegExp(`^invalid ${name}\\b`));
+    }
+    expect(createEventStore({ connection: nc, tenant: 'x', apiPrefix: 'JS.API', retries: 0 }).apiPrefix).toBe(
+      'JS.API',
+    );
+  });
+
   test('a missing stream is reported as StoreNotFoundError on append and read', async () => {
     const store = createEventStore({
       connection: nc,
@@ -353,8 +408,20 @@ describe('store errors', () => {
     const events = Array.from({ length: 1001 }, (_, i) => ({ type: 'E', data: { i } }));
     const err = await store.append({ type: 'a', id: '1' }, events).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BatchTooLargeError);
-    expect(err).toMatchObject({ count: 1001, limit: 1000 });
+    expect(err).toMatchObject({ count: 1001, limit: 1000, cause: expect.any(ServerError) });
     expect(await store.version({ type: 'a', id: '1' })).toBe(0);
+  });
+
+  test('a multi-event append to a stream without atomic batches is a StoreConfigError keeping the refusal', async () => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    await (await jetstreamManager(nc)).streams.add({ name: stream, subjects: [`${prefix}.>`] });
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix, stream });
+    const events = [1, 2].map((i) => ({ type: 'E', data: { i } }));
+    const err = await store.append({ type: 'a', id: '1' }, events).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreConfigError);
+    expect((err as Error).message).toMatch(/allow_atomic is off/);
+    expect((err as Error).cause).toMatchObject({ errCode: 10174 });
   });
 });
 

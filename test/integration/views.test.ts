@@ -690,6 +690,28 @@ describe('projector failures', () => {
     }
   });
 
+  test('defineView refuses a definition the projector could not fold, before any event', () => {
+    const base = { name: 'refused', version: 1, filter: {}, initial: 0, evolve: (n: number) => n + 1 };
+    const refusals: Array<[Record<string, unknown>, RegExp]> = [
+      [{ evolve: undefined }, /^invalid view evolve: pass a function/],
+      [{ key: 'id' }, /^invalid view key: pass a function/],
+      [{ filter: { type: 'account', entityType: 'account' } }, /^invalid view filter .*not a mix/],
+      [{ filter: { entitytype: 'account' } }, /^invalid view filter .*unknown: entitytype/],
+    ];
+    for (const [change, message] of refusals)
+      expect(() => defineView({ ...base, ...change } as typeof base)).toThrow(message);
+  });
+
+  test('openView refuses a timeout or API prefix it cannot use, before any request', () => {
+    const store = newStore();
+    for (const timeoutMs of [-1, 0, Number.NaN, 'abc' as unknown as number])
+      expect(() => openView(store, balances(), { timeoutMs })).toThrow(
+        /^invalid timeoutMs .*: use an integer/,
+      );
+    const source = { connection: nc, tenant: store.tenant, apiPrefix: 'X.*' };
+    expect(() => openView(source, balances())).toThrow(/^invalid apiPrefix "X\.\*"/);
+  });
+
   test('two versions catching up at once leave the newer one serving', async () => {
     for (let round = 0; round < 8; round++) {
       const store = newStore();

@@ -1,8 +1,14 @@
 import { headers } from '@nats-io/nats-core';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createEventStore, MalformedEventError, PermissionDeniedError } from '../../src/index.js';
+import {
+  createEventStore,
+  InvalidArgumentError,
+  MalformedEventError,
+  PermissionDeniedError,
+} from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
+import { OrderedConsumer } from '../../src/store/jetstream/ordered-consumer.js';
 import { useServer, type TestServer } from '../support/nats.js';
 
 type Events = { Noted: { text: string } };
@@ -54,6 +60,21 @@ describe('watch errors', () => {
     const err = await lastValueFrom(store.watch()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermissionDeniedError);
     expect((err as PermissionDeniedError).subject).toContain('es.globex');
+    await nc.close();
+  });
+
+  test('a consumer whose API subject nats.js refuses ends with InvalidArgumentError, not endless retries', async () => {
+    const nc = await user('acme', 'reader');
+    const outcome = await new Promise<unknown>((resolve) => {
+      const consumer = new OrderedConsumer(
+        { nc, stream: 'EVENTS', apiPrefix: 'JS API', filter: 'es.acme.>', after: 0 },
+        { message: () => undefined, caughtUp: () => resolve('caught up'), error: resolve },
+      );
+      void consumer.start();
+      setTimeout(() => resolve('still retrying'), 3000);
+    });
+    expect(outcome).toBeInstanceOf(InvalidArgumentError);
+    expect((outcome as Error).message).toMatch(/^invalid apiPrefix "JS API": it makes no valid API subject/);
     await nc.close();
   });
 

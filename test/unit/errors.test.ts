@@ -66,15 +66,15 @@ const cases: Case[] = [
   {
     name: 'BatchTooLargeError',
     code: 'BATCH_TOO_LARGE',
-    make: () => new BatchTooLargeError(2000, 1000),
-    keepsCause: false,
+    make: (c) => new BatchTooLargeError(2000, 1000, { cause: c }),
+    keepsCause: true,
     advice: /split it/i,
   },
   {
     name: 'ValidationError',
     code: 'VALIDATION',
-    make: () => new ValidationError('placed', [{ message: 'required', path: ['amount'] }]),
-    keepsCause: false,
+    make: (c) => new ValidationError('placed', [{ message: 'required', path: ['amount'] }], { cause: c }),
+    keepsCause: true,
     advice: /amount: required\. Nothing was written/,
   },
   {
@@ -188,6 +188,13 @@ describe('error classes', () => {
   test('UnavailableError takes a remedy when a plain retry is not the answer', () => {
     const err = new UnavailableError('the connection is closed', { remedy: 'Connect again.' });
     expect(err.message).toBe('the connection is closed. Connect again.');
+  });
+
+  test('ServerError takes a remedy when jetsource knows what to change', () => {
+    expect(new ServerError(10071, 'wrong last sequence').message).toMatch(/Report it if jetsource/);
+    expect(new ServerError(10074, 'replicas > 1', { remedy: 'Use replicas: 1.' }).message).toBe(
+      'nats-server refused (10074): replicas > 1. Use replicas: 1.',
+    );
   });
 
   test('ConcurrencyError keeps the versions and explains an unknown one', () => {

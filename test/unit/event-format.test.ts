@@ -85,6 +85,18 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
+const boom = new Error('validator bug');
+const throwing = (async: boolean) => {
+  const validate = () => {
+    throw boom;
+  };
+  const placed = schema<{ amount: number }>(async ? async () => validate() : validate);
+  return new EventFormat<Events>(scheme, {
+    codec: jsonCodec,
+    schemas: { placed, shipped: shippedSchema },
+  });
+};
+
 describe('EventFormat.prepare', () => {
   test('addresses, encodes and defaults one write', async () => {
     const before = Date.now();
@@ -309,6 +321,19 @@ describe('EventFormat.prepare', () => {
       expect((err as Error).message).toContain('amount: amount must be positive');
     });
 
+    test('a validator that throws is a ValidationError keeping the error', async () => {
+      const err = await rejection(
+        throwing(format === validatedAsync).prepare([
+          { entity: order, events: [{ type: 'placed', data: { amount: 1 } }] },
+        ]),
+      );
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(err).toMatchObject({ eventType: 'placed', cause: boom });
+      expect((err as Error).message).toBe(
+        'placed is invalid: its validator threw: validator bug. Nothing was written.',
+      );
+    });
+
     test('an unknown event type is a ValidationError', async () => {
       const event = { type: 'refunded', data: {} } as never;
       const err = await rejection(format.prepare([{ entity: order, events: [event] }]));
@@ -487,6 +512,22 @@ describe('EventFormat.decode', () => {
     expect((err as MalformedEventError).reason).toBe('validation');
     expect((err as MalformedEventError).sequence).toBe(6);
   });
+
+  test.each([
+    ['throws', false],
+    ['rejects', true],
+  ])(
+    'a validator that %s makes the event malformed ("validation"), keeping the error',
+    async (_label, async) => {
+      const raw = bytes('{"amount":2}');
+      const err = await rejection(
+        Promise.resolve().then(() => throwing(async).decode(stored('es.acme.order.o-1.placed', raw, [], 7))),
+      );
+      expect(err).toBeInstanceOf(MalformedEventError);
+      expect(err).toMatchObject({ reason: 'validation', sequence: 7, raw, cause: boom });
+      expect((err as Error).message).toContain('its validator threw: validator bug');
+    },
+  );
 
   test('without schemas any event type decodes', () => {
     const envelope = plain.decode(stored('es.acme.order.o-1.refunded', bytes('[1]')));

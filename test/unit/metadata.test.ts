@@ -118,37 +118,41 @@ describe('toHeaderPairs', () => {
     expect(run).toThrow(/invalid meta key/);
   });
 
+  // Errors name the field the caller wrote, not the header jetsource carries it in.
   const fields: Array<[string, keyof HeaderFields, string]> = [
-    ['Nats-Msg-Id', 'id', 'id'],
-    ['Es-Type', 'type', 'type'],
-    ['Es-Time', 'time', 'time'],
-    ['Es-Tenant', 'tenant', 'tenant'],
-    ['Es-Correlation-Id', 'correlationId', 'corr'],
-    ['Es-Causation-Id', 'causationId', 'cause'],
+    ['event id', 'id', 'id'],
+    ['event type', 'type', 'type'],
+    ['time', 'time', 'time'],
+    ['tenant', 'tenant', 'tenant'],
+    ['correlationId', 'correlationId', 'corr'],
+    ['causationId', 'causationId', 'cause'],
     ['traceparent', 'traceparent', 'tp'],
   ];
-  for (const [header, field, value] of fields) {
+  for (const [name, field, value] of fields) {
     for (const bad of ['\r', '\n', '\r\n']) {
-      test(`refuses ${JSON.stringify(bad)} in ${field}, naming header ${header}`, () => {
+      test(`refuses ${JSON.stringify(bad)} in ${field}, naming it ${name}`, () => {
         const run = () => toHeaderPairs({ ...base, [field]: `${value}${bad}Injected: yes` });
         expect(run).toThrow(InvalidArgumentError);
-        expect(run).toThrow(`invalid header ${header}`);
+        expect(run).toThrow(`invalid ${name} "${value}`);
       });
     }
   }
 
+  test('an event without a type names the event type, not its header', () => {
+    const run = () => toHeaderPairs({ ...base, type: undefined as unknown as string });
+    expect(run).toThrow(/^invalid event type: must be a string$/);
+  });
+
   test('refuses CR or LF in a meta value', () => {
-    expect(() => toHeaderPairs({ ...base, meta: { note: 'a\nb' } })).toThrow(/invalid header Es-Meta-note/);
+    expect(() => toHeaderPairs({ ...base, meta: { note: 'a\nb' } })).toThrow(/invalid meta\.note "a\\nb"/);
     expect(() => toHeaderPairs({ ...base, meta: { note: 'a\rb' } })).toThrow(InvalidArgumentError);
   });
 
   test('refuses lone surrogates, which UTF-8 headers would turn into one U+FFFD', () => {
     // Two such ids would deduplicate as one event: the second append would be lost.
-    expect(() => toHeaderPairs({ ...base, id: 'x\uD800' })).toThrow(
-      /invalid header Nats-Msg-Id.*well-formed/,
-    );
+    expect(() => toHeaderPairs({ ...base, id: 'x\uD800' })).toThrow(/invalid event id .*well-formed/);
     expect(() => toHeaderPairs({ ...base, correlationId: 'a\uDC00b' })).toThrow(InvalidArgumentError);
-    expect(() => toHeaderPairs({ ...base, meta: { note: '\uD83D' } })).toThrow(/Es-Meta-note/);
+    expect(() => toHeaderPairs({ ...base, meta: { note: '\uD83D' } })).toThrow(/invalid meta\.note/);
     expect(toHeaderPairs({ ...base, meta: { note: '\uD83D\uDE00' } })).toContainEqual(['Es-Meta-note', '😀']);
   });
 
@@ -165,11 +169,22 @@ describe('toHeaderPairs', () => {
 
   test('refuses non-string ids and correlation ids instead of coercing them', () => {
     expect(() => toHeaderPairs({ ...base, id: 42 as unknown as string })).toThrow(
-      /Nats-Msg-Id 42: must be a string/,
+      /^invalid event id 42: must be a string$/,
     );
     expect(() => toHeaderPairs({ ...base, correlationId: 42 as unknown as string })).toThrow(
       /must be a string/,
     );
+  });
+
+  test.each<[string, unknown]>([
+    ['a string', 'abc'],
+    ['an array', ['a', 'b']],
+    ['a Map', new Map([['source', 'web']])],
+    ['a number', 7],
+  ])('refuses meta that is %s instead of storing it index by index (or not at all)', (_label, meta) => {
+    const run = () => toHeaderPairs({ ...base, meta: meta as Record<string, string> });
+    expect(run).toThrow(InvalidArgumentError);
+    expect(run).toThrow(/^invalid meta .*: use a plain object of string values/);
   });
 
   test('refuses non-string meta values', () => {

@@ -1,7 +1,8 @@
 import { errors } from '@nats-io/nats-core';
+import { JetStreamApiError } from '@nats-io/jetstream';
 import { describe, expect, test } from 'vitest';
 import { adminStep } from '../../src/connection/request-errors.js';
-import { PermissionDeniedError, StoreConfigError, UnavailableError } from '../../src/index.js';
+import { PermissionDeniedError, ServerError, StoreConfigError, UnavailableError } from '../../src/index.js';
 
 describe('adminStep', () => {
   const refused = (err: unknown) => adminStep('ensureStore (stream EVENTS)', () => Promise.reject(err));
@@ -24,6 +25,24 @@ describe('adminStep', () => {
     const mapped = await refused(denied).catch((e: unknown) => e);
     expect(mapped).toBeInstanceOf(PermissionDeniedError);
     expect((mapped as Error).message).toMatch(/ensureStore \(stream EVENTS\) is an admin step.*service role/);
+  });
+
+  test('a refusal of the options is a ServerError with the code, the step, the cause and what to change', async () => {
+    const apiError = (err_code: number, description: string) =>
+      new JetStreamApiError({ code: 500, err_code, description });
+    const notClustered = apiError(10074, 'replicas > 1 not supported in non-clustered mode');
+    const mapped = await refused(notClustered).catch((e: unknown) => e);
+    expect(mapped).toBeInstanceOf(ServerError);
+    expect(mapped).toMatchObject({ errCode: 10074, cause: notClustered });
+    expect((mapped as Error).message).toBe(
+      'nats-server refused (10074): ensureStore (stream EVENTS): replicas > 1 not supported in non-clustered mode. ' +
+        'Use replicas: 1 on a server that is not clustered.',
+    );
+    const other = await refused(apiError(10133, 'replicas count cannot be negative')).catch(
+      (e: unknown) => e,
+    );
+    expect(other).toBeInstanceOf(ServerError);
+    expect((other as Error).message).toMatch(/cannot be negative\. Change what the server names/);
   });
 
   test("jetsource's own errors pass through unchanged", async () => {

@@ -75,23 +75,28 @@ describe('check', () => {
     expect(seen[0]).toBe(data);
   });
 
-  test('a validator that throws is not turned into a success', async () => {
+  test('a validator that throws fails the data, keeping what it threw, sync or async', async () => {
     const boom = new Error('boom');
-    expect(() =>
-      check(
-        schema(() => {
-          throw boom;
-        }),
-        1,
-      ),
-    ).toThrow(boom);
-    await expect(
-      check(
-        schema(async () => {
-          throw boom;
-        }),
-        1,
-      ),
-    ).rejects.toBe(boom);
+    const failed = { ok: false, issues: [{ message: 'its validator threw: boom' }], cause: boom };
+    const sync = check(
+      schema(() => {
+        throw boom;
+      }),
+      1,
+    );
+    expect(sync).not.toBeInstanceOf(Promise);
+    expect(sync).toEqual(failed);
+    const rejected = check(
+      schema(async () => {
+        throw boom;
+      }),
+      1,
+    );
+    await expect(rejected).resolves.toEqual(failed);
+  });
+
+  test('a validator that returns no result fails the data instead of throwing a TypeError', () => {
+    const result = check(schema((() => undefined) as unknown as Validate), 1);
+    expect(result).toMatchObject({ ok: false, cause: expect.any(TypeError) });
   });
 });

@@ -20,7 +20,13 @@ import { inboxFor, jetStreamApi } from '../../connection/connect.js';
 import { closedRemedy, fromRequestError } from '../../connection/request-errors.js';
 import { ApiErrorCode, headerBlockOf, NatsStoredMessage } from './api.js';
 import type { StoredMessage } from '../../codec/event-format.js';
-import { PermissionDeniedError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
+import {
+  InvalidArgumentError,
+  PermissionDeniedError,
+  ServerError,
+  StoreNotFoundError,
+  UnavailableError,
+} from '../../errors.js';
 import { parseDelivery } from './delivery.js';
 
 /** Callbacks of an {@link OrderedConsumer}: plain functions, so the Observable layer stays in one place. */
@@ -365,11 +371,16 @@ function fatalError(
 ): Error | undefined {
   if (err instanceof JetStreamApiError && err.code === ApiErrorCode.StreamNotFound)
     return new StoreNotFoundError(stream, { cause: err, remedy: missingRemedy });
-  const mapped = fromRequestError(
-    err,
-    stream,
-    `${apiPrefix ?? jetStreamApi(nc)}.CONSUMER.CREATE.${stream}.*.${filter}`,
-  );
+  const api = apiPrefix ?? jetStreamApi(nc);
+  // The stream and filter are checked tokens: only the API prefix can make the subject
+  // one nats.js refuses, and every retry would be refused the same.
+  if (err instanceof errors.InvalidSubjectError || err instanceof errors.InvalidArgumentError)
+    return new InvalidArgumentError('apiPrefix', api, `it makes no valid API subject (${err.message})`, {
+      cause: err,
+    });
+  // A bug, here or in nats.js, is not cured by retrying either: report it.
+  if (err instanceof TypeError || err instanceof RangeError) return err;
+  const mapped = fromRequestError(err, stream, `${api}.CONSUMER.CREATE.${stream}.*.${filter}`);
   if (mapped instanceof StoreNotFoundError)
     return new StoreNotFoundError(stream, { cause: err, remedy: missingRemedy });
   if (mapped instanceof PermissionDeniedError) return mapped;

@@ -60,11 +60,13 @@ export async function publishWrites(
         return settleRefusal(ctx, writes, err as ServerError);
       // The store's maxBatch is above the server's limit; nothing was stored.
       const limit = batchLimitOf(err);
-      if (limit !== undefined) throw new BatchTooLargeError(wire.length, limit);
+      if (limit !== undefined) throw new BatchTooLargeError(wire.length, limit, { cause: err });
       if (err instanceof ServerError && err.errCode === ApiErrorCode.AtomicDisabled) {
-        throw new StoreConfigError(ctx.stream, [
-          'allow_atomic is off, so multi-event appends cannot be atomic',
-        ]);
+        throw new StoreConfigError(
+          ctx.stream,
+          ['allow_atomic is off, so multi-event appends cannot be atomic'],
+          { cause: err },
+        );
       }
       if (!isTransient(err) || attempt >= ctx.retries) {
         if (err instanceof ServerError && isTransient(err)) throw busy(err, wire.length, attempt + 1);

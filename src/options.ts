@@ -1,0 +1,38 @@
+import { InvalidArgumentError } from './errors.js';
+
+/** The longest delay a timer keeps: a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A whole-number option (a count, milliseconds, bytes) from `min` to `max`, or `fallback`
+ * when unset. NaN, fractions and strings are refused rather than coerced: NaN retries
+ * would never stop, and a string timeout would be no timeout at all.
+ */
+export function wholeOption(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw new InvalidArgumentError(
+      name,
+      value,
+      max === Number.MAX_SAFE_INTEGER ? `use an integer >= ${min}` : `use an integer from ${min} to ${max}`,
+    );
+  return value;
+}
+
+/** A per-request timeout option in ms, default 5000. */
+export const timeoutOption = (name: string, value: number | undefined): number =>
+  wholeOption(name, value, 5000, 1, MAX_TIMER_MS);
+
+/**
+ * The `replicas` option of a stream or bucket an admin step creates: an integer >= 1,
+ * default 1. Checked before the server is asked, which would refuse a negative count in
+ * its own words and a string as invalid JSON.
+ */
+export const replicasOption = (replicas: number | undefined): number =>
+  wholeOption('replicas', replicas, 1, 1);
