@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
+import { StoreConfigError } from '../errors.js';
 import { replicasOption } from '../options.js';
 import { DirectReader } from '../store/jetstream/direct.js';
 import { assertBucketName, encodeToken } from '../subjects/tokens.js';
@@ -53,6 +54,19 @@ export class DeadLetters {
     const kv = await adminStep(`opening dead letters (bucket ${bucket})`, () =>
       new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas }),
     );
+    // An existing bucket is opened as it is: one whose letters expire would lose events.
+    const { ttl, streamInfo } = await adminStep(`checking dead letters (bucket ${bucket})`, () =>
+      kv.status(),
+    );
+    const problems = [
+      ...(ttl > 0 ? [`letters expire (TTL ${ttl / 1000} s), and with them the events they hold`] : []),
+      ...(streamInfo.config.allow_direct ? [] : ['direct get is off, which listing letters needs']),
+    ];
+    if (problems.length > 0)
+      throw new StoreConfigError(`KV_${bucket}`, problems, {
+        remedy:
+          'Use a dead-letter bucket without a TTL and with direct get on (DeadLetters.open creates one).',
+      });
     return new DeadLetters(kv, bucket, new DirectReader(nc, `KV_${bucket}`, LIST_TIMEOUT_MS));
   }
 

@@ -55,13 +55,21 @@ export async function ensureViews(nc: NatsConnection, options: EnsureViewsOption
         return streams.add(wanted);
       })
     ).config;
-    if (!config.allow_atomic) {
-      await streams.update(name, { ...config, allow_atomic: true }).catch((err: unknown) => {
-        throw new StoreConfigError(name, ['atomic batches are off (the bucket predates atomic flushes)'], {
-          cause: err,
-          remedy: `Switch allow_atomic on for ${name} once, as a user allowed to update it (an operator: nats stream edit ${name} --allow-atomic), or run ensureViews as one.`,
-        });
+    // Values that expire would silently fall out of views that never fold their events again.
+    if (config.max_age > 0)
+      throw new StoreConfigError(name, [`values expire (max_age ${config.max_age / 1e9} s)`], {
+        remedy: 'Use a bucket without a TTL for views.',
       });
+    const off = (['allow_atomic', 'allow_direct'] as const).filter((flag) => !config[flag]);
+    if (off.length > 0) {
+      await streams
+        .update(name, { ...config, allow_atomic: true, allow_direct: true })
+        .catch((err: unknown) => {
+          throw new StoreConfigError(name, [`${off.join(' and ')} off (the bucket predates them)`], {
+            cause: err,
+            remedy: `Switch ${off.join(' and ')} on for ${name} once, as a user allowed to update it, or run ensureViews as one.`,
+          });
+        });
     }
     return new Kvm(nc).open(bucket);
   });

@@ -1,5 +1,6 @@
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   BatchTooLargeError,
@@ -168,6 +169,24 @@ describe('ensureStore', () => {
         /^invalid replicas .*: use an integer >= 1$/,
       );
     }
+  });
+
+  test('a views or dead-letter bucket whose values expire is refused; one without direct get gets it', async () => {
+    const kvm = new Kvm(nc);
+    const [expiring, letters, plain] = [
+      unique('v').toLowerCase(),
+      unique('d').toLowerCase(),
+      unique('p').toLowerCase(),
+    ];
+    await kvm.create(expiring, { history: 1, allow_direct: true, ttl: 60_000 });
+    await kvm.create(letters, { history: 1, allow_direct: true, ttl: 60_000 });
+    await kvm.create(plain, { history: 1, allow_direct: false });
+    await expect(ensureViews(nc, { bucket: expiring })).rejects.toThrow(/values expire \(max_age 60 s\)/);
+    await expect(DeadLetters.open(nc, { bucket: letters })).rejects.toThrow(/letters expire \(TTL 60 s\)/);
+    await expect(ensureViews(nc, { bucket: expiring })).rejects.toBeInstanceOf(StoreConfigError);
+    await ensureViews(nc, { bucket: plain });
+    const { config } = await (await jetstreamManager(nc)).streams.info(`KV_${plain}`);
+    expect([config.allow_direct, config.allow_atomic]).toEqual([true, true]);
   });
 
   test('a processor stream that copies only part of the store is refused', async () => {
