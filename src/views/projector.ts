@@ -629,7 +629,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         const revision = await this.storage.commit(
           pending,
           behind ? { ...checkpoint, revision: stored.revision } : undefined,
-          FLUSH_TIMEOUT_MS,
+          // Without dead letters no event is decided but by folding it, which values record.
+          { atomic: this.options.deadLetters !== undefined, timeoutMs: FLUSH_TIMEOUT_MS },
         );
         if (revision !== undefined) this.storedCheckpoint = { ...checkpoint, revision };
         return;

@@ -8,7 +8,7 @@ import {
   UnavailableError,
 } from '../errors.js';
 import { ApiErrorCode, isTransient, parseReply, type ApiReply } from '../store/jetstream/api.js';
-import { sendAtomicBatch } from '../store/jetstream/atomic-batch.js';
+import { sendAtomicBatch, type BatchMessage } from '../store/jetstream/atomic-batch.js';
 import { encodeViewValue } from './codec.js';
 import type { StoredViewValue, ViewKeys } from './define-view.js';
 
@@ -105,42 +105,50 @@ export class ViewStorage<S> {
   }
 
   /**
-   * One flush, all or nothing: the values, each compare-and-set on its revision, and the
-   * checkpoint, compare-and-set too (when given), in one atomic batch. So a stored value
-   * is never ahead of the checkpoint: a restart never meets an event a value already holds
-   * and a change of code could decide again. Sets each value's new revision and returns
-   * the checkpoint's. A revision that moved refuses the whole batch (ServerError 10071 or
-   * 10164, see `isWriteConflict`).
+   * One flush: the values, each compare-and-set on its revision, then the checkpoint,
+   * compare-and-set too (when given). `atomic` sends them as one atomic batch: a stored
+   * value is then never ahead of the checkpoint, so a restart never meets an event a value
+   * already holds and a change of code could decide again (which matters once events can
+   * be dead-lettered). It costs nats-server a staging store per batch (on an R1 file
+   * stream, a few ms of file work), so it is only asked for then. Sets each value's new
+   * revision and returns the checkpoint's. A revision that moved refuses the batch, or
+   * that value, and the checkpoint is not written (ServerError 10071 or 10164, see
+   * `isWriteConflict`).
    */
   async commit(
     values: ReadonlyArray<readonly [string, Entry<S>]>,
     checkpoint: StoredCheckpoint | undefined,
-    timeoutMs: number,
+    { atomic, timeoutMs }: { atomic: boolean; timeoutMs: number },
   ): Promise<number | undefined> {
     const messages = values.map(([key, entry]) => this.message(key, this.encode(key, entry), entry.revision));
-    if (checkpoint) {
-      const { revision, ...stored } = checkpoint;
-      messages.push(this.message(this.keys.checkpoint(this.view.version), JSON.stringify(stored), revision));
-    }
-    const { connection } = this.bucket;
-    let last: ApiReply;
-    if (messages.length === 1) {
-      const [m] = messages;
-      last = parseReply(
-        await connection.request(m!.subject, m!.data, { headers: m!.headers, timeout: timeoutMs }),
+    const last = checkpoint && this.checkpointMessage(checkpoint);
+    const send = async (m: BatchMessage) =>
+      parseReply(
+        await this.bucket.connection.request(m.subject, m.data, { headers: m.headers, timeout: timeoutMs }),
       );
-    } else {
-      const { first, commit } = await sendAtomicBatch(connection, messages, timeoutMs);
-      last = first.error ? first : await commit();
+    if (atomic && messages.length > 0 && last) {
+      const { first, commit } = await sendAtomicBatch(this.bucket.connection, [...messages, last], timeoutMs);
+      const ack = first.error ? first : await commit();
+      if (ack.error) throw this.refusal(ack.error, messages.length + 1);
+      // The batch's messages got contiguous sequences, which are the keys' revisions.
+      values.forEach(([, entry], i) => (entry.revision = ack.seq! - messages.length + i));
+      return ack.seq;
     }
-    if (last.error) throw this.refusal(last.error, messages.length);
-    // The batch's messages got contiguous sequences, which are the keys' revisions.
-    const base = last.seq! - messages.length + 1;
-    values.forEach(([, entry], i) => (entry.revision = base + i));
-    return checkpoint ? last.seq : undefined;
+    const acks = await Promise.all(messages.map(send));
+    const refused = acks.find((ack) => ack.error)?.error;
+    if (refused) throw this.refusal(refused, 1);
+    values.forEach(([, entry], i) => (entry.revision = acks[i]!.seq!));
+    if (!last) return undefined;
+    const ack = await send(last);
+    if (ack.error) throw this.refusal(ack.error, 1);
+    return ack.seq;
   }
 
-  private message(key: string, data: Uint8Array | string, revision: number) {
+  private checkpointMessage({ revision, ...stored }: StoredCheckpoint): BatchMessage {
+    return this.message(this.keys.checkpoint(this.view.version), JSON.stringify(stored), revision);
+  }
+
+  private message(key: string, data: Uint8Array | string, revision: number): BatchMessage {
     const h = headers();
     h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
     return { subject: `$KV.${this.bucket.name}.${key}`, data, headers: h };
