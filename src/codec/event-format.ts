@@ -220,7 +220,9 @@ function checkExpect(expect: ExpectedVersion): ExpectedVersion {
   throw new InvalidArgumentError('expect', expect, "use 'any', 'new' or a sequence number >= 0");
 }
 
-/** Batch headers added later (id, sequence, commit) and the header block's framing. */
+/** The header block's framing (`NATS/1.0\r\n` … `\r\n`). */
+const FRAMING_BYTES = 12;
+/** The framing and the batch headers an atomic append adds later (id, sequence, commit). */
 const BATCH_HEADER_BYTES = 120;
 
 /**
@@ -231,10 +233,11 @@ function wireSize(
   data: Uint8Array,
   pairs: ReadonlyArray<readonly [string, string]>,
   maxPayload: number,
+  overhead: number,
 ): number {
   let chars = 0;
   for (const [k, v] of pairs) chars += k.length + v.length + 4;
-  const base = BATCH_HEADER_BYTES + data.length;
+  const base = overhead + data.length;
   if (base + chars * 3 <= maxPayload) return base + chars;
   const utf8 = new TextEncoder();
   return pairs.reduce((n, [k, v]) => n + utf8.encode(`${k}: ${v}\r\n`).length, base);
@@ -270,13 +273,16 @@ export function wireEvents(
   stream?: string,
 ): WireEvent[] {
   const streamHeader = stream === undefined ? [] : [[expectedStreamHeader, stream] as const];
+  // One event goes as a plain publish; more as an atomic batch, whose headers count too.
+  const events = writes.reduce((n, write) => n + write.events.length, 0);
+  const overhead = events > 1 ? BATCH_HEADER_BYTES : FRAMING_BYTES;
   return writes.flatMap((write, w) =>
     write.events.map((event, i) => {
       const headers =
         i === 0
           ? [...event.headers, ...(w === 0 ? streamHeader : []), ...expectationHeaders(write)]
           : event.headers;
-      const size = wireSize(event.data, headers, maxPayload);
+      const size = wireSize(event.data, headers, maxPayload, overhead);
       if (size > maxPayload) throw new PayloadTooLargeError(event.subject, size, maxPayload);
       return { event, headers };
     }),

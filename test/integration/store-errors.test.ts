@@ -399,6 +399,31 @@ describe('store errors', () => {
     expect(await store.version({ type: 'a', id: '1' })).toBe(0);
   });
 
+  test('a single event may fill max_payload up to its last bytes', async () => {
+    const stream = unique('S');
+    await ensureStore(nc, { stream, prefix: 'edge' });
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix: 'edge', stream });
+    const fits = (n: number, id: string) =>
+      store.append({ type: 'a', id }, { type: 'E', data: { blob: 'x'.repeat(n) } }).then(
+        () => true,
+        (e: unknown) => (expect(e).toBeInstanceOf(PayloadTooLargeError), false),
+      );
+    let [low, high] = [60_000, 65_536];
+    while (high - low > 1) {
+      const mid = (low + high) >> 1;
+      if (await fits(mid, `probe${mid}`)) low = mid;
+      else high = mid;
+    }
+    // The largest event jetsource sends, as the server receives it: within a few bytes of the limit.
+    const sub = nc.subscribe('edge.x.a.last.E', { max: 1 });
+    expect(await fits(low, 'last')).toBe(true);
+    for await (const m of sub) {
+      const size = (m.headers as unknown as { encode(): Uint8Array }).encode().length + m.data.length;
+      expect(size).toBeLessThanOrEqual(65_536);
+      expect(size).toBeGreaterThan(65_536 - 8);
+    }
+  });
+
   test('the in-memory store refuses an event at the size the JetStream store counts', async () => {
     const options = { tenant: 'x', prefix: 'twin', stream: unique('S') };
     const stores = [

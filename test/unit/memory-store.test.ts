@@ -45,7 +45,7 @@ describe('in-memory store limits, as the server keeps them', () => {
     expect(err).toMatchObject({ limit: 1000 });
     expect(await store.version(entity)).toBe(0);
     // A write's first event also carries its expectation headers, as on the wire.
-    const near = { type: 'Noted', data: { text: 'x'.repeat(700) } };
+    const near = { type: 'Noted', data: { text: 'x'.repeat(800) } };
     await store.append({ type: 'account', id: 'near' }, near);
     await expect(
       store.append({ type: 'account', id: 'near2' }, near, { expect: 'new' }),
