@@ -9,7 +9,8 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { InvalidArgumentError, StoreConfigError } from '../errors.js';
+import { InvalidArgumentError, StoreConfigError, StoreNotFoundError } from '../errors.js';
+import { isStreamNotFound } from './jetstream/api.js';
 import { ApiErrorCode } from './jetstream/api.js';
 import { MIN_IDLE_LIMIT_MS } from './jetstream/ordered-consumer.js';
 import { assertPlainToken } from '../subjects/tokens.js';
@@ -304,6 +305,10 @@ export async function ensureProcessorStream(
   };
   return adminStep(`ensureProcessorStream (stream ${name})`, async () => {
     const jsm = await jetstreamManager(nc, { checkAPI: false });
+    // A mirror of a stream that does not exist is created all the same, and stays empty.
+    await jsm.streams.info(origin).catch((err: unknown) => {
+      throw isStreamNotFound(err) ? new StoreNotFoundError(origin, { cause: err }) : err;
+    });
     return createOrVerify(jsm, wanted, (actual) => mirrorIncompatibilities(actual, wanted, origin));
   });
 }

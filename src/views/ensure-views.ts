@@ -10,7 +10,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { StoreConfigError } from '../errors.js';
 import { adminStep } from '../connection/request-errors.js';
 import { replicasOption } from '../options.js';
-import { ApiErrorCode } from '../store/jetstream/api.js';
+import { isStreamNotFound } from '../store/jetstream/api.js';
 import { assertBucketName } from '../subjects/tokens.js';
 
 /** Options for {@link ensureViews}. */
@@ -73,11 +73,4 @@ export async function ensureViews(nc: NatsConnection, options: EnsureViewsOption
     }
     return new Kvm(nc).open(bucket);
   });
-}
-
-function isStreamNotFound(err: unknown): boolean {
-  return (
-    (err as { code?: unknown })?.code === ApiErrorCode.StreamNotFound ||
-    (err as Error)?.message === 'stream not found'
-  );
 }

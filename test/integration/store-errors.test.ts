@@ -151,7 +151,14 @@ describe('ensureStore', () => {
     const refusals: Array<[() => Promise<unknown>, number, RegExp]> = [
       [() => ensureStore(nc, { stream, prefix, replicas: 3 }), 10074, /Use replicas: 1/],
       [() => ensureStore(nc, { stream, prefix, maxBytes: 2 ** 52 }), 10047, /Ask for less \(maxBytes\)/],
-      [() => ensureProcessorStream(nc, { stream, replicas: 3 }), 10074, /Use replicas: 1/],
+      [
+        async () => {
+          await ensureStore(nc, { stream, prefix });
+          return ensureProcessorStream(nc, { stream, replicas: 3 });
+        },
+        10074,
+        /Use replicas: 1/,
+      ],
       [() => ensureViews(nc, { bucket, replicas: 3 }), 10074, /Use replicas: 1/],
       [() => DeadLetters.open(nc, { bucket, replicas: 3 }), 10074, /Use replicas: 1/],
     ];
@@ -187,6 +194,16 @@ describe('ensureStore', () => {
     await ensureViews(nc, { bucket: plain });
     const { config } = await (await jetstreamManager(nc)).streams.info(`KV_${plain}`);
     expect([config.allow_direct, config.allow_atomic]).toEqual([true, true]);
+  });
+
+  test('a processor stream of a store that does not exist is refused, and not created', async () => {
+    const origin = unique('S');
+    const err = await ensureProcessorStream(nc, { stream: origin }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreNotFoundError);
+    expect((err as Error).message).toMatch(/ensureStore/);
+    const names: string[] = [];
+    for await (const name of (await jetstreamManager(nc)).streams.names()) names.push(name);
+    expect(names).not.toContain(`${origin}_WORK`);
   });
 
   test('a processor stream that copies only part of the store is refused', async () => {

@@ -52,6 +52,12 @@ export function isWriteConflict(err: unknown): boolean {
   );
 }
 
+/** nats.js's refusal of a JetStream API request for a stream that does not exist. */
+export function isStreamNotFound(err: unknown): boolean {
+  const refused = err as { code?: unknown; message?: unknown } | undefined;
+  return refused?.code === ApiErrorCode.StreamNotFound || refused?.message === 'stream not found';
+}
+
 /** Errors from a request that are safe to retry unchanged. */
 export function isTransient(err: unknown): boolean {
   return (
