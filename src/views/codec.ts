@@ -27,6 +27,8 @@ export function decodeViewEntry<S>(
 ): ViewEntry<S> | null {
   const operation = msg.header('KV-Operation');
   if (operation === 'DEL' || operation === 'PURGE' || msg.data.length === 0) return null;
-  const value = JSON.parse(decoder.decode(msg.data)) as StoredViewValue<S>;
+  const value = JSON.parse(decoder.decode(msg.data)) as StoredViewValue<S> | null;
+  if (typeof value?.sequence !== 'number' || typeof value.time !== 'string')
+    throw new TypeError('it has no sequence and time');
   return { key, version, state: value.state, sequence: value.sequence, time: new Date(value.time) };
 }

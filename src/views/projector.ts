@@ -11,7 +11,7 @@ import type { WatchMessage } from '../watch/types.js';
 import { ViewKeys, type StoredViewValue, type ViewDefinition } from './define-view.js';
 import { ensureViews } from './ensure-views.js';
 import { retryable } from './retryable.js';
-import { isWriteConflict } from '../store/jetstream/api.js';
+import { ApiErrorCode, isWriteConflict } from '../store/jetstream/api.js';
 import {
   letterIsOpen,
   ViewStorage,
@@ -370,8 +370,9 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       try {
         next.revision = await this.storage.put(kvKey, next);
       } catch (err) {
-        if (err instanceof PayloadTooLargeError) throw err;
         // Instances flushing the key in between, or a slow server: try again on what is stored.
+        const again = (err as { code?: unknown }).code === ApiErrorCode.WrongLastSequence;
+        if (!again && !retryable(err, this.store.connection, 0)) throw err;
         if (attempt === 5)
           throw new UnavailableError(`could not write ${kvKey} to replay dead letter #${sequence}`, {
             cause: err,
@@ -629,8 +630,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         const revision = await this.storage.commit(
           pending,
           behind ? { ...checkpoint, revision: stored.revision } : undefined,
-          // Without dead letters no event is decided but by folding it, which values record.
-          { atomic: this.options.deadLetters !== undefined, timeoutMs: FLUSH_TIMEOUT_MS },
+          FLUSH_TIMEOUT_MS,
         );
         if (revision !== undefined) this.storedCheckpoint = { ...checkpoint, revision };
         return;

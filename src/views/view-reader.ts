@@ -9,6 +9,8 @@ import {
   switchMap,
   type Observable,
 } from 'rxjs';
+import { StoreConfigError } from '../errors.js';
+import type { StoredMessage } from '../codec/event-format.js';
 import { DirectReader } from '../store/jetstream/direct.js';
 import { watchKv, type KvWatchMessage } from '../watch/kv-watch.js';
 import { decodeViewEntry } from './codec.js';
@@ -91,17 +93,32 @@ export function openView<S>(
   const direct = new DirectReader(connection, `KV_${bucket}`, timeoutMs, missing, apiPrefix);
   const watchBucket = (keyFilter: string) => watchKv(connection, bucket, keyFilter, missing, apiPrefix);
   const subjectOf = (key: string) => `$KV.${bucket}.${key}`;
+  // Only projectors write the bucket: anything else there is no value to guess at.
+  const decoded = <T>(what: string, decode: () => T): T => {
+    try {
+      return decode();
+    } catch (cause) {
+      throw new StoreConfigError(`KV_${bucket}`, [`${what} is not what a projector writes`], {
+        cause,
+        remedy:
+          'Only projectors write to a views bucket: delete the key, or rebuild the view under a new version.',
+      });
+    }
+  };
+  const entryOf = (key: string, version: number, msg: Pick<StoredMessage, 'data' | 'header'>) =>
+    decoded(`the value of ${keys.entry(version, key)}`, () => decodeViewEntry<S>(key, version, msg));
+  const activeOf = (data: Uint8Array) => decoded(keys.active, () => parseActive(data));
 
   const activeVersion = async () => {
     const msg = await direct.last(subjectOf(keys.active));
-    return msg ? parseActive(msg.data) : undefined;
+    return msg ? activeOf(msg.data) : undefined;
   };
 
   // The serving version: the active pointer once loaded, else the caller's version.
   const version$ = watchBucket(keys.active).pipe(
     scan(
       (version: number | undefined, m: KvWatchMessage) =>
-        m.kind === 'entry' ? (parseActive(m.message.data) ?? version) : (version ?? view.version),
+        m.kind === 'entry' ? (activeOf(m.message.data) ?? version) : (version ?? view.version),
       undefined,
     ),
     filter((v): v is number => v !== undefined),
@@ -113,7 +130,7 @@ export function openView<S>(
     async get(key) {
       const version = (await activeVersion()) ?? view.version;
       const msg = await direct.last(subjectOf(keys.entry(version, key)));
-      return msg ? decodeViewEntry<S>(key, version, msg) : null;
+      return msg ? entryOf(key, version, msg) : null;
     },
     watch(key) {
       return version$.pipe(
@@ -123,7 +140,7 @@ export function openView<S>(
               (acc: { loaded: boolean; value: ViewEntry<S> | null }, m) =>
                 m.kind === 'loaded'
                   ? { ...acc, loaded: true }
-                  : { ...acc, value: decodeViewEntry<S>(key, version, m.message) },
+                  : { ...acc, value: entryOf(key, version, m.message) },
               { loaded: false, value: null },
             ),
             filter((acc) => acc.loaded),
@@ -141,7 +158,7 @@ export function openView<S>(
               (acc: { loaded: boolean; entries: Map<string, ViewEntry<S>> }, m) => {
                 if (m.kind === 'loaded') return { ...acc, loaded: true };
                 const key = keys.keyOf(m.key);
-                const entry = decodeViewEntry<S>(key, version, m.message);
+                const entry = entryOf(key, version, m.message);
                 if (entry) acc.entries.set(key, entry);
                 else acc.entries.delete(key);
                 return acc;

@@ -105,43 +105,36 @@ export class ViewStorage<S> {
   }
 
   /**
-   * One flush: the values, each compare-and-set on its revision, then the checkpoint,
-   * compare-and-set too (when given). `atomic` sends them as one atomic batch: a stored
-   * value is then never ahead of the checkpoint, so a restart never meets an event a value
-   * already holds and a change of code could decide again (which matters once events can
-   * be dead-lettered). It costs nats-server a staging store per batch (on an R1 file
-   * stream, a few ms of file work), so it is only asked for then. Sets each value's new
-   * revision and returns the checkpoint's. A revision that moved refuses the batch, or
-   * that value, and the checkpoint is not written (ServerError 10071 or 10164, see
-   * `isWriteConflict`).
+   * One flush, all or nothing: the values, each compare-and-set on its revision, and the
+   * checkpoint, compare-and-set too (when given), in one atomic batch. So a stored value
+   * is never ahead of the checkpoint: a restart never meets an event a value already
+   * holds and a change of code could decide again (dead-letter it as keyless, say). On an
+   * R1 file stream nats-server stages each batch in a temporary file store, a few ms.
+   * Sets each value's new revision and returns the checkpoint's. A revision that moved
+   * refuses the whole batch (ServerError 10071 or 10164, see `isWriteConflict`).
    */
   async commit(
     values: ReadonlyArray<readonly [string, Entry<S>]>,
     checkpoint: StoredCheckpoint | undefined,
-    { atomic, timeoutMs }: { atomic: boolean; timeoutMs: number },
+    timeoutMs: number,
   ): Promise<number | undefined> {
     const messages = values.map(([key, entry]) => this.message(key, this.encode(key, entry), entry.revision));
-    const last = checkpoint && this.checkpointMessage(checkpoint);
-    const send = async (m: BatchMessage) =>
-      parseReply(
-        await this.bucket.connection.request(m.subject, m.data, { headers: m.headers, timeout: timeoutMs }),
+    if (checkpoint) messages.push(this.checkpointMessage(checkpoint));
+    const { connection } = this.bucket;
+    let ack: ApiReply;
+    if (messages.length === 1) {
+      const [m] = messages as [BatchMessage];
+      ack = parseReply(
+        await connection.request(m.subject, m.data, { headers: m.headers, timeout: timeoutMs }),
       );
-    if (atomic && messages.length > 0 && last) {
-      const { first, commit } = await sendAtomicBatch(this.bucket.connection, [...messages, last], timeoutMs);
-      const ack = first.error ? first : await commit();
-      if (ack.error) throw this.refusal(ack.error, messages.length + 1);
-      // The batch's messages got contiguous sequences, which are the keys' revisions.
-      values.forEach(([, entry], i) => (entry.revision = ack.seq! - messages.length + i));
-      return ack.seq;
+    } else {
+      const replies = await sendAtomicBatch(connection, messages, timeoutMs);
+      ack = replies.first.error ? replies.first : await replies.commit();
     }
-    const acks = await Promise.all(messages.map(send));
-    const refused = acks.find((ack) => ack.error)?.error;
-    if (refused) throw this.refusal(refused, 1);
-    values.forEach(([, entry], i) => (entry.revision = acks[i]!.seq!));
-    if (!last) return undefined;
-    const ack = await send(last);
-    if (ack.error) throw this.refusal(ack.error, 1);
-    return ack.seq;
+    if (ack.error) throw this.refusal(ack.error, messages.length);
+    // The batch's messages got contiguous sequences, which are the keys' revisions.
+    values.forEach(([, entry], i) => (entry.revision = ack.seq! - messages.length + 1 + i));
+    return checkpoint ? ack.seq : undefined;
   }
 
   private checkpointMessage({ revision, ...stored }: StoredCheckpoint): BatchMessage {
@@ -183,8 +176,8 @@ export class ViewStorage<S> {
       case ApiErrorCode.BatchTooLarge:
         return new InvalidArgumentError(
           'batchSize',
-          count - 1,
-          `use less: a flush of ${what} is one atomic batch, and the server refused ${count} messages (${error.description})`,
+          undefined,
+          `lower it: a flush of ${what} (${count - 1} values and the checkpoint) is one atomic batch, over this server's limit (${error.description})`,
           { cause: refused },
         );
       default:

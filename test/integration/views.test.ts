@@ -10,6 +10,7 @@ import {
   InvalidTokenError,
   openView,
   PayloadTooLargeError,
+  StoreConfigError,
   UnavailableError,
   type EnvelopeOf,
   type JetStreamEventStore,
@@ -42,6 +43,8 @@ const balances = (version = 1, poison?: (e: EnvelopeOf<Bank>) => boolean) =>
       return { balance: s.balance + sign * e.data.amount * version, count: s.count + 1 };
     },
   });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let t: TestServer;
 let nc: NatsConnection;
@@ -675,6 +678,18 @@ describe('projector failures', () => {
     await projector.stop();
   });
 
+  test('a value no projector wrote, or an active pointer that is not JSON, is a StoreConfigError naming the key', async () => {
+    const store = newStore();
+    const bucket = 'junk';
+    const kv = await ensureViews(nc, { bucket });
+    const keys = new ViewKeys(store.tenant, 'balances');
+    const reader = openView<Balance>(store, balances(), { bucket });
+    await kv.put(keys.entry(1, 'x'), '{"state":1}');
+    await expect(reader.get('x')).rejects.toThrow(/balances\.v1\.k\.x is not what a projector writes/);
+    await kv.put(keys.active, 'not json');
+    await expect(reader.activeVersion()).rejects.toBeInstanceOf(StoreConfigError);
+  });
+
   test('a bucket name a KV bucket cannot have is an InvalidTokenError, wherever it is given', async () => {
     const store = newStore();
     const refusals = [
@@ -764,6 +779,44 @@ describe('projector failures', () => {
       expect(retried.length).toBeGreaterThan(0);
       await projector.stop();
       await expect(projector.done).resolves.toBeUndefined();
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
+
+  test('a server restart between a flush batch and its commit is retried: the batch arrived incomplete', async () => {
+    const own = await useServer();
+    try {
+      const conn = await own.connect();
+      await ensureStore(conn, { stream, prefix: 'v' });
+      const store = newStore(conn);
+      await deposits(store, 3, 3);
+      // The commit is held while the server restarts, so the batch's first message is lost.
+      const request = conn.request.bind(conn);
+      let held = false;
+      conn.request = (async (...args: Parameters<typeof request>) => {
+        if (!held && args[2]?.headers?.get('Nats-Batch-Commit') === '1') {
+          held = true;
+          await sleep(300);
+          await own.server.restart();
+          // The client reconnects before the commit goes out: only the batch's start is lost.
+          await sleep(1500);
+        }
+        return request(...args);
+      }) as typeof conn.request;
+      const retried: unknown[] = [];
+      const projector = await startProjector(store, balances(1), {
+        bucket: 'incomplete',
+        onRetry: (err) => retried.push(err),
+      });
+      await Promise.race([projector.caughtUp, projector.done]);
+      expect(held).toBe(true);
+      expect(retried.map((e) => (e as UnavailableError).cause)).toContainEqual(
+        expect.objectContaining({ errCode: 10176 }),
+      );
+      const reader = openView<Balance>(store, balances(1), { bucket: 'incomplete' });
+      expect((await reader.get('acc-0'))?.state.count).toBe(1);
+      await projector.stop();
     } finally {
       await own.close();
     }

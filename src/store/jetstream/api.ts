@@ -21,6 +21,8 @@ export const ApiErrorCode = {
   StreamNameInUse: 10058,
   SubjectsOverlap: 10065,
   AtomicDisabled: 10174,
+  /** The batch lost messages on the way (a reconnect or restart mid-batch): nothing was stored. */
+  BatchIncomplete: 10176,
   TooManyBatches: 10210,
   DuplicateIdInBatch: 10201,
   /** The batch holds more messages than the server's limit (the description ends with it). */
@@ -63,7 +65,9 @@ export function isTransient(err: unknown): boolean {
   return (
     err instanceof errors.TimeoutError ||
     (err instanceof ServerError &&
-      (err.errCode === ApiErrorCode.ExpectationNotReady || err.errCode === ApiErrorCode.TooManyBatches))
+      (err.errCode === ApiErrorCode.ExpectationNotReady ||
+        err.errCode === ApiErrorCode.TooManyBatches ||
+        err.errCode === ApiErrorCode.BatchIncomplete))
   );
 }
 

@@ -94,7 +94,9 @@ function busy(err: ServerError, events: number, attempts: number): UnavailableEr
   const why =
     err.errCode === ApiErrorCode.TooManyBatches
       ? 'too many atomic appends in flight'
-      : 'the expected version cannot be checked yet';
+      : err.errCode === ApiErrorCode.BatchIncomplete
+        ? 'the batch reached the server incomplete'
+        : 'the expected version cannot be checked yet';
   return new UnavailableError(`${why}: ${events} event(s) refused ${attempts} time(s), none stored`, {
     cause: err,
     remedy: 'Retry, or raise `retries`.',
