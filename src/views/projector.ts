@@ -1,6 +1,6 @@
 import { backoff, delay } from '@nats-io/nats-core';
 import type { KV } from '@nats-io/kv';
-import { InvalidArgumentError, PayloadTooLargeError, UnavailableError } from '../errors.js';
+import { InvalidArgumentError, UnavailableError } from '../errors.js';
 import type { Subscription } from 'rxjs';
 import type { DeadLetter, DeadLetters } from '../processing/dead-letters.js';
 import { summarize } from '../processing/attempt.js';
