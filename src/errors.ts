@@ -1,5 +1,5 @@
 // Types only: the processing errors live in jetsource/server, and the client entry must not carry them.
-import type { DeadLetterNotFoundError, ProcessorConfigError } from './processing/errors.js';
+import type { DeadLetterNotFoundError, FoldError, ProcessorConfigError } from './processing/errors.js';
 
 /** Every error jetsource raises has one of these codes (see {@link JetsourceErrorByCode}). */
 export type JetsourceErrorCode = keyof JetsourceErrorByCode;
@@ -334,4 +334,6 @@ export interface JetsourceErrorByCode {
   PROCESSOR_CONFIG: ProcessorConfigError;
   /** From `jetsource/server`. */
   DEAD_LETTER_NOT_FOUND: DeadLetterNotFoundError;
+  /** From `jetsource/server`. */
+  FOLD_FAILED: FoldError;
 }

@@ -22,6 +22,6 @@ export type { ProcessorHandler, ProcessContext, Propagation, ErrorSummary } from
 export { defaultPolicy, durableName } from './processing/policy.js';
 export type { ProcessorPolicy, ResolvedPolicy } from './processing/policy.js';
 export type { ProcessorMetrics, HandlerTimings } from './processing/metrics.js';
-export { ProcessorConfigError, DeadLetterNotFoundError } from './processing/errors.js';
+export { ProcessorConfigError, DeadLetterNotFoundError, FoldError } from './processing/errors.js';
 export { DeadLetters } from './processing/dead-letters.js';
 export type { DeadLetter, DeadLettersOptions } from './processing/dead-letters.js';

@@ -30,3 +30,26 @@ export class DeadLetterNotFoundError extends JetsourceError {
     this.name = 'DeadLetterNotFoundError';
   }
 }
+
+/**
+ * A view's `evolve` or `key` threw on an event (after `maxAttempts`), and the projector has
+ * no dead letters to set the event aside: it stops there. `cause` is what was thrown.
+ */
+export class FoldError extends JetsourceError {
+  constructor(
+    /** `<view> v<version>`. */
+    readonly view: string,
+    readonly sequence: number,
+    readonly subject: string,
+    options: { cause: unknown },
+  ) {
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(
+      'FOLD_FAILED',
+      `view ${view} cannot fold event #${sequence} on ${subject}: ${reason}. Fix evolve (or key) and ` +
+        'start the projector again (it resumes at its checkpoint), or pass deadLetters to set such events aside.',
+      options,
+    );
+    this.name = 'FoldError';
+  }
+}

@@ -1,10 +1,10 @@
 import { backoff, delay } from '@nats-io/nats-core';
 import type { KV } from '@nats-io/kv';
-import { InvalidArgumentError, UnavailableError } from '../errors.js';
+import { InvalidArgumentError, isJetsourceError, UnavailableError } from '../errors.js';
 import type { Subscription } from 'rxjs';
 import type { DeadLetter, DeadLetters } from '../processing/dead-letters.js';
 import { summarize } from '../processing/attempt.js';
-import { DeadLetterNotFoundError } from '../processing/errors.js';
+import { DeadLetterNotFoundError, FoldError } from '../processing/errors.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import type { EnvelopeOf, EventMap, MalformedEvent } from '../store/types.js';
 import type { WatchMessage } from '../watch/types.js';
@@ -35,7 +35,7 @@ export interface ProjectorOptions {
    * halfway.
    */
   maxAttempts?: number;
-  /** Where events `evolve` cannot fold go. Without it such an event stops the projector. */
+  /** Where events `evolve` cannot fold go. Without it such an event stops the projector with a {@link FoldError}. */
   deadLetters?: DeadLetters;
   /** Called after each batch with progress (events done and total, rate, ETA). */
   onProgress?: (progress: ProjectorProgress) => void;
@@ -706,7 +706,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     attempts: number,
     keyless: boolean,
   ): Promise<void> {
-    if (!this.options.deadLetters) throw err;
+    if (!this.options.deadLetters)
+      // A malformed event's error names it already; the view's own code's does not.
+      throw isJetsourceError(err)
+        ? err
+        : new FoldError(`${this.view.name} v${this.view.version}`, sequence, subject, { cause: err });
     const error = summarize(err);
     const { processor } = this;
     await this.options.deadLetters.record({ processor, sequence, subject, error, attempts, keyless });

@@ -18,6 +18,7 @@ import {
 import {
   DeadLetterNotFoundError,
   ensureStore,
+  FoldError,
   ensureViews,
   startProjector,
   type Projector,
@@ -572,6 +573,21 @@ describe('projector failures', () => {
     expect(queued).toBeGreaterThan(0);
     expect(queued).toBeLessThanOrEqual(40);
     await projector.stop();
+  });
+
+  test('without dead letters, an event evolve throws on stops the projector with a FoldError naming it', async () => {
+    const store = newStore();
+    await store.append({ type: 'account', id: 'f' }, { type: 'Deposited', data: { amount: 1 } });
+    const bad = await store.append({ type: 'account', id: 'f' }, { type: 'Deposited', data: { amount: 2 } });
+    const projector = await startProjector(
+      store,
+      balances(1, (e) => e.sequence === bad.version),
+      { bucket: 'fold-error' },
+    );
+    const err = await projector.done.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FoldError);
+    expect(err).toMatchObject({ sequence: bad.version, view: 'balances v1', cause: expect.any(Error) });
+    expect((err as Error).message).toMatch(/cannot fold #\d+\. Fix evolve .* or pass deadLetters/);
   });
 
   test("an evolve that mutates its state does not change the next new key's initial state", async () => {
