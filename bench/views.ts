@@ -69,7 +69,7 @@ interface Pending {
 }
 
 /**
- * The same KV work with nats.js alone: a push ordered consumer over the tenant; per batch
+ * The same KV writes with nats.js alone, not atomic: a push ordered consumer over the tenant; per batch
  * of BATCH events, each key's value is fetched once (kv.get on first touch, as the
  * projector, which keeps only the current batch in memory), folded in memory, written
  * once with compare-and-set on its revision (pipelined), then one checkpoint put.

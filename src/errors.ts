@@ -249,7 +249,12 @@ export class StoreNotFoundError extends JetsourceError {
   }
 }
 
-/** An existing stream's config is incompatible with the store, and changing it could lose data. */
+/**
+ * A stream or KV bucket jetsource cannot use as it is: an existing stream whose config
+ * could lose events, a views or dead-letter bucket whose entries expire or that lacks
+ * atomic batches or direct get, or a view value no projector wrote. `stream` names it
+ * (`KV_<bucket>` for a bucket).
+ */
 export class StoreConfigError extends JetsourceError {
   constructor(
     readonly stream: string,
@@ -299,7 +304,7 @@ export class ServerError extends JetsourceError {
   constructor(
     /** The JetStream API error code (`err_code`), as nats-server documents them. */
     readonly errCode: number,
-    /** The server's own words. */
+    /** The server's own words (an admin step's prefixed with the step, e.g. `ensureViews (bucket views): …`). */
     readonly description: string,
     /** `remedy`: what to change, when the caller knows (default: report it). */
     options?: { cause?: unknown; remedy?: string },

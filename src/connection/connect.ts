@@ -35,6 +35,9 @@ export interface ConnectOptions extends WsConnectionOptions {
   /**
    * Makes the WebSocket, for runtimes without a global one (Node 20): with the `ws`
    * package, `async (url) => ({ socket: new WebSocket(url), encrypted: url.startsWith('wss:') })`.
+   * A factory that throws, or returns no `{ socket }`, makes `connect` reject at once with
+   * `InvalidArgumentError('wsFactory')` and its error as `cause` (nats.js would wait
+   * forever); on a reconnect such a failure is one failed attempt.
    */
   wsFactory?: WsConnectionOptions['wsFactory'];
 }

@@ -47,7 +47,12 @@ export class DeadLetters {
     private readonly direct: DirectReader,
   ) {}
 
-  /** Opens (creating when missing) the dead-letter bucket. Needs the service role. */
+  /**
+   * Opens the dead-letter bucket, creating it when missing (history 1, direct get on:
+   * letters are listed by direct get, which leaves no consumer behind). An existing bucket
+   * whose letters expire (they take their events with them), without direct get, or with
+   * more history is refused with StoreConfigError. Needs the service role.
+   */
   static async open(nc: NatsConnection, options: DeadLettersOptions = {}): Promise<DeadLetters> {
     const bucket = assertBucketName(options.bucket ?? 'deadletters');
     const replicas = replicasOption(options.replicas);
@@ -61,6 +66,7 @@ export class DeadLetters {
     const problems = [
       ...(ttl > 0 ? [`letters expire (TTL ${ttl / 1000} s), and with them the events they hold`] : []),
       ...(streamInfo.config.allow_direct ? [] : ['direct get is off, which listing letters needs']),
+      ...(streamInfo.config.max_msgs_per_subject === 1 ? [] : ['it keeps more than one revision per letter']),
     ];
     if (problems.length > 0)
       throw new StoreConfigError(`KV_${bucket}`, problems, {
@@ -79,11 +85,11 @@ export class DeadLetters {
     return stored;
   }
 
-  /** Every dead letter of one processor, oldest event first. */
+  /** Every dead letter of one processor, oldest event first; with `after`, only those of events after that sequence. */
   async list(processor: string, options: { after?: number } = {}): Promise<DeadLetter[]> {
     const after = options.after ?? 0;
     return adminStep(`listing the dead letters of ${processor}`, async () => {
-      // History 1: each key's one message is its letter, or the marker of its removal.
+      // History 1 (open checks it): each key's one message is its letter, or the marker of its removal.
       const filter = `$KV.${this.bucket}.${encodeToken('processor', processor)}.>`;
       const letters: DeadLetter[] = [];
       for await (const page of this.direct.range(filter, 0, Number.MAX_SAFE_INTEGER, LIST_PAGE, (m) => m)) {

@@ -1,7 +1,8 @@
 import { JetsourceError } from '../errors.js';
 
 /**
- * A processor cannot run: its policy is invalid, its durable consumer already exists with
+ * A processor cannot run: its policy is invalid, it has no handler, its store is not one
+ * from `createEventStore()` on a NATS connection, its durable consumer already exists with
  * a config that cannot be changed without skipping or replaying events, or it was deleted.
  */
 export class ProcessorConfigError extends JetsourceError {
@@ -32,14 +33,17 @@ export class DeadLetterNotFoundError extends JetsourceError {
 }
 
 /**
- * A view's `evolve` or `key` threw on an event (after `maxAttempts`), and the projector has
- * no dead letters to set the event aside: it stops there. `cause` is what was thrown.
+ * A view's `evolve` (after `maxAttempts` tries) or `key` threw on an event, and the
+ * projector has no dead letters to set the event aside: it stops there, and a restart
+ * resumes at its checkpoint. `cause` is what was thrown.
  */
 export class FoldError extends JetsourceError {
   constructor(
     /** `<view> v<version>`. */
     readonly view: string,
+    /** The event's stream sequence. */
     readonly sequence: number,
+    /** The event's subject. */
     readonly subject: string,
     options: { cause: unknown },
   ) {

@@ -281,7 +281,9 @@ export interface EnsureProcessorStreamOptions {
  * Creates (or verifies) a mirror of the store's stream for durable processors. A mirror
  * keeps the origin's sequences and subjects, so processors read it exactly as the store,
  * but tenant readers and writers have no consumer rights on it: they cannot reconfigure
- * or pause a processor's durable there, as they could on the store's stream.
+ * or pause a processor's durable there, as they could on the store's stream. A store
+ * that does not exist is refused with StoreNotFoundError: a mirror of it would be created
+ * all the same, and stay empty.
  */
 export async function ensureProcessorStream(
   nc: NatsConnection,

@@ -65,15 +65,16 @@ export interface EventStoreOptions<E extends EventMap> {
    * `$JS.API`.
    */
   apiPrefix?: string;
-  /** Per-request timeout in ms. Default 5000. */
+  /** Per-request timeout in ms, 1 to 2147483647 (a longer timer fires at once). Default 5000. */
   timeoutMs?: number;
-  /** Retries of an append after a timeout or transient error. Default 2. */
+  /** Retries of an append after a timeout or transient error, an integer ≥ 0. Default 2. */
   retries?: number;
-  /** Most messages per direct-get page while reading (a page also stops at 1 MiB). Default 1000. */
+  /** Most messages per direct-get page while reading (a page also stops at 1 MiB), ≥ 1. Default 1000. */
   readPageSize?: number;
   /**
    * The stream's duplicate window (`ensureStore`'s `duplicateWindowMs`), where a retried
-   * append is recognised by its event ids. Default 120000, as `ensureStore` makes it.
+   * append is recognised by its event ids; at least 100, the server's minimum. Default
+   * 120000, as `ensureStore` makes it.
    */
   duplicateWindowMs?: number;
 }
@@ -81,7 +82,9 @@ export interface EventStoreOptions<E extends EventMap> {
 /**
  * Opens an event store on an existing JetStream stream (see {@link ensureStore}).
  * It needs no stream or consumer admin rights: appends publish to the tenant's
- * subjects and reads use direct get, so it works for a restricted browser user.
+ * subjects and reads use direct get, so it works for a restricted browser user. A missing
+ * connection or an option it cannot use is an `InvalidArgumentError` at once: a `NaN`
+ * retry count would never stop, a string timeout would be no timeout.
  *
  * @example
  * type Bank = { Opened: { owner: string }; Deposited: { amount: number } };

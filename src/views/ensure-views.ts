@@ -1,4 +1,4 @@
-import type { NatsConnection } from '@nats-io/nats-core';
+import { errors, type NatsConnection } from '@nats-io/nats-core';
 import {
   DiscardPolicy,
   jetstreamManager,
@@ -17,7 +17,7 @@ import { assertBucketName } from '../subjects/tokens.js';
 export interface EnsureViewsOptions {
   /** KV bucket holding the tenant's views. Default `views`. */
   bucket?: string;
-  /** Default 1. */
+  /** Replicas when the bucket is created. Default 1. */
   replicas?: number;
 }
 
@@ -25,8 +25,10 @@ export interface EnsureViewsOptions {
  * Opens the views bucket, creating it when missing: a KV bucket of history 1 with direct
  * get on, so readers use the permission-scopable direct get by subject, and atomic
  * batches on, so a projector writes a flush's values and checkpoint together. A bucket
- * made before projectors wrote atomically gets them switched on, which needs a user
- * allowed to update its stream. An admin/service step.
+ * whose values expire is refused with StoreConfigError (views would silently lose values
+ * they never fold again). One made before projectors wrote atomically, or without direct
+ * get, gets them switched on, which needs a user allowed to update its stream (else
+ * StoreConfigError). An admin/service step.
  */
 export async function ensureViews(nc: NatsConnection, options: EnsureViewsOptions = {}): Promise<KV> {
   const bucket = assertBucketName(options.bucket ?? 'views');
@@ -65,9 +67,16 @@ export async function ensureViews(nc: NatsConnection, options: EnsureViewsOption
       await streams
         .update(name, { ...config, allow_atomic: true, allow_direct: true })
         .catch((err: unknown) => {
+          // Refused to this user (the bundled service role may not update it): say what is
+          // missing. Anything else (a timeout) is the admin step's to report.
+          const cause = (err as { cause?: unknown }).cause;
+          if (!(
+            err instanceof errors.PermissionViolationError || cause instanceof errors.PermissionViolationError
+          ))
+            throw err;
           throw new StoreConfigError(name, [`${off.join(' and ')} off (the bucket predates them)`], {
             cause: err,
-            remedy: `Switch ${off.join(' and ')} on for ${name} once, as a user allowed to update it, or run ensureViews as one.`,
+            remedy: `Switch ${off.join(' and ')} on for ${name} once, as a user allowed $JS.API.STREAM.UPDATE.${name}, or run ensureViews as one.`,
           });
         });
     }

@@ -26,7 +26,9 @@ export interface ProjectorOptions {
   bucket?: string;
   /**
    * Events folded between KV flushes. Default 500, at most 999: a flush writes its values
-   * and the checkpoint in one atomic batch, and nats-server takes 1000 messages per batch.
+   * and the checkpoint in one atomic batch, and nats-server takes at most 1000 messages per
+   * batch by default (a server with a lower `jetstream.limits.batch` limit refuses the
+   * flush with `InvalidArgumentError('batchSize')`).
    */
   batchSize?: number;
   /**
@@ -35,7 +37,11 @@ export interface ProjectorOptions {
    * halfway.
    */
   maxAttempts?: number;
-  /** Where events `evolve` cannot fold go. Without it such an event stops the projector with a {@link FoldError}. */
+  /**
+   * Where events the projector cannot fold go: `evolve` or `key` threw, a key that is no
+   * valid token, a malformed event. Without it such an event stops the projector: with a
+   * {@link FoldError} when `evolve` or `key` threw, else with the event's own error.
+   */
   deadLetters?: DeadLetters;
   /** Called after each batch with progress (events done and total, rate, ETA). */
   onProgress?: (progress: ProjectorProgress) => void;
@@ -87,8 +93,9 @@ export interface Projector {
   deadLetters(): Promise<DeadLetter[]>;
   /**
    * Folds a dead-lettered event in (after fixing `evolve`) and removes its dead letter.
-   * Throws {@link DeadLetterNotFoundError} when there is none, and `evolve`'s error (the
-   * letter stays) when it still fails. Replaying twice folds once, and a letter whose
+   * Throws {@link DeadLetterNotFoundError} when there is none, `evolve`'s error (the
+   * letter stays) when it still fails, and `UnavailableError` when the value kept changing
+   * under it (replay again: it folds once). Replaying twice folds once, and a letter whose
    * event was folded in order after all (it was recorded just before a crash, and fixed
    * code folded the event on restart) is only removed. Safe while this and other
    * instances run: one holding an older copy of the value restarts from its checkpoint
@@ -123,10 +130,11 @@ const QUEUED_BATCHES = 4;
 
 /**
  * Builds a view into KV and keeps it up to date. Idempotent by construction: every value
- * records the last sequence folded into it, events at or below it are skipped, and writes
- * compare-and-set on the KV revision. A crash between write and checkpoint, a restart, or
- * two instances at once therefore never fold an event twice, and the result is
- * byte-identical to a fresh rebuild. Catch-up pages through direct get (bounded memory);
+ * records the last sequence folded into it, events at or below it are skipped, and a
+ * flush writes its values and the checkpoint in one atomic batch, compare-and-set on each
+ * KV revision. A crash mid-flush, a restart, or two instances at once therefore never fold
+ * an event twice, and the result is byte-identical to a fresh rebuild (apart from the
+ * lists a value with dead letters keeps). It runs `ensureViews` first. Catch-up pages through direct get (bounded memory);
  * then it follows a watch. A new `version` builds into its own key space while the old
  * one keeps serving, and becomes active once caught up.
  */
@@ -649,7 +657,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
           ...pending.map(([key]) => this.storage.load(key)),
         ]);
         this.storedCheckpoint = current;
-        pending = pending.filter(([key, entry], i) => this.stillToWrite(key, entry, loaded[i]!));
+        pending = pending.filter(([key, entry], i) => this.stillToWrite(key, entry, loaded[i]!, err));
       }
     }
   }
@@ -659,10 +667,11 @@ class ViewProjector<S, E extends EventMap> implements Projector {
    * stored now. Throws, to start again from the checkpoint, when a dead letter was replayed
    * into it since (folding on must not drop that).
    */
-  private stillToWrite(kvKey: string, entry: Entry<S>, current: Entry<S>): boolean {
+  private stillToWrite(kvKey: string, entry: Entry<S>, current: Entry<S>, refusal: unknown): boolean {
     if (current.revision === entry.revision) return true;
     if (!sameReplays(current, entry))
       throw new UnavailableError(`View value ${kvKey} changed by a dead-letter replay`, {
+        cause: refusal,
         remedy: 'The projector starts again from its checkpoint on its own',
       });
     // Another instance wrote first. Same events, same order: if it is at least as far,
@@ -707,7 +716,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     keyless: boolean,
   ): Promise<void> {
     if (!this.options.deadLetters)
-      // A malformed event's error names it already; the view's own code's does not.
+      // A jetsource error passes as it is (a malformed event's names the event); anything
+      // the view's own code threw becomes a FoldError naming the event.
       throw isJetsourceError(err)
         ? err
         : new FoldError(`${this.view.name} v${this.view.version}`, sequence, subject, { cause: err });

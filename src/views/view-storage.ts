@@ -12,7 +12,7 @@ import { sendAtomicBatch, type BatchMessage } from '../store/jetstream/atomic-ba
 import { encodeViewValue } from './codec.js';
 import type { StoredViewValue, ViewKeys } from './define-view.js';
 
-/** Where a version's projection has got to, written after the values it covers. */
+/** Where a version's projection has got to, written in the same atomic batch as the values it covers (see `commit`). */
 export interface Checkpoint {
   readonly sequence: number;
   /**

@@ -5,8 +5,9 @@ import { connect as tcpConnect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 // @ts-expect-error -- plain ESM script without types
 import { renderConfig } from '../../scripts/generate-server-config.mjs';
-import { createEventStore, UnavailableError } from '../../src/index.js';
-import { ensureStore } from '../../src/server.js';
+import { Kvm } from '@nats-io/kv';
+import { createEventStore, StoreConfigError, UnavailableError } from '../../src/index.js';
+import { ensureStore, ensureViews } from '../../src/server.js';
 import { eventually } from '../support/monitor.js';
 import { devUser, useServer, type TestServer } from '../support/nats.js';
 
@@ -109,3 +110,12 @@ test('a watch refused by the consumer limit for longer than old consumers linger
     first.unsubscribe();
   }
 }, 60_000);
+
+// The service role may not update its views bucket's stream (so no tenant code can weaken it).
+test('a views bucket made before atomic flushes is refused to the service role with what an operator switches on', async () => {
+  const service = await t.connect(devUser('globex', 'service'));
+  await new Kvm(service).create('views', { history: 1, allow_direct: true });
+  const err = await ensureViews(service).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(StoreConfigError);
+  expect((err as Error).message).toMatch(/allow_atomic off.*\$JS\.API\.STREAM\.UPDATE\.KV_views/);
+});
