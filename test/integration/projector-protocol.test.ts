@@ -24,7 +24,7 @@ type Folds = { sequences: number[] };
 const STREAM = 'PROTOCOL_EVENTS';
 const KEYS = ['a', 'b', 'c'];
 const STEPS = 80;
-const SEEDS = Number(process.env.PROJECTOR_SEEDS ?? 20);
+const SEEDS = Number(process.env.PROJECTOR_SEEDS ?? 40);
 
 /** Broken code cannot fold poison events, nor name the key of keyless ones. */
 const folds = (fixed: boolean) =>
