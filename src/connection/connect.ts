@@ -96,8 +96,7 @@ function connectError(err: unknown, options: WsConnectionOptions): unknown {
   if (err instanceof errors.AuthorizationError || err instanceof errors.UserAuthenticationExpiredError)
     return new AuthenticationError(options.user, { cause: err });
   if (err instanceof errors.ConnectionError || err instanceof errors.TimeoutError) {
-    const servers = [options.servers ?? []].flat().join(', ') || 'the default server';
-    return new UnavailableError(`cannot connect to ${servers}`, {
+    return new UnavailableError(`cannot connect to ${serversOf(options)}`, {
       cause: err,
       remedy:
         'Check the URL (ws:// or wss://, host, websocket port) and that nats-server runs with a websocket block.',
@@ -113,9 +112,13 @@ function connectError(err: unknown, options: WsConnectionOptions): unknown {
   return err;
 }
 
+/** The servers a connect was given, for its errors. */
+const serversOf = (options: WsConnectionOptions) =>
+  [options.servers ?? []].flat().join(', ') || 'the default server';
+
 /** The first connect failed because the user's `wsFactory` made no socket. */
 function factoryError(cause: unknown, options: WsConnectionOptions): InvalidArgumentError {
-  const servers = [options.servers ?? []].flat().join(', ') || 'the default server';
+  const servers = serversOf(options);
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new InvalidArgumentError(
     'wsFactory',
