@@ -200,6 +200,8 @@ class Schedule {
           (lag) => lag === 0,
         ),
       ).toBe(0);
+    // Lag counts events folded, not written: stopping writes what each instance holds.
+    await Promise.all(this.running.map((i) => i.projector.stop()));
     return last;
   }
 
