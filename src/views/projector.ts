@@ -87,7 +87,10 @@ export interface Projector {
   readonly done: Promise<void>;
   /** Events folded and in all, rate and ETA: for a progress bar during a rebuild. */
   progress(): ProjectorProgress;
-  /** Sequences between the newest matching event and the last one folded: 0 when up to date. */
+  /**
+   * Sequences between the newest matching event and the last one written to the view: 0
+   * once readers see every event (one folded but still in a flush does not count yet).
+   */
   lag(): Promise<number>;
   /** This view version's dead letters, oldest event first. */
   deadLetters(): Promise<DeadLetter[]>;
@@ -293,7 +296,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   async lag(): Promise<number> {
-    return Math.max(0, (await this.store.lastSequence(this.view.filter)) - this.lastSequence);
+    return Math.max(0, (await this.store.lastSequence(this.view.filter)) - this.checkpointed);
   }
 
   async stop(): Promise<void> {

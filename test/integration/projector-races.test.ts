@@ -350,3 +350,32 @@ test("a replay answered in the same tick as a catch-up's load of its key folds o
   const stored = await openView<Balance>(store, balances(), { bucket }).get('a');
   expect(stored?.state).toEqual({ balance: 111, count: 3 });
 });
+
+test('lag reaches 0 only once the last event is written, not merely folded', async () => {
+  const store = newStore();
+  const bucket = 'races-lag';
+  await store.append(k, deposit(1));
+  const projector = await startProjector(store, balances(), { bucket });
+  await projector.caughtUp;
+  const storage = (projector as unknown as { storage: Storage }).storage;
+  const commit = storage.commit.bind(storage);
+  const held = gate();
+  const holding = gate();
+  storage.commit = async (values, ...rest) => {
+    holding.open();
+    await held.opened;
+    return commit(values, ...rest);
+  };
+  await store.append(k, deposit(10));
+  await holding.opened; // folded, its flush held
+  expect(await projector.lag()).toBe(1);
+  held.open();
+  expect(
+    await eventually(
+      () => projector.lag(),
+      (lag) => lag === 0,
+    ),
+  ).toBe(0);
+  expect((await openView<Balance>(store, balances(), { bucket }).get('k'))?.state.count).toBe(2);
+  await projector.stop();
+});
