@@ -63,7 +63,8 @@ export function fromRequestError(
 const isInbox = (subject: string) => /^_INBOX[._]/.test(subject);
 
 /** What went wrong under nats.js's request wrapper. */
-const causeOf = (err: unknown) => (err instanceof errors.RequestError && err.cause ? err.cause : err);
+/** What nats.js wrapped in a RequestError, or the error itself. */
+export const causeOf = (err: unknown) => (err instanceof errors.RequestError && err.cause ? err.cause : err);
 
 /** What to say when a user may not run an admin step. */
 export const adminRemedy = (step: string): string =>

@@ -8,7 +8,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { StoreConfigError } from '../errors.js';
-import { adminStep } from '../connection/request-errors.js';
+import { adminStep, causeOf } from '../connection/request-errors.js';
 import { replicasOption } from '../options.js';
 import { isStreamNotFound } from '../store/jetstream/api.js';
 import { assertBucketName } from '../subjects/tokens.js';
@@ -69,11 +69,7 @@ export async function ensureViews(nc: NatsConnection, options: EnsureViewsOption
         .catch((err: unknown) => {
           // Refused to this user (the bundled service role may not update it): say what is
           // missing. Anything else (a timeout) is the admin step's to report.
-          const cause = (err as { cause?: unknown }).cause;
-          if (!(
-            err instanceof errors.PermissionViolationError || cause instanceof errors.PermissionViolationError
-          ))
-            throw err;
+          if (!(causeOf(err) instanceof errors.PermissionViolationError)) throw err;
           throw new StoreConfigError(name, [`${off.join(' and ')} off (the bucket predates them)`], {
             cause: err,
             remedy: `Switch ${off.join(' and ')} on for ${name} once, as a user allowed $JS.API.STREAM.UPDATE.${name}, or run ensureViews as one.`,

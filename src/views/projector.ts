@@ -11,7 +11,7 @@ import type { WatchMessage } from '../watch/types.js';
 import { ViewKeys, type StoredViewValue, type ViewDefinition } from './define-view.js';
 import { ensureViews } from './ensure-views.js';
 import { retryable } from './retryable.js';
-import { ApiErrorCode, isWriteConflict } from '../store/jetstream/api.js';
+import { isWriteConflict } from '../store/jetstream/api.js';
 import {
   letterIsOpen,
   ViewStorage,
@@ -137,8 +137,8 @@ const QUEUED_BATCHES = 4;
  * flush writes its values and the checkpoint in one atomic batch, compare-and-set on each
  * KV revision. A crash mid-flush, a restart, or two instances at once therefore never fold
  * an event twice, and the result is byte-identical to a fresh rebuild (apart from the
- * lists a value with dead letters keeps). It runs `ensureViews` first. Catch-up pages through direct get (bounded memory);
- * then it follows a watch. A new `version` builds into its own key space while the old
+ * lists a value with dead letters keeps). It runs `ensureViews` first. Catch-up pages
+ * through direct get (bounded memory); then it follows a watch. A new `version` builds into its own key space while the old
  * one keeps serving, and becomes active once caught up.
  */
 export async function startProjector<S, E extends EventMap>(
@@ -382,8 +382,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         next.revision = await this.storage.put(kvKey, next);
       } catch (err) {
         // Instances flushing the key in between, or a slow server: try again on what is stored.
-        const again = (err as { code?: unknown }).code === ApiErrorCode.WrongLastSequence;
-        if (!again && !retryable(err, this.store.connection, 0)) throw err;
+        if (!isWriteConflict(err) && !retryable(err, this.store.connection, 0)) throw err;
         if (attempt === 5)
           throw new UnavailableError(`could not write ${kvKey} to replay dead letter #${sequence}`, {
             cause: err,

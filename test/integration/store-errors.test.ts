@@ -191,6 +191,9 @@ describe('ensureStore', () => {
     await expect(ensureViews(nc, { bucket: expiring })).rejects.toThrow(/values expire \(max_age 60 s\)/);
     await expect(DeadLetters.open(nc, { bucket: letters })).rejects.toThrow(/letters expire \(TTL 60 s\)/);
     await expect(ensureViews(nc, { bucket: expiring })).rejects.toBeInstanceOf(StoreConfigError);
+    const revisions = unique('h').toLowerCase();
+    await kvm.create(revisions, { history: 2, allow_direct: true });
+    await expect(DeadLetters.open(nc, { bucket: revisions })).rejects.toThrow(/more than one revision/);
     await ensureViews(nc, { bucket: plain });
     const { config } = await (await jetstreamManager(nc)).streams.info(`KV_${plain}`);
     expect([config.allow_direct, config.allow_atomic]).toEqual([true, true]);

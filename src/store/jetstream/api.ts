@@ -46,12 +46,13 @@ export function parseReply(msg: Msg): ApiReply {
   return JSON.parse(decoder.decode(msg.data)) as ApiReply;
 }
 
-/** A write refused because an expected last sequence moved (10071, or 10164 in a batch): nothing was written. */
+/**
+ * A write refused because an expected last sequence moved (10071, or 10164 in a batch):
+ * nothing was written. Ours (ServerError) or nats.js's (a KV update's JetStreamApiError).
+ */
 export function isWriteConflict(err: unknown): boolean {
-  return (
-    err instanceof ServerError &&
-    (err.errCode === ApiErrorCode.WrongLastSequence || err.errCode === ApiErrorCode.ExpectationRace)
-  );
+  const code = err instanceof ServerError ? err.errCode : (err as { code?: unknown } | null)?.code;
+  return code === ApiErrorCode.WrongLastSequence || code === ApiErrorCode.ExpectationRace;
 }
 
 /** nats.js's refusal of a JetStream API request for a stream that does not exist. */
