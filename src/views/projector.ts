@@ -8,17 +8,19 @@ import { DeadLetterNotFoundError, FoldError } from '../processing/errors.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import type { EnvelopeOf, EventMap, MalformedEvent } from '../store/types.js';
 import type { WatchMessage } from '../watch/types.js';
-import { ViewKeys, type StoredViewValue, type ViewDefinition } from './define-view.js';
+import { ViewKeys, type ViewDefinition } from './define-view.js';
 import { ensureViews } from './ensure-views.js';
 import { retryable } from './retryable.js';
 import { isWriteConflict } from '../store/jetstream/api.js';
+import { ViewStorage, type Checkpoint, type Entry, type StoredCheckpoint } from './view-storage.js';
 import {
+  afterOverwrite,
+  foldedInOrder,
+  foldedLate,
+  hasDecided,
   letterIsOpen,
-  ViewStorage,
-  type Checkpoint,
-  type Entry,
-  type StoredCheckpoint,
-} from './view-storage.js';
+  withDeadLetter,
+} from './value-ledger.js';
 
 /** Options for {@link startProjector}. */
 export interface ProjectorOptions {
@@ -359,25 +361,16 @@ class ViewProjector<S, E extends EventMap> implements Projector {
    * Folds a replayed event onto the stored value, compare-and-set, and records it there:
    * a repeat, or a retry after a crash before the letter was removed, does not fold it
    * twice. Nor does a letter whose event was folded in order after all (recorded just
-   * before a crash, then folded by fixed code on restart): see {@link letterIsOpen}. It
-   * lands on top of newer events (a rebuild restores the exact order). Another instance's
-   * copy of the value is now stale: its next write conflicts and it restarts.
+   * before a crash, then folded by fixed code on restart): see {@link letterIsOpen}.
+   * Another instance's copy of the value is now stale: its next write conflicts and it
+   * restarts.
    */
   private async foldLate(kvKey: string, event: EnvelopeOf<E>, letter: DeadLetter): Promise<void> {
     const { sequence } = event;
     for (let attempt = 1; ; attempt++) {
       const current = await this.storage.load(kvKey);
       if (!letterIsOpen(current, letter)) return;
-      // The value's sequence stays: events before the letter that are not in it yet (held
-      // unflushed by a catch-up here or by another instance) must still fold on their turn.
-      const next: Entry<S> = {
-        ...current,
-        state: this.view.evolve(current.state, event),
-        // As a rebuild would: the time of the newest event in the value.
-        time: sequence > newestIn(current) ? event.time.toISOString() : current.time,
-        replayed: [...(current.replayed ?? []), sequence],
-        deadLettered: without(current.deadLettered, sequence),
-      };
+      const next = foldedLate(current, this.view.evolve(current.state, event), event);
       try {
         next.revision = await this.storage.put(kvKey, next);
       } catch (err) {
@@ -510,14 +503,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     if (epoch !== this.epoch) return;
     // A replay may have cached a newer copy in the hop since `entry` returned.
     const entry = this.cache.get(kvKey) ?? loaded;
-    // Already decided in the value: folded in order or replayed, or dead-lettered. (A
-    // keyless letter's event it passed stays open: its letter says so.)
-    if (
-      event.sequence <= entry.sequence ||
-      entry.replayed?.includes(event.sequence) ||
-      entry.deadLettered?.includes(event.sequence)
-    )
-      return this.advance(event.sequence);
+    // (A keyless letter's event the value passed stays open: its letter says so.)
+    if (hasDecided(entry, event.sequence)) return this.advance(event.sequence);
     const folded = this.evolve(entry.state, event);
     if ('failure' in folded) {
       await this.recordDeadLetter(event.sequence, event.subject, folded.failure, folded.attempts, false);
@@ -530,16 +517,8 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.cache.set(
       kvKey,
       'failure' in folded
-        ? { ...current, deadLettered: [...(current.deadLettered ?? []), event.sequence] }
-        : {
-            ...current,
-            state: folded.state,
-            sequence: Math.max(current.sequence, event.sequence),
-            time: event.sequence > newestIn(current) ? event.time.toISOString() : current.time,
-            ...(this.keyless.has(event.sequence)
-              ? { replayed: [...(current.replayed ?? []), event.sequence] }
-              : {}),
-          },
+        ? withDeadLetter(current, event.sequence)
+        : foldedInOrder(current, folded.state, event, this.keyless.has(event.sequence)),
     );
     this.dirty.add(kvKey);
     this.advance(event.sequence);
@@ -671,20 +650,20 @@ class ViewProjector<S, E extends EventMap> implements Projector {
    */
   private stillToWrite(kvKey: string, entry: Entry<S>, current: Entry<S>, refusal: unknown): boolean {
     if (current.revision === entry.revision) return true;
-    if (!sameReplays(current, entry))
-      throw new UnavailableError(`View value ${kvKey} changed by a dead-letter replay`, {
-        cause: refusal,
-        remedy: 'The projector starts again from its checkpoint on its own',
-      });
-    // Another instance wrote first. Same events, same order: if it is at least as far,
-    // keep its value (and fold later events onto it).
-    if (decided(current) >= decided(entry)) {
-      // Only if nothing was folded into the key since (or a restart dropped this copy).
-      if (this.cache.get(kvKey) === entry) this.cache.set(kvKey, current);
-      return false;
+    switch (afterOverwrite(entry, current)) {
+      case 'replayed-since':
+        throw new UnavailableError(`View value ${kvKey} changed by a dead-letter replay`, {
+          cause: refusal,
+          remedy: 'The projector starts again from its checkpoint on its own',
+        });
+      case 'keep-theirs':
+        // Only if nothing was folded into the key since (or a restart dropped this copy).
+        if (this.cache.get(kvKey) === entry) this.cache.set(kvKey, current);
+        return false;
+      case 'write-mine':
+        entry.revision = current.revision;
+        return true;
     }
-    entry.revision = current.revision;
-    return true;
   }
 
   private async deadLetterMalformed(
@@ -739,25 +718,4 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.live?.unsubscribe();
     this.finish(err);
   }
-}
-
-/** `list` without `sequence`; undefined rather than empty, so values without letters keep their bytes. */
-function without(list: readonly number[] | undefined, sequence: number): readonly number[] | undefined {
-  const rest = list?.filter((s) => s !== sequence);
-  return rest?.length ? rest : undefined;
-}
-
-/** The highest sequence folded into a value, in order or replayed: `time` is that event's. */
-function newestIn(value: StoredViewValue<unknown>): number {
-  return Math.max(value.sequence, ...(value.replayed ?? []));
-}
-
-/** The last event decided in a value: folded in order, or dead-lettered (which leaves `sequence`). */
-function decided(value: StoredViewValue<unknown>): number {
-  return Math.max(value.sequence, ...(value.deadLettered ?? []));
-}
-
-function sameReplays(a: StoredViewValue<unknown>, b: StoredViewValue<unknown>): boolean {
-  const [x, y] = [a.replayed ?? [], b.replayed ?? []];
-  return x.length === y.length && x.every((s) => y.includes(s));
 }

@@ -32,25 +32,6 @@ export interface Entry<S> extends StoredViewValue<S> {
   revision: number;
 }
 
-/**
- * Whether a dead-lettered event still has to be folded into its key's value. Pure. A
- * value records its key's letters, and `replayed` every letter's event folded since; any
- * other event the value has passed is in it. A value not yet past the event has not had
- * it (the instance that dead-lettered it has not written it), and a keyless letter is
- * recorded by no value.
- */
-export function letterIsOpen(
-  value: StoredViewValue<unknown>,
-  letter: { readonly sequence: number; readonly keyless?: boolean },
-): boolean {
-  const { sequence } = letter;
-  if (value.replayed?.includes(sequence)) return false;
-  // A letter that does not say (written before letters did) may have no value recording it.
-  return (
-    value.deadLettered?.includes(sequence) === true || sequence > value.sequence || letter.keyless !== false
-  );
-}
-
 /** What the storage needs to know of the view it holds. */
 interface StoredView<S> {
   readonly name: string;
