@@ -12,15 +12,9 @@ import { ViewKeys, type ViewDefinition } from './define-view.js';
 import { ensureViews } from './ensure-views.js';
 import { retryable } from './retryable.js';
 import { isWriteConflict } from '../store/jetstream/api.js';
-import { ViewStorage, type Checkpoint, type Entry, type StoredCheckpoint } from './view-storage.js';
-import {
-  afterOverwrite,
-  foldedInOrder,
-  foldedLate,
-  hasDecided,
-  letterIsOpen,
-  withDeadLetter,
-} from './value-ledger.js';
+import { ViewStorage, type Checkpoint } from './view-storage.js';
+import { FoldedValues } from './folded-values.js';
+import { foldedInOrder, foldedLate, hasDecided, letterIsOpen, withDeadLetter } from './value-ledger.js';
 
 /** Options for {@link startProjector}. */
 export interface ProjectorOptions {
@@ -120,12 +114,6 @@ const replayRetry = backoff([10, 50, 100, 250]);
 /** nats-server's default limit of messages per atomic batch, less the checkpoint's. */
 const MAX_BATCH_SIZE = 999;
 
-/** How long a flush waits for the server's answer. */
-const FLUSH_TIMEOUT_MS = 5000;
-
-/** Values kept between batches; the oldest go first. Bounds memory for views with many keys. */
-const MAX_CACHED = 10_000;
-
 /**
  * Live events queued per batch before the projector stops its watch: a projector that
  * falls behind drains the queue, then catches up by paging (bounded memory), then
@@ -177,8 +165,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private finish!: (err?: unknown) => void;
   private readonly keys: ViewKeys;
   private readonly storage: ViewStorage<S>;
-  private readonly cache = new Map<string, Entry<S>>();
-  private readonly dirty = new Set<string>();
+  private readonly values: FoldedValues<S>;
   private readonly batchSize: number;
   private readonly processor: string;
   private lastSequence = 0;
@@ -199,8 +186,6 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   private restartTimer?: ReturnType<typeof setTimeout>;
   /** The checkpoint last stored: a restart resumes there, whatever was folded since. */
   private checkpointed = 0;
-  /** The stored checkpoint as last read or written: what a flush compares-and-sets against. */
-  private storedCheckpoint: StoredCheckpoint = { sequence: 0, revision: 0 };
   /** Catch-up, until it hands over to the live watch. */
   private running?: Promise<void>;
   /** A fold or write that failed after stop() began: its flush must not checkpoint past it. */
@@ -221,6 +206,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   ) {
     this.keys = new ViewKeys(store.tenant, view.name);
     this.storage = new ViewStorage(kv, { name: bucket, connection: store.connection }, this.keys, view);
+    this.values = new FoldedValues(this.storage, `${view.name} v${view.version}`);
     this.batchSize = options.batchSize ?? 500;
     // Dead letters are keyed by processor: name the stream and tenant, as one bucket may serve several.
     this.processor = `${store.stream}/${store.tenant}/${view.name}@v${view.version}`;
@@ -268,8 +254,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
     this.live?.unsubscribe();
     this.live = undefined;
     this.queue.length = 0;
-    this.dirty.clear();
-    this.cache.clear();
+    this.values.forget();
     // Folds past the checkpoint were dropped with the cache: a stop() during the backoff
     // must not checkpoint past them.
     this.lastSequence = this.checkpointed;
@@ -385,20 +370,18 @@ class ViewProjector<S, E extends EventMap> implements Projector {
         continue;
       }
       // A value folded but not yet flushed here keeps its copy: its write conflicts and restarts.
-      if (!this.dirty.has(kvKey)) this.cache.set(kvKey, next);
+      this.values.offer(kvKey, next);
       return;
     }
   }
 
   private async catchUp(epoch: number): Promise<void> {
-    const checkpoint = await this.storage.readCheckpoint();
-    this.storedCheckpoint = checkpoint;
+    const checkpoint = await this.values.readCheckpoint();
     const keyless = await this.keylessLetters(checkpoint);
     // A restart in between: the next run is this one's successor, and owns the state below.
     if (epoch !== this.epoch) return;
     this.lastSequence = this.checkpointed = checkpoint.sequence;
-    // Values cached before may miss events another instance folded past this checkpoint.
-    this.cache.clear();
+    this.values.forget();
     this.keyless = keyless;
     const reader = this.store.read(this.view.filter, {
       after: this.lastSequence,
@@ -410,7 +393,7 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       reported = await this.deadLetterMalformed(reader.malformed, reported, epoch);
       await this.apply(event, epoch);
       if (this.stopped || epoch !== this.epoch) return;
-      if (this.dirty.size >= this.batchSize || this.processed % this.batchSize === 0) {
+      if (this.values.unflushed >= this.batchSize || this.processed % this.batchSize === 0) {
         await this.flush(epoch);
         this.report();
       }
@@ -499,10 +482,10 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       // is the event's problem, not the projector's: dead-letter it and go on.
       return this.deadLetterKeyless(event.sequence, event.subject, err, epoch);
     }
-    const loaded = await this.entry(kvKey, epoch);
+    const loaded = await this.values.load(kvKey, () => epoch === this.epoch);
     if (epoch !== this.epoch) return;
-    // A replay may have cached a newer copy in the hop since `entry` returned.
-    const entry = this.cache.get(kvKey) ?? loaded;
+    // A replay may have cached a newer copy in the hop since `load` returned.
+    const entry = this.values.cached(kvKey) ?? loaded;
     // (A keyless letter's event the value passed stays open: its letter says so.)
     if (hasDecided(entry, event.sequence)) return this.advance(event.sequence);
     const folded = this.evolve(entry.state, event);
@@ -510,17 +493,16 @@ class ViewProjector<S, E extends EventMap> implements Projector {
       await this.recordDeadLetter(event.sequence, event.subject, folded.failure, folded.attempts, false);
       if (epoch !== this.epoch) return;
     }
-    const current = this.cache.get(kvKey) ?? entry;
+    const current = this.values.cached(kvKey) ?? entry;
     // One it could not fold is recorded on the value, so a replay knows it is still open
     // and a restart does not decide it again. One whose keyless letter is still there (the
     // key is fixed) is recorded as folded, so a replay of that letter only removes it.
-    this.cache.set(
+    this.values.fold(
       kvKey,
       'failure' in folded
         ? withDeadLetter(current, event.sequence)
         : foldedInOrder(current, folded.state, event, this.keyless.has(event.sequence)),
     );
-    this.dirty.add(kvKey);
     this.advance(event.sequence);
   }
 
@@ -538,19 +520,6 @@ class ViewProjector<S, E extends EventMap> implements Projector {
 
   private advance(sequence: number): void {
     this.lastSequence = Math.max(this.lastSequence, sequence);
-  }
-
-  /** The key's value: cached, or loaded and cached (unless a replay cached a newer copy meanwhile). */
-  private async entry(kvKey: string, epoch: number): Promise<Entry<S>> {
-    const cached = this.cache.get(kvKey);
-    if (cached) return cached;
-    const stored = await this.storage.load(kvKey);
-    // A restart since: the cache is the new run's. A replay cached a newer copy meanwhile: keep it.
-    if (epoch !== this.epoch) return stored;
-    const now = this.cache.get(kvKey);
-    if (now) return now;
-    this.cache.set(kvKey, stored);
-    return stored;
   }
 
   /**
@@ -572,97 +541,16 @@ class ViewProjector<S, E extends EventMap> implements Projector {
   }
 
   /**
-   * Writes every dirty key and the checkpoint, all or nothing (see {@link ViewStorage.commit}).
+   * Writes the values folded since the last flush and the checkpoint, all or nothing.
    * `epoch`: the run whose work this writes; a run superseded since leaves the next one's
    * bookkeeping alone.
    */
   private async flush(epoch = this.epoch): Promise<void> {
-    // The checkpoint covers exactly what these writes hold, whatever is folded meanwhile.
-    const keys = [...this.dirty];
     const sequence = this.lastSequence;
-    this.dirty.clear();
-    if (keys.length > 0 || this.processed > 0) {
-      await this.commit(
-        keys.map((k) => [k, this.cache.get(k)!] as const),
-        { sequence, lettersMarked: true },
-      );
-      if (epoch === this.epoch) {
-        this.checkpointed = sequence;
-        this.failures = 0;
-      }
-    }
-    // Keep recent values (with their revisions) for the next batch, within a bound.
-    for (const key of this.cache.keys()) {
-      if (this.cache.size <= MAX_CACHED) break;
-      // A flush from before a restart runs beside the new run: never drop a value it folded.
-      if (!this.dirty.has(key)) this.cache.delete(key);
-    }
-  }
-
-  /**
-   * Commits values and checkpoint; when another instance (or a replay) wrote one of them
-   * first, settles each as below and commits the rest again. The checkpoint only moves
-   * forward: one already past this flush's stays, since its run stored every value up to it.
-   */
-  private async commit(
-    values: ReadonlyArray<readonly [string, Entry<S>]>,
-    checkpoint: Checkpoint,
-  ): Promise<void> {
-    let pending = values;
-    for (let attempt = 1; ; attempt++) {
-      const stored = this.storedCheckpoint;
-      const behind =
-        stored.sequence < checkpoint.sequence ||
-        (stored.sequence === checkpoint.sequence && !stored.lettersMarked);
-      if (pending.length === 0 && !behind) return;
-      try {
-        const revision = await this.storage.commit(
-          pending,
-          behind ? { ...checkpoint, revision: stored.revision } : undefined,
-          FLUSH_TIMEOUT_MS,
-        );
-        if (revision !== undefined) this.storedCheckpoint = { ...checkpoint, revision };
-        return;
-      } catch (err) {
-        if (!isWriteConflict(err)) throw err;
-        if (attempt === 5)
-          throw new UnavailableError(
-            `view ${this.view.name} v${this.view.version}: writes kept conflicting`,
-            {
-              cause: err,
-              remedy: 'The projector starts again from its checkpoint on its own',
-            },
-          );
-        const [current, ...loaded] = await Promise.all([
-          this.storage.readCheckpoint(),
-          ...pending.map(([key]) => this.storage.load(key)),
-        ]);
-        this.storedCheckpoint = current;
-        pending = pending.filter(([key, entry], i) => this.stillToWrite(key, entry, loaded[i]!, err));
-      }
-    }
-  }
-
-  /**
-   * After a refused flush: whether the key's copy must still be written, against what is
-   * stored now. Throws, to start again from the checkpoint, when a dead letter was replayed
-   * into it since (folding on must not drop that).
-   */
-  private stillToWrite(kvKey: string, entry: Entry<S>, current: Entry<S>, refusal: unknown): boolean {
-    if (current.revision === entry.revision) return true;
-    switch (afterOverwrite(entry, current)) {
-      case 'replayed-since':
-        throw new UnavailableError(`View value ${kvKey} changed by a dead-letter replay`, {
-          cause: refusal,
-          remedy: 'The projector starts again from its checkpoint on its own',
-        });
-      case 'keep-theirs':
-        // Only if nothing was folded into the key since (or a restart dropped this copy).
-        if (this.cache.get(kvKey) === entry) this.cache.set(kvKey, current);
-        return false;
-      case 'write-mine':
-        entry.revision = current.revision;
-        return true;
+    const wrote = await this.values.flush({ sequence, lettersMarked: true }, this.processed > 0);
+    if (wrote && epoch === this.epoch) {
+      this.checkpointed = sequence;
+      this.failures = 0;
     }
   }
 
