@@ -37,10 +37,14 @@ export interface ConnectOptions extends WsConnectionOptions {
    * package, `async (url) => ({ socket: new WebSocket(url), encrypted: url.startsWith('wss:') })`.
    * A factory that throws, or returns no `{ socket }`, makes `connect` reject at once with
    * `InvalidArgumentError('wsFactory')` and its error as `cause` (nats.js would wait
-   * forever); on a reconnect such a failure is one failed attempt.
+   * forever), as does one that has made no socket within `timeout`; on a reconnect such
+   * a failure is one failed attempt.
    */
   wsFactory?: WsConnectionOptions['wsFactory'];
 }
+
+/** nats.js's connect timeout when `timeout` is not given. */
+const NATS_CONNECT_TIMEOUT_MS = 20_000;
 
 /**
  * Defaults for long-lived browser, edge and server connections: reconnect forever with
@@ -76,7 +80,8 @@ export async function connect(options: ConnectOptions): Promise<NatsConnection> 
         "wsFactory: async (url) => ({ socket: new (await import('ws')).default(url), encrypted: url.startsWith('wss:') })",
     );
   const failure: FactoryFailure = {};
-  const wsFactory = rest.wsFactory && failingFast(rest.wsFactory, failure);
+  const wsFactory =
+    rest.wsFactory && failingFast(rest.wsFactory, failure, rest.timeout ?? NATS_CONNECT_TIMEOUT_MS);
   const nc = await wsconnect({ ...connectionDefaults, ...rest, wsFactory }).catch((err: unknown) => {
     throw failure.error === undefined ? connectError(err, rest) : factoryError(failure.error, rest);
   });

@@ -67,6 +67,35 @@ test('a wsFactory that fails rejects at once, naming it and keeping its error', 
   expect((err as Error).message).toMatch(/invalid wsFactory: .*returned no \{ socket, encrypted \}/);
 });
 
+test('a wsFactory that never makes a socket fails at the connect timeout, and one made late is closed', async () => {
+  // When the late socket was made, and when it closed (nats-server itself drops a socket
+  // that sends no CONNECT, but only after seconds).
+  let madeAt = 0;
+  let closedAt = 0;
+  const slow = () =>
+    new Promise<Awaited<ReturnType<typeof wsFactory>>>((resolve) =>
+      setTimeout(async () => {
+        const made = await wsFactory(t.server.wsUrl, {});
+        madeAt = Date.now();
+        made.socket.addEventListener('close', () => (closedAt = Date.now()));
+        resolve(made);
+      }, 600),
+    );
+  for (const factory of [() => new Promise<never>(() => {}), slow]) {
+    const started = Date.now();
+    const err = await connect({ servers: t.server.wsUrl, timeout: 300, wsFactory: factory }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toMatch(
+      /^invalid wsFactory: it made no WebSocket .*within the connect timeout \(300 ms\)/,
+    );
+    expect(Date.now() - started).toBeLessThan(2000);
+  }
+  await expect.poll(() => closedAt, { timeout: 3000 }).toBeGreaterThan(0);
+  expect(closedAt - madeAt).toBeLessThan(500);
+});
+
 test('an apiPrefix that cannot prefix a subject is refused before connecting', async () => {
   const err = await t.connect({ apiPrefix: 'bad prefix' }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(InvalidArgumentError);
