@@ -32,5 +32,16 @@ for (const [system, load] of Object.entries(loaders)) {
     refused instanceof main.JetsourceError,
     `${system}: jetsource/server's errors are not jetsource's`,
   );
+
+  // The launcher's Node part is a chunk loaded on call: it must be there in both systems.
+  const launch = await testing.startNatsServer({ bin: '/nonexistent/nats-server' }).then(
+    () => assert.fail(`${system}: a missing nats-server binary started`),
+    (error) => error,
+  );
+  assert.match(
+    launch.message,
+    /^cannot run \/nonexistent\/nats-server/,
+    `${system}: the launcher chunk did not load`,
+  );
 }
-console.log('dist: esm and cjs entries share one set of error classes');
+console.log('dist: esm and cjs entries share one set of error classes, and the launcher loads on call');

@@ -1,5 +1,6 @@
-// jetsource/testing: helpers for users' tests. May use Node built-ins; never imported by the main entry.
-export { startNatsServer } from './nats-server.js';
+// jetsource/testing: helpers for users' tests; never imported by the main entry. Only the
+// server launcher needs Node, and loads its modules when called.
+export { startNatsServer } from './start-nats-server.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
 export { createMemoryEventStore, MemoryEventStore } from '../store/memory-store.js';
 export type { MemoryEventStoreOptions, RawMessage } from '../store/memory-store.js';

@@ -96,18 +96,8 @@ interface Ports {
   monitoring?: string[];
 }
 
-/**
- * Starts a nats-server with JetStream on free loopback ports and a temporary store,
- * waits until it accepts clients, and returns a handle to stop or restart it. When it
- * fails to start (in `readyTimeoutMs`), the error carries the server's log and nothing
- * is left running or on disk.
- *
- * @example
- * const server = await startNatsServer();
- * const nc = await wsconnect({ servers: server.wsUrl });
- * await server.stop();
- */
-export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+/** What {@link startNatsServer} does, with Node's modules loaded. */
+export async function launchNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = options.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   const timeoutMs = options.readyTimeoutMs ?? 10_000;
   await assertUsableBinary(bin, timeoutMs);

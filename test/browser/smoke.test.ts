@@ -1,5 +1,6 @@
 // The built ESM bundle in Chromium with no bundler: dist/ is served as is and an import map
-// resolves its dependencies. nats.js ships CommonJS only, so each dependency gets an ESM
+// resolves its dependencies. Both jetsource and jetsource/testing (the memory store and the
+// conformance suite, whose only Node part, the server launcher, loads when called). nats.js ships CommonJS only, so each dependency gets an ESM
 // vendor module (esbuild, code splitting, so nats-core is one instance for all of them).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -22,20 +23,23 @@ let http: Server;
 let browser: Browser;
 let projector: Projector;
 
-/** The bare specifiers an entry and the chunks it imports use: exactly what the import map must resolve. */
-async function bareImportsOf(entry: string): Promise<string[]> {
+/**
+ * The bare specifiers entries and the chunks they import statically use: exactly what the
+ * import map must resolve (a chunk only imported dynamically is not loaded).
+ */
+async function bareImportsOf(entries: string[]): Promise<string[]> {
   const bare = new Set<string>();
   const seen = new Set<string>();
   const visit = async (file: string): Promise<void> => {
     if (seen.has(file)) return;
     seen.add(file);
     const text = await readFile(file, 'utf8');
-    for (const [, spec] of text.matchAll(/\bfrom\s*"([^"]+)"/g)) {
-      if (spec!.startsWith('./')) await visit(join(dirname(file), spec!));
+    for (const [, spec] of text.matchAll(/^(?:import|export)\s[^;"]*\bfrom\s*"([^"]+)"/gm)) {
+      if (spec!.startsWith('.')) await visit(join(dirname(file), spec!));
       else bare.add(spec!);
     }
   };
-  await visit(entry);
+  for (const entry of entries) await visit(entry);
   return [...bare].sort();
 }
 
@@ -72,11 +76,12 @@ const types: Record<string, string> = {
   '.map': 'application/json',
 };
 
-/** Serves `/` (the page), `/dist/*`, `/page/*` and `/vendor/*` from their directories. */
-function serve(index: string, dirs: Record<string, string>): Promise<Server> {
+/** Serves the pages (by path), `/dist/*`, `/page/*` and `/vendor/*` from their directories. */
+function serve(pages: Record<string, string>, dirs: Record<string, string>): Promise<Server> {
   const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path === '/') return res.writeHead(200, { 'content-type': 'text/html' }).end(index);
+    const page = pages[path];
+    if (page) return res.writeHead(200, { 'content-type': 'text/html' }).end(page);
     const [, mount, ...rest] = path.split('/');
     const dir = dirs[mount ?? ''];
     const file = dir && normalize(join(dir, ...rest));
@@ -92,16 +97,24 @@ beforeAll(async () => {
   // First, so a missing browser fails at once (never a skip).
   browser = await launchChromium();
   const dist = await ensureDist();
+  const testing = join(root, 'dist/testing/index.js');
   vendorDir = await mkdtemp(join(tmpdir(), 'jetsource-browser-'));
-  const imports = { jetsource: '/dist/index.js', ...(await vendor(await bareImportsOf(dist), vendorDir)) };
-  const index = `<!doctype html><meta charset="utf-8"><title>jetsource smoke</title><link rel="icon" href="data:,">
-<script type="importmap">${JSON.stringify({ imports })}</script>
-<script type="module" src="/page/smoke.js"></script>`;
-  http = await serve(index, {
-    dist: join(root, 'dist'),
-    vendor: join(vendorDir, 'vendor'),
-    page: join(root, 'test/browser/page'),
-  });
+  const imports = {
+    jetsource: '/dist/index.js',
+    'jetsource/testing': '/dist/testing/index.js',
+    ...(await vendor(await bareImportsOf([dist, testing]), vendorDir)),
+  };
+  const page = (script: string) => `<!doctype html><meta charset="utf-8"><title>jetsource ${script}</title>
+<link rel="icon" href="data:,"><script type="importmap">${JSON.stringify({ imports })}</script>
+<script type="module" src="/page/${script}.js"></script>`;
+  http = await serve(
+    { '/': page('smoke'), '/testing': page('testing') },
+    {
+      dist: join(root, 'dist'),
+      vendor: join(vendorDir, 'vendor'),
+      page: join(root, 'test/browser/page'),
+    },
+  );
 
   t = await useServer({ configFile: 'nats-server.conf' });
   const service = await t.connectAs('acme', 'service');
@@ -125,7 +138,8 @@ afterAll(async () => {
   if (vendorDir) await rm(vendorDir, { recursive: true, force: true });
 });
 
-test('dist/index.js connects, appends, watches, reads and reads a view in Chromium', async () => {
+/** Opens a page and waits for what its script reports in `window.__result`, and for any problem on the way. */
+async function runPage(path: string): Promise<{ result: unknown; problems: string[] }> {
   const page = await browser.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
@@ -133,13 +147,18 @@ test('dist/index.js connects, appends, watches, reads and reads a view in Chromi
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
   page.on('response', (r) => r.status() >= 400 && problems.push(`${r.status()}: ${r.url()}`));
   const { port } = http.address() as AddressInfo;
-  const id = unique('ann');
-  await page.goto(`http://127.0.0.1:${port}/?ws=${encodeURIComponent(t.server.wsUrl)}&id=${id}`);
+  await page.goto(`http://127.0.0.1:${port}${path}`);
   const result = await page
     .waitForFunction(() => (window as { __result?: unknown }).__result, undefined, { timeout: 20_000 })
     .then((handle) => handle.jsonValue())
     .catch((err: Error) => ({ ok: false, error: `${err.message}\n${problems.join('\n')}` }));
+  await page.close();
+  return { result, problems };
+}
 
+test('dist/index.js connects, appends, watches, reads and reads a view in Chromium', async () => {
+  const id = unique('ann');
+  const { result, problems } = await runPage(`/?ws=${encodeURIComponent(t.server.wsUrl)}&id=${id}`);
   expect(result, problems.join('\n')).toEqual({
     ok: true,
     version: expect.any(Number),
@@ -149,5 +168,11 @@ test('dist/index.js connects, appends, watches, reads and reads a view in Chromi
     view: { live: 5, get: 5 },
   });
   expect(problems).toEqual([]);
-  await page.close();
+});
+
+test('dist/testing: the memory store passes the conformance suite in Chromium, with no Node module loaded', async () => {
+  const { conformanceCases } = await import('../../src/testing/index.js');
+  const { result, problems } = await runPage('/testing');
+  expect(result, problems.join('\n')).toEqual({ ok: true, ran: conformanceCases.length, failed: [] });
+  expect(problems).toEqual([]);
 });
