@@ -14,6 +14,7 @@ export type {
   EventMap,
   EventReader,
   EventStore,
+  EventTypeFilter,
   Evolver,
   ExpectedVersion,
   Loaded,

@@ -34,6 +34,7 @@ import type {
   LoadOptions,
   NewEvent,
   ReadOptions,
+  EventTypeFilter,
   ReadTarget,
 } from './types.js';
 
@@ -164,7 +165,15 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     return publishWrites(this.publish, prepared);
   }
 
-  read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
+  read<K extends keyof E & string>(
+    target: EventTypeFilter<K>,
+    options?: ReadOptions,
+  ): EventReader<Pick<E, K>>;
+  read(target?: ReadTarget<E>, options?: ReadOptions): EventReader<E>;
+  read<K extends keyof E & string>(
+    target: ReadTarget<E> = {},
+    options: ReadOptions = {},
+  ): EventReader<E> | EventReader<Pick<E, K>> {
     const filter = toFilter(target);
     const subject = this.format.scheme.filter(filter);
     const after = options.after ?? 0;
@@ -220,11 +229,19 @@ export class JetStreamEventStore<E extends EventMap = EventMap> implements Event
     return (await this.direct.last(this.format.scheme.entity(entity)))?.sequence ?? 0;
   }
 
-  async lastSequence(target: ReadTarget = {}): Promise<number> {
+  async lastSequence(target: ReadTarget<E> = {}): Promise<number> {
     return (await this.direct.last(this.format.scheme.filter(toFilter(target))))?.sequence ?? 0;
   }
 
-  watch(target: ReadTarget = {}, options: WatchOptions = {}): Observable<WatchMessage<E>> {
+  watch<K extends keyof E & string>(
+    target: EventTypeFilter<K>,
+    options?: WatchOptions,
+  ): Observable<WatchMessage<Pick<E, K>>>;
+  watch(target?: ReadTarget<E>, options?: WatchOptions): Observable<WatchMessage<E>>;
+  watch<K extends keyof E & string>(
+    target: ReadTarget<E> = {},
+    options: WatchOptions = {},
+  ): Observable<WatchMessage<E>> | Observable<WatchMessage<Pick<E, K>>> {
     const filter = toFilter(target);
     const subject = this.format.scheme.filter(filter);
     const after = options.after ?? 0;

@@ -32,6 +32,7 @@ import type {
   LoadOptions,
   NewEvent,
   ReadOptions,
+  EventTypeFilter,
   ReadTarget,
 } from './types.js';
 
@@ -153,7 +154,15 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     return stored ?? this.store([raw])[0]!;
   }
 
-  read(target: ReadTarget = {}, options: ReadOptions = {}): EventReader<E> {
+  read<K extends keyof E & string>(
+    target: EventTypeFilter<K>,
+    options?: ReadOptions,
+  ): EventReader<Pick<E, K>>;
+  read(target?: ReadTarget<E>, options?: ReadOptions): EventReader<E>;
+  read<K extends keyof E & string>(
+    target: ReadTarget<E> = {},
+    options: ReadOptions = {},
+  ): EventReader<E> | EventReader<Pick<E, K>> {
     const filter = this.format.scheme.filter(toFilter(target));
     const after = options.after ?? 0;
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
@@ -181,11 +190,19 @@ export class MemoryEventStore<E extends EventMap = EventMap> implements EventSto
     return this.lastOn(this.format.scheme.entity(entity));
   }
 
-  async lastSequence(target: ReadTarget = {}): Promise<number> {
+  async lastSequence(target: ReadTarget<E> = {}): Promise<number> {
     return this.lastOn(this.format.scheme.filter(toFilter(target)));
   }
 
-  watch(target: ReadTarget = {}, options: WatchOptions = {}): Observable<WatchMessage<E>> {
+  watch<K extends keyof E & string>(
+    target: EventTypeFilter<K>,
+    options?: WatchOptions,
+  ): Observable<WatchMessage<Pick<E, K>>>;
+  watch(target?: ReadTarget<E>, options?: WatchOptions): Observable<WatchMessage<E>>;
+  watch<K extends keyof E & string>(
+    target: ReadTarget<E> = {},
+    options: WatchOptions = {},
+  ): Observable<WatchMessage<E>> | Observable<WatchMessage<Pick<E, K>>> {
     const filter = this.format.scheme.filter(toFilter(target));
     return watchEvents(
       this.format,

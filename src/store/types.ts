@@ -145,12 +145,19 @@ export interface LoadOptions {
 }
 
 /**
- * Selects events: an entity, or a filter over entity type, id and event type. Never a mix
- * of the two (refused at compile time and at run time).
+ * Selects events: an entity, or a filter over entity type, id and event type (one of the
+ * map's). Never a mix of the two (refused at compile time and at run time).
  */
-export type ReadTarget =
+export type ReadTarget<E extends EventMap = EventMap> =
   | (EntityRef & { readonly [K in keyof EventFilter]?: never })
-  | (EventFilter & { readonly type?: never; readonly id?: never });
+  | (EventFilter<keyof E & string> & { readonly type?: never; readonly id?: never });
+
+/** A filter naming one event type: what it reads is typed as that type's events only. */
+export type EventTypeFilter<K extends string> = EventFilter<K> & {
+  readonly eventType: K;
+  readonly type?: never;
+  readonly id?: never;
+};
 
 /** The operations every jetsource store offers; the JetStream store and the in-memory twin both implement it. */
 export interface EventStore<E extends EventMap = EventMap> {
@@ -163,17 +170,29 @@ export interface EventStore<E extends EventMap = EventMap> {
   ): Promise<AppendResult>;
   /** Appends to several entities in one all-or-nothing batch; each entity has its own expectation. */
   appendAll(writes: ReadonlyArray<EntityWrite<E>>, options?: AppendAllOptions): Promise<AppendResult[]>;
-  /** Reads matching events in sequence order, ending once it has caught up. */
-  read(target?: ReadTarget, options?: ReadOptions): EventReader<E>;
+  /**
+   * Reads matching events in sequence order, ending once it has caught up. A filter that
+   * names an `eventType` yields that type's envelopes only.
+   */
+  read<K extends keyof E & string>(
+    target: EventTypeFilter<K>,
+    options?: ReadOptions,
+  ): EventReader<Pick<E, K>>;
+  read(target?: ReadTarget<E>, options?: ReadOptions): EventReader<E>;
   /** Folds an entity's events into state. */
   load<S>(entity: EntityRef, evolver: Evolver<S, E>, options?: LoadOptions): Promise<Loaded<S>>;
   /** The entity's current version (sequence of its last event), 0 when it has none. */
   version(entity: EntityRef): Promise<number>;
   /** Sequence of the newest event matching the target, 0 when none: what a reader or view is lagging behind. */
-  lastSequence(target?: ReadTarget): Promise<number>;
+  lastSequence(target?: ReadTarget<E>): Promise<number>;
   /**
    * A cold Observable of matching events: history first, then a `caught-up` marker, then
-   * live events, in sequence order with no gap or duplicate across reconnects.
+   * live events, in sequence order with no gap or duplicate across reconnects. A filter
+   * that names an `eventType` emits that type's envelopes only.
    */
-  watch(target?: ReadTarget, options?: WatchOptions): Observable<WatchMessage<E>>;
+  watch<K extends keyof E & string>(
+    target: EventTypeFilter<K>,
+    options?: WatchOptions,
+  ): Observable<WatchMessage<Pick<E, K>>>;
+  watch(target?: ReadTarget<E>, options?: WatchOptions): Observable<WatchMessage<E>>;
 }

@@ -11,10 +11,10 @@ export interface EntityRef {
  * Selects events. Every field left out matches anything; an empty filter matches the
  * whole tenant. One filter maps to exactly one subject, which keeps reads permission-scopable.
  */
-export interface EventFilter {
+export interface EventFilter<T extends string = string> {
   readonly entityType?: string;
   readonly entityId?: string;
-  readonly eventType?: string;
+  readonly eventType?: T;
 }
 
 /** Where an event lives: the decoded parts of its subject. */

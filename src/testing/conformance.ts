@@ -1,7 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { lastValueFrom, tap, toArray, type Observable } from 'rxjs';
 import type { EntityRef } from '../subjects/subjects.js';
-import type { EnvelopeOf, EventStore } from '../store/types.js';
+import type { EnvelopeOf, EventStore, ReadTarget } from '../store/types.js';
 import { isJetsourceError, type JetsourceErrorCode } from '../errors.js';
 import { Header } from '../codec/metadata.js';
 import type { WatchMessage } from '../watch/types.js';
@@ -731,7 +731,11 @@ export const conformanceCases: ReadonlyArray<ConformanceCase> = [
       const a = await store.append(account('a'), [deposit(1), { type: 'Withdrawn', data: { amount: 1 } }]);
       const b = await store.append(account('b'), deposit(2));
       const c = await store.append(card, deposit(3));
-      const targets = [account('a'), { entityType: 'account' }, { eventType: 'Deposited' }];
+      const targets: ReadTarget<ConformanceEvents>[] = [
+        account('a'),
+        { entityType: 'account' },
+        { eventType: 'Deposited' },
+      ];
       const watches = targets.map((target) => record(store.watch(target)));
       await Promise.all(watches.map((w) => w.until(isCaughtUp, 'caught-up')));
       await store.append(card, { type: 'Withdrawn', data: { amount: 1 } }); // matches none

@@ -2,7 +2,13 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { headers } from '@nats-io/nats-core';
 import { filter, firstValueFrom, map, takeWhile, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createEventStore, jsonCodec, MalformedEventError, type EventCodec } from '../../src/index.js';
+import {
+  createEventStore,
+  jsonCodec,
+  MalformedEventError,
+  type EventCodec,
+  type ReadTarget,
+} from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
 import { eventually, serverCounts } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
@@ -93,7 +99,12 @@ describe('reads over unusual stored events', () => {
     const forged = await forge('f', 2);
     const last = await store.append(account('f'), [deposit(3), deposit(4), deposit(5)]);
     const expected = [first.version, forged, ...last.sequences];
-    for (const target of [account('f'), { eventType: 'Deposited' }, { entityType: 'account' }]) {
+    const targets: ReadTarget<Events>[] = [
+      account('f'),
+      { eventType: 'Deposited' },
+      { entityType: 'account' },
+    ];
+    for (const target of targets) {
       const events = await all(store.read(target));
       expect(events.map((e) => e.sequence)).toEqual(expected);
       expect(events.map((e) => e.entity.id)).toEqual(['f', 'f', 'f', 'f', 'f']);

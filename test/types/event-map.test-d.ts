@@ -86,6 +86,23 @@ describe('read and load', () => {
     }
   });
 
+  test('a filter naming an event type reads and watches that type only', async () => {
+    for await (const e of store.read({ entityType: 'account', eventType: 'Deposited' })) {
+      expectTypeOf(e).toEqualTypeOf<EventEnvelope<'Deposited', { amount: number }>>();
+      expectTypeOf(e.data.amount).toBeNumber();
+    }
+    const opened = store.watch({ eventType: 'Opened' }).pipe(onlyEvents());
+    expectTypeOf(opened).toEqualTypeOf<Observable<EventEnvelope<'Opened', { owner: string }>>>();
+    // @ts-expect-error -- no such event type in the map
+    void store.read({ eventType: 'Deposted' });
+    // @ts-expect-error -- no such event type in the map
+    void store.watch({ entityType: 'account', eventType: 'Withdrawn' });
+    // Without a map, any event type, typed by its name.
+    const untyped = createEventStore({ connection: nc, tenant: 'acme' });
+    for await (const e of untyped.read({ eventType: 'Renamed' }))
+      expectTypeOf(e.type).toEqualTypeOf<'Renamed'>();
+  });
+
   test('a target is an entity or a filter, never a mix of the two', () => {
     void store.read({ entityType: 'account', eventType: 'Opened' });
     const domainObject = { ...account, owner: 'Ann' };
@@ -94,6 +111,8 @@ describe('read and load', () => {
     void store.read({ entityType: 'account', id: 'a1' });
     // @ts-expect-error -- an entity takes no eventType
     void store.watch({ type: 'account', id: 'a1', eventType: 'Opened' });
+    // @ts-expect-error -- a misspelt key, beside an event type
+    void store.read({ eventType: 'Opened', entityTyp: 'account' });
   });
 
   test('load infers the state from the evolver', () => {
