@@ -1,3 +1,4 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { describe, expect, test, vi } from 'vitest';
 import { InvalidArgumentError, PayloadTooLargeError } from '../../src/index.js';
 import {
@@ -176,5 +177,39 @@ describe('in-memory store limits, as the server keeps them', () => {
     for await (const event of store.read(entity)) metas.push(event.meta);
     expect(metas).toEqual([{ k: 'first', a: 'next' }]);
     expect(Object.keys(metas[0] as object)).toEqual(['k', 'a']);
+  });
+});
+
+describe('dates in event data', () => {
+  type Events = { Scheduled: { at: Date } };
+  const entity = { type: 'meeting', id: 'm' };
+  const at = new Date('2026-11-24T09:30:00.000Z');
+
+  test('JSON stores a Date as its ISO string, so without a schema it reads back as one', async () => {
+    const store = createMemoryEventStore<Events>({ tenant: 't' });
+    await store.append(entity, { type: 'Scheduled', data: { at } });
+    const { state } = await store.load(entity, { initial: null as unknown, evolve: (_, e) => e.data.at });
+    expect(state).toBe(at.toISOString());
+  });
+
+  test('a schema that turns the string back into a Date makes the type true on read', async () => {
+    // What zod's z.object({ at: z.coerce.date() }) does, as a plain Standard Schema.
+    const scheduled: StandardSchemaV1<unknown, { at: Date }> = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: (v) => {
+          const when = new Date((v as { at?: string | Date }).at ?? NaN);
+          return Number.isNaN(when.getTime())
+            ? { issues: [{ message: 'at must be a date' }] }
+            : { value: { at: when } };
+        },
+      },
+    };
+    const store = createMemoryEventStore<Events>({ tenant: 't', schemas: { Scheduled: scheduled } });
+    await store.append(entity, { type: 'Scheduled', data: { at } });
+    const { state } = await store.load(entity, { initial: null as Date | null, evolve: (_, e) => e.data.at });
+    expect(state).toBeInstanceOf(Date);
+    expect(state).toEqual(at);
   });
 });
