@@ -37,8 +37,8 @@ export interface ConnectOptions extends WsConnectionOptions {
    * package, `async (url) => ({ socket: new WebSocket(url), encrypted: url.startsWith('wss:') })`.
    * A factory that throws, or returns no `{ socket }`, makes `connect` reject at once with
    * `InvalidArgumentError('wsFactory')` and its error as `cause` (nats.js would wait
-   * forever), as does one that has made no socket within `timeout`; on a reconnect such
-   * a failure is one failed attempt.
+   * forever), as does one that has made no socket 50 ms before the connect `timeout`; on a
+   * reconnect such a failure is one failed attempt.
    */
   wsFactory?: WsConnectionOptions['wsFactory'];
 }
@@ -80,8 +80,9 @@ export async function connect(options: ConnectOptions): Promise<NatsConnection> 
         "wsFactory: async (url) => ({ socket: new (await import('ws')).default(url), encrypted: url.startsWith('wss:') })",
     );
   const failure: FactoryFailure = {};
-  const wsFactory =
-    rest.wsFactory && failingFast(rest.wsFactory, failure, rest.timeout ?? NATS_CONNECT_TIMEOUT_MS);
+  // As nats.js reads it: 0 or none is its default.
+  const timeoutMs = rest.timeout || NATS_CONNECT_TIMEOUT_MS;
+  const wsFactory = rest.wsFactory && failingFast(rest.wsFactory, failure, timeoutMs);
   const nc = await wsconnect({ ...connectionDefaults, ...rest, wsFactory }).catch((err: unknown) => {
     throw failure.error === undefined ? connectError(err, rest) : factoryError(failure.error, rest);
   });

@@ -45,17 +45,23 @@ export function failingFast(
   };
 }
 
-/** A WebSocket that reports an error as soon as nats.js has set its handlers. */
+/**
+ * A WebSocket that reports an error as soon as nats.js has set its handlers, and reports
+ * closing when closed: nats.js may give up on it first (its connect timer firing in the
+ * same turn), and then waits for the close.
+ */
 function failedSocket(): WebSocket {
   const socket = {
     binaryType: 'arraybuffer',
     bufferedAmount: 0,
     onopen: null,
     onmessage: null,
-    onclose: null,
+    onclose: null as ((event: { wasClean: boolean; code: number; reason: string }) => void) | null,
     onerror: null as ((event: { message: string }) => void) | null,
     send() {},
-    close() {},
+    close() {
+      setTimeout(() => socket.onclose?.({ wasClean: false, code: 1006, reason: '' }), 0);
+    },
   };
   setTimeout(() => socket.onerror?.({ message: 'wsFactory made no WebSocket' }), 0);
   return socket as unknown as WebSocket;

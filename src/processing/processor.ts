@@ -58,7 +58,7 @@ export interface ProcessorOptions<E extends EventMap> extends ProcessorPolicy {
    */
   name: string;
   /** Which events: an entity `{ type, id }` or `{ entityType?, entityId?, eventType? }`. Default: all the tenant's. */
-  filter?: ReadTarget;
+  filter?: ReadTarget<E>;
   /** Runs once per event (at least once: make its effects idempotent, e.g. keyed by `event.id`). */
   handler: ProcessorHandler<E>;
   /** Where given-up events go. Default: `DeadLetters.open(connection)` (bucket `deadletters`). */

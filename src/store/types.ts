@@ -114,8 +114,12 @@ export interface ReadProgress {
   readonly pending: number;
 }
 
-/** An async iterable of events that also collects the malformed ones it skipped in `'report'` mode. */
-export interface EventReader<E extends EventMap> extends AsyncIterable<EnvelopeOf<E>> {
+/**
+ * An async iterable of events that also collects the malformed ones it skipped in `'report'`
+ * mode. Typed by what it yields, so a reader of some of a map's events fits where one of
+ * all of them is expected.
+ */
+export interface EventReader<E extends EventMap, V = EnvelopeOf<E>> extends AsyncIterable<V> {
   readonly malformed: ReadonlyArray<MalformedEvent>;
 }
 

@@ -9,8 +9,8 @@ export interface ViewDefinition<S, E extends EventMap = EventMap> {
   readonly name: string;
   /** Bump it when `evolve` or `key` change meaning: the new version is rebuilt beside the old one. */
   readonly version: number;
-  /** Which events feed the view. */
-  readonly filter: ReadTarget;
+  /** Which events feed the view: an entity, or a filter whose event type is one of the map's. */
+  readonly filter: ReadTarget<E>;
   /** Each new key's state; copied with `structuredClone`, and stored as JSON like every state. */
   readonly initial: S;
   /** Pure: the same events in the same order always give the same state. */

@@ -96,6 +96,33 @@ test('a wsFactory that never makes a socket fails at the connect timeout, and on
   expect(closedAt - madeAt).toBeLessThan(500);
 });
 
+test('a connect timeout that fires in a busy turn, with nats.js timing out alongside, still ends the connect', async () => {
+  // The loop is busy from 400 to 600 ms: jetsource's deadline (450) and nats.js's (500)
+  // then fire in one turn, before the failed socket can report its error.
+  const busy = setTimeout(() => {
+    const until = Date.now() + 200;
+    while (Date.now() < until);
+  }, 400);
+  const err = await connect({
+    servers: t.server.wsUrl,
+    timeout: 500,
+    wsFactory: () => new Promise<never>(() => {}),
+  })
+    .catch((e: unknown) => e)
+    .finally(() => clearTimeout(busy));
+  expect(err).toBeInstanceOf(InvalidArgumentError);
+}, 5000);
+
+test('timeout 0 is nats.js default, not no time for the factory', async () => {
+  const slow: typeof wsFactory = async (url, options) => {
+    await new Promise((done) => setTimeout(done, 30));
+    return wsFactory(url, options);
+  };
+  const nc = await t.connectAs('acme', 'writer', { timeout: 0, wsFactory: slow });
+  expect(nc.isClosed()).toBe(false);
+  await nc.close();
+});
+
 test('an apiPrefix that cannot prefix a subject is refused before connecting', async () => {
   const err = await t.connect({ apiPrefix: 'bad prefix' }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(InvalidArgumentError);

@@ -14,6 +14,7 @@ import {
   type AppendResult,
   type EnvelopeOf,
   type EventEnvelope,
+  type EventReader,
   type EventSchemas,
   type JetsourceErrorCode,
   type LiveState,
@@ -93,6 +94,10 @@ describe('read and load', () => {
     }
     const opened = store.watch({ eventType: 'Opened' }).pipe(onlyEvents());
     expectTypeOf(opened).toEqualTypeOf<Observable<EventEnvelope<'Opened', { owner: string }>>>();
+    // A reader of some events fits where a reader of all of them is expected.
+    const some: EventReader<Bank> = store.read({ eventType: 'Opened' });
+    const watched: Observable<WatchMessage<Bank>> = store.watch({ eventType: 'Opened' });
+    void [some, watched];
     // @ts-expect-error -- no such event type in the map
     void store.read({ eventType: 'Deposted' });
     // @ts-expect-error -- no such event type in the map
@@ -218,6 +223,17 @@ describe('views', () => {
       initial: 0,
       // @ts-expect-error -- returns a string, the state is a number
       evolve: (_total, e) => e.type,
+    });
+  });
+
+  test("a view's filter names one of the map's event types", () => {
+    defineView<number, Bank>({
+      name: 'opened',
+      version: 1,
+      // @ts-expect-error -- no such event type in the map
+      filter: { eventType: 'Openned' },
+      initial: 0,
+      evolve: (n) => n + 1,
     });
   });
 });

@@ -119,8 +119,10 @@ describe('what a value records as events fold into it', () => {
 });
 
 /**
- * One key's events through random runs of broken and fixed code, crashes between a fold
- * and its flush or between a replay and its letter's removal, and replays; then fixed code
+ * One key's events through random deploys of broken and fixed code; runs that crash
+ * between a fold and its flush; runs of a second instance of the same deploy that started
+ * from an older checkpoint (it loads the newest value); `evolve` failing at random as well
+ * as on poison events; replays that crash before removing their letter. Then fixed code
  * settles. The state lists the events folded into it: each must be there exactly once.
  */
 function settleRandomHistory(rand: Rand, events: number): number[] {
@@ -134,42 +136,48 @@ function settleRandomHistory(rand: Rand, events: number): number[] {
   let stored: StoredViewValue<number[]> = { sequence: 0, time: '', state: [] };
   let checkpoint = 0;
   const letters = new Map<number, Letter>();
+  let broken = false;
+  /** The checkpoint when the running code was deployed: no instance of it started before. */
+  let deployedAt = 0;
+  const fails = (s: number, flakiness: number) => (broken && poison.has(s)) || rand() < flakiness;
 
-  // A run from the checkpoint, which may crash: what it folded since its last flush is lost.
-  const run = (broken: boolean, crashes: boolean) => {
+  // A run, which may crash: what it folded since its last flush is lost. The checkpoint
+  // only moves forward, and a flush writes the value and the checkpoint together.
+  const run = (from: number, { crashes = true, flakiness = 0.1 } = {}) => {
     const keyless = new Set([...letters.values()].filter((l) => l.keyless).map((l) => l.sequence));
     let folding = stored;
-    for (let s = checkpoint + 1; s <= events; s++) {
+    for (let s = from + 1; s <= events; s++) {
       if (crashes && rand() < 0.1) return;
       if (broken && unkeyable.has(s)) {
         letters.set(s, { sequence: s, keyless: true });
         keyless.add(s);
       } else if (!hasDecided(folding, s)) {
-        if (broken && poison.has(s)) {
+        if (fails(s, flakiness)) {
           letters.set(s, { sequence: s, keyless: false });
           folding = withDeadLetter(folding, s);
         } else folding = foldedInOrder(folding, [...folding.state, s], at(s), keyless.has(s));
       }
-      // A flush writes the value and the checkpoint together.
-      if (rand() < 0.3 || s === events) [stored, checkpoint] = [folding, s];
+      if (rand() < 0.3 || s === events) [stored, checkpoint] = [folding, Math.max(checkpoint, s)];
     }
   };
   // A replay writes at once; a crash may keep its letter.
-  const replay = (letter: Letter, broken: boolean) => {
+  const replay = (letter: Letter, flakiness = 0.1) => {
     if (!letterIsOpen(stored, letter)) return void letters.delete(letter.sequence);
-    // Broken code still cannot key or fold the event: the letter stays.
-    if (broken && (poison.has(letter.sequence) || unkeyable.has(letter.sequence))) return;
+    if ((broken && unkeyable.has(letter.sequence)) || fails(letter.sequence, flakiness)) return;
     stored = foldedLate(stored, [...stored.state, letter.sequence], at(letter.sequence));
     if (rand() < 0.7) letters.delete(letter.sequence);
   };
 
-  for (let step = 0; step < 12; step++) {
-    const broken = rand() < 0.5;
-    if (rand() < 0.6) run(broken, true);
-    else for (const letter of [...letters.values()]) if (rand() < 0.5) replay(letter, broken);
+  for (let step = 0; step < 16; step++) {
+    if (rand() < 0.3) [broken, deployedAt] = [rand() < 0.5, checkpoint];
+    const choice = rand();
+    if (choice < 0.4) run(checkpoint);
+    else if (choice < 0.6) run(deployedAt + Math.floor(rand() * (checkpoint - deployedAt + 1)));
+    else for (const letter of [...letters.values()]) if (rand() < 0.5) replay(letter);
   }
-  run(false, false);
-  for (const letter of [...letters.values()]) replay(letter, false);
+  broken = false;
+  run(checkpoint, { crashes: false, flakiness: 0 });
+  for (const letter of [...letters.values()]) replay(letter, 0);
   return stored.state;
 }
 
