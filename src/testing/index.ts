@@ -4,5 +4,10 @@ export { startNatsServer } from './start-nats-server.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
 export { createMemoryEventStore, MemoryEventStore } from '../store/memory-store.js';
 export type { MemoryEventStoreOptions, RawMessage } from '../store/memory-store.js';
-export { conformanceCases, conformanceSchemas } from './conformance.js';
-export type { ConformanceCase, ConformanceEvents, ConformanceHarness, RawEvent } from './conformance.js';
+export { conformanceCases, conformanceSchemas } from './conformance/index.js';
+export type {
+  ConformanceCase,
+  ConformanceEvents,
+  ConformanceHarness,
+  RawEvent,
+} from './conformance/index.js';
