@@ -7,7 +7,7 @@ import {
   ValidationError,
   type MalformedReason,
 } from '../errors.js';
-import type { AppendAllOptions, EntityWrite, EnvelopeOf, EventMap, ExpectedVersion } from '../store/types.js';
+import type { AppendAllOptions, EntityWrite, EnvelopeOf, ExpectedVersion } from '../store/types.js';
 import {
   describeEntity,
   type EntityRef,
@@ -55,7 +55,7 @@ export interface StoredMessage {
 }
 
 /** Options shared by every store for how events are addressed, encoded and validated. */
-export interface EventFormatOptions<E extends EventMap> {
+export interface EventFormatOptions<E extends object> {
   codec: EventCodec;
   /** When given, only these event types may be written or read, and their data is validated both ways. */
   schemas?: EventSchemas<E>;
@@ -74,7 +74,7 @@ const newId: () => string =
  * Pure apart from id and clock defaults; shared by the JetStream store, the in-memory
  * store and watch, so all of them accept and reject exactly the same things.
  */
-export class EventFormat<E extends EventMap> {
+export class EventFormat<E extends object> {
   constructor(
     readonly scheme: SubjectScheme,
     private readonly options: EventFormatOptions<E>,
@@ -333,7 +333,7 @@ function malformed(
   return new MalformedEventError(msg.sequence, msg.subject, msg.data, reason, detail, { cause });
 }
 
-function checkedEnvelope<E extends EventMap>(
+function checkedEnvelope<E extends object>(
   msg: StoredMessage,
   address: EventAddress,
   checked: Checked,
@@ -344,11 +344,7 @@ function checkedEnvelope<E extends EventMap>(
 }
 
 /** Builds the envelope in one object literal: this runs once per event on every read and watch. */
-function envelope<E extends EventMap>(
-  msg: StoredMessage,
-  address: EventAddress,
-  data: unknown,
-): EnvelopeOf<E> {
+function envelope<E extends object>(msg: StoredMessage, address: EventAddress, data: unknown): EnvelopeOf<E> {
   const stamp = msg.header(Header.Time);
   // An event published without jetsource's headers gets the time the server stored it.
   const time = new Date(stamp ?? msg.storedAt?.() ?? Number.NaN);

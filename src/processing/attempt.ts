@@ -1,6 +1,6 @@
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
 import { MalformedEventError } from '../errors.js';
-import type { AppendOptions, EnvelopeOf, EventMap } from '../store/types.js';
+import type { AppendOptions, EnvelopeOf } from '../store/types.js';
 import { isHandlerOutcome, type HandlerOutcome } from './outcome.js';
 import { retryDelay, type ResolvedPolicy } from './policy.js';
 
@@ -29,7 +29,7 @@ export interface ProcessContext {
  * Handles one event. Return nothing to acknowledge it; return or throw {@link retry} or
  * {@link reject} to ask for a later retry or give up; throw anything else to retry with backoff.
  */
-export type ProcessorHandler<E extends EventMap> = (
+export type ProcessorHandler<E extends object> = (
   event: EnvelopeOf<E>,
   context: ProcessContext,
 ) => void | HandlerOutcome | Promise<void | HandlerOutcome>;
@@ -69,7 +69,7 @@ export function propagationOf(event: {
 }
 
 /** Decodes the stored event and runs the handler on it; never throws. */
-export async function runAttempt<E extends EventMap>(
+export async function runAttempt<E extends object>(
   format: EventFormat<E>,
   handler: ProcessorHandler<E>,
   stored: StoredMessage,

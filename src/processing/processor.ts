@@ -8,7 +8,7 @@ import { delay } from '@nats-io/nats-core';
 import type { StoredMessage } from '../codec/event-format.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import { toFilter } from '../store/reading.js';
-import type { EnvelopeOf, EventMap, ReadTarget } from '../store/types.js';
+import type { EnvelopeOf, ReadTarget } from '../store/types.js';
 import { subjectMatches } from '../subjects/subjects.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { timeoutOption } from '../options.js';
@@ -48,7 +48,7 @@ import {
 import { WorkQueue } from './work-queue.js';
 
 /** Options for {@link startProcessor}: what to handle, how, and the delivery contract. */
-export interface ProcessorOptions<E extends EventMap> extends ProcessorPolicy {
+export interface ProcessorOptions<E extends object> extends ProcessorPolicy {
   /** The store whose events to handle; its connection, tenant and stream are used. */
   store: JetStreamEventStore<E>;
   /**
@@ -178,7 +178,7 @@ const secretConsumerName = (durable: string) =>
  * });
  * process.on('SIGTERM', () => welcome.stop());
  */
-export async function startProcessor<E extends EventMap>(options: ProcessorOptions<E>): Promise<Processor> {
+export async function startProcessor<E extends object>(options: ProcessorOptions<E>): Promise<Processor> {
   const { store, name } = options;
   // Without a handler every event would fail, and be dead-lettered, one by one.
   if (typeof options.handler !== 'function')
@@ -239,7 +239,7 @@ interface Resolved {
   timeoutMs: number;
 }
 
-class DurableProcessor<E extends EventMap> implements Processor {
+class DurableProcessor<E extends object> implements Processor {
   readonly name: string;
   readonly durable: string;
   readonly consumer: string;

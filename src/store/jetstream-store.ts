@@ -45,7 +45,7 @@ const isWholeEntity = (filter: EventFilter): boolean =>
   filter.entityId !== undefined && filter.eventType === undefined;
 
 /** Options for {@link createEventStore}. */
-export interface EventStoreOptions<E extends EventMap> {
+export interface EventStoreOptions<E extends object> {
   /** A connection from `connect()`, `wsconnect()` or `@nats-io/transport-node`. */
   connection: NatsConnection;
   /** The tenant every append, read and watch is scoped to. */
@@ -92,14 +92,14 @@ export interface EventStoreOptions<E extends EventMap> {
  * const store = createEventStore<Bank>({ connection: nc, tenant: 'acme' });
  * const { version } = await store.append({ type: 'account', id: 'a1' }, { type: 'Opened', data: { owner: 'Ann' } }, { expect: 'new' });
  */
-export function createEventStore<E extends EventMap = EventMap>(
+export function createEventStore<E extends object = EventMap>(
   options: EventStoreOptions<E>,
 ): JetStreamEventStore<E> {
   return new JetStreamEventStore(options);
 }
 
 /** The JetStream-backed {@link EventStore}. Create it with {@link createEventStore}. */
-export class JetStreamEventStore<E extends EventMap = EventMap> implements EventStore<E> {
+export class JetStreamEventStore<E extends object = EventMap> implements EventStore<E> {
   readonly tenant: string;
   readonly stream: string;
   readonly connection: NatsConnection;

@@ -37,7 +37,7 @@ import type {
 } from './types.js';
 
 /** Options for {@link createMemoryEventStore}. */
-export interface MemoryEventStoreOptions<E extends EventMap> {
+export interface MemoryEventStoreOptions<E extends object> {
   /** The tenant whose events the store holds, as on JetStream. */
   tenant: string;
   /** Subject prefix. Default `es`. */
@@ -76,14 +76,14 @@ interface Stored extends StoredMessage {
  * tests of deciders, folds and anything written against `EventStore`; projectors and
  * processors need JetStream (start one with `startNatsServer`).
  */
-export function createMemoryEventStore<E extends EventMap = EventMap>(
+export function createMemoryEventStore<E extends object = EventMap>(
   options: MemoryEventStoreOptions<E>,
 ): MemoryEventStore<E> {
   return new MemoryEventStore(options);
 }
 
 /** The in-memory twin of the JetStream store. Create it with {@link createMemoryEventStore}. */
-export class MemoryEventStore<E extends EventMap = EventMap> implements EventStore<E> {
+export class MemoryEventStore<E extends object = EventMap> implements EventStore<E> {
   readonly tenant: string;
   /** The stream named in each append (see {@link MemoryEventStoreOptions.stream}). */
   readonly stream: string;

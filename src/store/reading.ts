@@ -3,7 +3,6 @@ import { InvalidArgumentError, MalformedEventError } from '../errors.js';
 import type { EntityRef, EventFilter } from '../subjects/subjects.js';
 import type {
   EnvelopeOf,
-  EventMap,
   EventReader,
   Evolver,
   Loaded,
@@ -49,7 +48,7 @@ export function toFilter(target: ReadTarget, argument = 'target'): EventFilter {
 }
 
 /** One message decoded as soon as it arrives: an envelope, a pending async validation, or the failure. */
-export interface Decoded<E extends EventMap> {
+export interface Decoded<E extends object> {
   readonly sequence: number;
   readonly pending: number;
   readonly result: EnvelopeOf<E> | Promise<EnvelopeOf<E>> | DecodeFailure;
@@ -64,7 +63,7 @@ export class DecodeFailure {
  * Decodes one message now. Stores call this where messages arrive, so the wire objects
  * die young and big replays keep little alive; only envelopes wait for the reader.
  */
-export function decodeNow<E extends EventMap>(
+export function decodeNow<E extends object>(
   format: EventFormat<E>,
   msg: StoredMessage & { readonly pending: number },
 ): Decoded<E> {
@@ -90,7 +89,7 @@ export async function* mapChunks<T, U>(
  * Turns chunks of decoded messages into an {@link EventReader}, applying the
  * malformed-event policy. Shared by every store, so they fail and report alike.
  */
-export function readEvents<E extends EventMap>(
+export function readEvents<E extends object>(
   /** Chunks in sequence order: one await per chunk keeps big replays cheap. */
   source: () => AsyncIterable<ReadonlyArray<Decoded<E>>>,
   options: ReadOptions,
@@ -159,7 +158,7 @@ export function readEvents<E extends EventMap>(
  * Folds events into state; the version is the last event's sequence (0 when none),
  * counting the malformed events the reader reported and skipped.
  */
-export async function foldEvents<S, E extends EventMap>(
+export async function foldEvents<S, E extends object>(
   events: EventReader<E>,
   { initial, evolve }: Evolver<S, E>,
 ): Promise<Loaded<S>> {

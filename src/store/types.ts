@@ -4,7 +4,10 @@ import type { Observable } from 'rxjs';
 import type { EntityRef, EventFilter } from '../subjects/subjects.js';
 import type { WatchMessage, WatchOptions } from '../watch/types.js';
 
-/** The shape of a store's events: event type → data. `Record<string, unknown>` when untyped. */
+/**
+ * The events of a store without a map: any type, any data. A store's own map is any object
+ * type from event type to data, declared as a type alias or an interface.
+ */
 export type EventMap = Record<string, unknown>;
 
 /** A stored event with its position and metadata. */
@@ -30,12 +33,12 @@ export interface EventEnvelope<T extends string = string, D = unknown> extends E
 }
 
 /** The envelope union of an event map, discriminated by `type`. */
-export type EnvelopeOf<E extends EventMap> = {
+export type EnvelopeOf<E extends object> = {
   [K in keyof E & string]: EventEnvelope<K, E[K]>;
 }[keyof E & string];
 
 /** An event to append: a type from the map, its data, and optional metadata. */
-export type NewEvent<E extends EventMap> = {
+export type NewEvent<E extends object> = {
   [K in keyof E & string]: EventMetadata & {
     readonly type: K;
     readonly data: E[K];
@@ -70,7 +73,7 @@ export interface AppendResult {
 }
 
 /** One entity's part of an atomic {@link EventStore.appendAll}. */
-export interface EntityWrite<E extends EventMap> {
+export interface EntityWrite<E extends object> {
   readonly entity: EntityRef;
   readonly events: ReadonlyArray<NewEvent<E>>;
   readonly expect?: ExpectedVersion;
@@ -119,12 +122,12 @@ export interface ReadProgress {
  * mode. Typed by what it yields, so a reader of some of a map's events fits where one of
  * all of them is expected.
  */
-export interface EventReader<E extends EventMap, V = EnvelopeOf<E>> extends AsyncIterable<V> {
+export interface EventReader<E extends object, V = EnvelopeOf<E>> extends AsyncIterable<V> {
   readonly malformed: ReadonlyArray<MalformedEvent>;
 }
 
 /** A pure fold of events into state. */
-export interface Evolver<S, E extends EventMap> {
+export interface Evolver<S, E extends object> {
   readonly initial: S;
   readonly evolve: (state: S, event: EnvelopeOf<E>) => S;
 }
@@ -152,7 +155,7 @@ export interface LoadOptions {
  * Selects events: an entity, or a filter over entity type, id and event type (one of the
  * map's). Never a mix of the two (refused at compile time and at run time).
  */
-export type ReadTarget<E extends EventMap = EventMap> =
+export type ReadTarget<E extends object = EventMap> =
   | (EntityRef & { readonly [K in keyof EventFilter]?: never })
   | (EventFilter<keyof E & string> & { readonly type?: never; readonly id?: never });
 
@@ -164,7 +167,7 @@ export type EventTypeFilter<K extends string> = EventFilter<K> & {
 };
 
 /** The operations every jetsource store offers; the JetStream store and the in-memory twin both implement it. */
-export interface EventStore<E extends EventMap = EventMap> {
+export interface EventStore<E extends object = EventMap> {
   readonly tenant: string;
   /** Appends events to one entity atomically. */
   append(

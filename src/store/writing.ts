@@ -1,8 +1,8 @@
 import type { EntityRef } from '../subjects/subjects.js';
-import type { AppendOptions, AppendResult, EventMap, EventStore, NewEvent } from './types.js';
+import type { AppendOptions, AppendResult, EventStore, NewEvent } from './types.js';
 
 /** `append` for every store: one entity's events are an `appendAll` of one write. */
-export async function appendOne<E extends EventMap>(
+export async function appendOne<E extends object>(
   store: Pick<EventStore<E>, 'appendAll'>,
   entity: EntityRef,
   events: NewEvent<E> | ReadonlyArray<NewEvent<E>>,

@@ -4,7 +4,7 @@ import { toFilter } from '../store/reading.js';
 import { decodeToken, encodeToken } from '../subjects/tokens.js';
 
 /** A materialized view: a pure fold of events into one state per key. */
-export interface ViewDefinition<S, E extends EventMap = EventMap> {
+export interface ViewDefinition<S, E extends object = EventMap> {
   /** Stable name; it is part of the KV keys. */
   readonly name: string;
   /** Bump it when `evolve` or `key` change meaning: the new version is rebuilt beside the old one. */
@@ -29,7 +29,7 @@ export interface ViewDefinition<S, E extends EventMap = EventMap> {
  *   evolve: (total, e) => (e.type === 'Deposited' ? total + e.data.amount : total),
  * });
  */
-export function defineView<S, E extends EventMap = EventMap>(
+export function defineView<S, E extends object = EventMap>(
   definition: Omit<ViewDefinition<S, E>, 'key'> & { key?: ViewDefinition<S, E>['key'] },
 ): ViewDefinition<S, E> {
   encodeToken('view name', definition.name);

@@ -6,7 +6,7 @@ import type { DeadLetter, DeadLetters } from '../processing/dead-letters.js';
 import { summarize } from '../processing/attempt.js';
 import { DeadLetterNotFoundError, FoldError } from '../processing/errors.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
-import type { EnvelopeOf, EventMap, MalformedEvent } from '../store/types.js';
+import type { EnvelopeOf, MalformedEvent } from '../store/types.js';
 import type { WatchMessage } from '../watch/types.js';
 import { ViewKeys, type ViewDefinition } from './define-view.js';
 import { ensureViews } from './ensure-views.js';
@@ -131,7 +131,7 @@ const QUEUED_BATCHES = 4;
  * through direct get (bounded memory); then it follows a watch. A new `version` builds into its own key space while the old
  * one keeps serving, and becomes active once caught up.
  */
-export async function startProjector<S, E extends EventMap>(
+export async function startProjector<S, E extends object>(
   store: JetStreamEventStore<E>,
   // A view written for any events (its E left out) fits every store.
   view: ViewDefinition<S, NoInfer<E>> | ViewDefinition<S>,
@@ -158,7 +158,7 @@ export async function startProjector<S, E extends EventMap>(
   return projector;
 }
 
-class ViewProjector<S, E extends EventMap> implements Projector {
+class ViewProjector<S, E extends object> implements Projector {
   readonly caughtUp: Promise<void>;
   readonly done: Promise<void>;
   private markCaughtUp!: () => void;

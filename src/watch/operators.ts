@@ -10,7 +10,7 @@ import {
   type OperatorFunction,
 } from 'rxjs';
 import type { Observable } from 'rxjs';
-import type { EventMap, EventStore, Evolver } from '../store/types.js';
+import type { EventStore, Evolver } from '../store/types.js';
 import type { EntityRef } from '../subjects/subjects.js';
 import type { WatchMessageOf } from './types.js';
 
@@ -104,7 +104,7 @@ export function shareLive<T>(graceMs = 1000): MonoTypeOperatorFunction<T> {
  *   evolve: (balance, e) => (e.type === 'Deposited' ? balance + e.data.amount : balance),
  * })
  */
-export function liveState<S, E extends EventMap>(
+export function liveState<S, E extends object>(
   store: EventStore<E>,
   entity: EntityRef,
   evolver: Evolver<S, E>,

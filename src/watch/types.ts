@@ -1,4 +1,4 @@
-import type { EnvelopeOf, EventMap, MalformedEvent, MalformedPolicy } from '../store/types.js';
+import type { EnvelopeOf, MalformedEvent, MalformedPolicy } from '../store/types.js';
 
 /** Where a watch starts. */
 export type WatchStart = number | 'new';
@@ -38,7 +38,7 @@ export interface WatchProgress {
  *   `sequence` is where: every matching event up to it is out, and later ones follow it.
  * - `malformed`: an undecodable event, only with `onMalformed: 'report'`.
  */
-export type WatchMessage<E extends EventMap> = WatchMessageOf<EnvelopeOf<E>>;
+export type WatchMessage<E extends object> = WatchMessageOf<EnvelopeOf<E>>;
 
 /** {@link WatchMessage} over an envelope type rather than an event map (what operators infer from). */
 export type WatchMessageOf<V> =

@@ -7,7 +7,7 @@ import {
   StoreNotFoundError,
   UnavailableError,
 } from '../errors.js';
-import type { EnvelopeOf, EventMap } from '../store/types.js';
+import type { EnvelopeOf } from '../store/types.js';
 import type { OpenSource } from './source.js';
 import { checkBound } from '../store/reading.js';
 import type { WatchMessage, WatchOptions, WatchProgress } from './types.js';
@@ -28,7 +28,7 @@ const UNTIL_POLL = backoff([100, 250, 500, 1000, 2000, 5000]);
  * source (an ordered consumer on JetStream) and its teardown stops it, even when the
  * unsubscribe lands before the source has finished starting.
  */
-export function watchEvents<E extends EventMap>(
+export function watchEvents<E extends object>(
   format: EventFormat<E>,
   open: OpenSource,
   options: WatchOptions = {},

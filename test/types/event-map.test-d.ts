@@ -76,6 +76,21 @@ describe('append', () => {
   });
 });
 
+describe('event maps', () => {
+  test('an interface is an event map as well as a type alias', async () => {
+    interface Shop {
+      Ordered: { sku: string };
+      Shipped: { parcels: number };
+    }
+    const shop = createEventStore<Shop>({ connection: nc, tenant: 'acme' });
+    void shop.append({ type: 'order', id: 'o1' }, { type: 'Shipped', data: { parcels: 2 } });
+    // @ts-expect-error -- parcels is a number
+    void shop.append({ type: 'order', id: 'o1' }, { type: 'Shipped', data: { parcels: '2' } });
+    for await (const e of shop.read({ eventType: 'Ordered' }))
+      expectTypeOf(e.data).toEqualTypeOf<{ sku: string }>();
+  });
+});
+
 describe('read and load', () => {
   test('read yields the envelope union, narrowed by type', async () => {
     for await (const e of store.read(account)) {
