@@ -25,6 +25,16 @@ export function wholeOption(
   return value;
 }
 
+/**
+ * Refuses an argument that is not an object, from callers without types (plain JS): a
+ * string or null in place of options would be read as no options and silently ignored,
+ * and in place of an event it would fail with a bare TypeError.
+ */
+export function assertObject(name: string, value: unknown, shape: string): void {
+  if (typeof value !== 'object' || value === null)
+    throw new InvalidArgumentError(name, value, `pass ${shape}`);
+}
+
 /** A per-request timeout option in ms, default 5000. */
 export const timeoutOption = (name: string, value: number | undefined): number =>
   wholeOption(name, value, 5000, 1, MAX_TIMER_MS);

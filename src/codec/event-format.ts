@@ -14,6 +14,7 @@ import {
   type EventAddress,
   type SubjectScheme,
 } from '../subjects/subjects.js';
+import { assertObject } from '../options.js';
 import { jsonCodec, type EventCodec } from './codec.js';
 import { Header, readMeta, readOptional, toHeaderPairs, type EventMetadata } from './metadata.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
@@ -94,6 +95,19 @@ export class EventFormat<E extends object> {
     writes: ReadonlyArray<EntityWrite<E>>,
     options: AppendAllOptions = {},
   ): Promise<PreparedWrite[]> {
+    if (!Array.isArray(writes))
+      throw new InvalidArgumentError('writes', writes, 'pass an array of { entity, events, expect? }');
+    assertObject('appendAll options', options, '{ correlationId, … } (expect goes on each write)');
+    for (const write of writes) {
+      assertObject('write', write, '{ entity, events, expect? }');
+      if (!Array.isArray(write.events))
+        throw new InvalidArgumentError(
+          'events',
+          write.events,
+          'pass an array of { type, data } for each write',
+        );
+      for (const event of write.events) assertObject('event', event, '{ type, data }');
+    }
     if (writes.length === 0) throw new ValidationError('appendAll', [{ message: 'no writes to append' }]);
     if ('expect' in options)
       throw new InvalidArgumentError(

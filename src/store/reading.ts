@@ -160,8 +160,12 @@ export function readEvents<E extends object>(
  */
 export async function foldEvents<S, E extends object>(
   events: EventReader<E>,
-  { initial, evolve }: Evolver<S, E>,
+  evolver: Evolver<S, E>,
 ): Promise<Loaded<S>> {
+  // Before the first event is read: a load without a fold has nothing to do.
+  if (typeof evolver?.evolve !== 'function')
+    throw new InvalidArgumentError('evolver', evolver, 'pass { initial, evolve: (state, event) => state }');
+  const { initial, evolve } = evolver;
   let state = initial;
   let version = 0;
   for await (const event of events) {

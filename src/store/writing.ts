@@ -1,3 +1,4 @@
+import { assertObject } from '../options.js';
 import type { EntityRef } from '../subjects/subjects.js';
 import type { AppendOptions, AppendResult, EventStore, NewEvent } from './types.js';
 
@@ -8,6 +9,8 @@ export async function appendOne<E extends object>(
   events: NewEvent<E> | ReadonlyArray<NewEvent<E>>,
   options: AppendOptions,
 ): Promise<AppendResult> {
+  assertObject('events', events, 'an event { type, data } or an array of them');
+  assertObject('append options', options, "{ expect: 'new' | 'any' | version, … }");
   const list = Array.isArray(events) ? (events as ReadonlyArray<NewEvent<E>>) : [events as NewEvent<E>];
   const { expect, ...shared } = options;
   const [result] = await store.appendAll([{ entity, events: list, expect }], shared);

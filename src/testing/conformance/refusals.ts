@@ -1,6 +1,6 @@
 import { Header } from '../../codec/metadata.js';
 import type { ConformanceCase } from './harness.js';
-import { equal, rejects, all, account, deposit, seqs, balance, encode } from './support.js';
+import { equal, rejects, called, all, account, deposit, seqs, balance, encode } from './support.js';
 
 /** Bad input refused up front, and malformed stored events raised or reported. */
 export const refusalsCases: ReadonlyArray<ConformanceCase> = [
@@ -36,6 +36,28 @@ export const refusalsCases: ReadonlyArray<ConformanceCase> = [
         [2, { note: 'inner  spaces ok' }],
         'valid metadata round-trips',
       );
+    },
+  },
+  {
+    name: 'arguments of the wrong shape, as plain JavaScript may pass them, are InvalidArgumentErrors, not TypeErrors',
+    async run(h) {
+      const store = await h.store();
+      // Untyped, as a plain JavaScript caller sees the store.
+      const js = store as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      const write = { entity: account('a'), events: [deposit(1)] };
+      const refused: Array<[string, () => Promise<unknown>]> = [
+        ['no events', () => js.append!(account('a'), null)],
+        ['an event that is no object', () => js.append!(account('a'), [deposit(1), 'Deposited'])],
+        ['options that are no object', () => js.append!(account('a'), deposit(1), 'new')],
+        ['writes that are no array', () => js.appendAll!(write)],
+        ['a write without events', () => js.appendAll!([{ entity: account('a') }])],
+        ['a write that is no object', () => js.appendAll!([write, null])],
+        ['appendAll options that are no object', () => js.appendAll!([write], 'x')],
+        ['load without an evolver', () => js.load!(account('a'))],
+        ['load whose evolve is no function', () => js.load!(account('a'), { initial: 0, evolve: 3 })],
+      ];
+      for (const [what, call] of refused) await rejects(called(call), 'INVALID_ARGUMENT', what);
+      equal((await all(store.read())).length, 0, 'nothing written');
     },
   },
   {
