@@ -136,14 +136,15 @@ describe('demo app in Chromium', () => {
     const zed = { type: 'account', id: 'zed' };
     await service.append(zed, { type: 'AccountOpened', data: { owner: 'Zed' } });
     let before = 0;
-    for await (const _ of service.read()) before++;
+    // What the feed follows: the accounts.
+    for await (const _ of service.read({ entityType: 'account' })) before++;
     // The feed has every event so far before the server goes down.
     await expect.poll(() => page.getAttribute('[data-testid=feed]', 'data-received')).toBe(String(before));
     await stack.nats.restart();
     await expect.poll(() => page.textContent('[data-testid=status]'), { timeout: 15_000 }).toBe('connected');
     for (let i = 0; i < 5; i++) await service.append(zed, { type: 'Deposited', data: { cents: 100 } });
     let total = 0;
-    for await (const _ of service.read()) total++;
+    for await (const _ of service.read({ entityType: 'account' })) total++;
     expect(total).toBe(before + 5);
     // Every event exactly once: the count matches the store, and the newest are live.
     await expect

@@ -35,6 +35,12 @@ export function assertObject(name: string, value: unknown, shape: string): void 
     throw new InvalidArgumentError(name, value, `pass ${shape}`);
 }
 
+/** Refuses a fold without an `evolve` function before any event is read (plain JS callers). */
+export function assertEvolver(evolver: unknown): void {
+  if (typeof (evolver as { evolve?: unknown } | null)?.evolve !== 'function')
+    throw new InvalidArgumentError('evolver', evolver, 'pass { initial, evolve: (state, event) => state }');
+}
+
 /** A per-request timeout option in ms, default 5000. */
 export const timeoutOption = (name: string, value: number | undefined): number =>
   wholeOption(name, value, 5000, 1, MAX_TIMER_MS);

@@ -109,7 +109,8 @@ export class EventFormat<E extends object> {
       for (const event of write.events) assertObject('event', event, '{ type, data }');
     }
     if (writes.length === 0) throw new ValidationError('appendAll', [{ message: 'no writes to append' }]);
-    if ('expect' in options)
+    // Set, not merely present: a spread of optional fields may carry expect: undefined.
+    if (options.expect !== undefined)
       throw new InvalidArgumentError(
         'expect',
         options.expect,

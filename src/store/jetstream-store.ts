@@ -9,9 +9,9 @@ import type { EventSchemas } from '../codec/schema.js';
 import { InvalidArgumentError, TenantMismatchError } from '../errors.js';
 import { jetStreamApi, tenantOfAccount, verifiedAccount } from '../connection/connect.js';
 import { assertApiPrefix, assertPlainToken } from '../subjects/tokens.js';
-import { timeoutOption, wholeOption } from '../options.js';
+import { assertObject, timeoutOption, wholeOption } from '../options.js';
 import { SubjectScheme, type EntityRef, type EventFilter } from '../subjects/subjects.js';
-import { decodeNow, readEvents, foldEvents, mapChunks, toFilter } from './reading.js';
+import { decodeNow, filterOf, readEvents, foldEvents, mapChunks, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
@@ -174,7 +174,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
     target: ReadTarget<E> = {},
     options: ReadOptions = {},
   ): EventReader<E> | EventReader<Pick<E, K>> {
-    const filter = toFilter(target);
+    const filter = filterOf(target, options, 'read');
     const subject = this.format.scheme.filter(filter);
     const after = options.after ?? 0;
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
@@ -221,6 +221,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
 
   // Async, so a bad entity rejects the promise rather than throwing where load is called.
   async load<S>(entity: EntityRef, evolver: Evolver<S, E>, options: LoadOptions = {}): Promise<Loaded<S>> {
+    assertObject('load options', options, "{ onMalformed: 'throw' | 'report' }");
     return foldEvents(this.read(entity, { onMalformed: options.onMalformed }), evolver);
   }
 
@@ -242,7 +243,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
     target: ReadTarget<E> = {},
     options: WatchOptions = {},
   ): Observable<WatchMessage<E>> | Observable<WatchMessage<Pick<E, K>>> {
-    const filter = toFilter(target);
+    const filter = filterOf(target, options, 'watch');
     const subject = this.format.scheme.filter(filter);
     const after = options.after ?? 0;
     const follow = (from: typeof after, handlers: SourceHandlers) =>

@@ -17,8 +17,9 @@ import type { EventSchemas } from '../codec/schema.js';
 import { ConcurrencyError, type ValidationError } from '../errors.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
-import { decodeNow, foldEvents, readEvents, toFilter } from './reading.js';
+import { decodeNow, filterOf, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
+import { assertObject } from '../options.js';
 import type {
   AppendAllOptions,
   AppendOptions,
@@ -163,7 +164,7 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
     target: ReadTarget<E> = {},
     options: ReadOptions = {},
   ): EventReader<E> | EventReader<Pick<E, K>> {
-    const filter = this.format.scheme.filter(toFilter(target));
+    const filter = this.format.scheme.filter(filterOf(target, options, 'read'));
     const after = options.after ?? 0;
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
     const messages = this.messages;
@@ -183,6 +184,7 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
 
   // Async, so a bad entity rejects the promise rather than throwing where load is called.
   async load<S>(entity: EntityRef, evolver: Evolver<S, E>, options: LoadOptions = {}): Promise<Loaded<S>> {
+    assertObject('load options', options, "{ onMalformed: 'throw' | 'report' }");
     return foldEvents(this.read(entity, { onMalformed: options.onMalformed }), evolver);
   }
 
@@ -203,7 +205,7 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
     target: ReadTarget<E> = {},
     options: WatchOptions = {},
   ): Observable<WatchMessage<E>> | Observable<WatchMessage<Pick<E, K>>> {
-    const filter = this.format.scheme.filter(toFilter(target));
+    const filter = this.format.scheme.filter(filterOf(target, options, 'watch'));
     return watchEvents(
       this.format,
       (handlers) => {

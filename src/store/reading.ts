@@ -1,5 +1,6 @@
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
 import { InvalidArgumentError, MalformedEventError } from '../errors.js';
+import { assertEvolver, assertObject } from '../options.js';
 import type { EntityRef, EventFilter } from '../subjects/subjects.js';
 import type {
   EnvelopeOf,
@@ -19,6 +20,19 @@ export function checkBound(name: 'after' | 'until', value: unknown): void {
 
 const filterKeys = new Set(['entityType', 'entityId', 'eventType']);
 const targetShapes = 'use an entity { type, id } or a filter { entityType?, entityId?, eventType? }';
+
+/**
+ * The filter a read or watch selects, once its options are known to be an object: plain
+ * JavaScript may pass `'new'` where `{ after: 'new' }` belongs, which would be ignored.
+ */
+export function filterOf(target: ReadTarget, options: object, call: 'read' | 'watch'): EventFilter {
+  assertObject(
+    `${call} options`,
+    options,
+    call === 'read' ? '{ after, until, … }' : "{ after: number | 'new', … }",
+  );
+  return toFilter(target);
+}
 
 /**
  * Normalizes an entity reference or a filter to a filter. A target that is neither (a
@@ -163,13 +177,12 @@ export async function foldEvents<S, E extends object>(
   evolver: Evolver<S, E>,
 ): Promise<Loaded<S>> {
   // Before the first event is read: a load without a fold has nothing to do.
-  if (typeof evolver?.evolve !== 'function')
-    throw new InvalidArgumentError('evolver', evolver, 'pass { initial, evolve: (state, event) => state }');
-  const { initial, evolve } = evolver;
-  let state = initial;
+  assertEvolver(evolver);
+  let state = evolver.initial;
   let version = 0;
   for await (const event of events) {
-    state = evolve(state, event);
+    // Called on the evolver, so one written as a class keeps its `this`.
+    state = evolver.evolve(state, event);
     version = event.sequence;
   }
   const malformed = [...events.malformed];

@@ -1,3 +1,4 @@
+import { assertObject } from '../options.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { EnvelopeOf, EventMap, ReadTarget } from '../store/types.js';
 import { toFilter } from '../store/reading.js';
@@ -32,6 +33,7 @@ export interface ViewDefinition<S, E extends object = EventMap> {
 export function defineView<S, E extends object = EventMap>(
   definition: Omit<ViewDefinition<S, E>, 'key'> & { key?: ViewDefinition<S, E>['key'] },
 ): ViewDefinition<S, E> {
+  assertObject('view definition', definition, '{ name, version, filter, initial, evolve, key? }');
   encodeToken('view name', definition.name);
   if (!Number.isSafeInteger(definition.version) || definition.version < 1) {
     throw new InvalidArgumentError('view version', definition.version, 'use an integer >= 1');

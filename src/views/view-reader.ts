@@ -16,7 +16,7 @@ import { watchKv, type KvWatchMessage } from '../watch/kv-watch.js';
 import { decodeViewEntry } from './codec.js';
 import { ViewKeys, type ViewDefinition, type ViewEntry } from './define-view.js';
 import { assertApiPrefix, assertBucketName } from '../subjects/tokens.js';
-import { timeoutOption } from '../options.js';
+import { assertObject, timeoutOption } from '../options.js';
 
 /** Where a view lives: a connection in the tenant's account (a store fits). */
 export interface ViewSource {
@@ -84,6 +84,9 @@ export function openView<S>(
   view: { readonly name: string; readonly version: number },
   options: OpenViewOptions = {},
 ): ViewReader<S> {
+  assertObject('view source', source, 'a store, or { connection, tenant }');
+  assertObject('view', view, 'its definition, or { name, version }');
+  assertObject('openView options', options, '{ bucket, timeoutMs }');
   const bucket = assertBucketName(options.bucket ?? 'views');
   const keys = new ViewKeys(source.tenant, view.name);
   const missing = 'the service role creates it with ensureViews() or by starting a projector';

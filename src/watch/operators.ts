@@ -10,6 +10,7 @@ import {
   type OperatorFunction,
 } from 'rxjs';
 import type { Observable } from 'rxjs';
+import { assertEvolver } from '../options.js';
 import type { EventStore, Evolver } from '../store/types.js';
 import type { EntityRef } from '../subjects/subjects.js';
 import type { WatchMessageOf } from './types.js';
@@ -42,10 +43,10 @@ export function onlyEvents<V>(): OperatorFunction<WatchMessageOf<V>, V> {
  * Folds a watch with a pure `evolve`. Emits once at caught-up (not per replayed event, so
  * a UI does not re-render 10 000 times while loading), then after every live event.
  */
-export function foldWatch<S, V extends { sequence: number }>({
-  initial,
-  evolve,
-}: Fold<S, V>): OperatorFunction<WatchMessageOf<V>, LiveState<S>> {
+export function foldWatch<S, V extends { sequence: number }>(
+  fold: Fold<S, V>,
+): OperatorFunction<WatchMessageOf<V>, LiveState<S>> {
+  assertEvolver(fold);
   return (source) =>
     source.pipe(
       scan<WatchMessageOf<V>, LiveState<S> & { emit: boolean }>(
@@ -54,13 +55,13 @@ export function foldWatch<S, V extends { sequence: number }>({
           // A malformed event folds nothing, but it is the entity's version all the same.
           if (m.kind === 'malformed') return { ...acc, version: m.malformed.sequence, emit: acc.caughtUp };
           return {
-            state: evolve(acc.state, m.event),
+            state: fold.evolve(acc.state, m.event),
             version: m.event.sequence,
             caughtUp: acc.caughtUp,
             emit: acc.caughtUp,
           };
         },
-        { state: initial, version: 0, caughtUp: false, emit: false },
+        { state: fold.initial, version: 0, caughtUp: false, emit: false },
       ),
       filter((acc) => acc.emit),
       map(({ state, version, caughtUp }) => ({ state, version, caughtUp })),
@@ -72,6 +73,7 @@ export function foldState<S, V extends { sequence: number }>(
   evolver: Fold<S, V>,
   equals?: (a: S, b: S) => boolean,
 ): OperatorFunction<WatchMessageOf<V>, S> {
+  assertEvolver(evolver);
   return (source) =>
     source.pipe(
       foldWatch(evolver),
@@ -109,5 +111,6 @@ export function liveState<S, E extends object>(
   entity: EntityRef,
   evolver: Evolver<S, E>,
 ): Observable<LiveState<S>> {
+  assertEvolver(evolver);
   return store.watch(entity).pipe(foldWatch(evolver));
 }

@@ -733,6 +733,7 @@ describe('projector failures', () => {
     ];
     for (const [change, message] of refusals)
       expect(() => defineView({ ...base, ...change } as typeof base)).toThrow(message);
+    expect(() => defineView(null as never)).toThrow(/^invalid view definition null: pass \{ name, version/);
   });
 
   test('openView refuses a timeout or API prefix it cannot use, before any request', () => {
@@ -743,6 +744,10 @@ describe('projector failures', () => {
       );
     const source = { connection: nc, tenant: store.tenant, apiPrefix: 'X.*' };
     expect(() => openView(source, balances())).toThrow(/^invalid apiPrefix "X\.\*"/);
+    // Plain JavaScript's slips: named, not a TypeError.
+    expect(() => openView(null as never, balances())).toThrow(/^invalid view source null: pass a store/);
+    expect(() => openView(store, null as never)).toThrow(/^invalid view null: pass its definition/);
+    expect(() => openView(store, balances(), 'views' as never)).toThrow(/^invalid openView options "views"/);
   });
 
   test('two versions catching up at once leave the newer one serving', async () => {

@@ -4,6 +4,7 @@ import { describe, expect, test, vi } from 'vitest';
 import {
   foldState,
   foldWatch,
+  liveState,
   onlyEvents,
   shareLive,
   toStore,
@@ -158,5 +159,37 @@ describe('memory store watch', () => {
     await store.append(entity, { type: 'Added', data: { n: 3 } });
     const kinds = (await result).map((m) => (m.kind === 'event' ? m.event.sequence : m.kind));
     expect(kinds).toEqual([1, 2, 'caught-up', 3]);
+  });
+});
+
+describe('folds given by plain JavaScript', () => {
+  test('a fold without an evolve function is refused when the operator is made, not at the first event', () => {
+    const store = createMemoryEventStore<Events>({ tenant: 't' });
+    const makers = [
+      () => foldWatch(null as never),
+      () => foldState({ initial: 0 } as never),
+      () => liveState(store, { type: 'counter', id: 'c' }, { initial: 0, evolve: 3 } as never),
+    ];
+    for (const make of makers) expect(make).toThrow(/^invalid evolver.*: pass \{ initial, evolve/);
+  });
+
+  test('an evolver written as a class keeps its this, in load and in foldWatch', async () => {
+    class Summer {
+      readonly initial = 0;
+      private readonly weight = 10;
+      evolve(total: number, e: EnvelopeOf<Events>) {
+        return total + e.data.n * this.weight;
+      }
+    }
+    const store = createMemoryEventStore<Events>({ tenant: 't' });
+    await store.append({ type: 'counter', id: 'c' }, [
+      { type: 'Added', data: { n: 1 } },
+      { type: 'Added', data: { n: 2 } },
+    ]);
+    expect((await store.load({ type: 'counter', id: 'c' }, new Summer())).state).toBe(30);
+    const folded = await lastValueFrom(
+      store.watch({ type: 'counter', id: 'c' }, { noWait: true }).pipe(foldState(new Summer())),
+    );
+    expect(folded).toBe(30);
   });
 });

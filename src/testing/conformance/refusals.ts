@@ -44,6 +44,14 @@ export const refusalsCases: ReadonlyArray<ConformanceCase> = [
       const store = await h.store();
       // Untyped, as a plain JavaScript caller sees the store.
       const js = store as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      const untyped = store as unknown as Record<string, (...args: unknown[]) => unknown>;
+      const watched = (options: unknown) =>
+        new Promise<void>((resolve, reject) =>
+          (untyped.watch!(account('a'), options) as ReturnType<typeof store.watch>).subscribe({
+            error: reject,
+            complete: resolve,
+          }),
+        );
       const write = { entity: account('a'), events: [deposit(1)] };
       const refused: Array<[string, () => Promise<unknown>]> = [
         ['no events', () => js.append!(account('a'), null)],
@@ -55,9 +63,16 @@ export const refusalsCases: ReadonlyArray<ConformanceCase> = [
         ['appendAll options that are no object', () => js.appendAll!([write], 'x')],
         ['load without an evolver', () => js.load!(account('a'))],
         ['load whose evolve is no function', () => js.load!(account('a'), { initial: 0, evolve: 3 })],
+        ['load options that are no object', () => js.load!(account('a'), balance, 'report')],
+        // Refused when called or when iterated, as a bad target is.
+        ['read options that are no object', async () => all(untyped.read!(account('a'), 'new') as never)],
+        ["watch options that are no object ('new' would replay everything)", () => watched('new')],
       ];
       for (const [what, call] of refused) await rejects(called(call), 'INVALID_ARGUMENT', what);
       equal((await all(store.read())).length, 0, 'nothing written');
+      // A spread of optional fields may leave expect undefined: that is no expectation.
+      await store.appendAll([write], { expect: undefined } as never);
+      equal((await all(store.read())).length, 1, 'appendAll with expect: undefined');
     },
   },
   {
