@@ -109,6 +109,10 @@ export const watchingCases: ReadonlyArray<ConformanceCase> = [
       );
       const fresh = record(store.watch({}, { after: 'new' }));
       await fresh.until(isCaughtUp, 'caught-up');
+      // Where it caught up: past every event stored before it was subscribed.
+      const [marker] = fresh.messages.filter((m) => m.kind === 'caught-up');
+      const at = marker?.kind === 'caught-up' ? marker.sequence : -1;
+      equal(at >= s[4]!, true, `'new' caught up at ${at}, at or past ${s[4]}`);
       const next = await store.append(account('a'), deposit(6));
       await fresh.until(holds(next.version), 'the new event');
       fresh.stop();
