@@ -46,6 +46,44 @@ async function latencies(
 }
 
 /**
+ * Times several sides reading the same pseudo-random entities, taking turns read by read
+ * (each round starting with the next side), so a machine that speeds up or slows down
+ * during the run weighs on all sides alike. Each side stops after `reads` samples, or
+ * once it has spent BUDGET_MS and has MIN_READS. Returns each side's samples in ms.
+ */
+async function alternating<K extends string>(
+  entities: number,
+  expected: number,
+  sides: Record<K, (i: number) => Promise<ReadOutcome>>,
+  reads = READS,
+): Promise<Record<K, number[]>> {
+  const names = Object.keys(sides) as K[];
+  const samples = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
+  const spent = Object.fromEntries(names.map((n) => [n, 0])) as Record<K, number>;
+  const done = (n: K) =>
+    samples[n].length >= reads || (samples[n].length >= MIN_READS && spent[n] > BUDGET_MS);
+  const pick = random(42);
+  for (let r = 0; !names.every(done); r++) {
+    const i = Math.floor(pick() * entities);
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(r + k) % names.length]!;
+      if (done(name)) continue;
+      const start = now();
+      const { count, cleanup } = await sides[name](i);
+      const took = now() - start;
+      if (r >= WARMUP) {
+        samples[name].push(took);
+        spent[name] += took;
+      }
+      await cleanup?.();
+      if (count !== expected)
+        throw new Error(`${name}, entity e${i}: read ${count} events, expected ${expected}`);
+    }
+  }
+  return samples;
+}
+
+/**
  * A raw nats.js ordered consumer filtered to the entity (no STREAM.INFO, no pull requests),
  * read until nothing is pending. Deleting it afterwards is needed (else it lingers) but is
  * clean-up, outside the timed section.
@@ -63,10 +101,9 @@ export async function entityReadBenchmarks(
   entities: number,
   perEntity: number,
 ): Promise<Metric[]> {
-  log(`entity reads on the ${label} stream: up to ${READS} per side within ${BUDGET_MS / 1000} s`);
-  const sdk = await latencies(entities, perEntity, async (i) => ({
-    count: (await store.load(entity(i), counter)).state,
-  }));
+  log(
+    `entity reads on the ${label} stream: up to ${READS} per side within ${BUDGET_MS / 1000} s, taking turns`,
+  );
 
   // The cheapest raw read: one direct batch get on the entity's subject filter.
   const direct = (await jetstreamManager(store.connection, { checkAPI: false })).direct;
@@ -79,14 +116,13 @@ export async function entityReadBenchmarks(
     }
     return { count };
   };
-  const rawDirect = await latencies(entities, perEntity, (i) =>
-    batchGet(store.format.scheme.entity(entity(i)))(),
-  );
-  // The server's floor: the same get on the entity's one literal subject, which a raw client
-  // can only use when it knows the entity has one event type (these have).
-  const rawLiteral = await latencies(entities, perEntity, (i) =>
-    batchGet(store.format.scheme.event(entity(i), 'Ticked'))(),
-  );
+  const { sdk, rawDirect, rawLiteral } = await alternating(entities, perEntity, {
+    sdk: async (i) => ({ count: (await store.load(entity(i), counter)).state }),
+    rawDirect: (i) => batchGet(store.format.scheme.entity(entity(i)))(),
+    // The server's floor: the same get on the entity's one literal subject, which a raw
+    // client can only use when it knows the entity has one event type (these have).
+    rawLiteral: (i) => batchGet(store.format.scheme.event(entity(i), 'Ticked'))(),
+  });
   const rawConsumer = await latencies(entities, perEntity, (i) =>
     rawConsumerRead(store.connection, store, i),
   );
