@@ -85,6 +85,11 @@ export async function quickstart(servers: string, log: (line: string) => void = 
   log(
     `  balances: alice ${(await store.load(alice, balance)).state}, bob ${(await store.load(bob, balance)).state}`,
   );
+  // A filter naming an event type reads only those events, typed as them: no type check.
+  let deposited = 0;
+  for await (const d of store.read({ entityType: 'wallet', entityId: bob.id, eventType: 'Deposited' }))
+    deposited += d.data.amount;
+  log(`  bob's deposits: ${deposited}`);
 
   // 8. A bounded watch: replay Bob's history, then complete at caught-up.
   const caughtUp = await firstValueFrom(

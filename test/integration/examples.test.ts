@@ -20,6 +20,7 @@ test('the README quick start runs against the bundled config', async () => {
   const text = lines.join('\n');
   expect(text).toMatch(/conflict: wallet\/alice-\w+ is at version \d+/);
   expect(text).toMatch(/balances: alice 70, bob 30/);
+  expect(text).toMatch(/bob's deposits: 30/);
   expect(text).toMatch(/bob caught up at #\d+ after 2 events/);
   expect(lines.filter((l) => l.includes(' live ')).length).toBe(5);
 });
