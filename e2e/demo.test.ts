@@ -38,6 +38,10 @@ describe('demo app in Chromium', () => {
     await openAccount(a, 'alice', 'Alice');
     await openAccount(a, 'bob', 'Bob');
     await deposit(a, 'alice', 100);
+    // Tab B inspects alice before the transfer: the inspector follows her live.
+    await expect.poll(() => balanceOf(b, 'alice')).toBe('$100.00');
+    await b.click('[data-testid=balance-alice]');
+    await expect.poll(() => b.textContent('[data-testid=inspector]')).toContain('Deposited');
     await review(a, 'transfer', { from: 'alice', to: 'bob', amount: 30 });
     await a.click('[data-testid=confirm]');
     await expect.poll(() => a.textContent('[data-testid=message]')).toContain('Transferred alice → bob');
@@ -50,6 +54,8 @@ describe('demo app in Chromium', () => {
     for await (const e of service.read({}, { after: last - 2 })) newest.push(e.type);
     expect(newest).toEqual(['TransferredOut', 'TransferredIn']);
     await expect.poll(async () => (await feedSequences(b)).slice(0, 2)).toEqual([last, last - 1]);
+    await expect.poll(() => b.textContent('[data-testid=inspector]')).toContain('TransferredOut');
+    expect(await b.textContent('[data-testid=inspector]')).toContain('balance $70.00');
     await screenshot(b, 'same-tenant');
     expect([...pageErrors(a), ...pageErrors(b)]).toEqual([]);
   }, 60_000);

@@ -25,7 +25,7 @@ export function mountApp(root: HTMLElement, session: Session, signOut: () => voi
   const accounts = accountsPanel(session, (id) => inspector.show(id));
   const actions = actionsPanel(session);
   const feed = feedPanel(session, (id) => inspector.show(id));
-  subscriptions.push(accounts.subscription, feed.subscription);
+  subscriptions.push(accounts.subscription, feed.subscription, inspector.subscription);
   const leave = h(
     'button',
     {
