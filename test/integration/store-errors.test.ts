@@ -69,6 +69,11 @@ describe('ensureStore', () => {
     ['sealed', { sealed: true }, /sealed/],
     ['no_ack', { no_ack: true }, /no_ack/],
     ['max_msg_size', { max_msg_size: 16 }, /max_msg_size is 16/],
+    [
+      'a consumer idle limit under what watches ask for',
+      { consumer_limits: { inactive_threshold: 1_000_000_000 } },
+      /inactive_threshold is 1000 ms, under the 10000 ms a watch's consumer asks/,
+    ],
   ] as const)('refuses a stream with %s', async (_, setting, problem) => {
     const stream = unique('S');
     const prefix = stream.toLowerCase();
@@ -83,6 +88,21 @@ describe('ensureStore', () => {
     const err = await ensureStore(nc, { stream, prefix }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreConfigError);
     expect((err as StoreConfigError).problems.join('; ')).toMatch(problem);
+  });
+
+  test('a watch on a stream whose consumer idle limit is too short says which limit, not a bare server error', async () => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    const { config } = await ensureStore(nc, { stream, prefix });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.update(stream, { ...config, consumer_limits: { inactive_threshold: 1_000_000_000 } });
+    const store = createEventStore({ connection: nc, tenant: 'x', prefix, stream });
+    const err = await new Promise((resolve) =>
+      store.watch().subscribe({ error: resolve, next: () => undefined }),
+    );
+    expect(err).toBeInstanceOf(StoreConfigError);
+    expect((err as Error).message).toMatch(/inactive_threshold is below what a consumer on .* asks for/);
+    expect((err as Error).message).toMatch(/consumerIdleLimitMs/);
   });
 
   test('refuses a stream that sources another, whose messages would bypass expectations', async () => {

@@ -17,6 +17,8 @@ export const ApiErrorCode = {
   ConsumerNotFound: 10014,
   /** The account holds as many consumers as its `max_consumers` allows. */
   MaximumConsumers: 10026,
+  /** The consumer asks to stay unused longer than the stream's `consumer_limits.inactive_threshold`. */
+  IdleOverStreamLimit: 10153,
   /** A stream of that name exists with another config (say, created a moment ago by another client). */
   StreamNameInUse: 10058,
   SubjectsOverlap: 10065,

@@ -24,6 +24,7 @@ import {
   InvalidArgumentError,
   PermissionDeniedError,
   ServerError,
+  StoreConfigError,
   StoreNotFoundError,
   UnavailableError,
 } from '../../errors.js';
@@ -272,7 +273,7 @@ export class OrderedConsumer {
       return fatalError(err, this.options);
     this.limitedSince ??= Date.now();
     if (Date.now() - this.limitedSince < this.idleLimitMs + LIMIT_MARGIN_MS) return undefined;
-    return new UnavailableError(`cannot watch ${this.options.filter}: the account is at max_consumers`, {
+    return new UnavailableError(`no consumer on ${this.options.filter}: the account is at max_consumers`, {
       cause: err,
       remedy: "Raise the account's max_consumers, or watch less at once.",
     });
@@ -386,8 +387,20 @@ function fatalError(
   if (mapped instanceof PermissionDeniedError) return mapped;
   // 503: JetStream or the stream is temporarily unavailable (a leader election, a restart).
   if (err instanceof JetStreamApiError && err.status === 503) return undefined;
+  // Reads past a page and watches alike use this consumer: no retry gets past the limit.
+  if (err instanceof JetStreamApiError && err.code === ApiErrorCode.IdleOverStreamLimit)
+    return new StoreConfigError(
+      stream,
+      [
+        `its consumer_limits.inactive_threshold is below what a consumer on ${filter} asks for (${err.message})`,
+      ],
+      {
+        cause: err,
+        remedy: `Raise it to at least ${MIN_IDLE_LIMIT_MS / 1000} s (ensureStore's consumerIdleLimitMs), or watch with a shorter heartbeatMs.`,
+      },
+    );
   if (err instanceof JetStreamApiError)
-    return new ServerError(err.code, `cannot watch ${filter}: ${err.message}`, { cause: err });
+    return new ServerError(err.code, `a consumer on ${filter} was refused: ${err.message}`, { cause: err });
   if (err instanceof errors.ClosedConnectionError) return mapped as Error;
   return undefined;
 }
