@@ -2,6 +2,7 @@ import { nuid } from '@nats-io/nats-core';
 import {
   BatchTooLargeError,
   InvalidArgumentError,
+  InvalidTokenError,
   MalformedEventError,
   PayloadTooLargeError,
   ValidationError,
@@ -16,7 +17,7 @@ import {
 } from '../subjects/subjects.js';
 import { assertObject } from '../options.js';
 import { jsonCodec, type EventCodec } from './codec.js';
-import { Header, readMeta, readOptional, toHeaderPairs, type EventMetadata } from './metadata.js';
+import { fitsHeader, Header, readMeta, readOptional, toHeaderPairs, type EventMetadata } from './metadata.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { check, type Checked, type EventSchemas } from './schema.js';
 
@@ -81,6 +82,8 @@ export class EventFormat<E extends object> {
     private readonly options: EventFormatOptions<E>,
   ) {
     const { maxBatch } = options;
+    // The subject carries it encoded, the Es-Tenant header as it is: refused now, not at the first append.
+    if (!fitsHeader(scheme.tenant)) throw headerToken('tenant', scheme.tenant);
     // NaN would switch the limit off, and 0 would refuse every append.
     if (maxBatch !== undefined && !(Number.isSafeInteger(maxBatch) && maxBatch >= 1))
       throw new InvalidArgumentError(
@@ -136,6 +139,8 @@ export class EventFormat<E extends object> {
       }
       const events: PreparedEvent[] = [];
       for (const event of write.events) {
+        if (typeof event.type === 'string' && !fitsHeader(event.type))
+          throw headerToken('event type', event.type);
         const data = await this.validate(String(event.type), event.data);
         const id = event.id ?? newId();
         if (ids.has(id))
@@ -338,6 +343,14 @@ export function batchIdTaken(events: ReadonlyArray<PreparedEvent>): ValidationEr
     },
   ]);
 }
+
+/** A token the subject could carry, but its header copy (`Es-Tenant`, `Es-Type`) could not. */
+const headerToken = (part: string, value: string) =>
+  new InvalidTokenError(
+    part,
+    value,
+    'must be one line, without leading or trailing spaces: it also travels in a header',
+  );
 
 function malformed(
   msg: StoredMessage,

@@ -42,6 +42,9 @@ const plainValue = /^(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?$/;
 // NATS headers are one line each, and nats.js trims values: such values would not round-trip.
 const badValue = /[\r\n]|^\s|\s$/;
 
+/** Whether a string travels in a header as it is: one line, no edge spaces, well-formed. */
+export const fitsHeader = (value: string): boolean => !badValue.test(value) && isWellFormed(value);
+
 /** Flattens metadata to header pairs, refusing keys or values that headers cannot carry. */
 export function toHeaderPairs(fields: HeaderFields): Array<[string, string]> {
   const pairs: Array<[string, string]> = [

@@ -534,3 +534,23 @@ describe('EventFormat.decode', () => {
     expect(envelope).toMatchObject({ type: 'refunded', data: [1] });
   });
 });
+
+describe('tokens that also travel in headers', () => {
+  test('a tenant the Es-Tenant header cannot carry as it is is refused when the store is made', () => {
+    for (const tenant of [' acme', 'acme ', 'a\nb'])
+      expect(() => new EventFormat(new SubjectScheme('es', tenant), { codec: jsonCodec })).toThrow(
+        InvalidTokenError,
+      );
+  });
+
+  test('so is an event type the Es-Type header cannot carry, before anything is sent', async () => {
+    const format = new EventFormat<Record<string, unknown>>(scheme, { codec: jsonCodec });
+    for (const type of ['placed ', ' placed', 'pla\r\nced']) {
+      const err = await format
+        .prepare([{ entity: order, events: [{ type, data: {} }] }])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidTokenError);
+      expect((err as Error).message).toMatch(/^invalid event type .*travels in a header/);
+    }
+  });
+});
