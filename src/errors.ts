@@ -1,5 +1,6 @@
 // Types only: the processing errors live in jetsource/server, and the client entry must not carry them.
 import type { DeadLetterNotFoundError, FoldError, ProcessorConfigError } from './processing/errors.js';
+import type { EntityRef } from './subjects/subjects.js';
 
 /** Every error jetsource raises has one of these codes (see {@link JetsourceErrorByCode}). */
 export type JetsourceErrorCode = keyof JetsourceErrorByCode;
@@ -55,22 +56,30 @@ export function isJetsourceError(err: unknown, code?: JetsourceErrorCode): err i
 
 /** The entity changed since it was read: reload it, decide again, and retry the append. */
 export class ConcurrencyError extends JetsourceError {
+  /** The entity as `type/id`, for messages (a `/` inside a type or id makes it ambiguous: see `entityRef`). */
+  readonly entity: string;
+  /** The entity that moved; in an `appendAll`, the write whose expectation failed. */
+  readonly entityRef: EntityRef | undefined;
+
   constructor(
-    /** The entity's wildcard subject, `<prefix>.<tenant>.<type>.<id>.*`. */
-    readonly entity: string,
+    /** The entity that moved, or its `type/id`. */
+    entity: EntityRef | string,
     /** What the append expected: a version, or `'new'` for no events yet. */
     readonly expected: number | 'new',
     /** The entity's version the server found; undefined when the server did not say and looking it up failed. */
     readonly actual: number | undefined,
     options?: { cause?: unknown },
   ) {
+    const described = typeof entity === 'string' ? entity : `${entity.type}/${entity.id}`;
     super(
       'CONCURRENCY',
-      `${entity} is at ${actual === undefined ? 'an unknown version' : `version ${actual}`}, not ${expected}: ` +
+      `${described} is at ${actual === undefined ? 'an unknown version' : `version ${actual}`}, not ${expected}: ` +
         'another writer appended first. Load it again, re-decide, and retry.',
       options,
     );
     this.name = 'ConcurrencyError';
+    this.entity = described;
+    this.entityRef = typeof entity === 'string' ? undefined : { type: entity.type, id: entity.id };
   }
 }
 

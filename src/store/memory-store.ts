@@ -16,7 +16,7 @@ import { mapHeaderSource } from '../codec/metadata.js';
 import type { EventSchemas } from '../codec/schema.js';
 import { ConcurrencyError, type ValidationError } from '../errors.js';
 import { assertPlainToken } from '../subjects/tokens.js';
-import { describeEntity, SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
+import { SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
 import { decodeNow, filterOf, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
 import { assertObject } from '../options.js';
@@ -354,7 +354,7 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
     if (write.expect === 'any') return undefined;
     const actual = this.lastOn(write.entitySubject);
     if (actual === (write.expect === 'new' ? 0 : write.expect)) return undefined;
-    return new ConcurrencyError(describeEntity(write.entity), write.expect, actual);
+    return new ConcurrencyError(write.entity, write.expect, actual);
   }
 
   /** The refusal of an id another stored event holds: the event would be dropped as a retry. */

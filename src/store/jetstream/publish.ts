@@ -10,7 +10,6 @@ import {
   UnsupportedServerError,
 } from '../../errors.js';
 import { assertSupportedServer } from '../../connection/server-version.js';
-import { describeEntity } from '../../subjects/subjects.js';
 import type { AppendResult } from '../types.js';
 import { fromRequestError, inboxRemedy } from '../../connection/request-errors.js';
 import { ApiErrorCode, isTransient, isWriteConflict, parseReply, type ApiReply } from './api.js';
@@ -215,17 +214,13 @@ async function settleRefusal(
     if (write.expect === 'any') continue;
     const expected = write.expect === 'new' ? 0 : write.expect;
     const actual = actuals[i]!;
-    if (actual !== expected)
-      throw new ConcurrencyError(describeEntity(write.entity), write.expect, actual, { cause: err });
+    if (actual !== expected) throw new ConcurrencyError(write.entity, write.expect, actual, { cause: err });
   }
   // The server saw a conflict (e.g. 10164, an in-flight write) that is no longer visible.
   const first = writes.find((w) => w.expect !== 'any') ?? writes[0]!;
-  throw new ConcurrencyError(
-    describeEntity(first.entity),
-    first.expect === 'any' ? 'new' : first.expect,
-    undefined,
-    { cause: err },
-  );
+  throw new ConcurrencyError(first.entity, first.expect === 'any' ? 'new' : first.expect, undefined, {
+    cause: err,
+  });
 }
 
 /**

@@ -169,8 +169,12 @@ export const appendingCases: ReadonlyArray<ConformanceCase> = [
         ]),
         'CONCURRENCY',
         'conflict on the second entity',
-      )) as { entity: string; actual: unknown };
-      equal([err.entity, err.actual], ['account/to', existing.version], 'names the second entity');
+      )) as { entity: string; entityRef: unknown; actual: unknown };
+      equal(
+        [err.entity, err.entityRef, err.actual],
+        ['account/to', account('to'), existing.version],
+        'names the second entity',
+      );
       equal((await all(store.read(account('from')))).length, 0, 'first entity untouched');
       equal((await all(store.read(account('to')))).length, 1, 'second entity untouched');
       await rejects(
