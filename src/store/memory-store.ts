@@ -19,7 +19,7 @@ import { assertPlainToken } from '../subjects/tokens.js';
 import { SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
 import { decodeNow, filterOf, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
-import { assertObject } from '../options.js';
+import { assertObject, wholeOption } from '../options.js';
 import type {
   AppendAllOptions,
   AppendOptions,
@@ -99,10 +99,12 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
   private readonly duplicateWindowMs: number;
 
   constructor(options: MemoryEventStoreOptions<E>) {
+    assertObject('memory store options', options, '{ tenant, … }');
     this.tenant = options.tenant;
     this.stream = assertPlainToken('stream', options.stream ?? 'EVENTS');
-    this.maxPayload = options.maxPayload ?? 1024 * 1024;
-    this.duplicateWindowMs = options.duplicateWindowMs ?? 120_000;
+    // Checked as the JetStream store checks its own: NaN would switch the limit, or deduplication, off.
+    this.maxPayload = wholeOption('maxPayload', options.maxPayload, 1024 * 1024, 1);
+    this.duplicateWindowMs = wholeOption('duplicateWindowMs', options.duplicateWindowMs, 120_000, 100);
     this.format = new EventFormat(new SubjectScheme(options.prefix ?? 'es', options.tenant), {
       codec: options.codec ?? jsonCodec,
       schemas: options.schemas,

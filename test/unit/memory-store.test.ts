@@ -180,6 +180,19 @@ describe('in-memory store limits, as the server keeps them', () => {
   });
 });
 
+describe('options checked as the JetStream store checks them', () => {
+  test.each([
+    ['maxPayload', { maxPayload: Number.NaN }],
+    ['maxPayload', { maxPayload: 0 }],
+    ['duplicateWindowMs', { duplicateWindowMs: Number.NaN }],
+    ['duplicateWindowMs', { duplicateWindowMs: '2m' as unknown as number }],
+  ] as const)('%s %o is refused, not a limit switched off', (name, option) => {
+    expect(() => createMemoryEventStore({ tenant: 't', ...option })).toThrow(
+      new RegExp(`^invalid ${name} .*: use an integer >=`),
+    );
+  });
+});
+
 describe('dates in event data', () => {
   type Events = { Scheduled: { at: Date } };
   const entity = { type: 'meeting', id: 'm' };
