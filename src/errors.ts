@@ -169,8 +169,11 @@ export class ValidationError extends JetsourceError {
 const pathKey = (segment: unknown): string =>
   String(typeof segment === 'object' && segment !== null ? (segment as { key: unknown }).key : segment);
 
-/** Why a stored event could not be decoded. */
-export type MalformedReason = 'subject' | 'json' | 'unknown-type' | 'validation' | 'metadata';
+/**
+ * Why a stored event could not be decoded: `json` when the default codec could not parse
+ * the payload, `codec` when a codec of your own could not decode it.
+ */
+export type MalformedReason = 'subject' | 'json' | 'codec' | 'unknown-type' | 'validation' | 'metadata';
 
 /** A stored event could not be decoded. It carries the raw bytes so nothing is lost. */
 export class MalformedEventError extends JetsourceError {

@@ -190,7 +190,8 @@ export class EventFormat<E extends object> {
     try {
       data = this.options.codec.decode(msg.data);
     } catch (cause) {
-      throw malformed(msg, 'json', String((cause as Error | null)?.message ?? cause), cause);
+      const reason = this.options.codec === jsonCodec ? 'json' : 'codec';
+      throw malformed(msg, reason, String((cause as Error | null)?.message ?? cause), cause);
     }
     const schemas = this.options.schemas as Record<string, StandardSchemaV1> | undefined;
     if (!schemas) return envelope<E>(msg, address, data);

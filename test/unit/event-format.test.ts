@@ -455,6 +455,20 @@ describe('EventFormat.decode', () => {
     expect(malformed.message).toContain('#17');
   });
 
+  test('bytes a codec of your own cannot decode are a MalformedEventError "codec", not "json"', () => {
+    const refusing = {
+      encode: jsonCodec.encode,
+      decode: () => {
+        throw new Error('not msgpack');
+      },
+    };
+    const custom = new EventFormat<Events>(scheme, { codec: refusing });
+    const err = thrown(() => custom.decode(stored('es.acme.order.o-1.placed', bytes('\x01'), [], 5)));
+    expect(err).toBeInstanceOf(MalformedEventError);
+    expect((err as MalformedEventError).reason).toBe('codec');
+    expect((err as Error).message).toMatch(/\(codec\): not msgpack/);
+  });
+
   test.each([
     ['wrong prefix', 'other.acme.order.o-1.placed'],
     ['wrong token count', 'es.acme.order.placed'],
