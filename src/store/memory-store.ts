@@ -18,7 +18,7 @@ import { ConcurrencyError, type ValidationError } from '../errors.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
 import { decodeNow, filterOf, foldEvents, readEvents, toFilter } from './reading.js';
-import { appendOne } from './writing.js';
+import { appendOne, resultsFrom } from './writing.js';
 import { assertObject, wholeOption } from '../options.js';
 import type {
   AppendAllOptions,
@@ -365,15 +365,6 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
     if (at === undefined) return undefined;
     return eventIdTaken(event, { sequence: at, subject: this.messages[at - 1]!.subject });
   }
-}
-
-/** Each write's sequences when the append's events are stored in one run from `start`. */
-function resultsFrom(prepared: PreparedWrite[], start: number): AppendResult[] {
-  let next = start;
-  return prepared.map((w) => {
-    const sequences = w.events.map(() => next++);
-    return { sequences, version: sequences[sequences.length - 1]! };
-  });
 }
 
 /** A message as the stream keeps it: headers read as nats.js reads them, bytes copied. */

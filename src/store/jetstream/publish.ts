@@ -14,6 +14,7 @@ import type { AppendResult } from '../types.js';
 import { fromRequestError, inboxRemedy } from '../../connection/request-errors.js';
 import { ApiErrorCode, isTransient, isWriteConflict, parseReply, type ApiReply } from './api.js';
 import { sendAtomicBatch } from './atomic-batch.js';
+import { resultsFrom } from '../writing.js';
 import type { DirectReader } from './direct.js';
 
 /** What the append protocol needs from its store. */
@@ -53,7 +54,7 @@ export async function publishWrites(
   for (let attempt = 0; ; attempt++) {
     try {
       const last = wire.length === 1 ? await publishOne(ctx, wire[0]!) : await publishBatch(ctx, wire);
-      return splitSequences(writes, last);
+      return endingAt(writes, last);
     } catch (err) {
       if (isWriteConflict(err) || isDuplicateInBatch(err))
         return settleRefusal(ctx, writes, err as ServerError);
@@ -180,13 +181,8 @@ function isDuplicateInBatch(err: unknown): boolean {
 }
 
 /** A batch's messages get contiguous sequences ending at `last`. */
-function splitSequences(writes: ReadonlyArray<PreparedWrite>, last: number): AppendResult[] {
-  let next = last - writes.reduce((n, w) => n + w.events.length, 0) + 1;
-  return writes.map((w) => {
-    const sequences = w.events.map(() => next++);
-    return { sequences, version: sequences[sequences.length - 1]! };
-  });
-}
+const endingAt = (writes: ReadonlyArray<PreparedWrite>, last: number): AppendResult[] =>
+  resultsFrom(writes, last - writes.reduce((n, w) => n + w.events.length, 0) + 1);
 
 /**
  * The server refused the append: a conflict (10071, 10164) or event ids it has already
@@ -207,7 +203,7 @@ async function settleRefusal(
   );
   versions.catch(() => undefined); // unread when the append turns out stored
   const stored = await storedLastSequence(ctx, writes);
-  if (stored !== undefined) return splitSequences(writes, stored);
+  if (stored !== undefined) return endingAt(writes, stored);
   if (isDuplicateInBatch(err)) throw batchIdTaken(writes.flatMap((w) => w.events));
   const actuals = await versions;
   for (const [i, write] of writes.entries()) {
