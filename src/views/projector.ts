@@ -1,6 +1,7 @@
 import { backoff, delay } from '@nats-io/nats-core';
 import type { KV } from '@nats-io/kv';
-import { InvalidArgumentError, isJetsourceError, UnavailableError } from '../errors.js';
+import { isJetsourceError, UnavailableError } from '../errors.js';
+import { wholeOption } from '../options.js';
 import type { Subscription } from 'rxjs';
 import type { DeadLetter, DeadLetters } from '../processing/dead-letters.js';
 import { summarize } from '../processing/attempt.js';
@@ -137,23 +138,19 @@ export async function startProjector<S, E extends object>(
   view: ViewDefinition<S, NoInfer<E>> | ViewDefinition<S>,
   options: ProjectorOptions = {},
 ): Promise<Projector> {
-  // Before any I/O: a batch of 0 would never fold a live event, and spin.
-  for (const [name, value] of [
-    ['batchSize', options.batchSize],
-    ['maxAttempts', options.maxAttempts],
-  ] as const)
-    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1))
-      throw new InvalidArgumentError(name, value, 'use an integer >= 1');
-  if (options.batchSize !== undefined && options.batchSize > MAX_BATCH_SIZE)
-    throw new InvalidArgumentError(
-      'batchSize',
-      options.batchSize,
-      `use at most ${MAX_BATCH_SIZE}: a flush is one atomic batch of the values and the checkpoint`,
-    );
+  // Before any I/O: a batch of 0 would never fold a live event, and spin; one over the
+  // limit is a flush (values and checkpoint in one atomic batch) the server refuses.
+  const limits = {
+    batchSize: wholeOption('batchSize', options.batchSize, 500, 1, MAX_BATCH_SIZE),
+    maxAttempts: wholeOption('maxAttempts', options.maxAttempts, 3, 1),
+  };
   const bucket = options.bucket ?? 'views';
   const kv = await ensureViews(store.connection, { bucket });
   // Sound: a view that folds any event folds E's.
-  const projector = new ViewProjector(store, view as ViewDefinition<S, E>, kv, bucket, options);
+  const projector = new ViewProjector(store, view as ViewDefinition<S, E>, kv, bucket, {
+    ...options,
+    ...limits,
+  });
   projector.run();
   return projector;
 }
@@ -166,7 +163,6 @@ class ViewProjector<S, E extends object> implements Projector {
   private readonly keys: ViewKeys;
   private readonly storage: ViewStorage<S>;
   private readonly values: FoldedValues<S>;
-  private readonly batchSize: number;
   private readonly processor: string;
   private lastSequence = 0;
   private processed = 0;
@@ -202,12 +198,11 @@ class ViewProjector<S, E extends object> implements Projector {
     private readonly view: ViewDefinition<S, E>,
     kv: KV,
     bucket: string,
-    private readonly options: ProjectorOptions,
+    private readonly options: ProjectorOptions & { batchSize: number; maxAttempts: number },
   ) {
     this.keys = new ViewKeys(store.tenant, view.name);
     this.storage = new ViewStorage(kv, { name: bucket, connection: store.connection }, this.keys, view);
     this.values = new FoldedValues(this.storage, `${view.name} v${view.version}`);
-    this.batchSize = options.batchSize ?? 500;
     // Dead letters are keyed by processor: name the stream and tenant, as one bucket may serve several.
     this.processor = `${store.stream}/${store.tenant}/${view.name}@v${view.version}`;
     let notCaughtUp!: (err: unknown) => void;
@@ -393,7 +388,7 @@ class ViewProjector<S, E extends object> implements Projector {
       reported = await this.deadLetterMalformed(reader.malformed, reported, epoch);
       await this.apply(event, epoch);
       if (this.stopped || epoch !== this.epoch) return;
-      if (this.values.unflushed >= this.batchSize || this.processed % this.batchSize === 0) {
+      if (this.values.unflushed >= this.options.batchSize || this.processed % this.options.batchSize === 0) {
         await this.flush(epoch);
         this.report();
       }
@@ -416,7 +411,7 @@ class ViewProjector<S, E extends object> implements Projector {
       .subscribe({
         next: (m) => {
           this.queue.push(m);
-          if (this.queue.length >= this.batchSize * QUEUED_BATCHES) {
+          if (this.queue.length >= this.options.batchSize * QUEUED_BATCHES) {
             this.live?.unsubscribe();
             this.live = undefined;
             this.fellBehind = true;
@@ -451,7 +446,7 @@ class ViewProjector<S, E extends object> implements Projector {
     try {
       // After a restart the queue is the new run's: this drain must not take from it.
       while (this.queue.length > 0 && !this.stopped && epoch === this.epoch) {
-        const batch = this.queue.splice(0, this.batchSize);
+        const batch = this.queue.splice(0, this.options.batchSize);
         for (const m of batch) {
           if (m.kind === 'event') await this.apply(m.event, epoch);
           else if (m.kind === 'malformed') await this.deadLetterMalformed([m.malformed], 0, epoch);
@@ -508,7 +503,7 @@ class ViewProjector<S, E extends object> implements Projector {
 
   /** `evolve` with retries: the new state, or the last failure once `maxAttempts` ran out. */
   private evolve(state: S, event: EnvelopeOf<E>): { state: S } | { failure: unknown; attempts: number } {
-    const maxAttempts = this.options.maxAttempts ?? 3;
+    const { maxAttempts } = this.options;
     for (let attempt = 1; ; attempt++) {
       try {
         return { state: this.view.evolve(state, event) };
