@@ -11,6 +11,11 @@ export const ApiErrorCode = {
   ExpectationRace: 10164,
   /** The last sequence per subject cannot be checked yet (a write to it in flight). Transient. */
   ExpectationNotReady: 10163,
+  /**
+   * An event id of the append is being stored by another attempt that is still in flight (a
+   * replicated stream's proposal): a retry learns how it ended. Transient.
+   */
+  DuplicateInProcess: 10158,
   StreamNotFound: 10059,
   /** `Nats-Expected-Stream` names another stream than the one that captured the subject. */
   StreamMismatch: 10060,
@@ -69,6 +74,7 @@ export function isTransient(err: unknown): boolean {
     err instanceof errors.TimeoutError ||
     (err instanceof ServerError &&
       (err.errCode === ApiErrorCode.ExpectationNotReady ||
+        err.errCode === ApiErrorCode.DuplicateInProcess ||
         err.errCode === ApiErrorCode.TooManyBatches ||
         err.errCode === ApiErrorCode.BatchIncomplete))
   );

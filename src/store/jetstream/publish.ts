@@ -53,7 +53,8 @@ export async function publishWrites(
   const retry = backoff([50, 250, 1000]);
   for (let attempt = 0; ; attempt++) {
     try {
-      const last = wire.length === 1 ? await publishOne(ctx, wire[0]!) : await publishBatch(ctx, wire);
+      const last =
+        wire.length === 1 ? await publishOne(ctx, wire[0]!, writes[0]!) : await publishBatch(ctx, wire);
       return endingAt(writes, last);
     } catch (err) {
       if (isWriteConflict(err) || isDuplicateInBatch(err))
@@ -69,7 +70,7 @@ export async function publishWrites(
         );
       }
       if (!isTransient(err) || attempt >= ctx.retries) {
-        if (err instanceof ServerError && isTransient(err)) throw busy(err, wire.length, attempt + 1);
+        if (err instanceof ServerError && isTransient(err)) throw busy(err, wire, attempt + 1);
         const mapped = fromRequestError(err, ctx.stream, wire[0]!.event.subject, {
           inbox: `${inboxRemedy} ${sentUnanswered}`,
         });
@@ -79,7 +80,7 @@ export async function publishWrites(
           `no answer to an append of ${wire.length} event(s) on ${wire[0]!.event.subject} after ${attempt + 1} attempt(s); it may have been stored`,
           {
             cause: err,
-            remedy: 'Retry with the same event ids (`eventIds` on this error): it is then stored once.',
+            remedy: retrySameIds,
             eventIds: wire.map((w) => w.event.id),
           },
         );
@@ -89,8 +90,18 @@ export async function publishWrites(
   }
 }
 
-/** A transient refusal (10210, 10163) that outlasted the retries: the server stored nothing. */
-function busy(err: ServerError, events: number, attempts: number): UnavailableError {
+/**
+ * A transient refusal that outlasted the retries. 10210, 10163 and 10176 stored nothing;
+ * 10158 means an earlier attempt with these ids was still being stored, so it may be.
+ */
+function busy(err: ServerError, wire: ReadonlyArray<WireMessage>, attempts: number): UnavailableError {
+  const events = wire.length;
+  if (err.errCode === ApiErrorCode.DuplicateInProcess) {
+    return new UnavailableError(
+      `an earlier attempt of this append of ${events} event(s) was still being stored after ${attempts} attempt(s)`,
+      { cause: err, remedy: retrySameIds, eventIds: wire.map((w) => w.event.id) },
+    );
+  }
   const why =
     err.errCode === ApiErrorCode.TooManyBatches
       ? 'too many atomic appends in flight'
@@ -102,6 +113,9 @@ function busy(err: ServerError, events: number, attempts: number): UnavailableEr
     remedy: 'Retry, or raise `retries`.',
   });
 }
+
+/** How to retry an append that may have been stored. */
+const retrySameIds = 'Retry with the same event ids (`eventIds` on this error): it is then stored once.';
 
 /** An append whose reply could not arrive may be stored all the same. */
 const sentUnanswered =
@@ -115,7 +129,7 @@ function toWire(writes: ReadonlyArray<PreparedWrite>, stream: string, maxPayload
   });
 }
 
-async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number> {
+async function publishOne(ctx: PublishContext, msg: WireMessage, write: PreparedWrite): Promise<number> {
   const reply = await ctx.nc.request(msg.event.subject, msg.event.data, {
     headers: msg.headers,
     timeout: ctx.timeoutMs,
@@ -126,10 +140,27 @@ async function publishOne(ctx: PublishContext, msg: WireMessage): Promise<number
   // attempt of this append only if it is on this event's subject.
   if (ack.duplicate) {
     const stored = await ctx.direct.get({ seq: sequence });
-    if (stored?.subject !== msg.event.subject)
-      throw eventIdTaken(msg.event, { sequence, subject: stored?.subject });
+    if (stored?.subject !== msg.event.subject) {
+      // A replicated stream checks the id first, one replica the expectation: report what
+      // one replica does, so the error does not depend on the stream's replicas.
+      throw (
+        (await failedExpectation(ctx, write)) ??
+        eventIdTaken(msg.event, { sequence, subject: stored?.subject })
+      );
+    }
   }
   return sequence;
+}
+
+/** The conflict, when the entity is no longer at the version the write expects. */
+async function failedExpectation(
+  ctx: PublishContext,
+  write: PreparedWrite,
+): Promise<ConcurrencyError | undefined> {
+  if (write.expect === 'any') return undefined;
+  const actual = (await ctx.direct.last(write.entitySubject))?.sequence ?? 0;
+  const expected = write.expect === 'new' ? 0 : write.expect;
+  return actual === expected ? undefined : new ConcurrencyError(write.entity, write.expect, actual);
 }
 
 async function publishBatch(ctx: PublishContext, wire: WireMessage[]): Promise<number> {

@@ -354,7 +354,7 @@ export const appendingCases: ReadonlyArray<ConformanceCase> = [
       )) as Error;
       if (!elsewhere.message.includes(`#${stored.version}`))
         throw new ConformanceFailure(`names the event holding the id: ${elsewhere.message}`);
-      // One event's expectation is checked before its id, as nats-server does.
+      // One event's expectation is checked before its id, as nats-server does on one replica.
       const moved = await store.append(account('m'), deposit(3));
       await rejects(
         store.append(account('m'), { ...deposit(2), id: 'taken' }, { expect: 'new' }),

@@ -1,0 +1,89 @@
+// A store on a replicated stream (3 nats-servers in a JetStream cluster): the whole
+// conformance suite, and what only replication can cause, such as a retry that reaches
+// the server while the attempt it repeats is still being replicated.
+import type { NatsConnection } from '@nats-io/nats-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { connect, createEventStore, UnavailableError, type EventStore } from '../../src/index.js';
+import { ensureStore } from '../../src/server.js';
+import { conformanceCases, type ConformanceHarness } from '../../src/testing/index.js';
+import { startCluster, type TestCluster } from '../support/cluster.js';
+import { jetStreamHarness } from '../support/conformance.js';
+import { unique, wsFactory } from '../support/nats.js';
+
+type Events = { Ticked: { n: number } };
+
+let cluster: TestCluster;
+let connections: NatsConnection[];
+let harness: ConformanceHarness;
+
+beforeAll(async () => {
+  cluster = await startCluster(3);
+  // Clients on two different servers, as an app's instances would be.
+  connections = await Promise.all(
+    cluster.servers.slice(0, 2).map((s) => connect({ servers: s.wsUrl, wsFactory })),
+  );
+  await ensureStore(connections[0]!, { stream: 'REPLICATED', prefix: 'r3', replicas: 3 });
+  harness = jetStreamHarness(connections[0]!, { stream: 'REPLICATED', prefix: 'r3', maxBatch: 50 });
+}, 60_000);
+afterAll(async () => {
+  await Promise.all((connections ?? []).map((nc) => nc.close()));
+  await cluster?.stop();
+});
+
+describe('JetStream store conformance on a stream with 3 replicas', () => {
+  for (const c of conformanceCases) test(c.name, () => c.run(harness));
+});
+
+describe('retries on a replicated stream', () => {
+  const stores = (tenant: string, retries?: number) =>
+    connections.map((connection) =>
+      createEventStore<Events>({ connection, tenant, prefix: 'r3', stream: 'REPLICATED', retries }),
+    );
+  const ticks = (key: string, count: number) =>
+    Array.from({ length: count }, (_, n) => ({ type: 'Ticked' as const, data: { n }, id: `${key}-${n}` }));
+  const count = async (store: EventStore<Events>) => {
+    let n = 0;
+    for await (const _ of store.read()) n++;
+    return n;
+  };
+
+  // nats-server refuses an id whose first attempt is still being replicated (10158) rather
+  // than call it a duplicate: the store waits and asks again, and then finds it stored.
+  test('an append repeated while its first attempt is being replicated is stored once', async () => {
+    const [a, b] = stores(unique('tenant'));
+    const account = (id: string) => ({ type: 'account', id });
+    for (const events of [ticks('one', 1), ticks('batch', 3)]) {
+      const entity = account(events[0]!.id);
+      const attempts = [a!, a!, b!, a!, b!].map((store) => store.append(entity, events, { expect: 'new' }));
+      const results = await Promise.all(attempts);
+      for (const r of results) expect(r).toEqual(results[0]);
+    }
+    const writes = [
+      { entity: account('x'), events: ticks('x', 2), expect: 'new' as const },
+      { entity: account('y'), events: ticks('y', 1) },
+    ];
+    const all = await Promise.all([a!.appendAll(writes), b!.appendAll(writes), a!.appendAll(writes)]);
+    for (const r of all) expect(r).toEqual(all[0]);
+    expect(await count(a!)).toBe(1 + 3 + 3);
+  });
+
+  test('without retries, the repeat says the append may be stored and names its ids', async () => {
+    const [a] = stores(unique('tenant'), 0);
+    const entity = { type: 'account', id: 'a' };
+    // Whether a repeat meets the first attempt in flight is up to timing: try until one does.
+    let refused: unknown;
+    for (let round = 0; round < 20 && refused === undefined; round++) {
+      const events = ticks(`r${round}`, 2);
+      const outcomes = await Promise.allSettled([0, 1, 2].map(() => a!.append(entity, events)));
+      const stored = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+      expect(stored.length).toBeGreaterThan(0);
+      for (const r of stored) expect(r).toEqual(stored[0]);
+      refused = outcomes.find((o) => o.status === 'rejected')?.reason;
+    }
+    expect(refused).toBeInstanceOf(UnavailableError);
+    expect((refused as UnavailableError).message).toMatch(
+      /still being stored.*Retry with the same event ids/,
+    );
+    expect((refused as UnavailableError).eventIds).toHaveLength(2);
+  });
+});

@@ -1,0 +1,58 @@
+import { createServer } from 'node:net';
+import { startNatsServer, type NatsServer } from '../../src/testing/index.js';
+import { eventually } from './monitor.js';
+
+/** A JetStream cluster of nats-servers on this machine, each with its own temporary store. */
+export interface TestCluster {
+  readonly servers: ReadonlyArray<NatsServer>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `size` clustered nats-servers and waits until JetStream has elected a meta leader
+ * all of them know. A JetStream cluster refuses to start without its routes, so each
+ * server's cluster port is taken from the OS (free at that moment) before any starts.
+ */
+export async function startCluster(size = 3): Promise<TestCluster> {
+  const ports = await Promise.all(Array.from({ length: size }, freePort));
+  const config = (i: number) => {
+    const routes = ports.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`);
+    return `server_name: n${i}\ncluster { name: jetsource, listen: "127.0.0.1:${ports[i]}", routes: [${routes.join(', ')}] }`;
+  };
+  const started = await Promise.allSettled(ports.map((_, i) => startNatsServer({ extraConfig: config(i) })));
+  const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const stop = async () => void (await Promise.all(servers.map((s) => s.stop())));
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  const ready = await eventually(
+    () => Promise.all(servers.map(metaCluster)),
+    (metas) => metas.every((m) => m.leader !== undefined && m.cluster_size === size),
+    20_000,
+  );
+  if (!ready.every((m) => m.leader !== undefined)) {
+    await stop();
+    throw new Error(`the JetStream cluster elected no meta leader: ${JSON.stringify(ready)}`);
+  }
+  return { servers, stop };
+}
+
+async function metaCluster(server: NatsServer): Promise<{ leader?: string; cluster_size?: number }> {
+  const jsz = (await (await fetch(`${server.monitorUrl}/jsz`)).json()) as {
+    meta_cluster?: { leader?: string; cluster_size?: number };
+  };
+  return jsz.meta_cluster ?? {};
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
