@@ -111,7 +111,8 @@ export class EventFormat<E extends object> {
         );
       for (const event of write.events) assertObject('event', event, '{ type, data }');
     }
-    if (writes.length === 0) throw new ValidationError('appendAll', [{ message: 'no writes to append' }]);
+    if (writes.length === 0)
+      throw new InvalidArgumentError('writes', writes, 'pass at least one { entity, events, expect? }');
     // Set, not merely present: a spread of optional fields may carry expect: undefined.
     if (options.expect !== undefined)
       throw new InvalidArgumentError(
@@ -129,13 +130,19 @@ export class EventFormat<E extends object> {
     for (const write of writes) {
       const entitySubject = this.scheme.entity(write.entity);
       if (seen.has(entitySubject)) {
-        throw new ValidationError('appendAll', [
-          { message: `${describeEntity(write.entity)} appears twice; put all its events in one write` },
-        ]);
+        throw new InvalidArgumentError(
+          'writes',
+          undefined,
+          `${describeEntity(write.entity)} appears twice: put all its events in one write`,
+        );
       }
       seen.add(entitySubject);
       if (write.events.length === 0) {
-        throw new ValidationError('append', [{ message: `no events for ${describeEntity(write.entity)}` }]);
+        throw new InvalidArgumentError(
+          'events',
+          write.events,
+          `pass at least one { type, data } for ${describeEntity(write.entity)}`,
+        );
       }
       const events: PreparedEvent[] = [];
       for (const event of write.events) {

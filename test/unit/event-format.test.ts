@@ -244,7 +244,7 @@ describe('EventFormat.prepare', () => {
     }
   });
 
-  test('the same entity twice is a ValidationError', async () => {
+  test('the same entity twice is an InvalidArgumentError', async () => {
     const err = await rejection(
       plain.prepare([
         { entity: order, events: [{ type: 'placed', data: { amount: 1 } }] },
@@ -252,14 +252,15 @@ describe('EventFormat.prepare', () => {
         { entity: { ...order }, events: [{ type: 'shipped', data: { carrier: 'x' } }] },
       ]),
     );
-    expect(err).toBeInstanceOf(ValidationError);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
     expect((err as Error).message).toContain('order/o-1');
     expect((err as Error).message).toMatch(/twice/);
   });
 
-  test('a write without events is a ValidationError', async () => {
+  test('a write without events, or no write at all, is an InvalidArgumentError', async () => {
+    expect(await rejection(plain.prepare([]))).toBeInstanceOf(InvalidArgumentError);
     const err = await rejection(plain.prepare([{ entity: order, events: [] }]));
-    expect(err).toBeInstanceOf(ValidationError);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
     expect((err as Error).message).toContain('order/o-1');
   });
 

@@ -182,7 +182,7 @@ export const appendingCases: ReadonlyArray<ConformanceCase> = [
           { entity: account('x'), events: [deposit(1)] },
           { entity: account('x'), events: [deposit(1)] },
         ]),
-        'VALIDATION',
+        'INVALID_ARGUMENT',
         'the same entity twice',
       );
     },

@@ -22,8 +22,8 @@ export const refusalsCases: ReadonlyArray<ConformanceCase> = [
         ],
       ];
       for (const [what, append] of refused) await rejects(append, 'INVALID_ARGUMENT', what);
-      await rejects(store.appendAll([]), 'VALIDATION', 'no writes');
-      await rejects(store.append(account('a'), []), 'VALIDATION', 'no events');
+      await rejects(store.appendAll([]), 'INVALID_ARGUMENT', 'no writes');
+      await rejects(store.append(account('a'), []), 'INVALID_ARGUMENT', 'no events');
       equal((await all(store.read())).length, 0, 'nothing written');
       await store.append(account('a'), {
         ...deposit(1),
