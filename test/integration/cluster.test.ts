@@ -3,7 +3,13 @@
 // the server while the attempt it repeats is still being replicated.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { connect, createEventStore, UnavailableError, type EventStore } from '../../src/index.js';
+import {
+  ConcurrencyError,
+  connect,
+  createEventStore,
+  UnavailableError,
+  type EventStore,
+} from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
 import { conformanceCases, type ConformanceHarness } from '../../src/testing/index.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
@@ -65,6 +71,29 @@ describe('retries on a replicated stream', () => {
     const all = await Promise.all([a!.appendAll(writes), b!.appendAll(writes), a!.appendAll(writes)]);
     for (const r of all) expect(r).toEqual(all[0]);
     expect(await count(a!)).toBe(1 + 3 + 3);
+  });
+
+  // Two writers racing on one entity: the loser's conflict may be seen while the winner's
+  // append is still being replicated (10164, with no version in it).
+  test('a writer that loses a race learns the version that beat it', async () => {
+    const [a, b] = stores(unique('tenant'));
+    const losses: ConcurrencyError[] = [];
+    for (let round = 0; round < 40; round++) {
+      const entity = { type: 'account', id: `race-${round}` };
+      const outcomes = await Promise.allSettled(
+        [a!, b!, a!, b!].map((store, i) =>
+          store.append(entity, ticks(`${round}-${i}`, 1 + (i % 2)), { expect: 'new' }),
+        ),
+      );
+      const won = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+      expect(won).toHaveLength(1);
+      for (const o of outcomes) if (o.status === 'rejected') losses.push(o.reason as ConcurrencyError);
+      for (const loss of losses.splice(0)) {
+        expect(loss).toBeInstanceOf(ConcurrencyError);
+        expect(loss.entityRef).toEqual(entity);
+        expect(loss.actual).toBe(won[0]!.version);
+      }
+    }
   });
 
   test('without retries, the repeat says the append may be stored and names its ids', async () => {

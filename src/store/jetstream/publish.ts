@@ -144,23 +144,11 @@ async function publishOne(ctx: PublishContext, msg: WireMessage, write: Prepared
       // A replicated stream checks the id first, one replica the expectation: report what
       // one replica does, so the error does not depend on the stream's replicas.
       throw (
-        (await failedExpectation(ctx, write)) ??
-        eventIdTaken(msg.event, { sequence, subject: stored?.subject })
+        (await firstConflict(ctx, [write])) ?? eventIdTaken(msg.event, { sequence, subject: stored?.subject })
       );
     }
   }
   return sequence;
-}
-
-/** The conflict, when the entity is no longer at the version the write expects. */
-async function failedExpectation(
-  ctx: PublishContext,
-  write: PreparedWrite,
-): Promise<ConcurrencyError | undefined> {
-  if (write.expect === 'any') return undefined;
-  const actual = (await ctx.direct.last(write.entitySubject))?.sequence ?? 0;
-  const expected = write.expect === 'new' ? 0 : write.expect;
-  return actual === expected ? undefined : new ConcurrencyError(write.entity, write.expect, actual);
 }
 
 async function publishBatch(ctx: PublishContext, wire: WireMessage[]): Promise<number> {
@@ -227,27 +215,47 @@ async function settleRefusal(
   err: ServerError,
 ): Promise<AppendResult[]> {
   // Each entity's version is read alongside the retry check: a real conflict costs one round trip.
-  const versions = Promise.all(
-    writes.map(async (w) =>
-      w.expect === 'any' ? undefined : ((await ctx.direct.last(w.entitySubject))?.sequence ?? 0),
-    ),
-  );
-  versions.catch(() => undefined); // unread when the append turns out stored
+  const conflict = firstConflict(ctx, writes, err);
+  conflict.catch(() => undefined); // unread when the append turns out stored
   const stored = await storedLastSequence(ctx, writes);
   if (stored !== undefined) return endingAt(writes, stored);
   if (isDuplicateInBatch(err)) throw batchIdTaken(writes.flatMap((w) => w.events));
-  const actuals = await versions;
-  for (const [i, write] of writes.entries()) {
-    if (write.expect === 'any') continue;
-    const expected = write.expect === 'new' ? 0 : write.expect;
-    const actual = actuals[i]!;
-    if (actual !== expected) throw new ConcurrencyError(write.entity, write.expect, actual, { cause: err });
+  let seen = await conflict;
+  // On a replicated stream the server also refuses for another writer's append that is
+  // still being replicated (10164): it shows in a moment, with the version that won.
+  for (const wait of IN_FLIGHT_WAITS) {
+    if (seen) break;
+    await delay(wait);
+    seen = await firstConflict(ctx, writes, err);
   }
-  // The server saw a conflict (e.g. 10164, an in-flight write) that is no longer visible.
+  if (seen) throw seen;
   const first = writes.find((w) => w.expect !== 'any') ?? writes[0]!;
   throw new ConcurrencyError(first.entity, first.expect === 'any' ? 'new' : first.expect, undefined, {
     cause: err,
   });
+}
+
+/** How long to wait, in turn, for a conflicting write the server saw to show (ms). */
+const IN_FLIGHT_WAITS = [20, 100, 400];
+
+/** The first write whose entity is not at the version it expects, as a ConcurrencyError. */
+async function firstConflict(
+  ctx: PublishContext,
+  writes: ReadonlyArray<PreparedWrite>,
+  cause?: unknown,
+): Promise<ConcurrencyError | undefined> {
+  const actuals = await Promise.all(
+    writes.map(async (w) =>
+      w.expect === 'any' ? undefined : ((await ctx.direct.last(w.entitySubject))?.sequence ?? 0),
+    ),
+  );
+  for (const [i, write] of writes.entries()) {
+    if (write.expect === 'any') continue;
+    const actual = actuals[i]!;
+    if (actual !== (write.expect === 'new' ? 0 : write.expect))
+      return new ConcurrencyError(write.entity, write.expect, actual, { cause });
+  }
+  return undefined;
 }
 
 /**
