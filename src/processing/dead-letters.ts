@@ -3,7 +3,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
 import { StoreConfigError } from '../errors.js';
 import { replicasOption } from '../options.js';
-import { DirectReader } from '../store/jetstream/direct.js';
+import { DirectReader, untilDirectGetsAnswer } from '../store/jetstream/direct.js';
 import { assertBucketName, encodeToken } from '../subjects/tokens.js';
 
 /** An event a processor or projector gave up on, kept until it is replayed or dismissed. */
@@ -73,6 +73,9 @@ export class DeadLetters {
         remedy:
           'Use a dead-letter bucket without a TTL and with direct get on (DeadLetters.open creates one).',
       });
+    await adminStep(`waiting for dead letters (bucket ${bucket})`, () =>
+      untilDirectGetsAnswer(nc, streamInfo.config, '$JS.API'),
+    );
     return new DeadLetters(kv, bucket, new DirectReader(nc, `KV_${bucket}`, LIST_TIMEOUT_MS));
   }
 

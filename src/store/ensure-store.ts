@@ -13,6 +13,7 @@ import { InvalidArgumentError, StoreConfigError, StoreNotFoundError } from '../e
 import { isStreamNotFound } from './jetstream/api.js';
 import { ApiErrorCode } from './jetstream/api.js';
 import { MIN_IDLE_LIMIT_MS } from './jetstream/ordered-consumer.js';
+import { untilDirectGetsAnswer } from './jetstream/direct.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { assertSupportedServer } from '../connection/server-version.js';
 import { adminStep } from '../connection/request-errors.js';
@@ -134,7 +135,9 @@ export async function ensureStore(
   const wanted = storeConfig(options);
   return adminStep(`ensureStore (stream ${wanted.name})`, async () => {
     const jsm = await jetstreamManager(nc, { checkAPI: false });
-    return createOrVerify(jsm, wanted, (actual) => incompatibilities(actual, wanted));
+    const ensured = await createOrVerify(jsm, wanted, (actual) => incompatibilities(actual, wanted));
+    await untilDirectGetsAnswer(nc, ensured.config, jsm.getOptions().apiPrefix ?? '$JS.API');
+    return ensured;
   });
 }
 

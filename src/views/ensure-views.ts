@@ -11,6 +11,7 @@ import { StoreConfigError } from '../errors.js';
 import { adminStep, causeOf } from '../connection/request-errors.js';
 import { replicasOption } from '../options.js';
 import { isStreamNotFound } from '../store/jetstream/api.js';
+import { untilDirectGetsAnswer } from '../store/jetstream/direct.js';
 import { assertBucketName } from '../subjects/tokens.js';
 
 /** Options for {@link ensureViews}. */
@@ -76,6 +77,7 @@ export async function ensureViews(nc: NatsConnection, options: EnsureViewsOption
           });
         });
     }
+    await untilDirectGetsAnswer(nc, config, '$JS.API');
     return new Kvm(nc).open(bucket);
   });
 }

@@ -18,6 +18,9 @@ import { unique, wsFactory } from '../support/nats.js';
 
 type Events = { Ticked: { n: number } };
 
+const ticks = (key: string, count: number) =>
+  Array.from({ length: count }, (_, n) => ({ type: 'Ticked' as const, data: { n }, id: `${key}-${n}` }));
+
 let cluster: TestCluster;
 let connections: NatsConnection[];
 let harness: ConformanceHarness;
@@ -40,13 +43,49 @@ describe('JetStream store conformance on a stream with 3 replicas', () => {
   for (const c of conformanceCases) test(c.name, () => c.run(harness));
 });
 
+// Any replica answers direct gets, and a follower applies an append a moment after the
+// leader acknowledged it; right after a stream is created, its replicas do not answer yet.
+describe('reading on a replicated stream', () => {
+  test('a store reads its own appends at once, through any server, from the moment ensureStore resolves', async () => {
+    const stream = unique('RYW').toUpperCase();
+    const prefix = stream.toLowerCase();
+    await ensureStore(connections[0]!, { stream, prefix, replicas: 3 });
+    const counter = { initial: 0, evolve: (n: number) => n + 1 };
+    // Another tenant appends batches all along, so followers have work to catch up on.
+    const busy = createEventStore<Events>({ connection: connections[0]!, tenant: 'busy', prefix, stream });
+    let reading = true;
+    const flood = (async () => {
+      for (let n = 0; reading; n++)
+        await busy.append({ type: 'account', id: `b${n % 50}` }, ticks(`flood-${n}`, 20));
+    })();
+    try {
+      for (const connection of [connections[1]!, connections[0]!]) {
+        const store = createEventStore<Events>({ connection, tenant: unique('tenant'), prefix, stream });
+        for (let round = 0; round < 150; round++) {
+          const entity = { type: 'account', id: `a${round % 3}` };
+          const before = await store.load(entity, counter);
+          const written = await store.append(
+            entity,
+            { type: 'Ticked', data: { n: round } },
+            { expect: before.version || 'new' },
+          );
+          const after = await store.load(entity, counter);
+          expect([after.state, after.version]).toEqual([before.state + 1, written.version]);
+          expect(await store.version(entity)).toBe(written.version);
+        }
+      }
+    } finally {
+      reading = false;
+      await flood;
+    }
+  });
+});
+
 describe('retries on a replicated stream', () => {
   const stores = (tenant: string, retries?: number) =>
     connections.map((connection) =>
       createEventStore<Events>({ connection, tenant, prefix: 'r3', stream: 'REPLICATED', retries }),
     );
-  const ticks = (key: string, count: number) =>
-    Array.from({ length: count }, (_, n) => ({ type: 'Ticked' as const, data: { n }, id: `${key}-${n}` }));
   const count = async (store: EventStore<Events>) => {
     let n = 0;
     for await (const _ of store.read()) n++;

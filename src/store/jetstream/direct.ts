@@ -1,10 +1,10 @@
-import { Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { delay, Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { fromRequestError } from '../../connection/request-errors.js';
 import { directMessage } from './api.js';
 import { jetStreamApi } from '../../connection/connect.js';
-import type { ReadEnd } from './reaching.js';
+import { CATCH_UP_WAITS, type ReadEnd } from './reaching.js';
 
 /**
  * A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` (or
@@ -36,6 +36,8 @@ export type PendingMessage = StoredMessage & { pending: number };
 export class DirectReader {
   /** `<api>.DIRECT.GET.<stream>`: the batch and query form; a subject follows for the last message on it. */
   private readonly api: string;
+  /** This store's latest append, which listings must show (read your own writes). */
+  private newest?: { sequence: number; subject: string };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -57,6 +59,22 @@ export class DirectReader {
   /** The one message a query names (see {@link DirectQuery}), or null. */
   get(query: DirectQuery): Promise<StoredMessage | null> {
     return this.one(this.api, JSON.stringify(query));
+  }
+
+  /** The message at a sequence the leader reported stored, once the answering replica has it. */
+  async stored(sequence: number): Promise<StoredMessage | null> {
+    let found = await this.get({ seq: sequence });
+    for (const wait of CATCH_UP_WAITS) {
+      if (found) break;
+      await delay(wait);
+      found = await this.get({ seq: sequence });
+    }
+    return found;
+  }
+
+  /** Records an append of this store: later entity listings wait for a replica that has it. */
+  written(sequence: number, subject: string): void {
+    if (sequence > (this.newest?.sequence ?? 0)) this.newest = { sequence, subject };
   }
 
   /** What follows a read of `filter` (the event after a sequence), and its newest event. */
@@ -120,13 +138,30 @@ export class DirectReader {
    * The last message of each subject matching `filter` (`multi_last`), among those with a
    * sequence in [from, upTo]: one request however many messages the subjects hold. Null
    * when they do not fit one answer (over 1024 subjects, or over 1 MiB of last messages).
+   *
+   * Unbounded, the answer comes from a replica that has this store's latest append: the
+   * same request lists that append's subject, and the end of the answer says how far the
+   * replica has got; one behind is asked again after a wait.
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
+    const newest =
+      upTo === undefined && this.newest && this.newest.sequence >= from ? this.newest : undefined;
     // An absent up_to_seq means the stream's last sequence (JSON drops undefined). Each
     // subject comes with its whole last message, so past the answer's cap the caller
     // reads another way.
-    const listed = await this.batch({ multi_last: [filter], seq: from, up_to_seq: upTo });
-    return listed && listed.unsent === 0 ? listed.messages : null;
+    const body = { multi_last: newest ? [filter, newest.subject] : [filter], seq: from, up_to_seq: upTo };
+    for (let attempt = 0; ; attempt++) {
+      const listed = await this.batch(body);
+      if (!listed || listed.unsent !== 0) return null;
+      if (!newest) return listed.messages;
+      if ((listed.upTo ?? 0) >= newest.sequence)
+        return listed.messages.filter((m) => matches(filter, m.subject));
+      if (attempt >= CATCH_UP_WAITS.length)
+        throw new UnavailableError(
+          `the replica answering direct gets on ${this.stream} is at ${listed.upTo ?? 'an unknown sequence'}, behind this store's own append at ${newest.sequence} (a store opened before its stream was made again must be opened again)`,
+        );
+      await delay(CATCH_UP_WAITS[attempt]!);
+    }
   }
 
   /** One page: up to `batch` messages matching `filter` from sequence `seq` on. */
@@ -138,10 +173,13 @@ export class DirectReader {
    * One direct-get batch. It rides the connection's shared request inbox (no subscription
    * per read) and must end in the server's end-of-batch status: a batch that stops short
    * (timeout, dropped connection, a message it failed to load) fails rather than silently
-   * truncating the read. `unsent` is the end-of-batch count of what still matches. Null
+   * truncating the read. `unsent` is the end-of-batch count of what still matches; `upTo`,
+   * for `multi_last`, the answering replica's last sequence (or the bound asked for). Null
    * when the server refuses it for matching too many subjects (413).
    */
-  private async batch(body: object): Promise<{ messages: PendingMessage[]; unsent: number } | null> {
+  private async batch(
+    body: object,
+  ): Promise<{ messages: PendingMessage[]; unsent: number; upTo?: number } | null> {
     const api = this.api;
     const messages: PendingMessage[] = [];
     try {
@@ -154,7 +192,14 @@ export class DirectReader {
       for await (const reply of replies) {
         const status = statusOf(reply);
         // 204: end of batch; 404 first: nothing matches.
-        if (status === 204) return { messages, unsent: Number(reply.headers?.get('Nats-Num-Pending') || 0) };
+        if (status === 204) {
+          const upTo = reply.headers?.get('Nats-UpTo-Sequence');
+          return {
+            messages,
+            unsent: Number(reply.headers?.get('Nats-Num-Pending') || 0),
+            upTo: upTo ? Number(upTo) : undefined,
+          };
+        }
         if (status === 404 && messages.length === 0) return { messages, unsent: 0 };
         if (status === 413) return null;
         if (status !== 0) throw this.statusError(reply, status);
@@ -187,8 +232,41 @@ export class DirectReader {
   }
 }
 
+/**
+ * Resolves once `stream` answers direct gets, when it has replicas. They subscribe to
+ * them a moment after the stream is created, and until then a read finds nobody
+ * answering, as if the stream were missing: admin steps wait here, so a store is ready
+ * to read once they resolve. One round trip for a stream that answers already.
+ */
+export async function untilDirectGetsAnswer(
+  nc: NatsConnection,
+  config: { name: string; num_replicas: number; allow_direct?: boolean },
+  apiPrefix: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  if (config.num_replicas <= 1 || !config.allow_direct) return;
+  const reader = new DirectReader(nc, config.name, timeoutMs, undefined, apiPrefix);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await reader.get({ seq: 1 });
+      return;
+    } catch (err) {
+      if (!(err instanceof StoreNotFoundError) || Date.now() > deadline) throw err;
+      await delay(50);
+    }
+  }
+}
+
 /** Status code of a header-only reply: 0 for a message, else 404 / 204 / 503 … */
 function statusOf(msg: Msg): number {
   // Only a header-only reply can be a status; events always carry a payload.
   return msg.data.length === 0 && msg.headers ? msg.headers.code : 0;
+}
+
+/** Whether a literal subject matches an entity's filter `….<id>.*` (or is the filter itself). */
+function matches(filter: string, subject: string): boolean {
+  if (!filter.endsWith('.*')) return subject === filter;
+  const stem = filter.slice(0, -1);
+  return subject.startsWith(stem) && !subject.includes('.', stem.length);
 }

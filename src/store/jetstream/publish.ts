@@ -25,7 +25,7 @@ export interface PublishContext {
   /** Extra attempts after a timeout or transient server error; event ids make them idempotent. */
   readonly retries: number;
   /** Looks up what is stored when the server refuses an append or calls it a duplicate. */
-  readonly direct: Pick<DirectReader, 'last' | 'get' | 'run' | 'range'>;
+  readonly direct: Pick<DirectReader, 'last' | 'get' | 'stored' | 'run' | 'range' | 'written'>;
   /** The stream's duplicate window: how far back the server refuses a repeated event id. */
   readonly duplicateWindowMs: number;
 }
@@ -45,6 +45,17 @@ interface WireMessage {
  * entity's wildcard subject, so the server enforces every expectation at commit.
  */
 export async function publishWrites(
+  ctx: PublishContext,
+  writes: ReadonlyArray<PreparedWrite>,
+): Promise<AppendResult[]> {
+  const results = await publishAttempts(ctx, writes);
+  // Later reads of this store wait for a replica that has it.
+  ctx.direct.written(results.at(-1)!.version, writes.at(-1)!.events.at(-1)!.subject);
+  return results;
+}
+
+/** Sends the writes, retrying what is safe to retry, and settles a refusal. */
+async function publishAttempts(
   ctx: PublishContext,
   writes: ReadonlyArray<PreparedWrite>,
 ): Promise<AppendResult[]> {
@@ -139,7 +150,7 @@ async function publishOne(ctx: PublishContext, msg: WireMessage, write: Prepared
   // Nats-Msg-Id deduplicates across the whole stream: the stored message is an earlier
   // attempt of this append only if it is on this event's subject.
   if (ack.duplicate) {
-    const stored = await ctx.direct.get({ seq: sequence });
+    const stored = await ctx.direct.stored(sequence);
     if (stored?.subject !== msg.event.subject) {
       // A replicated stream checks the id first, one replica the expectation: report what
       // one replica does, so the error does not depend on the stream's replicas.

@@ -1,4 +1,12 @@
+import { delay } from '@nats-io/nats-core';
 import { UnavailableError } from '../../errors.js';
+
+/**
+ * How long to wait, in turn, for a replica that answered from behind this store's own
+ * appends (ms). On a replicated stream any replica answers direct gets, and a follower
+ * applies an append a moment after the leader has acknowledged it.
+ */
+export const CATCH_UP_WAITS: readonly number[] = [5, 25, 100, 400, 1000];
 
 type Pages<T> = AsyncIterable<ReadonlyArray<T>>;
 
@@ -24,8 +32,9 @@ export function endingAt(sequence: number): ReadEnd {
  * subject knows its last event from its listing; a filter asks the server once the pages
  * end (not alongside them: an answer is a whole message, and a big one must not pile up
  * behind a page). A read that ended short (a replica behind the one that listed, or a
- * server answer cut off early) is asked again from where it stopped; still short, it
- * fails rather than end as if complete and leave a hole. Events appended after the
+ * server answer cut off early) is asked again from where it stopped, waiting longer
+ * each time (`waits`, ms); still short after that, it fails rather than end as if
+ * complete and leave a hole. Events appended after the
  * pages ended are welcome, not required.
  */
 export async function* reachingLast<T extends { readonly sequence: number }>(
@@ -35,6 +44,7 @@ export async function* reachingLast<T extends { readonly sequence: number }>(
   subject: string,
   after: number,
   until: number,
+  waits = CATCH_UP_WAITS,
 ): AsyncGenerator<ReadonlyArray<T>> {
   let reached = after;
   const read = async function* (pages: Pages<T>) {
@@ -48,9 +58,15 @@ export async function* reachingLast<T extends { readonly sequence: number }>(
   const [following, last] = await Promise.all([end.next(reached), end.last()]);
   const target = Math.min(until, last);
   if (following === undefined || following > target) return;
-  yield* read(rest(reached));
-  if (reached >= target) return;
-  const still = await end.next(reached);
-  if (still !== undefined && still <= target)
-    throw new UnavailableError(`the read of ${subject} stopped at ${reached}, though event ${still} follows`);
+  for (let attempt = 0; ; attempt++) {
+    yield* read(rest(reached));
+    if (reached >= target) return;
+    const still = await end.next(reached);
+    if (still === undefined || still > target) return;
+    if (attempt >= waits.length)
+      throw new UnavailableError(
+        `the read of ${subject} stopped at ${reached}, though event ${still} follows`,
+      );
+    await delay(waits[attempt]!);
+  }
 }
