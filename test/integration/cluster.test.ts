@@ -3,14 +3,17 @@
 // the server while the attempt it repeats is still being replicated.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { firstValueFrom, take, toArray } from 'rxjs';
 import {
   ConcurrencyError,
   connect,
   createEventStore,
+  defineView,
+  openView,
   UnavailableError,
   type EventStore,
 } from '../../src/index.js';
-import { ensureStore } from '../../src/server.js';
+import { ensureStore, ensureViews, startProjector } from '../../src/server.js';
 import { conformanceCases, type ConformanceHarness } from '../../src/testing/index.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
 import { jetStreamHarness } from '../support/conformance.js';
@@ -20,6 +23,25 @@ type Events = { Ticked: { n: number } };
 
 const ticks = (key: string, count: number) =>
   Array.from({ length: count }, (_, n) => ({ type: 'Ticked' as const, data: { n }, id: `${key}-${n}` }));
+
+/**
+ * Runs `work` while another tenant appends batches of 20 all along (4 writers), so that followers
+ * always have appends to catch up on and answer from a little behind.
+ */
+async function whileBusy(at: { stream: string; prefix: string }, work: () => Promise<void>): Promise<void> {
+  const busy = createEventStore<Events>({ connection: connections[0]!, tenant: 'busy', ...at });
+  let working = true;
+  const flood = [0, 1, 2, 3].map(async (w) => {
+    for (let n = 0; working; n++)
+      await busy.append({ type: 'account', id: `b${w}-${n % 50}` }, ticks(`flood-${w}-${n}`, 20));
+  });
+  try {
+    await work();
+  } finally {
+    working = false;
+    await Promise.all(flood);
+  }
+}
 
 let cluster: TestCluster;
 let connections: NatsConnection[];
@@ -51,14 +73,7 @@ describe('reading on a replicated stream', () => {
     const prefix = stream.toLowerCase();
     await ensureStore(connections[0]!, { stream, prefix, replicas: 3 });
     const counter = { initial: 0, evolve: (n: number) => n + 1 };
-    // Another tenant appends batches all along, so followers have work to catch up on.
-    const busy = createEventStore<Events>({ connection: connections[0]!, tenant: 'busy', prefix, stream });
-    let reading = true;
-    const flood = (async () => {
-      for (let n = 0; reading; n++)
-        await busy.append({ type: 'account', id: `b${n % 50}` }, ticks(`flood-${n}`, 20));
-    })();
-    try {
+    await whileBusy({ stream, prefix }, async () => {
       for (const connection of [connections[1]!, connections[0]!]) {
         const store = createEventStore<Events>({ connection, tenant: unique('tenant'), prefix, stream });
         for (let round = 0; round < 150; round++) {
@@ -74,9 +89,43 @@ describe('reading on a replicated stream', () => {
           expect(await store.version(entity)).toBe(written.version);
         }
       }
+    });
+  });
+});
+
+describe('views on replicated streams', () => {
+  test('a projector builds a view in a replicated bucket, and a reader through another server follows it', async () => {
+    type Bank = { Deposited: { amount: number } };
+    const view = defineView<{ total: number; count: number }, Bank>({
+      name: 'totals',
+      version: 1,
+      filter: { entityType: 'account' },
+      initial: { total: 0, count: 0 },
+      evolve: (s, e) => ({ total: s.total + e.data.amount, count: s.count + 1 }),
+    });
+    const bucket = unique('views');
+    await ensureViews(connections[0]!, { bucket, replicas: 3 });
+    const tenant = unique('tenant');
+    const [writer, other] = connections.map((connection) =>
+      createEventStore<Bank>({ connection, tenant, prefix: 'r3', stream: 'REPLICATED' }),
+    );
+    for (let n = 1; n <= 20; n++)
+      await writer!.append({ type: 'account', id: `a${n % 4}` }, { type: 'Deposited', data: { amount: n } });
+    const projector = await startProjector(writer!, view, { bucket });
+    try {
+      await projector.caughtUp;
+      const reader = openView(other!, view, { bucket });
+      expect((await reader.get('a1'))?.state).toEqual({ total: 1 + 5 + 9 + 13 + 17, count: 5 });
+      const updates = firstValueFrom(reader.watch('a1').pipe(take(2), toArray()));
+      await new Promise((r) => setTimeout(r, 100));
+      const appended = await writer!.append(
+        { type: 'account', id: 'a1' },
+        { type: 'Deposited', data: { amount: 100 } },
+      );
+      const [, live] = await updates;
+      expect(live).toMatchObject({ sequence: appended.version, state: { total: 145, count: 6 } });
     } finally {
-      reading = false;
-      await flood;
+      await projector.stop();
     }
   });
 });
@@ -133,6 +182,52 @@ describe('retries on a replicated stream', () => {
         expect(loss.actual).toBe(won[0]!.version);
       }
     }
+  });
+
+  test('a retry of a stored append is recognised when a replica behind the leader answers the lookups', async () => {
+    // Through both servers: at least one holds a follower, which answers its clients' gets.
+    for (const [s, store] of stores(unique('tenant')).entries()) {
+      const account = { type: 'account', id: `a${s}` };
+      await whileBusy({ stream: 'REPLICATED', prefix: 'r3' }, async () => {
+        let version = 0;
+        for (let round = 0; round < 200; round++) {
+          const events = ticks(`again-${s}-${round}`, 1 + (round % 3) * 4);
+          const expect_ = round % 2 === 0 ? { expect: version || ('new' as const) } : {};
+          const first = await store.append(account, events, expect_);
+          expect(await store.append(account, events, expect_)).toEqual(first);
+          version = first.version;
+        }
+      });
+    }
+  });
+
+  test('appends go on while the stream changes leader', async () => {
+    const [a, b] = stores(unique('tenant'));
+    const results: number[] = [];
+    let writing = true;
+    const writers = [a!, b!].map(async (store, w) => {
+      for (let n = 0; writing; n++) {
+        const written = await store.append(
+          { type: 'account', id: `w${w}` },
+          ticks(`lead-${w}-${n}`, 1 + (n % 2) * 9),
+        );
+        results.push(...written.sequences);
+      }
+    });
+    try {
+      for (let stepdown = 0; stepdown < 2; stepdown++) {
+        await new Promise((r) => setTimeout(r, 300));
+        await connections[0]!.request('$JS.API.STREAM.LEADER.STEPDOWN.REPLICATED', '', { timeout: 5000 });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+    }
+    let stored = 0;
+    for await (const _ of a!.read()) stored++;
+    expect(stored).toBe(results.length);
+    expect(new Set(results).size).toBe(results.length);
   });
 
   test('without retries, the repeat says the append may be stored and names its ids', async () => {

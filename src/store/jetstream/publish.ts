@@ -1,4 +1,4 @@
-import { backoff, delay, headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { backoff, delay, errors, headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
 import { batchIdTaken, eventIdHeader, eventIdTaken, wireEvents } from '../../codec/event-format.js';
 import {
@@ -11,7 +11,7 @@ import {
 } from '../../errors.js';
 import { assertSupportedServer } from '../../connection/server-version.js';
 import type { AppendResult } from '../types.js';
-import { fromRequestError, inboxRemedy } from '../../connection/request-errors.js';
+import { causeOf, fromRequestError, inboxRemedy } from '../../connection/request-errors.js';
 import { ApiErrorCode, isTransient, isWriteConflict, parseReply, type ApiReply } from './api.js';
 import { sendAtomicBatch } from './atomic-batch.js';
 import { resultsFrom } from '../writing.js';
@@ -62,6 +62,7 @@ async function publishAttempts(
   assertSupportedServer(ctx.nc);
   const wire = toWire(writes, ctx.stream, ctx.nc.info?.max_payload);
   const retry = backoff([50, 250, 1000]);
+  const leaderless = untilLeader(ctx, wire.length);
   for (let attempt = 0; ; attempt++) {
     try {
       const last =
@@ -70,6 +71,11 @@ async function publishAttempts(
     } catch (err) {
       if (isWriteConflict(err) || isDuplicateInBatch(err))
         return settleRefusal(ctx, writes, err as ServerError);
+      // Nothing took the append, so nothing was stored: wait out a leader election.
+      if (causeOf(err) instanceof errors.NoRespondersError) {
+        await leaderless(err);
+        continue;
+      }
       // The store's maxBatch is above the server's limit; nothing was stored.
       const limit = batchLimitOf(err);
       if (limit !== undefined) throw new BatchTooLargeError(wire.length, limit, { cause: err });
@@ -99,6 +105,36 @@ async function publishAttempts(
       await delay(retry.backoff(attempt));
     }
   }
+}
+
+/** Waits between appends nobody took: a replicated stream electing a new leader (ms). */
+const LEADERLESS_WAITS = [50, 100, 250, 500, 1000];
+
+/**
+ * What to do when nothing takes an append (no responders): between the leaders of a
+ * replicated stream nobody does for a few seconds, and a stream that does not exist never
+ * does. The stream's replicas answer direct gets all along, so the first time one is asked
+ * whether it exists; then the append is sent again until `timeoutMs` has passed.
+ */
+function untilLeader(ctx: PublishContext, events: number): (err: unknown) => Promise<void> {
+  const since = Date.now();
+  let waits = 0;
+  let exists = false;
+  return async (err) => {
+    if (!exists) {
+      await ctx.direct.get({ seq: 1 }); // a missing stream raises StoreNotFoundError
+      exists = true;
+    }
+    const elapsed = Date.now() - since;
+    if (elapsed >= ctx.timeoutMs)
+      throw new UnavailableError(
+        `no leader of stream ${ctx.stream} took an append of ${events} event(s) within ${elapsed} ms (a leader election under way?); nothing was stored`,
+        { cause: err },
+      );
+    await delay(
+      Math.min(LEADERLESS_WAITS[Math.min(waits++, LEADERLESS_WAITS.length - 1)]!, ctx.timeoutMs - elapsed),
+    );
+  };
 }
 
 /**
@@ -219,35 +255,52 @@ const endingAt = (writes: ReadonlyArray<PreparedWrite>, last: number): AppendRes
  * stored (10201). Either can be this append itself, stored by an attempt whose ack was
  * lost or by a caller's retry with the same ids (on one replica, expectations are checked
  * before ids). So look for it first; otherwise name the entity that moved or the id taken.
+ *
+ * On a replicated stream the replica answering the lookups may be behind the leader that
+ * refused: this append stored a moment ago, or the winner of a race (10164) still being
+ * replicated, may not show yet. So unless the lookups show what the server saw (a version
+ * at or past the one it names), they are made again after a wait.
  */
 async function settleRefusal(
   ctx: PublishContext,
   writes: ReadonlyArray<PreparedWrite>,
   err: ServerError,
 ): Promise<AppendResult[]> {
-  // Each entity's version is read alongside the retry check: a real conflict costs one round trip.
-  const conflict = firstConflict(ctx, writes, err);
-  conflict.catch(() => undefined); // unread when the append turns out stored
-  const stored = await storedLastSequence(ctx, writes);
-  if (stored !== undefined) return endingAt(writes, stored);
-  if (isDuplicateInBatch(err)) throw batchIdTaken(writes.flatMap((w) => w.events));
-  let seen = await conflict;
-  // On a replicated stream the server also refuses for another writer's append that is
-  // still being replicated (10164): it shows in a moment, with the version that won.
-  for (const wait of IN_FLIGHT_WAITS) {
-    if (seen) break;
-    await delay(wait);
-    seen = await firstConflict(ctx, writes, err);
+  const duplicate = isDuplicateInBatch(err);
+  const found = versionFound(err, writes);
+  let conflict: ConcurrencyError | undefined;
+  for (let attempt = 0; ; attempt++) {
+    // Each entity's version is read alongside the retry check: a real conflict costs one round trip.
+    const versions = duplicate ? undefined : firstConflict(ctx, writes, err);
+    versions?.catch(() => undefined); // unread when the append turns out stored
+    const stored = await storedLastSequence(ctx, writes);
+    if (stored !== undefined) return endingAt(writes, stored);
+    conflict = await versions;
+    if (conflict && (found === undefined || (conflict.actual ?? 0) >= found)) throw conflict;
+    if (attempt >= SETTLE_WAITS.length) break;
+    await delay(SETTLE_WAITS[attempt]!);
   }
-  if (seen) throw seen;
+  if (duplicate) throw batchIdTaken(writes.flatMap((w) => w.events));
+  if (conflict) throw conflict;
   const first = writes.find((w) => w.expect !== 'any') ?? writes[0]!;
-  throw new ConcurrencyError(first.entity, first.expect === 'any' ? 'new' : first.expect, undefined, {
+  throw new ConcurrencyError(first.entity, first.expect === 'any' ? 'new' : first.expect, found, {
     cause: err,
   });
 }
 
-/** How long to wait, in turn, for a conflicting write the server saw to show (ms). */
-const IN_FLIGHT_WAITS = [20, 100, 400];
+/** How long to wait, in turn, before looking again at what a refused append met (ms). */
+const SETTLE_WAITS = [20, 100, 400];
+
+/**
+ * The entity's version the server found, when a 10071 names it ("wrong last sequence: N")
+ * and one write alone carries an expectation, so that it is that write's.
+ */
+function versionFound(err: ServerError, writes: ReadonlyArray<PreparedWrite>): number | undefined {
+  if (err.errCode !== ApiErrorCode.WrongLastSequence) return undefined;
+  if (writes.filter((w) => w.expect !== 'any').length !== 1) return undefined;
+  const named = /wrong last sequence: (\d+)/.exec(err.description)?.[1];
+  return named === undefined ? undefined : Number(named);
+}
 
 /** The first write whose entity is not at the version it expects, as a ConcurrencyError. */
 async function firstConflict(
