@@ -393,6 +393,28 @@ describe('store errors', () => {
     expect(await store.append(entity, { ...ids[1]!, id: 'e3' })).toMatchObject({ version: 3 });
   });
 
+  test('a store whose prefix its stream does not capture is told so once timeoutMs has passed', async () => {
+    const real = unique('S');
+    await ensureStore(nc, { stream: real, prefix: real.toLowerCase() });
+    // Nothing takes the append, as between a replicated stream's leaders; but it never will.
+    const store = createEventStore({
+      connection: nc,
+      tenant: 'x',
+      prefix: 'elsewhere',
+      stream: real,
+      timeoutMs: 300,
+    });
+    const started = Date.now();
+    const err = await store.append({ type: 'a', id: '1' }, { type: 'E', data: {} }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `no leader of stream ${real} took .* on elsewhere\\.x\\.a\\.1\\.E .*nothing was stored.*store's prefix`,
+      ),
+    );
+  });
+
   test('headers count in bytes toward max_payload, with the expectation they carry', async () => {
     const stream = unique('S');
     await ensureStore(nc, { stream, prefix: 'hdr' });

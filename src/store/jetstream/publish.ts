@@ -62,7 +62,7 @@ async function publishAttempts(
   assertSupportedServer(ctx.nc);
   const wire = toWire(writes, ctx.stream, ctx.nc.info?.max_payload);
   const retry = backoff([50, 250, 1000]);
-  const leaderless = untilLeader(ctx, wire.length);
+  const leaderless = untilLeader(ctx, wire);
   for (let attempt = 0; ; attempt++) {
     try {
       const last =
@@ -116,7 +116,7 @@ const LEADERLESS_WAITS = [50, 100, 250, 500, 1000];
  * does. The stream's replicas answer direct gets all along, so the first time one is asked
  * whether it exists; then the append is sent again until `timeoutMs` has passed.
  */
-function untilLeader(ctx: PublishContext, events: number): (err: unknown) => Promise<void> {
+function untilLeader(ctx: PublishContext, wire: ReadonlyArray<WireMessage>): (err: unknown) => Promise<void> {
   const since = Date.now();
   let waits = 0;
   let exists = false;
@@ -128,8 +128,11 @@ function untilLeader(ctx: PublishContext, events: number): (err: unknown) => Pro
     const elapsed = Date.now() - since;
     if (elapsed >= ctx.timeoutMs)
       throw new UnavailableError(
-        `no leader of stream ${ctx.stream} took an append of ${events} event(s) within ${elapsed} ms (a leader election under way?); nothing was stored`,
-        { cause: err },
+        `no leader of stream ${ctx.stream} took an append of ${wire.length} event(s) on ${wire[0]!.event.subject} within ${elapsed} ms; nothing was stored`,
+        {
+          cause: err,
+          remedy: `Retry once the stream has a leader again, or check that the store's prefix is one of the stream's subjects.`,
+        },
       );
     await delay(
       Math.min(LEADERLESS_WAITS[Math.min(waits++, LEADERLESS_WAITS.length - 1)]!, ctx.timeoutMs - elapsed),
