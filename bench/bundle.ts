@@ -22,10 +22,13 @@ import { log, metric, type Metric } from './lib.js';
  * readers' checks of stored values and the exact single-event payload check to 18.25, and 18.5
  * until typed errors for plain JavaScript callers' wrong shapes, the wsFactory connect
  * timeout, header-safe tenant and event type tokens, ConcurrencyError's entityRef and a
- * StoreConfigError for a stream's consumer idle limit took it to 19.06. Raise it only for
- * a feature worth the bytes; the browser app's total is what users pay.
+ * StoreConfigError for a stream's consumer idle limit took it to 19.06, and 19.5 until
+ * replicated streams (reading its own writes from any replica, riding out a leader
+ * change, settling refusals that a lagging replica cannot place yet) took it to 19.95 and
+ * the browser app to 85.47. Raise it only for a feature worth the bytes; the browser
+ * app's total is what users pay.
  */
-export const budgets = { ownCode: 19.5, browserApp: 85 } as const;
+export const budgets = { ownCode: 20.5, browserApp: 86 } as const;
 
 /** The service entry (`jetsource/server`), beside the client entry. */
 const serverEntry = join(dirname(srcEntry), 'server.ts');
