@@ -13,7 +13,15 @@ import {
   UnavailableError,
   type EventStore,
 } from '../../src/index.js';
-import { ensureStore, ensureViews, startProjector } from '../../src/server.js';
+import {
+  DeadLetters,
+  ensureProcessorStream,
+  ensureStore,
+  ensureViews,
+  reject,
+  startProcessor,
+  startProjector,
+} from '../../src/server.js';
 import { conformanceCases, type ConformanceHarness } from '../../src/testing/index.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
 import { jetStreamHarness } from '../support/conformance.js';
@@ -126,6 +134,39 @@ describe('views on replicated streams', () => {
       expect(live).toMatchObject({ sequence: appended.version, state: { total: 145, count: 6 } });
     } finally {
       await projector.stop();
+    }
+  });
+});
+
+describe('processors on replicated streams', () => {
+  test('a processor on a replicated work stream handles every event once, with replicated dead letters', async () => {
+    await ensureProcessorStream(connections[0]!, { stream: 'REPLICATED', replicas: 3 });
+    const deadLetters = await DeadLetters.open(connections[0]!, { bucket: unique('letters'), replicas: 3 });
+    const store = createEventStore<Events>({
+      connection: connections[1]!,
+      tenant: unique('tenant'),
+      prefix: 'r3',
+      stream: 'REPLICATED',
+    });
+    const written = (await store.append({ type: 'account', id: 'p' }, ticks('work', 20))).sequences;
+    const seen: number[] = [];
+    const processor = await startProcessor({
+      store,
+      name: 'tally',
+      deadLetters,
+      handler: (e) => {
+        if (e.data.n === 7) return reject('seven is refused');
+        seen.push(e.sequence);
+      },
+    });
+    try {
+      // The mirror the processor reads copies the stream's earlier tests' events first.
+      await expect.poll(() => seen.length, { timeout: 20_000 }).toBe(19);
+      expect((await processor.deadLetters()).map((l) => l.sequence)).toEqual([written[7]]);
+      await new Promise((r) => setTimeout(r, 200)); // room for a duplicate to show
+      expect(seen).toEqual(written.filter((_, i) => i !== 7));
+    } finally {
+      await processor.stop();
     }
   });
 });
