@@ -74,7 +74,7 @@ export class DeadLetters {
           'Use a dead-letter bucket without a TTL and with direct get on (DeadLetters.open creates one).',
       });
     await adminStep(`waiting for dead letters (bucket ${bucket})`, () =>
-      untilDirectGetsAnswer(nc, streamInfo.config, '$JS.API'),
+      untilDirectGetsAnswer(nc, streamInfo.config),
     );
     return new DeadLetters(kv, bucket, new DirectReader(nc, `KV_${bucket}`, LIST_TIMEOUT_MS));
   }

@@ -136,7 +136,7 @@ export async function ensureStore(
   return adminStep(`ensureStore (stream ${wanted.name})`, async () => {
     const jsm = await jetstreamManager(nc, { checkAPI: false });
     const ensured = await createOrVerify(jsm, wanted, (actual) => incompatibilities(actual, wanted));
-    await untilDirectGetsAnswer(nc, ensured.config, jsm.getOptions().apiPrefix ?? '$JS.API');
+    await untilDirectGetsAnswer(nc, ensured.config);
     return ensured;
   });
 }

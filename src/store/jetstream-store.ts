@@ -16,6 +16,7 @@ import { appendOne } from './writing.js';
 import { DirectReader, type PendingMessage } from './jetstream/direct.js';
 import { consumerRange } from './jetstream/consumer-range.js';
 import { entityRange, EventTypeGuess } from './jetstream/entity-range.js';
+import { OwnAppends } from './jetstream/own-appends.js';
 import { reachingLast } from './jetstream/reaching.js';
 import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { OpenSource, SourceHandlers } from '../watch/source.js';
@@ -136,7 +137,15 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
     const timeoutMs = timeoutOption('timeoutMs', options.timeoutMs);
     this.apiPrefix =
       options.apiPrefix === undefined ? jetStreamApi(options.connection) : assertApiPrefix(options.apiPrefix);
-    this.direct = new DirectReader(options.connection, this.stream, timeoutMs, undefined, this.apiPrefix);
+    const own = new OwnAppends();
+    this.direct = new DirectReader(
+      options.connection,
+      this.stream,
+      timeoutMs,
+      undefined,
+      this.apiPrefix,
+      own,
+    );
     this.pageSize = wholeOption('readPageSize', options.readPageSize, 1000, 1);
     this.publish = {
       nc: options.connection,
@@ -144,6 +153,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
       timeoutMs,
       retries: wholeOption('retries', options.retries, 2, 0),
       direct: this.direct,
+      own,
       // The server's minimum window is 100 ms (see ensureStore).
       duplicateWindowMs: wholeOption('duplicateWindowMs', options.duplicateWindowMs, 120_000, 100),
     };

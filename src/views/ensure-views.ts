@@ -77,7 +77,7 @@ export async function ensureViews(nc: NatsConnection, options: EnsureViewsOption
           });
         });
     }
-    await untilDirectGetsAnswer(nc, config, '$JS.API');
+    await untilDirectGetsAnswer(nc, config);
     return new Kvm(nc).open(bucket);
   });
 }

@@ -3,7 +3,7 @@
 // the server while the attempt it repeats is still being replicated.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { firstValueFrom, take, toArray } from 'rxjs';
+import { firstValueFrom, ReplaySubject, take, toArray } from 'rxjs';
 import {
   ConcurrencyError,
   connect,
@@ -49,6 +49,12 @@ async function whileBusy(at: { stream: string; prefix: string }, work: () => Pro
     working = false;
     await Promise.all(flood);
   }
+}
+
+/** The server leading the REPLICATED stream (undefined between leaders). */
+async function streamLeader(): Promise<string | undefined> {
+  const reply = await connections[0]!.request('$JS.API.STREAM.INFO.REPLICATED', '', { timeout: 5000 });
+  return reply.json<{ cluster?: { leader?: string } }>().cluster?.leader;
 }
 
 let cluster: TestCluster;
@@ -124,13 +130,17 @@ describe('views on replicated streams', () => {
       await projector.caughtUp;
       const reader = openView(other!, view, { bucket });
       expect((await reader.get('a1'))?.state).toEqual({ total: 1 + 5 + 9 + 13 + 17, count: 5 });
-      const updates = firstValueFrom(reader.watch('a1').pipe(take(2), toArray()));
-      await new Promise((r) => setTimeout(r, 100));
+      // The append goes in once the watch has its first value, so it is the second.
+      const watched = new ReplaySubject<unknown>();
+      const subscription = reader.watch('a1').subscribe(watched);
+      await firstValueFrom(watched);
+      const updates = firstValueFrom(watched.pipe(take(2), toArray()));
       const appended = await writer!.append(
         { type: 'account', id: 'a1' },
         { type: 'Deposited', data: { amount: 100 } },
       );
       const [, live] = await updates;
+      subscription.unsubscribe();
       expect(live).toMatchObject({ sequence: appended.version, state: { total: 145, count: 6 } });
     } finally {
       await projector.stop();
@@ -258,7 +268,14 @@ describe('retries on a replicated stream', () => {
     try {
       for (let stepdown = 0; stepdown < 2; stepdown++) {
         await new Promise((r) => setTimeout(r, 300));
-        await connections[0]!.request('$JS.API.STREAM.LEADER.STEPDOWN.REPLICATED', '', { timeout: 5000 });
+        const before = await streamLeader();
+        const reply = await connections[0]!.request('$JS.API.STREAM.LEADER.STEPDOWN.REPLICATED', '', {
+          timeout: 5000,
+        });
+        expect(reply.json<{ success?: boolean }>()).toMatchObject({ success: true });
+        await expect
+          .poll(async () => [before, undefined].includes(await streamLeader()), { timeout: 10_000 })
+          .toBe(false);
       }
       await new Promise((r) => setTimeout(r, 300));
     } finally {

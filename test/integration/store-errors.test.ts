@@ -410,7 +410,7 @@ describe('store errors', () => {
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `no leader of stream ${real} took .* on elsewhere\\.x\\.a\\.1\\.E .*nothing was stored.*store's prefix`,
+        `no leader of stream ${real} took an append for \\d+ ms on elsewhere\\.x\\.a\\.1\\.E; nothing was stored.*store's prefix`,
       ),
     );
   });

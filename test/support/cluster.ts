@@ -11,7 +11,8 @@ export interface TestCluster {
 /**
  * Starts `size` clustered nats-servers and waits until JetStream has elected a meta leader
  * all of them know. A JetStream cluster refuses to start without its routes, so each
- * server's cluster port is taken from the OS (free at that moment) before any starts.
+ * server's cluster port is taken from the OS before any starts (free at that moment;
+ * another process could take it in between, and the start then fails rather than hangs).
  */
 export async function startCluster(size = 3): Promise<TestCluster> {
   const ports = await Promise.all(Array.from({ length: size }, freePort));
@@ -27,14 +28,15 @@ export async function startCluster(size = 3): Promise<TestCluster> {
     await stop();
     throw failed.reason;
   }
-  const ready = await eventually(
-    () => Promise.all(servers.map(metaCluster)),
-    (metas) => metas.every((m) => m.leader !== undefined && m.cluster_size === size),
-    20_000,
-  );
-  if (!ready.every((m) => m.leader !== undefined)) {
+  const elected = (metas: Array<{ leader?: string; cluster_size?: number }>) =>
+    metas.every((m) => m.leader !== undefined && m.cluster_size === size);
+  try {
+    const ready = await eventually(() => Promise.all(servers.map(metaCluster)), elected, 20_000);
+    if (!elected(ready))
+      throw new Error(`the JetStream cluster elected no meta leader: ${JSON.stringify(ready)}`);
+  } catch (err) {
     await stop();
-    throw new Error(`the JetStream cluster elected no meta leader: ${JSON.stringify(ready)}`);
+    throw err;
   }
   return { servers, stop };
 }

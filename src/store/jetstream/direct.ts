@@ -5,6 +5,7 @@ import { fromRequestError } from '../../connection/request-errors.js';
 import { directMessage } from './api.js';
 import { jetStreamApi } from '../../connection/connect.js';
 import { CATCH_UP_WAITS, type ReadEnd } from './reaching.js';
+import type { OwnAppends } from './own-appends.js';
 
 /**
  * A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` (or
@@ -36,8 +37,6 @@ export type PendingMessage = StoredMessage & { pending: number };
 export class DirectReader {
   /** `<api>.DIRECT.GET.<stream>`: the batch and query form; a subject follows for the last message on it. */
   private readonly api: string;
-  /** This store's latest append, which listings must show (read your own writes). */
-  private newest?: { sequence: number; subject: string };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -47,6 +46,8 @@ export class DirectReader {
     private readonly remedy?: string,
     /** Where the account has the JetStream API. Default: the connection's (see `connect`). */
     apiPrefix = jetStreamApi(nc),
+    /** A store's own appends, which its entity listings wait for (see {@link lastPerSubject}). */
+    private readonly own?: OwnAppends,
   ) {
     this.api = `${apiPrefix}.DIRECT.GET.${stream}`;
   }
@@ -61,7 +62,7 @@ export class DirectReader {
     return this.one(this.api, JSON.stringify(query));
   }
 
-  /** The message at a sequence the leader reported stored, once the answering replica has it. */
+  /** The message at a sequence the leader reported stored, once a replica that has it answers; null if none does in time. */
   async stored(sequence: number): Promise<StoredMessage | null> {
     let found = await this.get({ seq: sequence });
     for (const wait of CATCH_UP_WAITS) {
@@ -70,11 +71,6 @@ export class DirectReader {
       found = await this.get({ seq: sequence });
     }
     return found;
-  }
-
-  /** Records an append of this store: later entity listings wait for a replica that has it. */
-  written(sequence: number, subject: string): void {
-    if (sequence > (this.newest?.sequence ?? 0)) this.newest = { sequence, subject };
   }
 
   /** What follows a read of `filter` (the event after a sequence), and its newest event. */
@@ -135,30 +131,41 @@ export class DirectReader {
   }
 
   /**
-   * The last message of each subject matching `filter` (`multi_last`), among those with a
-   * sequence in [from, upTo]: one request however many messages the subjects hold. Null
-   * when they do not fit one answer (over 1024 subjects, or over 1 MiB of last messages).
+   * The last message of each subject of an entity (`filter`, `….<id>.*`, via `multi_last`),
+   * among those with a sequence in [from, upTo]: one request however many messages the
+   * subjects hold. Null when they do not fit one answer (over 1024 subjects, or over 1 MiB
+   * of last messages).
    *
-   * Unbounded, the answer comes from a replica that has this store's latest append: the
-   * same request lists that append's subject, and the end of the answer says how far the
-   * replica has got; one behind is asked again after a wait.
+   * The answer comes from a replica that has the store's latest append, when recent: the
+   * end of an answer says how far its replica has got, and one behind is asked again after
+   * a wait. An empty answer has no end, so it is asked again with that append's subject.
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
-    const newest =
-      upTo === undefined && this.newest && this.newest.sequence >= from ? this.newest : undefined;
-    // An absent up_to_seq means the stream's last sequence (JSON drops undefined). Each
-    // subject comes with its whole last message, so past the answer's cap the caller
-    // reads another way.
-    const body = { multi_last: newest ? [filter, newest.subject] : [filter], seq: from, up_to_seq: upTo };
+    const own = this.own?.mustSee(from);
+    const ask = async (subjects: string[], bound?: number) => {
+      // An absent up_to_seq means the stream's last sequence (JSON drops undefined). Each
+      // subject comes with its whole last message, so past the answer's cap the caller
+      // reads another way.
+      const listed = await this.batch({ multi_last: subjects, seq: from, up_to_seq: bound });
+      return listed && listed.unsent === 0 ? listed : null;
+    };
+    if (upTo !== undefined) {
+      // A bounded answer ends at the bound, not where its replica has got: first wait
+      // unbounded for a replica with the store's append, when the bound covers it.
+      if (own && own.sequence <= upTo && (await this.lastPerSubject(filter, from)) === null) return null;
+      return (await ask([filter], upTo))?.messages ?? null;
+    }
     for (let attempt = 0; ; attempt++) {
-      const listed = await this.batch(body);
-      if (!listed || listed.unsent !== 0) return null;
-      if (!newest) return listed.messages;
-      if ((listed.upTo ?? 0) >= newest.sequence)
-        return listed.messages.filter((m) => matches(filter, m.subject));
+      let listed = await ask([filter]);
+      if (!listed || !own) return listed?.messages ?? null;
+      if (listed.messages.length === 0 && !inEntity(filter, own.subject))
+        listed = await ask([filter, own.subject]);
+      if (!listed) return null;
+      if ((listed.upTo ?? 0) >= own.sequence)
+        return listed.messages.filter((m) => inEntity(filter, m.subject));
       if (attempt >= CATCH_UP_WAITS.length)
         throw new UnavailableError(
-          `the replica answering direct gets on ${this.stream} is at ${listed.upTo ?? 'an unknown sequence'}, behind this store's own append at ${newest.sequence} (a store opened before its stream was made again must be opened again)`,
+          `the replica answering direct gets on ${this.stream} is at ${listed.upTo ?? 'an unknown sequence'}, behind this store's own append at ${own.sequence}`,
         );
       await delay(CATCH_UP_WAITS[attempt]!);
     }
@@ -241,11 +248,10 @@ export class DirectReader {
 export async function untilDirectGetsAnswer(
   nc: NatsConnection,
   config: { name: string; num_replicas: number; allow_direct?: boolean },
-  apiPrefix: string,
   timeoutMs = 10_000,
 ): Promise<void> {
   if (config.num_replicas <= 1 || !config.allow_direct) return;
-  const reader = new DirectReader(nc, config.name, timeoutMs, undefined, apiPrefix);
+  const reader = new DirectReader(nc, config.name, Math.min(2_000, timeoutMs));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -264,8 +270,8 @@ function statusOf(msg: Msg): number {
   return msg.data.length === 0 && msg.headers ? msg.headers.code : 0;
 }
 
-/** Whether a literal subject matches an entity's filter `….<id>.*` (or is the filter itself). */
-function matches(filter: string, subject: string): boolean {
+/** Whether a literal subject is one of an entity's, `filter` being `….<id>.*` (or a literal subject). */
+function inEntity(filter: string, subject: string): boolean {
   if (!filter.endsWith('.*')) return subject === filter;
   const stem = filter.slice(0, -1);
   return subject.startsWith(stem) && !subject.includes('.', stem.length);

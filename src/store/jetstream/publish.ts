@@ -16,6 +16,7 @@ import { ApiErrorCode, isTransient, isWriteConflict, parseReply, type ApiReply }
 import { sendAtomicBatch } from './atomic-batch.js';
 import { resultsFrom } from '../writing.js';
 import type { DirectReader } from './direct.js';
+import type { OwnAppends } from './own-appends.js';
 
 /** What the append protocol needs from its store. */
 export interface PublishContext {
@@ -25,7 +26,9 @@ export interface PublishContext {
   /** Extra attempts after a timeout or transient server error; event ids make them idempotent. */
   readonly retries: number;
   /** Looks up what is stored when the server refuses an append or calls it a duplicate. */
-  readonly direct: Pick<DirectReader, 'last' | 'get' | 'stored' | 'run' | 'range' | 'written'>;
+  readonly direct: Pick<DirectReader, 'last' | 'get' | 'stored' | 'run' | 'range'>;
+  /** The store's own appends, which its entity reads wait for on a replicated stream. */
+  readonly own: OwnAppends;
   /** The stream's duplicate window: how far back the server refuses a repeated event id. */
   readonly duplicateWindowMs: number;
 }
@@ -49,8 +52,7 @@ export async function publishWrites(
   writes: ReadonlyArray<PreparedWrite>,
 ): Promise<AppendResult[]> {
   const results = await publishAttempts(ctx, writes);
-  // Later reads of this store wait for a replica that has it.
-  ctx.direct.written(results.at(-1)!.version, writes.at(-1)!.events.at(-1)!.subject);
+  ctx.own.record(results.at(-1)!.version, writes.at(-1)!.events.at(-1)!.subject);
   return results;
 }
 
@@ -63,7 +65,10 @@ async function publishAttempts(
   const wire = toWire(writes, ctx.stream, ctx.nc.info?.max_payload);
   const retry = backoff([50, 250, 1000]);
   const leaderless = untilLeader(ctx, wire);
-  for (let attempt = 0; ; attempt++) {
+  // Sends that count against `retries`; and whether one went unanswered (it may be stored).
+  let attempt = 0;
+  let unanswered = false;
+  for (;;) {
     try {
       const last =
         wire.length === 1 ? await publishOne(ctx, wire[0]!, writes[0]!) : await publishBatch(ctx, wire);
@@ -73,7 +78,7 @@ async function publishAttempts(
         return settleRefusal(ctx, writes, err as ServerError);
       // Nothing took the append, so nothing was stored: wait out a leader election.
       if (causeOf(err) instanceof errors.NoRespondersError) {
-        await leaderless(err);
+        await leaderless(err, unanswered);
         continue;
       }
       // The store's maxBatch is above the server's limit; nothing was stored.
@@ -93,18 +98,22 @@ async function publishAttempts(
         });
         if (!(mapped instanceof UnavailableError) || !isTransient(err)) throw mapped;
         // Unlike a read, an unanswered append may have been stored: say how to retry safely.
-        throw new UnavailableError(
-          `no answer to an append of ${wire.length} event(s) on ${wire[0]!.event.subject} after ${attempt + 1} attempt(s); it may have been stored`,
-          {
-            cause: err,
-            remedy: retrySameIds,
-            eventIds: wire.map((w) => w.event.id),
-          },
-        );
+        throw mayBeStored(`no answer after ${attempt + 1} attempt(s)`, eventsOf(wire), err);
       }
-      await delay(retry.backoff(attempt));
+      unanswered ||= causeOf(err) instanceof errors.TimeoutError;
+      await delay(retry.backoff(attempt++));
     }
   }
+}
+
+const eventsOf = (wire: ReadonlyArray<WireMessage>) => wire.map((w) => w.event);
+
+/** An append that may have been stored: retrying it with the same event ids stores it once. */
+function mayBeStored(why: string, events: ReadonlyArray<PreparedEvent>, cause: unknown): UnavailableError {
+  return new UnavailableError(
+    `${why}: the append of ${events.length} event(s) on ${events[0]!.subject} may have been stored`,
+    { cause, remedy: retrySameIds, eventIds: events.map((e) => e.id) },
+  );
 }
 
 /** Waits between appends nobody took: a replicated stream electing a new leader (ms). */
@@ -114,29 +123,32 @@ const LEADERLESS_WAITS = [50, 100, 250, 500, 1000];
  * What to do when nothing takes an append (no responders): between the leaders of a
  * replicated stream nobody does for a few seconds, and a stream that does not exist never
  * does. The stream's replicas answer direct gets all along, so the first time one is asked
- * whether it exists; then the append is sent again until `timeoutMs` has passed.
+ * whether it exists; then the append is sent again until `timeoutMs` has passed since.
  */
-function untilLeader(ctx: PublishContext, wire: ReadonlyArray<WireMessage>): (err: unknown) => Promise<void> {
-  const since = Date.now();
+function untilLeader(
+  ctx: PublishContext,
+  wire: ReadonlyArray<WireMessage>,
+): (err: unknown, unanswered: boolean) => Promise<void> {
+  let since: number | undefined;
   let waits = 0;
-  let exists = false;
-  return async (err) => {
-    if (!exists) {
+  return async (err, unanswered) => {
+    if (since === undefined) {
       await ctx.direct.get({ seq: 1 }); // a missing stream raises StoreNotFoundError
-      exists = true;
+      since = Date.now();
     }
     const elapsed = Date.now() - since;
-    if (elapsed >= ctx.timeoutMs)
-      throw new UnavailableError(
-        `no leader of stream ${ctx.stream} took an append of ${wire.length} event(s) on ${wire[0]!.event.subject} within ${elapsed} ms; nothing was stored`,
-        {
-          cause: err,
-          remedy: `Retry once the stream has a leader again, or check that the store's prefix is one of the stream's subjects.`,
-        },
-      );
-    await delay(
-      Math.min(LEADERLESS_WAITS[Math.min(waits++, LEADERLESS_WAITS.length - 1)]!, ctx.timeoutMs - elapsed),
-    );
+    if (elapsed >= ctx.timeoutMs) {
+      const why = `no leader of stream ${ctx.stream} took an append for ${elapsed} ms`;
+      // An earlier attempt that got no answer may have been stored before the leader went.
+      if (unanswered) throw mayBeStored(`${why}, after an attempt got no answer`, eventsOf(wire), err);
+      throw new UnavailableError(`${why} on ${wire[0]!.event.subject}; nothing was stored`, {
+        cause: err,
+        remedy:
+          "Retry once the stream has a leader again, or check that the store's prefix is one of the stream's subjects.",
+      });
+    }
+    const wait = LEADERLESS_WAITS[Math.min(waits++, LEADERLESS_WAITS.length - 1)]!;
+    await delay(Math.min(wait, ctx.timeoutMs - elapsed));
   };
 }
 
@@ -145,20 +157,19 @@ function untilLeader(ctx: PublishContext, wire: ReadonlyArray<WireMessage>): (er
  * 10158 means an earlier attempt with these ids was still being stored, so it may be.
  */
 function busy(err: ServerError, wire: ReadonlyArray<WireMessage>, attempts: number): UnavailableError {
-  const events = wire.length;
-  if (err.errCode === ApiErrorCode.DuplicateInProcess) {
-    return new UnavailableError(
-      `an earlier attempt of this append of ${events} event(s) was still being stored after ${attempts} attempt(s)`,
-      { cause: err, remedy: retrySameIds, eventIds: wire.map((w) => w.event.id) },
+  if (err.errCode === ApiErrorCode.DuplicateInProcess)
+    return mayBeStored(
+      `an earlier attempt was still being stored after ${attempts} attempt(s)`,
+      eventsOf(wire),
+      err,
     );
-  }
   const why =
     err.errCode === ApiErrorCode.TooManyBatches
       ? 'too many atomic appends in flight'
       : err.errCode === ApiErrorCode.BatchIncomplete
         ? 'the batch reached the server incomplete'
         : 'the expected version cannot be checked yet';
-  return new UnavailableError(`${why}: ${events} event(s) refused ${attempts} time(s), none stored`, {
+  return new UnavailableError(`${why}: ${wire.length} event(s) refused ${attempts} time(s), none stored`, {
     cause: err,
     remedy: 'Retry, or raise `retries`.',
   });
@@ -190,11 +201,14 @@ async function publishOne(ctx: PublishContext, msg: WireMessage, write: Prepared
   // attempt of this append only if it is on this event's subject.
   if (ack.duplicate) {
     const stored = await ctx.direct.stored(sequence);
-    if (stored?.subject !== msg.event.subject) {
+    // The leader holds it, yet no replica answering has it: which event it is, is unknown.
+    if (!stored)
+      throw mayBeStored(`event #${sequence} holds an id of it but could not be read`, [msg.event], undefined);
+    if (stored.subject !== msg.event.subject) {
       // A replicated stream checks the id first, one replica the expectation: report what
       // one replica does, so the error does not depend on the stream's replicas.
       throw (
-        (await firstConflict(ctx, [write])) ?? eventIdTaken(msg.event, { sequence, subject: stored?.subject })
+        (await firstConflict(ctx, [write])) ?? eventIdTaken(msg.event, { sequence, subject: stored.subject })
       );
     }
   }
@@ -284,6 +298,14 @@ async function settleRefusal(
     await delay(SETTLE_WAITS[attempt]!);
   }
   if (duplicate) throw batchIdTaken(writes.flatMap((w) => w.events));
+  // The server named a version no lookup has shown: the replicas answering lag behind
+  // it, and whether this append is stored is unknown.
+  if (found !== undefined)
+    throw mayBeStored(
+      `refused at version ${found}, which the replicas answering have not shown`,
+      writes.flatMap((w) => w.events),
+      err,
+    );
   if (conflict) throw conflict;
   const first = writes.find((w) => w.expect !== 'any') ?? writes[0]!;
   throw new ConcurrencyError(first.entity, first.expect === 'any' ? 'new' : first.expect, found, {
