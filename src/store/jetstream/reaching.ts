@@ -34,8 +34,8 @@ export function endingAt(sequence: number): ReadEnd {
  * behind a page). A read that ended short (a replica behind the one that listed, or a
  * server answer cut off early) is asked again from where it stopped, waiting longer
  * each time (`waits`, ms); still short after that, it fails rather than end as if
- * complete and leave a hole. Events appended after the
- * pages ended are welcome, not required.
+ * complete and leave a hole. Events appended after the pages ended are welcome, not
+ * required.
  */
 export async function* reachingLast<T extends { readonly sequence: number }>(
   first: Pages<T>,
