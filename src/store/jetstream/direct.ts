@@ -4,7 +4,8 @@ import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } f
 import { fromRequestError } from '../../connection/request-errors.js';
 import { directMessage } from './api.js';
 import { jetStreamApi } from '../../connection/connect.js';
-import { CATCH_UP_WAITS, type ReadEnd } from './reaching.js';
+import type { ReadEnd } from './reaching.js';
+import { askUntil } from './asking-again.js';
 import type { OwnAppends } from './own-appends.js';
 
 /**
@@ -63,14 +64,11 @@ export class DirectReader {
   }
 
   /** The message at a sequence the leader reported stored, once a replica that has it answers; null if none does in time. */
-  async stored(sequence: number): Promise<StoredMessage | null> {
-    let found = await this.get({ seq: sequence });
-    for (const wait of CATCH_UP_WAITS) {
-      if (found) break;
-      await delay(wait);
-      found = await this.get({ seq: sequence });
-    }
-    return found;
+  stored(sequence: number): Promise<StoredMessage | null> {
+    return askUntil(
+      () => this.get({ seq: sequence }),
+      (found) => found !== null,
+    );
   }
 
   /** What follows a read of `filter` (the event after a sequence), and its newest event. */
@@ -155,20 +153,22 @@ export class DirectReader {
       if (own && own.sequence <= upTo && (await this.lastPerSubject(filter, from)) === null) return null;
       return (await ask([filter], upTo))?.messages ?? null;
     }
-    for (let attempt = 0; ; attempt++) {
-      let listed = await ask([filter]);
-      if (!listed || !own) return listed?.messages ?? null;
-      if (listed.messages.length === 0 && !inEntity(filter, own.subject))
-        listed = await ask([filter, own.subject]);
-      if (!listed) return null;
-      if ((listed.upTo ?? 0) >= own.sequence)
-        return listed.messages.filter((m) => inEntity(filter, m.subject));
-      if (attempt >= CATCH_UP_WAITS.length)
-        throw new UnavailableError(
-          `the replica answering direct gets on ${this.stream} is at ${listed.upTo ?? 'an unknown sequence'}, behind this store's own append at ${own.sequence}`,
-        );
-      await delay(CATCH_UP_WAITS[attempt]!);
-    }
+    if (!own) return (await ask([filter]))?.messages ?? null;
+    const listed = await askUntil(
+      async () => {
+        const answer = await ask([filter]);
+        return answer?.messages.length === 0 && !inEntity(filter, own.subject)
+          ? ask([filter, own.subject])
+          : answer;
+      },
+      (answer) => answer === null || (answer.upTo ?? 0) >= own.sequence,
+    );
+    if (!listed) return null;
+    if ((listed.upTo ?? 0) < own.sequence)
+      throw new UnavailableError(
+        `the replica answering direct gets on ${this.stream} is at ${listed.upTo ?? 'an unknown sequence'}, behind this store's own append at ${own.sequence}`,
+      );
+    return listed.messages.filter((m) => inEntity(filter, m.subject));
   }
 
   /** One page: up to `batch` messages matching `filter` from sequence `seq` on. */

@@ -17,6 +17,7 @@ import { sendAtomicBatch } from './atomic-batch.js';
 import { resultsFrom } from '../writing.js';
 import type { DirectReader } from './direct.js';
 import type { OwnAppends } from './own-appends.js';
+import { askUntil } from './asking-again.js';
 
 /** What the append protocol needs from its store. */
 export interface PublishContext {
@@ -129,8 +130,9 @@ function untilLeader(
   ctx: PublishContext,
   wire: ReadonlyArray<WireMessage>,
 ): (err: unknown, unanswered: boolean) => Promise<void> {
+  const waits = backoff(LEADERLESS_WAITS);
   let since: number | undefined;
-  let waits = 0;
+  let attempt = 0;
   return async (err, unanswered) => {
     if (since === undefined) {
       await ctx.direct.get({ seq: 1 }); // a missing stream raises StoreNotFoundError
@@ -147,8 +149,7 @@ function untilLeader(
           "Retry once the stream has a leader again, or check that the store's prefix is one of the stream's subjects.",
       });
     }
-    const wait = LEADERLESS_WAITS[Math.min(waits++, LEADERLESS_WAITS.length - 1)]!;
-    await delay(Math.min(wait, ctx.timeoutMs - elapsed));
+    await delay(Math.min(waits.backoff(attempt++), ctx.timeoutMs - elapsed));
   };
 }
 
@@ -285,18 +286,22 @@ async function settleRefusal(
 ): Promise<AppendResult[]> {
   const duplicate = isDuplicateInBatch(err);
   const found = versionFound(err, writes);
-  let conflict: ConcurrencyError | undefined;
-  for (let attempt = 0; ; attempt++) {
-    // Each entity's version is read alongside the retry check: a real conflict costs one round trip.
-    const versions = duplicate ? undefined : firstConflict(ctx, writes, err);
-    versions?.catch(() => undefined); // unread when the append turns out stored
-    const stored = await storedLastSequence(ctx, writes);
-    if (stored !== undefined) return endingAt(writes, stored);
-    conflict = await versions;
-    if (conflict && (found === undefined || (conflict.actual ?? 0) >= found)) throw conflict;
-    if (attempt >= SETTLE_WAITS.length) break;
-    await delay(SETTLE_WAITS[attempt]!);
-  }
+  // A conflict at or past the version the server named is what it saw.
+  const seenByServer = (c?: ConcurrencyError): c is ConcurrencyError =>
+    c !== undefined && (found === undefined || (c.actual ?? 0) >= found);
+  const { stored, conflict } = await askUntil(
+    async () => {
+      // Each entity's version is read alongside the retry check: a real conflict costs one round trip.
+      const versions = duplicate ? undefined : firstConflict(ctx, writes, err);
+      versions?.catch(() => undefined); // unread when the append turns out stored
+      const stored = await storedLastSequence(ctx, writes);
+      return { stored, conflict: stored === undefined ? await versions : undefined };
+    },
+    (seen) => seen.stored !== undefined || seenByServer(seen.conflict),
+    SETTLE_WAITS,
+  );
+  if (stored !== undefined) return endingAt(writes, stored);
+  if (seenByServer(conflict)) throw conflict;
   if (duplicate) throw batchIdTaken(writes.flatMap((w) => w.events));
   // The server named a version no lookup has shown: the replicas answering lag behind
   // it, and whether this append is stored is unknown.
@@ -306,9 +311,9 @@ async function settleRefusal(
       writes.flatMap((w) => w.events),
       err,
     );
-  if (conflict) throw conflict;
+  // The server saw a conflict (10164) no lookup has shown.
   const first = writes.find((w) => w.expect !== 'any') ?? writes[0]!;
-  throw new ConcurrencyError(first.entity, first.expect === 'any' ? 'new' : first.expect, found, {
+  throw new ConcurrencyError(first.entity, first.expect === 'any' ? 'new' : first.expect, undefined, {
     cause: err,
   });
 }

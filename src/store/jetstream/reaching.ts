@@ -1,12 +1,6 @@
 import { delay } from '@nats-io/nats-core';
 import { UnavailableError } from '../../errors.js';
-
-/**
- * How long to wait, in turn, for a replica that answered from behind this store's own
- * appends (ms). On a replicated stream any replica answers direct gets, and a follower
- * applies an append a moment after the leader has acknowledged it.
- */
-export const CATCH_UP_WAITS: readonly number[] = [5, 25, 100, 400, 1000];
+import { CATCH_UP_WAITS } from './asking-again.js';
 
 type Pages<T> = AsyncIterable<ReadonlyArray<T>>;
 
