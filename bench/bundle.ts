@@ -25,10 +25,12 @@ import { log, metric, type Metric } from './lib.js';
  * StoreConfigError for a stream's consumer idle limit took it to 19.06, and 19.5 until
  * replicated streams (reading its own writes from any replica, riding out a leader
  * change, settling refusals that a lagging replica cannot place yet) took it to 20.18 and
- * the browser app to 85.71. Raise it only for a feature worth the bytes; the browser
- * app's total is what users pay.
+ * the browser app to 85.71, and 20.5 / 86 until reads, appends and view writes that wait
+ * for a dropped connection and are sent again after the reconnect (nats.js loses both
+ * their answers and what is sent while it reconnects) took them to 20.79 / 86.31. Raise
+ * it only for a feature worth the bytes; the browser app's total is what users pay.
  */
-export const budgets = { ownCode: 20.5, browserApp: 86 } as const;
+export const budgets = { ownCode: 21, browserApp: 86.5 } as const;
 
 /** The service entry (`jetsource/server`), beside the client entry. */
 const serverEntry = join(dirname(srcEntry), 'server.ts');

@@ -7,6 +7,7 @@ import {
 } from '../errors.js';
 import { fromRequestError } from './request-errors.js';
 import { failingFast, type FactoryFailure } from './ws-factory.js';
+import { linkOf } from './link.js';
 import { assertApiPrefix } from '../subjects/tokens.js';
 import {
   createInbox,
@@ -14,7 +15,6 @@ import {
   errors,
   wsconnect,
   type NatsConnection,
-  type Status,
   type WsConnectionOptions,
 } from '@nats-io/nats-core';
 
@@ -87,7 +87,7 @@ export async function connect(options: ConnectOptions): Promise<NatsConnection> 
     throw failure.error === undefined ? connectError(err, rest) : factoryError(failure.error, rest);
   });
   if (apiPrefix !== undefined) apiPrefixes.set(nc, apiPrefix);
-  trackLink(nc);
+  linkOf(nc);
   if (tenant !== undefined) {
     await verifyTenant(nc, tenant).catch(async (err: unknown) => {
       await nc.close();
@@ -134,23 +134,6 @@ function factoryError(cause: unknown, options: WsConnectionOptions): InvalidArgu
     { cause },
   );
 }
-
-/** Statuses that change whether a connection is up. */
-type LinkStatus = Extract<Status['type'], 'disconnect' | 'reconnecting' | 'reconnect'>;
-
-const linkStatuses = new WeakMap<NatsConnection, LinkStatus>();
-
-/** Records each link change: nats.js has no way to ask whether a connection is up right now. */
-function trackLink(nc: NatsConnection): void {
-  void (async () => {
-    for await (const s of nc.status())
-      if (s.type === 'disconnect' || s.type === 'reconnecting' || s.type === 'reconnect')
-        linkStatuses.set(nc, s.type);
-  })();
-}
-
-/** The latest link change of a connection made by {@link connect}; undefined if none yet or not ours. */
-export const lastLinkStatus = (nc: NatsConnection): LinkStatus | undefined => linkStatuses.get(nc);
 
 const accounts = new WeakMap<NatsConnection, string>();
 const apiPrefixes = new WeakMap<NatsConnection, string>();

@@ -43,6 +43,13 @@ export interface NatsServer {
   kill(): Promise<void>;
   /** Starts the server again on the same ports and store directory. */
   restart(): Promise<void>;
+  /**
+   * Freezes the process (SIGSTOP; POSIX only) with its connections open, as a hung or
+   * overloaded server would be: requests reach it and get no answer until {@link resume}.
+   */
+  pause(): void;
+  /** Lets a paused server go on (SIGCONT): it then handles what it was sent meanwhile. */
+  resume(): void;
   /** Stops the server and removes a temporary store directory. */
   stop(): Promise<void>;
 }
@@ -112,6 +119,10 @@ export async function launchNatsServer(options: NatsServerOptions = {}): Promise
     child?.kill('SIGKILL');
     rmSync(workDir, { recursive: true, force: true });
   });
+  // Through process.kill: ChildProcess.kill would mark the process as being killed.
+  const signal = (name: 'SIGSTOP' | 'SIGCONT') => {
+    if (child?.pid !== undefined && !hasExited(child)) process.kill(child.pid, name);
+  };
   const kill = async () => {
     const proc = child;
     if (!proc || proc.pid === undefined || hasExited(proc)) return;
@@ -119,6 +130,8 @@ export async function launchNatsServer(options: NatsServerOptions = {}): Promise
     // A kill already under way is waited for, not started again.
     if (!proc.killed) {
       proc.kill('SIGTERM');
+      // A paused process only acts on SIGTERM once it goes on.
+      proc.kill('SIGCONT');
       const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
       void gone.then(() => clearTimeout(timer));
     }
@@ -208,6 +221,8 @@ export async function launchNatsServer(options: NatsServerOptions = {}): Promise
     },
     storeDir,
     kill,
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
     restart: async () => {
       await kill();
       await launch();

@@ -9,6 +9,7 @@ import {
 } from '../errors.js';
 import { ApiErrorCode, isTransient, parseReply, type ApiReply } from '../store/jetstream/api.js';
 import { sendAtomicBatch, type BatchMessage } from '../store/jetstream/atomic-batch.js';
+import { acrossDrops, sentOnceUp } from '../connection/link.js';
 import { encodeViewValue } from './codec.js';
 import type { StoredViewValue, ViewKeys } from './define-view.js';
 
@@ -39,6 +40,9 @@ interface StoredView<S> {
   readonly initial: S;
 }
 
+/** How long a KV request waits for a dropped connection to come back (nats.js's own timeout for its answer is 2 s). */
+const KV_TIMEOUT_MS = 5_000;
+
 /** Waits between a version's compare-and-set tries to become the active one. */
 const activateRetry = backoff([20, 40, 60, 80]);
 
@@ -56,7 +60,7 @@ export class ViewStorage<S> {
 
   /** The stored value, or a fresh one from the view's initial state. */
   async load(kvKey: string): Promise<Entry<S>> {
-    const found = await this.kv.get(kvKey);
+    const found = await this.get(kvKey);
     if (!found || found.operation !== 'PUT') {
       return {
         // A copy: an `evolve` that mutates its state must not change every new key's start.
@@ -72,13 +76,15 @@ export class ViewStorage<S> {
   /** Compare-and-set on the entry's revision; returns the new revision. */
   async put(kvKey: string, entry: Entry<S>): Promise<number> {
     const data = this.encode(kvKey, entry);
-    return entry.revision === 0
-      ? await this.kv.create(kvKey, data)
-      : await this.kv.update(kvKey, data, entry.revision);
+    return this.sent(
+      () =>
+        entry.revision === 0 ? this.kv.create(kvKey, data) : this.kv.update(kvKey, data, entry.revision),
+      `a write of ${kvKey}`,
+    );
   }
 
   async readCheckpoint(): Promise<StoredCheckpoint> {
-    const found = await this.kv.get(this.keys.checkpoint(this.view.version));
+    const found = await this.get(this.keys.checkpoint(this.view.version));
     const revision = found?.revision ?? 0;
     return found && found.operation === 'PUT'
       ? { ...found.json<Checkpoint>(), revision }
@@ -101,21 +107,39 @@ export class ViewStorage<S> {
   ): Promise<number | undefined> {
     const messages = values.map(([key, entry]) => this.message(key, this.encode(key, entry), entry.revision));
     if (checkpoint) messages.push(this.checkpointMessage(checkpoint));
-    const { connection } = this.bucket;
-    let ack: ApiReply;
-    if (messages.length === 1) {
-      const [m] = messages as [BatchMessage];
-      ack = parseReply(
-        await connection.request(m.subject, m.data, { headers: m.headers, timeout: timeoutMs }),
-      );
-    } else {
-      const replies = await sendAtomicBatch(connection, messages, timeoutMs);
-      ack = replies.first.error ? replies.first : await replies.commit();
-    }
+    // A drop loses the answer: fail now, for the projector to go on from its checkpoint.
+    const ack = await this.sent(
+      () => this.send(messages, timeoutMs),
+      `a flush of ${messages.length} message(s) to ${this.bucket.name}`,
+      timeoutMs,
+    );
     if (ack.error) throw this.refusal(ack.error, messages.length);
     // The batch's messages got contiguous sequences, which are the keys' revisions.
     values.forEach(([, entry], i) => (entry.revision = ack.seq! - messages.length + 1 + i));
     return checkpoint ? ack.seq : undefined;
+  }
+
+  /** A key's entry, read again after the reconnect when the connection drops meanwhile. */
+  private get(kvKey: string) {
+    return acrossDrops(this.bucket.connection, () => this.kv.get(kvKey), KV_TIMEOUT_MS);
+  }
+
+  /** A write sent once the connection is up, failing at once when a drop loses its answer. */
+  private sent<T>(send: () => Promise<T>, what: string, timeoutMs = KV_TIMEOUT_MS): Promise<T> {
+    return sentOnceUp(this.bucket.connection, send, timeoutMs, what);
+  }
+
+  /** Sends the messages, one as a plain publish, more as an atomic batch; returns the server's answer. */
+  private async send(messages: ReadonlyArray<BatchMessage>, timeoutMs: number): Promise<ApiReply> {
+    const { connection } = this.bucket;
+    if (messages.length === 1) {
+      const [m] = messages as [BatchMessage];
+      return parseReply(
+        await connection.request(m.subject, m.data, { headers: m.headers, timeout: timeoutMs }),
+      );
+    }
+    const replies = await sendAtomicBatch(connection, messages, timeoutMs);
+    return replies.first.error ? replies.first : replies.commit();
   }
 
   private checkpointMessage({ revision, ...stored }: StoredCheckpoint): BatchMessage {
@@ -178,13 +202,17 @@ export class ViewStorage<S> {
   async activate(): Promise<void> {
     const value = JSON.stringify({ version: this.view.version });
     for (let attempt = 1; ; attempt++) {
-      const found = await this.kv.get(this.keys.active);
+      const found = await this.get(this.keys.active);
       const active = found && found.operation === 'PUT' ? found.json<{ version: number }>().version : 0;
       if (active >= this.view.version) return;
       try {
-        await (found
-          ? this.kv.update(this.keys.active, value, found.revision)
-          : this.kv.create(this.keys.active, value));
+        await this.sent(
+          () =>
+            found
+              ? this.kv.update(this.keys.active, value, found.revision)
+              : this.kv.create(this.keys.active, value),
+          `switching readers to v${this.view.version}`,
+        );
         return;
       } catch (err) {
         // Another version switched readers in between, or the read came from a replica

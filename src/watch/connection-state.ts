@@ -1,6 +1,6 @@
 import { distinctUntilChanged, Observable } from 'rxjs';
 import type { NatsConnection, QueuedIterator, Status } from '@nats-io/nats-core';
-import { lastLinkStatus } from '../connection/connect.js';
+import { lastLinkStatus } from '../connection/link.js';
 import type { ConnectionState } from './types.js';
 
 /**

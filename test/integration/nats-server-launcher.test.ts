@@ -133,6 +133,25 @@ describe('startNatsServer', () => {
     }
   });
 
+  test('pause leaves connections open and unanswered until resume; a paused server still stops', async () => {
+    const server = await startNatsServer();
+    try {
+      const nc = await tcpConnect({ servers: server.url });
+      server.pause();
+      await expect(nc.request('$JS.API.INFO', '', { timeout: 300 })).rejects.toThrow(/timeout/i);
+      const answered = nc.request('$JS.API.INFO', '', { timeout: 10_000 });
+      server.resume();
+      expect((await answered).json()).toMatchObject({
+        type: 'io.nats.jetstream.api.v1.account_info_response',
+      });
+      expect(nc.isClosed()).toBe(false);
+      server.pause();
+      await nc.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("keeps a config file's JetStream settings, and moves only its store", async () => {
     const config = join(scratch, 'durable.conf');
     await writeFile(

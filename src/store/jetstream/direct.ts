@@ -4,6 +4,7 @@ import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } f
 import { fromRequestError } from '../../connection/request-errors.js';
 import { directMessage } from './api.js';
 import { jetStreamApi } from '../../connection/connect.js';
+import { acrossDrops } from '../../connection/link.js';
 import type { ReadEnd } from './reaching.js';
 import { askUntil } from './asking-again.js';
 import type { OwnAppends } from './own-appends.js';
@@ -29,6 +30,13 @@ const ANSWER_BYTES = 1 << 20;
 
 /** A stored message and how many matching messages follow it. */
 export type PendingMessage = StoredMessage & { pending: number };
+
+/** A direct-get batch's messages and its end (see `DirectReader.batch`). */
+interface BatchAnswer {
+  messages: PendingMessage[];
+  unsent: number;
+  upTo?: number;
+}
 
 /**
  * Reads through the stream's direct-get API (`allow_direct`): no consumer is created,
@@ -87,7 +95,11 @@ export class DirectReader {
   private async one(api: string, body: string | Uint8Array): Promise<StoredMessage | null> {
     let reply: Msg;
     try {
-      reply = await this.nc.request(api, body, { timeout: this.timeoutMs });
+      reply = await acrossDrops(
+        this.nc,
+        () => this.nc.request(api, body, { timeout: this.timeoutMs }),
+        this.timeoutMs,
+      );
     } catch (err) {
       throw this.mapped(err, api);
     }
@@ -179,14 +191,17 @@ export class DirectReader {
   /**
    * One direct-get batch. It rides the connection's shared request inbox (no subscription
    * per read) and must end in the server's end-of-batch status: a batch that stops short
-   * (timeout, dropped connection, a message it failed to load) fails rather than silently
-   * truncating the read. `unsent` is the end-of-batch count of what still matches; `upTo`,
-   * for `multi_last`, the answering replica's last sequence (or the bound asked for). Null
-   * when the server refuses it for matching too many subjects (413).
+   * (timeout, a message it failed to load) fails rather than silently truncating the read,
+   * and one the connection dropped in the middle of is asked again. `unsent` is the
+   * end-of-batch count of what still matches; `upTo`, for `multi_last`, the answering
+   * replica's last sequence (or the bound asked for). Null when the server refuses it for
+   * matching too many subjects (413).
    */
-  private async batch(
-    body: object,
-  ): Promise<{ messages: PendingMessage[]; unsent: number; upTo?: number } | null> {
+  private batch(body: object): Promise<BatchAnswer | null> {
+    return acrossDrops(this.nc, () => this.batchOnce(body), this.timeoutMs);
+  }
+
+  private async batchOnce(body: object): Promise<BatchAnswer | null> {
     const api = this.api;
     const messages: PendingMessage[] = [];
     try {

@@ -18,6 +18,7 @@ import { resultsFrom } from '../writing.js';
 import type { DirectReader } from './direct.js';
 import type { OwnAppends } from './own-appends.js';
 import { askUntil } from './asking-again.js';
+import { DROPPED, linkDown, linkOf, unlessDropped } from '../../connection/link.js';
 
 /** What the append protocol needs from its store. */
 export interface PublishContext {
@@ -70,10 +71,16 @@ async function publishAttempts(
   let attempt = 0;
   let unanswered = false;
   for (;;) {
+    // What is sent while the connection is down is lost: wait for it first.
+    if (!(await linkOf(ctx.nc).whenUp(ctx.timeoutMs))) {
+      if (unanswered) throw mayBeStored('the connection went down', eventsOf(wire), linkDown(ctx.timeoutMs));
+      throw linkDown(ctx.timeoutMs, `; the append of ${wire.length} event(s) was not sent`);
+    }
+    let last: number | typeof DROPPED;
     try {
-      const last =
-        wire.length === 1 ? await publishOne(ctx, wire[0]!, writes[0]!) : await publishBatch(ctx, wire);
-      return endingAt(writes, last);
+      last = await unlessDropped(ctx.nc, () =>
+        wire.length === 1 ? publishOne(ctx, wire[0]!, writes[0]!) : publishBatch(ctx, wire),
+      );
     } catch (err) {
       if (isWriteConflict(err) || isDuplicateInBatch(err))
         return settleRefusal(ctx, writes, err as ServerError);
@@ -103,7 +110,19 @@ async function publishAttempts(
       }
       unanswered ||= causeOf(err) instanceof errors.TimeoutError;
       await delay(retry.backoff(attempt++));
+      continue;
     }
+    if (last !== DROPPED) return endingAt(writes, last);
+    // The connection dropped before the answer came: the append may be stored, and is
+    // sent again (after the reconnect) with the same ids.
+    if (attempt >= ctx.retries)
+      throw mayBeStored(
+        `the connection dropped before an answer came, after ${attempt + 1} attempt(s)`,
+        eventsOf(wire),
+        undefined,
+      );
+    unanswered = true;
+    await delay(retry.backoff(attempt++));
   }
 }
 

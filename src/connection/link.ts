@@ -1,0 +1,142 @@
+import type { NatsConnection, Status } from '@nats-io/nats-core';
+import { UnavailableError } from '../errors.js';
+
+/** Statuses that change whether a connection is up. */
+export type LinkStatus = Extract<Status['type'], 'disconnect' | 'reconnecting' | 'reconnect'>;
+
+/**
+ * Whether a connection is up, followed through its status events. nats.js cannot say
+ * right now, nor end a request whose answer a drop lost, and what is sent while it
+ * reconnects is lost too: it empties its outgoing buffer at every connect attempt.
+ */
+class Link {
+  /** The latest link change; undefined until one is seen. */
+  latest: LinkStatus | undefined;
+  private readonly dropListeners = new Set<() => void>();
+  private readonly upListeners = new Set<() => void>();
+
+  constructor(nc: NatsConnection) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type !== 'disconnect' && s.type !== 'reconnecting' && s.type !== 'reconnect') continue;
+        this.latest = s.type;
+        const listeners = s.type === 'reconnect' ? this.upListeners : this.dropListeners;
+        for (const listener of [...listeners]) listener();
+      }
+      // Closed: a request sent now fails at once, with the closed connection's error.
+      for (const listener of [...this.upListeners]) listener();
+    })();
+  }
+
+  /** Calls `listener` at each drop of the connection until the returned function is called. */
+  onDrop(listener: () => void): () => void {
+    this.dropListeners.add(listener);
+    return () => void this.dropListeners.delete(listener);
+  }
+
+  /** Resolves true once the connection is up (at once if it is), false if it is not within `timeoutMs`. */
+  whenUp(timeoutMs: number): Promise<boolean> {
+    if (this.latest === undefined || this.latest === 'reconnect') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const up = (isUp: boolean) => {
+        clearTimeout(timer);
+        this.upListeners.delete(onUp);
+        resolve(isUp);
+      };
+      const onUp = () => up(true);
+      const timer = setTimeout(() => up(false), timeoutMs);
+      this.upListeners.add(onUp);
+    });
+  }
+}
+
+const links = new WeakMap<NatsConnection, Link>();
+
+/**
+ * Follows a connection's link from now on (at once for connections made by jetsource's
+ * `connect`; from its first request for one handed in).
+ */
+export function linkOf(nc: NatsConnection): Link {
+  let link = links.get(nc);
+  if (!link) links.set(nc, (link = new Link(nc)));
+  return link;
+}
+
+/** The latest link change of a connection followed since it was made; undefined if none yet. */
+export const lastLinkStatus = (nc: NatsConnection): LinkStatus | undefined => links.get(nc)?.latest;
+
+/** The connection has been down for as long as a request may take. */
+export function linkDown(timeoutMs: number, nothingSent = ''): UnavailableError {
+  return new UnavailableError(`the connection has been down for ${timeoutMs} ms${nothingSent}`, {
+    remedy: 'Retry once the connection is back (watch connectionState), or check the server and network.',
+  });
+}
+
+/** What {@link unlessDropped} returns when the connection dropped before the request ended. */
+export const DROPPED: unique symbol = Symbol('dropped');
+
+/**
+ * Runs a request, or gives up on it when the connection drops first: its answer is then
+ * lost (core NATS does not deliver to a dropped connection), and waiting out its timeout
+ * would only delay a failure. The abandoned request ends on its own timer, unread.
+ */
+export async function unlessDropped<T>(
+  nc: NatsConnection,
+  send: () => Promise<T>,
+): Promise<T | typeof DROPPED> {
+  let stopListening = (): void => undefined;
+  const dropped = new Promise<typeof DROPPED>((resolve) => {
+    stopListening = linkOf(nc).onDrop(() => resolve(DROPPED));
+  });
+  const request = send();
+  try {
+    const outcome = await Promise.race([request, dropped]);
+    if (outcome === DROPPED) request.catch(() => undefined);
+    return outcome;
+  } finally {
+    stopListening();
+  }
+}
+
+/** How many drops an idempotent request is sent again after, before it fails. */
+const DROPS_RIDDEN = 3;
+
+/**
+ * Runs an idempotent request once the connection is up (waiting up to `timeoutMs`), and
+ * again after the reconnect when the connection drops before it ends: a read across a
+ * reconnect is answered once the connection is back, rather than failing at its timeout.
+ */
+export async function acrossDrops<T>(
+  nc: NatsConnection,
+  send: () => Promise<T>,
+  timeoutMs: number,
+): Promise<T> {
+  const link = linkOf(nc);
+  for (let drops = 0; ; drops++) {
+    if (!(await link.whenUp(timeoutMs))) throw linkDown(timeoutMs);
+    const outcome = await unlessDropped(nc, send);
+    if (outcome !== DROPPED) return outcome;
+    if (drops === DROPS_RIDDEN)
+      throw new UnavailableError(`the connection dropped ${drops + 1} times before a request was answered`, {
+        remedy: 'Retry once the connection is steady, or check the server and network.',
+      });
+  }
+}
+
+/**
+ * Sends a request that must not be repeated blindly (a compare-and-set) once the
+ * connection is up (waiting up to `timeoutMs`), and fails at once when the connection
+ * drops before its answer: what `what` did is then unknown, and the caller looks again.
+ */
+export async function sentOnceUp<T>(
+  nc: NatsConnection,
+  send: () => Promise<T>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  if (!(await linkOf(nc).whenUp(timeoutMs))) throw linkDown(timeoutMs, `; ${what} was not sent`);
+  const outcome = await unlessDropped(nc, send);
+  if (outcome === DROPPED)
+    throw new UnavailableError(`the connection dropped before ${what} was answered: it may have been done`);
+  return outcome;
+}
