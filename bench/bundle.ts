@@ -27,10 +27,11 @@ import { log, metric, type Metric } from './lib.js';
  * change, settling refusals that a lagging replica cannot place yet) took it to 20.18 and
  * the browser app to 85.71, and 20.5 / 86 until reads, appends and view writes that wait
  * for a dropped connection and are sent again after the reconnect (nats.js loses both
- * their answers and what is sent while it reconnects) took them to 20.79 / 86.31. Raise
- * it only for a feature worth the bytes; the browser app's total is what users pay.
+ * their answers and what is sent while it reconnects), with stale connections counted as
+ * dropped and appends cut by a close reported as maybe stored, took them to 21.0 / 86.52.
+ * Raise it only for a feature worth the bytes; the browser app's total is what users pay.
  */
-export const budgets = { ownCode: 21, browserApp: 86.5 } as const;
+export const budgets = { ownCode: 21.5, browserApp: 87 } as const;
 
 /** The service entry (`jetsource/server`), beside the client entry. */
 const serverEntry = join(dirname(srcEntry), 'server.ts');

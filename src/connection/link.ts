@@ -5,6 +5,25 @@ import { UnavailableError } from '../errors.js';
 export type LinkStatus = Extract<Status['type'], 'disconnect' | 'reconnecting' | 'reconnect'>;
 
 /**
+ * What a status says of the link. A stale connection (no pongs) or a forced reconnect is
+ * down at once, though nats.js reports the disconnect only once the socket has closed,
+ * which takes a WebSocket up to 30 s with a peer that does not answer.
+ */
+export function linkChange(type: Status['type']): LinkStatus | undefined {
+  switch (type) {
+    case 'disconnect':
+    case 'staleConnection':
+    case 'forceReconnect':
+      return 'disconnect';
+    case 'reconnecting':
+    case 'reconnect':
+      return type;
+    default:
+      return undefined;
+  }
+}
+
+/**
  * Whether a connection is up, followed through its status events. nats.js cannot say
  * right now, nor end a request whose answer a drop lost, and what is sent while it
  * reconnects is lost too: it empties its outgoing buffer at every connect attempt.
@@ -12,18 +31,21 @@ export type LinkStatus = Extract<Status['type'], 'disconnect' | 'reconnecting' |
 class Link {
   /** The latest link change; undefined until one is seen. */
   latest: LinkStatus | undefined;
+  /** Closed: nothing comes back, and a request fails at once with the closed connection's error. */
+  private closed = false;
   private readonly dropListeners = new Set<() => void>();
   private readonly upListeners = new Set<() => void>();
 
-  constructor(nc: NatsConnection) {
+  constructor(private readonly nc: NatsConnection) {
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type !== 'disconnect' && s.type !== 'reconnecting' && s.type !== 'reconnect') continue;
-        this.latest = s.type;
-        const listeners = s.type === 'reconnect' ? this.upListeners : this.dropListeners;
+        const change = linkChange(s.type);
+        if (change === undefined) continue;
+        this.latest = change;
+        const listeners = change === 'reconnect' ? this.upListeners : this.dropListeners;
         for (const listener of [...listeners]) listener();
       }
-      // Closed: a request sent now fails at once, with the closed connection's error.
+      this.closed = true;
       for (const listener of [...this.upListeners]) listener();
     })();
   }
@@ -34,9 +56,13 @@ class Link {
     return () => void this.dropListeners.delete(listener);
   }
 
-  /** Resolves true once the connection is up (at once if it is), false if it is not within `timeoutMs`. */
+  /**
+   * Resolves true once the connection is up or closed (at once if it is), false if it is
+   * not within `timeoutMs`.
+   */
   whenUp(timeoutMs: number): Promise<boolean> {
-    if (this.latest === undefined || this.latest === 'reconnect') return Promise.resolve(true);
+    if (this.closed || this.nc.isClosed() || this.latest === undefined || this.latest === 'reconnect')
+      return Promise.resolve(true);
     return new Promise((resolve) => {
       const up = (isUp: boolean) => {
         clearTimeout(timer);
@@ -65,10 +91,13 @@ export function linkOf(nc: NatsConnection): Link {
 /** The latest link change of a connection followed since it was made; undefined if none yet. */
 export const lastLinkStatus = (nc: NatsConnection): LinkStatus | undefined => links.get(nc)?.latest;
 
+const linkRemedy =
+  'Retry once the connection is back (watch connectionState), or check the server and network.';
+
 /** The connection has been down for as long as a request may take. */
 export function linkDown(timeoutMs: number, nothingSent = ''): UnavailableError {
   return new UnavailableError(`the connection has been down for ${timeoutMs} ms${nothingSent}`, {
-    remedy: 'Retry once the connection is back (watch connectionState), or check the server and network.',
+    remedy: linkRemedy,
   });
 }
 
@@ -118,7 +147,7 @@ export async function acrossDrops<T>(
     if (outcome !== DROPPED) return outcome;
     if (drops === DROPS_RIDDEN)
       throw new UnavailableError(`the connection dropped ${drops + 1} times before a request was answered`, {
-        remedy: 'Retry once the connection is steady, or check the server and network.',
+        remedy: linkRemedy,
       });
   }
 }

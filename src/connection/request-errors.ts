@@ -54,7 +54,11 @@ export function fromRequestError(
   if (cause instanceof errors.NoRespondersError) return new StoreNotFoundError(stream, { cause });
   if (cause instanceof errors.TimeoutError)
     return new UnavailableError(`no answer from the server on ${subject}`, { cause });
-  if (cause instanceof errors.ClosedConnectionError || cause instanceof errors.DrainingConnectionError) {
+  if (
+    cause instanceof errors.ClosedConnectionError ||
+    cause instanceof errors.DrainingConnectionError ||
+    closedWhileWaiting(err)
+  ) {
     return new UnavailableError('the connection is closed', { cause, remedy: closedRemedy });
   }
   return err;
@@ -62,7 +66,15 @@ export function fromRequestError(
 
 const isInbox = (subject: string) => /^_INBOX[._]/.test(subject);
 
-/** What went wrong under nats.js's request wrapper. */
+/**
+ * Whether the connection closed while a request waited for its answer: the request was
+ * sent, and what it did is unknown. nats.js says so only in a bare RequestError's words.
+ */
+export function closedWhileWaiting(err: unknown): boolean {
+  const cause = causeOf(err);
+  return cause instanceof errors.RequestError && cause.message === 'connection closed';
+}
+
 /** What nats.js wrapped in a RequestError, or the error itself. */
 export const causeOf = (err: unknown) => (err instanceof errors.RequestError && err.cause ? err.cause : err);
 

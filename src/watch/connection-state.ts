@@ -1,6 +1,6 @@
 import { distinctUntilChanged, Observable } from 'rxjs';
 import type { NatsConnection, QueuedIterator, Status } from '@nats-io/nats-core';
-import { lastLinkStatus } from '../connection/link.js';
+import { lastLinkStatus, linkChange } from '../connection/link.js';
 import type { ConnectionState } from './types.js';
 
 /**
@@ -37,7 +37,7 @@ export function connectionState(nc: NatsConnection): Observable<ConnectionState>
 }
 
 function stateOf(type: Status['type']): ConnectionState | undefined {
-  switch (type) {
+  switch (linkChange(type)) {
     case 'disconnect':
       return 'disconnected';
     case 'reconnecting':

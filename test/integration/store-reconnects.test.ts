@@ -4,7 +4,7 @@
 import { afterEach, expect, test } from 'vitest';
 import { filter, firstValueFrom } from 'rxjs';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connectionState, createEventStore, UnavailableError } from '../../src/index.js';
+import { connectionState, createEventStore, UnavailableError, type EventStore } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
 import { useServer, type TestServer } from '../support/nats.js';
 
@@ -16,19 +16,31 @@ afterEach(async () => {
   own = undefined;
 });
 
-/** A server of the test's own (it restarts it) and a store that waits long for answers. */
-async function setUp(timeoutMs: number) {
+/** A server of the test's own (it restarts it) and a store with these timeout and retries. */
+async function setUp(timeoutMs: number, retries?: number) {
   own = await useServer();
   const nc = await own.connect({ reconnectTimeWait: 100, reconnectJitter: 50 });
   await ensureStore(nc, { stream: 'RECONNECTS', prefix: 'rc' });
-  const store = createEventStore<Events>({
-    connection: nc,
-    tenant: 't',
-    prefix: 'rc',
-    stream: 'RECONNECTS',
-    timeoutMs,
-  });
-  return { nc, store, server: own.server };
+  const open = (connection: NatsConnection) =>
+    createEventStore<Events>({
+      connection,
+      tenant: 't',
+      prefix: 'rc',
+      stream: 'RECONNECTS',
+      timeoutMs,
+      retries,
+    });
+  return { nc, store: open(nc), open, server: own.server, own };
+}
+
+const entity = { type: 'account', id: 'a' };
+const tick = (n: number) => ({ type: 'Ticked' as const, data: { n } });
+
+/** The ids of the entity's stored events. */
+async function storedIds(store: EventStore<Events>): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const e of store.read(entity)) ids.push(e.id);
+  return ids;
 }
 
 const down = (nc: NatsConnection) =>
@@ -115,3 +127,78 @@ test('past timeoutMs of a connection down, a read fails and an append says it wa
   await up(nc);
   expect(await store.version(entity)).toBe(0);
 }, 30_000);
+
+test('a connection closed while down fails reads and appends at once, as closed', async () => {
+  const { nc, store, server } = await setUp(20_000);
+  await server.kill();
+  await down(nc);
+  await nc.close();
+  for (const attempt of [store.load(entity, counter), store.append(entity, tick(1))]) {
+    const err = await attempt.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(/connection is closed.*Connect again/);
+  }
+}, 10_000);
+
+test('an append in flight at a drop may be stored: without retries, or with the connection down past timeoutMs', async () => {
+  for (const retries of [0, 1]) {
+    const { nc, store, server, own: testServer } = await setUp(retries === 0 ? 20_000 : 300, retries);
+    // Paused, the server takes the append and does not answer; then the client drops the
+    // connection (as it does when pings go unanswered).
+    server.pause();
+    const appending = store.append(entity, [tick(1), tick(2)]).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    await nc.reconnect();
+    const err = await appending;
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(
+      retries === 0
+        ? /connection dropped before an answer came, after 1 attempt.*may have been stored.*Retry with the same event ids/
+        : /connection went down.*may have been stored/,
+    );
+    const ids = (err as UnavailableError).eventIds!;
+    expect(ids).toHaveLength(2);
+    server.resume();
+    await up(nc);
+    // The server stores what it was sent before the drop: the retry with the ids is harmless.
+    await store.append(
+      entity,
+      [tick(1), tick(2)].map((e, i) => ({ ...e, id: ids[i] })),
+    );
+    expect(await storedIds(store)).toEqual(ids);
+    await testServer.close();
+  }
+}, 30_000);
+
+test('an append in flight when its connection is closed may be stored, and says so with its ids', async () => {
+  const { nc, store, server, open, own: testServer } = await setUp(20_000);
+  server.pause();
+  const appending = store.append(entity, tick(1)).catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 100));
+  // The close itself waits for the paused server to end the WebSocket.
+  const closing = nc.close();
+  const err = await appending;
+  expect(err).toBeInstanceOf(UnavailableError);
+  expect((err as Error).message).toMatch(/connection closed before an answer came.*may have been stored/);
+  const ids = (err as UnavailableError).eventIds!;
+  expect(ids).toHaveLength(1);
+  server.resume();
+  await closing;
+  const again = open(await testServer.connect());
+  await again.append(entity, { ...tick(1), id: ids[0] });
+  expect(await storedIds(again)).toEqual(ids);
+}, 30_000);
+
+test('a connection whose pings go unanswered is down at once, and a read in flight is answered after the reconnect', async () => {
+  own = await useServer();
+  const nc = await own.connect({ pingInterval: 200, maxPingOut: 1, reconnectTimeWait: 100 });
+  await ensureStore(nc, { stream: 'RECONNECTS', prefix: 'rc' });
+  const store = createEventStore<Events>({ connection: nc, tenant: 't', prefix: 'rc', stream: 'RECONNECTS' });
+  await store.append(entity, tick(1));
+  own.server.pause();
+  const reading = store.load(entity, counter);
+  // Long before the WebSocket gives up on its close (30 s), and before the read's 5 s timeout.
+  await down(nc);
+  own.server.resume();
+  expect((await reading).state).toBe(1);
+}, 15_000);

@@ -1,7 +1,7 @@
 import { errors } from '@nats-io/nats-core';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { describe, expect, test } from 'vitest';
-import { adminStep } from '../../src/connection/request-errors.js';
+import { adminStep, closedWhileWaiting, fromRequestError } from '../../src/connection/request-errors.js';
 import { PermissionDeniedError, ServerError, StoreConfigError, UnavailableError } from '../../src/index.js';
 
 describe('adminStep', () => {
@@ -48,5 +48,19 @@ describe('adminStep', () => {
   test("jetsource's own errors pass through unchanged", async () => {
     const own = new StoreConfigError('EVENTS', ['deny_delete is off']);
     expect(await refused(own).catch((e: unknown) => e)).toBe(own);
+  });
+});
+
+describe('fromRequestError', () => {
+  test('a request whose connection closed while it waited is UnavailableError, however nats.js wraps it', () => {
+    const bare = new errors.RequestError('connection closed');
+    const wrapped = new errors.RequestError('connection closed', { cause: bare });
+    for (const err of [bare, wrapped]) {
+      expect(closedWhileWaiting(err)).toBe(true);
+      const mapped = fromRequestError(err, 'EVENTS', 'es.t.a.1.E');
+      expect(mapped).toBeInstanceOf(UnavailableError);
+      expect((mapped as Error).message).toMatch(/connection is closed.*Connect again/);
+    }
+    expect(closedWhileWaiting(new errors.RequestError('connection disconnected'))).toBe(false);
   });
 });

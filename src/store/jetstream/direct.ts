@@ -1,4 +1,4 @@
-import { delay, Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { backoff, delay, Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { fromRequestError } from '../../connection/request-errors.js';
@@ -28,6 +28,9 @@ export interface DirectQuery {
  */
 const ANSWER_BYTES = 1 << 20;
 
+/** Waits between direct gets nobody answered, on a stream that has answered before (ms). */
+const NOBODY_ANSWERING_WAITS = [50, 100, 250, 500, 1000];
+
 /** A stored message and how many matching messages follow it. */
 export type PendingMessage = StoredMessage & { pending: number };
 
@@ -46,6 +49,8 @@ interface BatchAnswer {
 export class DirectReader {
   /** `<api>.DIRECT.GET.<stream>`: the batch and query form; a subject follows for the last message on it. */
   private readonly api: string;
+  /** Whether the stream has answered: then nobody answering means its server is going away. */
+  private answered = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -92,21 +97,19 @@ export class DirectReader {
     return (await this.batch({ seq: from, batch: count }))?.messages ?? [];
   }
 
-  private async one(api: string, body: string | Uint8Array): Promise<StoredMessage | null> {
-    let reply: Msg;
-    try {
-      reply = await acrossDrops(
-        this.nc,
-        () => this.nc.request(api, body, { timeout: this.timeoutMs }),
-        this.timeoutMs,
-      );
-    } catch (err) {
-      throw this.mapped(err, api);
-    }
-    const status = statusOf(reply);
-    if (status === 404) return null;
-    if (status !== 0) throw this.statusError(reply, status);
-    return directMessage(reply);
+  private one(api: string, body: string | Uint8Array): Promise<StoredMessage | null> {
+    return this.ask(async () => {
+      let reply: Msg;
+      try {
+        reply = await this.nc.request(api, body, { timeout: this.timeoutMs });
+      } catch (err) {
+        throw this.mapped(err, api);
+      }
+      const status = statusOf(reply);
+      if (status === 404) return null;
+      if (status !== 0) throw this.statusError(reply, status);
+      return directMessage(reply);
+    });
   }
 
   /**
@@ -198,7 +201,28 @@ export class DirectReader {
    * matching too many subjects (413).
    */
   private batch(body: object): Promise<BatchAnswer | null> {
-    return acrossDrops(this.nc, () => this.batchOnce(body), this.timeoutMs);
+    return this.ask(() => this.batchOnce(body));
+  }
+
+  /**
+   * Asks again after the reconnect when the connection drops before the answer, and for
+   * `timeoutMs` while nobody answers a stream that has: a server shutting down stops its
+   * JetStream before it closes its connections.
+   */
+  private async ask<T>(send: () => Promise<T>): Promise<T> {
+    const since = Date.now();
+    const waits = backoff(NOBODY_ANSWERING_WAITS);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const answer = await acrossDrops(this.nc, send, this.timeoutMs);
+        this.answered = true;
+        return answer;
+      } catch (err) {
+        const left = this.timeoutMs - (Date.now() - since);
+        if (!(err instanceof StoreNotFoundError && this.answered && left > 0)) throw err;
+        await delay(Math.min(waits.backoff(attempt), left));
+      }
+    }
   }
 
   private async batchOnce(body: object): Promise<BatchAnswer | null> {

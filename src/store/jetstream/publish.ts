@@ -11,7 +11,12 @@ import {
 } from '../../errors.js';
 import { assertSupportedServer } from '../../connection/server-version.js';
 import type { AppendResult } from '../types.js';
-import { causeOf, fromRequestError, inboxRemedy } from '../../connection/request-errors.js';
+import {
+  causeOf,
+  closedWhileWaiting,
+  fromRequestError,
+  inboxRemedy,
+} from '../../connection/request-errors.js';
 import { ApiErrorCode, isTransient, isWriteConflict, parseReply, type ApiReply } from './api.js';
 import { sendAtomicBatch } from './atomic-batch.js';
 import { resultsFrom } from '../writing.js';
@@ -104,9 +109,15 @@ async function publishAttempts(
         const mapped = fromRequestError(err, ctx.stream, wire[0]!.event.subject, {
           inbox: `${inboxRemedy} ${sentUnanswered}`,
         });
-        if (!(mapped instanceof UnavailableError) || !isTransient(err)) throw mapped;
+        if (!(mapped instanceof UnavailableError)) throw mapped;
         // Unlike a read, an unanswered append may have been stored: say how to retry safely.
-        throw mayBeStored(`no answer after ${attempt + 1} attempt(s)`, eventsOf(wire), err);
+        if (isTransient(err))
+          throw mayBeStored(`no answer after ${attempt + 1} attempt(s)`, eventsOf(wire), err);
+        if (closedWhileWaiting(err))
+          throw mayBeStored('the connection closed before an answer came', eventsOf(wire), err);
+        if (unanswered)
+          throw mayBeStored(`${mapped.message}, after an attempt got no answer`, eventsOf(wire), err);
+        throw mapped;
       }
       unanswered ||= causeOf(err) instanceof errors.TimeoutError;
       await delay(retry.backoff(attempt++));
