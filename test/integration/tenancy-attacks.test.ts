@@ -1091,7 +1091,11 @@ describe('known holes inside tenant A (role boundaries)', () => {
           { type: 'Deposited', data: { amount: 1 } },
         );
         expect(await eventually(() => Promise.resolve(seen.includes(sequences[0]!)), Boolean)).toBe(true);
-        const info = await jsmA.consumers.info('EVENTS_WORK', processor.consumer);
+        // The handler sees the event a moment before the server has its ack.
+        const info = await eventually(
+          () => jsmA.consumers.info('EVENTS_WORK', processor.consumer),
+          (i) => i.num_pending + i.num_ack_pending === 0,
+        );
         expect(info.num_redelivered).toBe(0);
         expect(info.num_pending + info.num_ack_pending).toBe(0);
       } finally {
