@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
+import { acrossDrops, sentOnceUp } from '../connection/link.js';
 import { StoreConfigError } from '../errors.js';
 import { replicasOption } from '../options.js';
 import { DirectReader, untilDirectGetsAnswer } from '../store/jetstream/direct.js';
@@ -41,6 +42,7 @@ export interface DeadLettersOptions {
  */
 export class DeadLetters {
   private constructor(
+    private readonly nc: NatsConnection,
     private readonly kv: KV,
     private readonly bucket: string,
     /** Lists letters without a consumer (nats.js's `keys()` leaves one behind for 5 minutes). */
@@ -76,14 +78,14 @@ export class DeadLetters {
     await adminStep(`waiting for dead letters (bucket ${bucket})`, () =>
       untilDirectGetsAnswer(nc, streamInfo.config),
     );
-    return new DeadLetters(kv, bucket, new DirectReader(nc, `KV_${bucket}`, LIST_TIMEOUT_MS));
+    return new DeadLetters(nc, kv, bucket, new DirectReader(nc, `KV_${bucket}`, REQUEST_TIMEOUT_MS));
   }
 
   /** Stores a dead letter, stamped with the time now; one per processor and event. */
   async record(letter: Omit<DeadLetter, 'at'>): Promise<DeadLetter> {
     const stored: DeadLetter = { ...letter, at: new Date().toISOString() };
     await adminStep(`recording dead letter #${letter.sequence} of ${letter.processor}`, () =>
-      this.kv.put(keyOf(letter.processor, letter.sequence), JSON.stringify(stored)),
+      this.acrossDrops(() => this.kv.put(keyOf(letter.processor, letter.sequence), JSON.stringify(stored))),
     );
     return stored;
   }
@@ -110,7 +112,7 @@ export class DeadLetters {
   /** One processor's dead letter of an event, or null when there is none. */
   async get(processor: string, sequence: number): Promise<DeadLetter | null> {
     const entry = await adminStep(`reading dead letter #${sequence} of ${processor}`, () =>
-      this.kv.get(keyOf(processor, sequence)),
+      this.acrossDrops(() => this.kv.get(keyOf(processor, sequence))),
     );
     return entry && entry.operation === 'PUT' ? entry.json<DeadLetter>() : null;
   }
@@ -125,12 +127,19 @@ export class DeadLetters {
   async consumerName(processor: string, propose: () => Promise<string>): Promise<string> {
     const key = consumerKeyOf(processor);
     const recorded = () =>
-      adminStep(`reading ${processor}'s consumer name from the dead-letter bucket`, () => this.kv.get(key));
+      adminStep(`reading ${processor}'s consumer name from the dead-letter bucket`, () =>
+        this.acrossDrops(() => this.kv.get(key)),
+      );
     const known = await recorded();
     if (known?.operation === 'PUT') return known.string();
     const proposed = await propose();
     try {
-      await this.kv.create(key, proposed);
+      await sentOnceUp(
+        this.nc,
+        () => this.kv.create(key, proposed),
+        REQUEST_TIMEOUT_MS,
+        `recording ${processor}'s consumer name`,
+      );
       return proposed;
     } catch (err) {
       const raced = await recorded();
@@ -142,13 +151,19 @@ export class DeadLetters {
   /** Removes one processor's dead letter of an event (after a replay or a dismissal). */
   async remove(processor: string, sequence: number): Promise<void> {
     await adminStep(`removing dead letter #${sequence} of ${processor}`, () =>
-      this.kv.purge(keyOf(processor, sequence)),
+      this.acrossDrops(() => this.kv.purge(keyOf(processor, sequence))),
     );
+  }
+
+  /** Sends a request that may be repeated again after the reconnect, if the connection drops before its answer. */
+  private acrossDrops<T>(send: () => Promise<T>): Promise<T> {
+    return acrossDrops(this.nc, send, REQUEST_TIMEOUT_MS);
   }
 }
 
 const LIST_PAGE = 256;
-const LIST_TIMEOUT_MS = 5000;
+/** How long a request waits for a dropped connection, and a direct get for its answer. */
+const REQUEST_TIMEOUT_MS = 5000;
 const decoder = new TextDecoder();
 
 function keyOf(processor: string, sequence: number): string {

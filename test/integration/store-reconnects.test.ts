@@ -5,7 +5,7 @@ import { afterEach, expect, test } from 'vitest';
 import { filter, firstValueFrom } from 'rxjs';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connectionState, createEventStore, UnavailableError, type EventStore } from '../../src/index.js';
-import { ensureStore } from '../../src/server.js';
+import { DeadLetters, ensureStore } from '../../src/server.js';
 import { useServer, type TestServer } from '../support/nats.js';
 
 type Events = { Ticked: { n: number } };
@@ -202,3 +202,19 @@ test('a connection whose pings go unanswered is down at once, and a read in flig
   own.server.resume();
   expect((await reading).state).toBe(1);
 }, 15_000);
+
+test('dead letters are read and written while the connection comes back', async () => {
+  const { nc, server } = await setUp(20_000);
+  const letters = await DeadLetters.open(nc, { bucket: 'letters' });
+  const letter = { processor: 'EVENTS/mailer', sequence: 7, subject: 'rc.t.account.a.Ticked', attempts: 3 };
+  await letters.record({ ...letter, error: { name: 'Error', message: 'refused' } });
+  await server.kill();
+  await down(nc);
+  const reading = letters.get(letter.processor, letter.sequence);
+  const recording = letters.record({ ...letter, sequence: 8, error: { name: 'Error', message: 'again' } });
+  await new Promise((r) => setTimeout(r, 300));
+  await server.restart();
+  expect(await reading).toMatchObject(letter);
+  await recording;
+  expect((await letters.list(letter.processor)).map((l) => l.sequence)).toEqual([7, 8]);
+}, 30_000);
