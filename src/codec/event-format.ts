@@ -148,7 +148,8 @@ export class EventFormat<E extends object> {
       for (const event of write.events) {
         if (typeof event.type === 'string' && !fitsHeader(event.type))
           throw headerToken('event type', event.type);
-        const data = await this.validate(String(event.type), event.data);
+        // Without schemas there is nothing to wait for: no await per event on the hot path.
+        const data = this.options.schemas ? await this.validate(String(event.type), event.data) : event.data;
         const id = event.id ?? newId();
         if (ids.has(id))
           throw new ValidationError(event.type, [

@@ -23,6 +23,9 @@ export function linkChange(type: Status['type']): LinkStatus | undefined {
   }
 }
 
+/** What {@link unlessDropped} returns when the connection dropped before the request ended. */
+export const DROPPED: unique symbol = Symbol('dropped');
+
 /**
  * Whether a connection is up, followed through its status events. nats.js cannot say
  * right now, nor end a request whose answer a drop lost, and what is sent while it
@@ -33,7 +36,8 @@ class Link {
   latest: LinkStatus | undefined;
   /** Closed: nothing comes back, and a request fails at once with the closed connection's error. */
   private closed = false;
-  private readonly dropListeners = new Set<() => void>();
+  /** What requests in flight resolve with at a drop: DROPPED. */
+  readonly inFlight = new Set<(dropped: typeof DROPPED) => void>();
   private readonly upListeners = new Set<() => void>();
 
   constructor(private readonly nc: NatsConnection) {
@@ -42,27 +46,28 @@ class Link {
         const change = linkChange(s.type);
         if (change === undefined) continue;
         this.latest = change;
-        const listeners = change === 'reconnect' ? this.upListeners : this.dropListeners;
-        for (const listener of [...listeners]) listener();
+        if (change === 'reconnect') for (const listener of [...this.upListeners]) listener();
+        else {
+          for (const drop of this.inFlight) drop(DROPPED);
+          this.inFlight.clear();
+        }
       }
       this.closed = true;
       for (const listener of [...this.upListeners]) listener();
     })();
   }
 
-  /** Calls `listener` at each drop of the connection until the returned function is called. */
-  onDrop(listener: () => void): () => void {
-    this.dropListeners.add(listener);
-    return () => void this.dropListeners.delete(listener);
+  /** Whether a request sent now can be answered, or fails at once for a closed connection. */
+  get usable(): boolean {
+    return this.closed || this.nc.isClosed() || this.latest === undefined || this.latest === 'reconnect';
   }
 
   /**
-   * Resolves true once the connection is up or closed (at once if it is), false if it is
+   * Resolves true once the connection is {@link usable} (at once if it is), false if it is
    * not within `timeoutMs`.
    */
   whenUp(timeoutMs: number): Promise<boolean> {
-    if (this.closed || this.nc.isClosed() || this.latest === undefined || this.latest === 'reconnect')
-      return Promise.resolve(true);
+    if (this.usable) return Promise.resolve(true);
     return new Promise((resolve) => {
       const up = (isUp: boolean) => {
         clearTimeout(timer);
@@ -91,6 +96,7 @@ export function linkOf(nc: NatsConnection): Link {
 /** The latest link change of a connection followed since it was made; undefined if none yet. */
 export const lastLinkStatus = (nc: NatsConnection): LinkStatus | undefined => links.get(nc)?.latest;
 
+/** What to do about a connection that is down, or keeps dropping. */
 const linkRemedy =
   'Retry once the connection is back (watch connectionState), or check the server and network.';
 
@@ -101,30 +107,27 @@ export function linkDown(timeoutMs: number, nothingSent = ''): UnavailableError 
   });
 }
 
-/** What {@link unlessDropped} returns when the connection dropped before the request ended. */
-export const DROPPED: unique symbol = Symbol('dropped');
-
 /**
  * Runs a request, or gives up on it when the connection drops first: its answer is then
  * lost (core NATS does not deliver to a dropped connection), and waiting out its timeout
  * would only delay a failure. The abandoned request ends on its own timer, unread.
  */
-export async function unlessDropped<T>(
-  nc: NatsConnection,
-  send: () => Promise<T>,
-): Promise<T | typeof DROPPED> {
-  let stopListening = (): void => undefined;
-  const dropped = new Promise<typeof DROPPED>((resolve) => {
-    stopListening = linkOf(nc).onDrop(() => resolve(DROPPED));
+export function unlessDropped<T>(nc: NatsConnection, send: () => Promise<T>): Promise<T | typeof DROPPED> {
+  const link = linkOf(nc);
+  return new Promise((resolve, reject) => {
+    // A drop resolves it with DROPPED; settling after that changes nothing.
+    link.inFlight.add(resolve);
+    send().then(
+      (answer) => {
+        link.inFlight.delete(resolve);
+        resolve(answer);
+      },
+      (err: unknown) => {
+        link.inFlight.delete(resolve);
+        reject(err);
+      },
+    );
   });
-  const request = send();
-  try {
-    const outcome = await Promise.race([request, dropped]);
-    if (outcome === DROPPED) request.catch(() => undefined);
-    return outcome;
-  } finally {
-    stopListening();
-  }
 }
 
 /** How many drops an idempotent request is sent again after, before it fails. */
@@ -142,7 +145,7 @@ export async function acrossDrops<T>(
 ): Promise<T> {
   const link = linkOf(nc);
   for (let drops = 0; ; drops++) {
-    if (!(await link.whenUp(timeoutMs))) throw linkDown(timeoutMs);
+    if (!link.usable && !(await link.whenUp(timeoutMs))) throw linkDown(timeoutMs);
     const outcome = await unlessDropped(nc, send);
     if (outcome !== DROPPED) return outcome;
     if (drops === DROPS_RIDDEN)

@@ -10,6 +10,7 @@ import {
 import type { StoredMessage } from '../codec/event-format.js';
 import { ServerError, StoreNotFoundError } from '../errors.js';
 import { adminRemedy, fromRequestError } from '../connection/request-errors.js';
+import { acrossDrops } from '../connection/link.js';
 import { ApiErrorCode, directMessage } from '../store/jetstream/api.js';
 import { ProcessorConfigError } from './errors.js';
 import { consumerDrift, type DurableConfig } from './policy.js';
@@ -132,7 +133,12 @@ export async function storedAt(
   const api = `$JS.API.DIRECT.GET.${stream}`;
   let reply: Msg;
   try {
-    reply = await nc.request(api, JSON.stringify({ seq: sequence }), { timeout: timeoutMs });
+    // Sent again after the reconnect when the connection drops before the answer.
+    reply = await acrossDrops(
+      nc,
+      () => nc.request(api, JSON.stringify({ seq: sequence }), { timeout: timeoutMs }),
+      timeoutMs,
+    );
   } catch (err) {
     throw fromRequestError(err, stream, api, { denied: processorRemedy(stream) });
   }

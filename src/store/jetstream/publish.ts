@@ -77,7 +77,8 @@ async function publishAttempts(
   let unanswered = false;
   for (;;) {
     // What is sent while the connection is down is lost: wait for it first.
-    if (!(await linkOf(ctx.nc).whenUp(ctx.timeoutMs))) {
+    const link = linkOf(ctx.nc);
+    if (!link.usable && !(await link.whenUp(ctx.timeoutMs))) {
       if (unanswered) throw mayBeStored('the connection went down', eventsOf(wire), linkDown(ctx.timeoutMs));
       throw linkDown(ctx.timeoutMs, `; the append of ${wire.length} event(s) was not sent`);
     }
