@@ -155,7 +155,7 @@ export class DeadLetters {
     );
   }
 
-  /** Sends a request that may be repeated again after the reconnect, if the connection drops before its answer. */
+  /** Sends an idempotent request, and again after the reconnect if the connection drops before its answer. */
   private acrossDrops<T>(send: () => Promise<T>): Promise<T> {
     return acrossDrops(this.nc, send, REQUEST_TIMEOUT_MS);
   }

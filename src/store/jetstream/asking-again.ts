@@ -8,6 +8,13 @@ import { delay } from '@nats-io/nats-core';
 export const CATCH_UP_WAITS: readonly number[] = [5, 25, 100, 400, 1000];
 
 /**
+ * How long to wait, in turn, while nothing answers a stream that exists (ms): between two
+ * leaders nobody takes an append, and a server shutting down stops JetStream before it
+ * closes its connections. Handed to nats.js's `backoff`, which only reads it.
+ */
+export const NOBODY_ANSWERING_WAITS: readonly number[] = [50, 100, 250, 500, 1000];
+
+/**
  * Asks until the answer will do, waiting `waits` (ms) in turn between asks, and returns
  * the last answer, settled or not: the caller says what an unsettled one means.
  */

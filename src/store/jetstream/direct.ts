@@ -6,7 +6,7 @@ import { directMessage } from './api.js';
 import { jetStreamApi } from '../../connection/connect.js';
 import { acrossDrops } from '../../connection/link.js';
 import type { ReadEnd } from './reaching.js';
-import { askUntil } from './asking-again.js';
+import { askUntil, NOBODY_ANSWERING_WAITS } from './asking-again.js';
 import type { OwnAppends } from './own-appends.js';
 
 /**
@@ -27,9 +27,6 @@ export interface DirectQuery {
  * with a lower `max_pending`) as a slow consumer. Readers page on instead.
  */
 const ANSWER_BYTES = 1 << 20;
-
-/** Waits between direct gets nobody answered, on a stream that has answered before (ms). */
-const NOBODY_ANSWERING_WAITS = [50, 100, 250, 500, 1000];
 
 /** A stored message and how many matching messages follow it. */
 export type PendingMessage = StoredMessage & { pending: number };
@@ -211,7 +208,7 @@ export class DirectReader {
    */
   private async ask<T>(send: () => Promise<T>): Promise<T> {
     const since = Date.now();
-    const waits = backoff(NOBODY_ANSWERING_WAITS);
+    const waits = backoff(NOBODY_ANSWERING_WAITS as number[]);
     for (let attempt = 0; ; attempt++) {
       try {
         const answer = await acrossDrops(this.nc, send, this.timeoutMs);

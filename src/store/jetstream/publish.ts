@@ -22,7 +22,7 @@ import { sendAtomicBatch } from './atomic-batch.js';
 import { resultsFrom } from '../writing.js';
 import type { DirectReader } from './direct.js';
 import type { OwnAppends } from './own-appends.js';
-import { askUntil } from './asking-again.js';
+import { askUntil, NOBODY_ANSWERING_WAITS } from './asking-again.js';
 import { DROPPED, linkDown, linkOf, unlessDropped } from '../../connection/link.js';
 
 /** What the append protocol needs from its store. */
@@ -148,9 +148,6 @@ function mayBeStored(why: string, events: ReadonlyArray<PreparedEvent>, cause: u
   );
 }
 
-/** Waits between appends nobody took: a replicated stream electing a new leader (ms). */
-const LEADERLESS_WAITS = [50, 100, 250, 500, 1000];
-
 /**
  * What to do when nothing takes an append (no responders): between the leaders of a
  * replicated stream nobody does for a few seconds, and a stream that does not exist never
@@ -161,7 +158,7 @@ function untilLeader(
   ctx: PublishContext,
   wire: ReadonlyArray<WireMessage>,
 ): (err: unknown, unanswered: boolean) => Promise<void> {
-  const waits = backoff(LEADERLESS_WAITS);
+  const waits = backoff(NOBODY_ANSWERING_WAITS as number[]);
   let since: number | undefined;
   let attempt = 0;
   return async (err, unanswered) => {
