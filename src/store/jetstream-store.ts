@@ -246,7 +246,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
   }
 
   async lastSequence(target: ReadTarget<E> = {}): Promise<number> {
-    return (await this.direct.last(this.format.scheme.filter(toFilter(target))))?.sequence ?? 0;
+    return this.direct.lastSequence(this.format.scheme.filter(toFilter(target)));
   }
 
   watch<K extends keyof E & string>(

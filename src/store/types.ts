@@ -190,7 +190,10 @@ export interface EventStore<E extends object = EventMap> {
   load<S>(entity: EntityRef, evolver: Evolver<S, E>, options?: LoadOptions): Promise<Loaded<S>>;
   /** The entity's current version (sequence of its last event), 0 when it has none. */
   version(entity: EntityRef): Promise<number>;
-  /** Sequence of the newest event matching the target, 0 when none: what a reader or view is lagging behind. */
+  /**
+   * Sequence of the newest event matching the target, 0 when none: what a reader or view is
+   * lagging behind. Never below this store's own recent appends the target matches.
+   */
   lastSequence(target?: ReadTarget<E>): Promise<number>;
   /**
    * A cold Observable of matching events: history first, then a `caught-up` marker, then

@@ -127,11 +127,33 @@ export function describeEntity(entity: EntityRef): string {
 
 /** NATS subject matching: `*` matches one token, a trailing `>` one or more. Pure. */
 export function subjectMatches(filter: string, subject: string): boolean {
-  const f = filter.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '>') return s.length > i;
-    if (i >= s.length || (f[i] !== '*' && f[i] !== s[i])) return false;
-  }
-  return f.length === s.length;
+  return subjectMatcher(filter)(subject);
+}
+
+/**
+ * {@link subjectMatches} with the filter parsed once, for testing many subjects: its
+ * literal head is compared as one string, and only the tokens from its first wildcard on
+ * are looked at one by one. Pure.
+ */
+export function subjectMatcher(filter: string): (subject: string) => boolean {
+  const tokens = filter.split('.');
+  const wild = tokens.findIndex((t) => t === '*' || t === '>');
+  if (wild === -1) return (subject) => subject === filter;
+  const head = tokens.slice(0, wild).map((t) => `${t}.`).join('');
+  const rest = tokens.slice(wild);
+  return (subject) => {
+    if (!subject.startsWith(head)) return false;
+    let at = head.length;
+    for (let i = 0; i < rest.length; i++) {
+      // A `>` is always last: it takes the one or more tokens left.
+      if (rest[i] === '>') return at < subject.length;
+      const dot = subject.indexOf('.', at);
+      const end = dot === -1 ? subject.length : dot;
+      if (end === at || (rest[i] !== '*' && subject.slice(at, end) !== rest[i])) return false;
+      if (i === rest.length - 1) return dot === -1;
+      if (dot === -1) return false;
+      at = dot + 1;
+    }
+    return false;
+  };
 }

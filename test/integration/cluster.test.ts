@@ -1,6 +1,8 @@
-// A store on a replicated stream (3 nats-servers in a JetStream cluster): the whole
-// conformance suite, and what only replication can cause, such as a retry that reaches
-// the server while the attempt it repeats is still being replicated.
+// A store on a replicated stream (3 replicas in a JetStream cluster of 4 nats-servers): the
+// whole conformance suite, and what only replication can cause, such as a retry that
+// reaches the server while the attempt it repeats is still being replicated. One server
+// holds no replica of a stream, as in most clusters: its clients' direct gets go to any
+// replica, one lookup to one and the next to another.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { firstValueFrom, ReplaySubject, take, toArray } from 'rxjs';
@@ -58,26 +60,36 @@ async function streamLeader(): Promise<string | undefined> {
   return reply.json<{ cluster?: { leader?: string } }>().cluster?.leader;
 }
 
+/** The servers (`n<i>`, by index) holding no replica of `stream`. */
+async function outsiders(stream: string): Promise<number[]> {
+  const reply = await connections[0]!.request(`$JS.API.STREAM.INFO.${stream}`, '', { timeout: 5000 });
+  const { leader, replicas = [] } = reply.json<{
+    cluster: { leader: string; replicas?: { name: string }[] };
+  }>().cluster;
+  const holders = [leader, ...replicas.map((r) => r.name)];
+  return cluster.servers.flatMap((_, i) => (holders.includes(`n${i}`) ? [] : [i]));
+}
+
 let cluster: TestCluster;
+/** A client on each server, `connections[i]` on `n<i>`. */
 let connections: NatsConnection[];
-let leaderClient: NatsConnection | undefined;
 let harness: ConformanceHarness;
 
 beforeAll(async () => {
-  cluster = await startCluster(3);
-  // Clients on two different servers, as an app's instances would be.
-  connections = await Promise.all(
-    cluster.servers.slice(0, 2).map((s) => connect({ servers: s.wsUrl, wsFactory })),
-  );
+  cluster = await startCluster(4);
+  // Clients on different servers, as an app's instances would be.
+  connections = await Promise.all(cluster.servers.map((s) => connect({ servers: s.wsUrl, wsFactory })));
   await ensureStore(connections[0]!, { stream: 'REPLICATED', prefix: 'r3', replicas: 3 });
-  // The suite reads a tenant right after appending; filter reads are answered by the
-  // replica on the client's server, so its client sits on the leader's (server `n<i>`).
-  const leader = Number((await eventually(streamLeader, (l) => l !== undefined))?.slice(1));
-  leaderClient = await connect({ servers: cluster.servers[leader]!.wsUrl, wsFactory });
-  harness = jetStreamHarness(leaderClient, { stream: 'REPLICATED', prefix: 'r3', maxBatch: 50 });
+  // The suite reads right after appending, through the server with no replica: each of
+  // its reads is answered by any replica, the leader or a follower a moment behind.
+  const [outsider] = await eventually(
+    () => outsiders('REPLICATED'),
+    (found) => found.length === 1,
+  );
+  harness = jetStreamHarness(connections[outsider!]!, { stream: 'REPLICATED', prefix: 'r3', maxBatch: 50 });
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([...(connections ?? []), leaderClient].map((nc) => nc?.close()));
+  await Promise.all((connections ?? []).map((nc) => nc.close()));
   await cluster?.stop();
 });
 
@@ -88,13 +100,14 @@ describe('JetStream store conformance on a stream with 3 replicas', () => {
 // Any replica answers direct gets, and a follower applies an append a moment after the
 // leader acknowledged it; right after a stream is created, its replicas do not answer yet.
 describe('reading on a replicated stream', () => {
-  test('a store reads its own appends at once, through any server, from the moment ensureStore resolves', async () => {
+  test('a store reads its own appends at once, by entity and by filter, through any server (one with no replica too), from the moment ensureStore resolves', async () => {
     const stream = unique('RYW').toUpperCase();
     const prefix = stream.toLowerCase();
     await ensureStore(connections[0]!, { stream, prefix, replicas: 3 });
+    expect(await outsiders(stream)).toHaveLength(1);
     const counter = { initial: 0, evolve: (n: number) => n + 1 };
     await whileBusy({ stream, prefix }, async () => {
-      for (const connection of [connections[1]!, connections[0]!]) {
+      for (const connection of connections) {
         const store = createEventStore<Events>({ connection, tenant: unique('tenant'), prefix, stream });
         for (let round = 0; round < 150; round++) {
           const entity = { type: 'account', id: `a${round % 3}` };
@@ -104,6 +117,12 @@ describe('reading on a replicated stream', () => {
             { type: 'Ticked', data: { n: round } },
             { expect: before.version || 'new' },
           );
+          // Filter reads first, right after the append: this store is its tenant's only writer.
+          const read = [];
+          for await (const e of store.read({ eventType: 'Ticked' }, { after: written.version - 1 }))
+            read.push(e.sequence);
+          expect(read).toEqual([written.version]);
+          expect(await store.lastSequence({ entityType: 'account' })).toBe(written.version);
           const after = await store.load(entity, counter);
           expect([after.state, after.version]).toEqual([before.state + 1, written.version]);
           expect(await store.version(entity)).toBe(written.version);
@@ -244,7 +263,9 @@ describe('retries on a replicated stream', () => {
   });
 
   test('a retry of a stored append is recognised when a replica behind the leader answers the lookups', async () => {
-    // Through both servers: at least one holds a follower, which answers its clients' gets.
+    // Through every server: followers answer their own clients' gets, and the clients of
+    // the server with no replica get answers from any replica, lookup by lookup.
+    expect(await outsiders('REPLICATED')).toHaveLength(1);
     for (const [s, store] of stores(unique('tenant')).entries()) {
       const account = { type: 'account', id: `a${s}` };
       await whileBusy({ stream: 'REPLICATED', prefix: 'r3' }, async () => {

@@ -11,8 +11,8 @@ describe('OwnAppends', () => {
     const c = clock();
     const own = new OwnAppends(c.now);
     expect(own.mustSee(1)).toBeUndefined();
-    own.record(12, 'es.t.a.1.E');
-    own.record(10, 'es.t.a.2.E'); // acknowledged later, stored earlier
+    own.record([{ sequence: 12, subject: 'es.t.a.1.E' }]);
+    own.record([{ sequence: 10, subject: 'es.t.a.2.E' }]); // acknowledged later, stored earlier
     expect(own.mustSee(1)).toEqual(expect.objectContaining({ sequence: 12, subject: 'es.t.a.1.E' }));
     expect(own.mustSee(12)).toEqual(expect.objectContaining({ sequence: 12 }));
     // A read that starts after it would not include it.
@@ -22,13 +22,51 @@ describe('OwnAppends', () => {
   test('an append stops counting once older than replicas can lag, and a new one replaces it whatever its sequence', () => {
     const c = clock();
     const own = new OwnAppends(c.now);
-    own.record(50, 'es.t.a.1.E');
+    own.record([{ sequence: 50, subject: 'es.t.a.1.E' }]);
     c.pass(3_000);
     expect(own.mustSee(1)?.sequence).toBe(50);
+    expect(own.lastMatching('es.t.>', 1)).toBe(50);
     c.pass(1);
     // Expired (maxAgeMs), or the stream was made again: waiting for it would never end.
     expect(own.mustSee(1)).toBeUndefined();
-    own.record(3, 'es.t.a.1.E');
+    expect(own.lastMatching('es.t.>', 1)).toBe(0);
+    own.record([{ sequence: 3, subject: 'es.t.a.1.E' }]);
     expect(own.mustSee(1)?.sequence).toBe(3);
+    expect(own.lastMatching('es.t.>', 1)).toBe(3);
+  });
+
+  test('a filter read must reach the latest append on a subject it matches, from any of the events of an append', () => {
+    const own = new OwnAppends(clock().now);
+    // An appendAll: two entities, the first with two event types.
+    own.record([
+      { sequence: 20, subject: 'es.t.order.o1.Placed' },
+      { sequence: 21, subject: 'es.t.order.o1.Paid' },
+      { sequence: 22, subject: 'es.t.account.a1.Debited' },
+    ]);
+    own.record([{ sequence: 30, subject: 'es.t.account.a2.Debited' }]);
+    expect(own.lastMatching('es.t.>', 1)).toBe(30);
+    expect(own.lastMatching('es.t.order.*.*', 1)).toBe(21);
+    expect(own.lastMatching('es.t.*.*.Placed', 1)).toBe(20);
+    expect(own.lastMatching('es.t.account.a1.*', 1)).toBe(22);
+    // Nothing of this store's on the filter, or nothing from `from` on.
+    expect(own.lastMatching('es.t.invoice.*.*', 1)).toBe(0);
+    expect(own.lastMatching('es.u.>', 1)).toBe(0);
+    expect(own.lastMatching('es.t.order.*.*', 22)).toBe(0);
+    // The entity listing's latest append is the newest of all.
+    expect(own.mustSee(1)).toEqual(
+      expect.objectContaining({ sequence: 30, subject: 'es.t.account.a2.Debited' }),
+    );
+  });
+
+  test('a subject keeps its latest append; the 1024 most recently appended subjects are kept', () => {
+    const own = new OwnAppends(clock().now);
+    own.record([{ sequence: 5, subject: 'es.t.a.keep.E' }]);
+    own.record([{ sequence: 6, subject: 'es.t.a.old.E' }]);
+    own.record([{ sequence: 7, subject: 'es.t.a.keep.E' }]);
+    own.record(Array.from({ length: 1023 }, (_, i) => ({ sequence: 100 + i, subject: `es.t.b.${i}.E` })));
+    expect(own.lastMatching('es.t.a.keep.E', 1)).toBe(7);
+    // The least recently appended subject made room.
+    expect(own.lastMatching('es.t.a.old.E', 1)).toBe(0);
+    expect(own.lastMatching('es.t.b.0.E', 1)).toBe(100);
   });
 });

@@ -81,11 +81,26 @@ export class DirectReader {
     );
   }
 
-  /** What follows a read of `filter` (the event after a sequence), and its newest event. */
+  /**
+   * The sequence of the newest message on `filter`, 0 when none; never below this store's
+   * own recent appends `filter` matches, which the replica answering may not have yet.
+   */
+  async lastSequence(filter: string): Promise<number> {
+    const last = (await this.last(filter))?.sequence ?? 0;
+    return Math.max(last, this.own?.lastMatching(filter, last + 1) ?? 0);
+  }
+
+  /**
+   * What follows a read of `filter` (the event after a sequence), and its newest event:
+   * with this store's own recent appends, so that a read from a replica behind them goes
+   * on until it has them (read your own writes).
+   */
   readEnd(filter: string): ReadEnd {
     return {
-      next: async (after) => (await this.get({ seq: after + 1, next_by_subj: filter }))?.sequence,
-      last: async () => (await this.last(filter))?.sequence ?? 0,
+      next: async (after) =>
+        (await this.get({ seq: after + 1, next_by_subj: filter }))?.sequence ??
+        (this.own?.lastMatching(filter, after + 1) || undefined),
+      last: () => this.lastSequence(filter),
     };
   }
 

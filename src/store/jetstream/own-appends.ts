@@ -1,36 +1,68 @@
+import { subjectMatcher } from '../../subjects/subjects.js';
+
 /**
- * How long after an append a store's entity reads wait for a replica that has it (ms).
+ * How long after an append a store's reads wait for a replica that has it (ms).
  * Followers lag by milliseconds; past this the append may have expired (`maxAgeMs`) or
  * the stream been made again, and waiting for it would never end.
  */
 const HORIZON_MS = 3_000;
 
-/** An append of this store: its last sequence and that event's subject. */
+/** How many subjects' latest appends a store remembers for its filter reads. */
+const SUBJECTS_KEPT = 1024;
+
+/** An appended event: its sequence and subject. */
 export interface OwnAppend {
   readonly sequence: number;
   readonly subject: string;
 }
 
 /**
- * A store's latest append, which its entity reads must see (read your own writes): on a
+ * A store's recent appends, which its reads must see (read your own writes): on a
  * replicated stream any replica answers direct gets, and a follower applies an append a
- * moment after the leader acknowledged it. Pure.
+ * moment after the leader acknowledged it. An entity read waits for a replica with the
+ * latest append (whose answers say how far they have got); a filter read reads on until
+ * it has the latest append of each remembered subject it matches. Pure.
  */
 export class OwnAppends {
   private newest?: OwnAppend & { at: number };
+  /** Each subject's latest append, least recently appended first, at most SUBJECTS_KEPT. */
+  private readonly bySubject = new Map<string, { sequence: number; at: number }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  record(sequence: number, subject: string): void {
+  /** Records the events of one acknowledged append, in stream order. */
+  record(appended: ReadonlyArray<OwnAppend>): void {
     const at = this.now();
+    for (const { sequence, subject } of appended) {
+      this.bySubject.delete(subject);
+      this.bySubject.set(subject, { sequence, at });
+    }
+    for (const [subject] of this.bySubject) {
+      if (this.bySubject.size <= SUBJECTS_KEPT) break;
+      this.bySubject.delete(subject);
+    }
+    const last = appended.at(-1);
     const current = this.newest;
-    if (!current || sequence > current.sequence || at - current.at > HORIZON_MS)
-      this.newest = { sequence, subject, at };
+    if (last && (!current || last.sequence > current.sequence || at - current.at > HORIZON_MS))
+      this.newest = { ...last, at };
   }
 
   /** The latest append, while recent, when a read from sequence `from` on would include it. */
   mustSee(from: number): OwnAppend | undefined {
     const newest = this.newest;
     return newest && newest.sequence >= from && this.now() - newest.at <= HORIZON_MS ? newest : undefined;
+  }
+
+  /**
+   * The highest sequence, from `from` on, of a recent append on a subject `filter`
+   * matches: where a read of `filter` must not end before. 0 when there is none.
+   */
+  lastMatching(filter: string, from: number): number {
+    const since = this.now() - HORIZON_MS;
+    const matches = subjectMatcher(filter);
+    let last = 0;
+    for (const [subject, { sequence, at }] of this.bySubject)
+      if (at >= since && sequence >= from && sequence > last && matches(subject)) last = sequence;
+    return last;
   }
 }

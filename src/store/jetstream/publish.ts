@@ -34,7 +34,7 @@ export interface PublishContext {
   readonly retries: number;
   /** Looks up what is stored when the server refuses an append or calls it a duplicate. */
   readonly direct: Pick<DirectReader, 'last' | 'get' | 'stored' | 'run' | 'range'>;
-  /** The store's own appends, which its entity reads wait for on a replicated stream. */
+  /** The store's own appends, which its reads wait for on a replicated stream. */
   readonly own: OwnAppends;
   /** The stream's duplicate window: how far back the server refuses a repeated event id. */
   readonly duplicateWindowMs: number;
@@ -59,7 +59,11 @@ export async function publishWrites(
   writes: ReadonlyArray<PreparedWrite>,
 ): Promise<AppendResult[]> {
   const results = await publishAttempts(ctx, writes);
-  ctx.own.record(results.at(-1)!.version, writes.at(-1)!.events.at(-1)!.subject);
+  ctx.own.record(
+    writes.flatMap((write, w) =>
+      write.events.map((event, e) => ({ sequence: results[w]!.sequences[e]!, subject: event.subject })),
+    ),
+  );
   return results;
 }
 
