@@ -139,7 +139,10 @@ export function subjectMatcher(filter: string): (subject: string) => boolean {
   const tokens = filter.split('.');
   const wild = tokens.findIndex((t) => t === '*' || t === '>');
   if (wild === -1) return (subject) => subject === filter;
-  const head = tokens.slice(0, wild).map((t) => `${t}.`).join('');
+  const head = tokens
+    .slice(0, wild)
+    .map((t) => `${t}.`)
+    .join('');
   const rest = tokens.slice(wild);
   return (subject) => {
     if (!subject.startsWith(head)) return false;
