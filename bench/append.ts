@@ -1,8 +1,9 @@
 // Metrics 1 and 2: appends with optimistic concurrency, one event at a time and in
 // atomic batches of 100, against raw nats.js sending the very same messages.
 import { headers, nuid, type NatsConnection } from '@nats-io/nats-core';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { entity, TENANT, type BenchStore, ENTITY_TYPE } from './fixtures.js';
-import { compareRates, concurrently, log, metric, perSecond, timed, type Metric } from './lib.js';
+import { bestRates, compareRates, concurrently, log, metric, perSecond, timed, type Metric } from './lib.js';
 
 const IN_FLIGHT = 64;
 const APPENDS_PER_WORKER = 250;
@@ -21,11 +22,33 @@ const decoder = new TextDecoder();
  * ADR-50 headers with the same request/publish/request pattern.
  */
 class RawWriter {
+  private readonly js: JetStreamClient;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly prefix: string,
     private readonly stream: string,
-  ) {}
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  /**
+   * Appends one event to entity `id` expecting `version` through nats.js's JetStream client
+   * (`js.publish`, the headers as above); returns the new version.
+   */
+  async publish(id: string, version: number): Promise<number> {
+    const base = `${this.prefix}.${TENANT}.${ENTITY_TYPE}.${id}`;
+    const h = headers();
+    h.set('Nats-Msg-Id', crypto.randomUUID());
+    h.set('Es-Type', 'Ticked');
+    h.set('Es-Time', new Date().toISOString());
+    h.set('Es-Tenant', TENANT);
+    h.set('Nats-Expected-Stream', this.stream);
+    h.set('Nats-Expected-Last-Subject-Sequence', String(version));
+    h.set('Nats-Expected-Last-Subject-Sequence-Subject', `${base}.*`);
+    const data = encoder.encode(JSON.stringify({ n: 0 }));
+    return (await this.js.publish(`${base}.Ticked`, data, { headers: h, timeout: 5000 })).seq;
+  }
 
   /** Appends `count` events to entity `id` expecting `version`; returns the new version. */
   async append(id: string, version: number, count: number): Promise<number> {
@@ -104,17 +127,22 @@ export async function appendBenchmarks(store: BenchStore): Promise<Metric[]> {
     const r = round++;
     return appendRate(workers, each, (w, version) => raw.append(`raw${r * 1000 + w}`, version, n));
   };
+  const publishOnce = (workers: number, each: number) => {
+    const r = round++;
+    return appendRate(workers, each, (w, version) => raw.publish(`pub${r * 1000 + w}`, version));
+  };
 
   log(
     `single appends: ${IN_FLIGHT} in flight, ${IN_FLIGHT * APPENDS_PER_WORKER} per round, best of ${ROUNDS}`,
   );
   await sdkOnce(1, IN_FLIGHT, 20); // warm-up: JIT, server subject index
   await rawOnce(1, IN_FLIGHT, 20);
-  const single = await compareRates(
-    ROUNDS,
-    () => sdkOnce(1, IN_FLIGHT, APPENDS_PER_WORKER),
-    () => rawOnce(1, IN_FLIGHT, APPENDS_PER_WORKER),
-  );
+  await publishOnce(IN_FLIGHT, 20);
+  const single = await bestRates(ROUNDS, {
+    sdk: () => sdkOnce(1, IN_FLIGHT, APPENDS_PER_WORKER),
+    raw: () => rawOnce(1, IN_FLIGHT, APPENDS_PER_WORKER),
+    publish: () => publishOnce(IN_FLIGHT, APPENDS_PER_WORKER),
+  });
 
   log(`atomic batches of ${BATCH}: ${BATCH_IN_FLIGHT} in flight, best of ${ROUNDS}`);
   await sdkOnce(BATCH, BATCH_IN_FLIGHT, 2);
@@ -127,6 +155,12 @@ export async function appendBenchmarks(store: BenchStore): Promise<Metric[]> {
 
   return [
     metric(`append 1 event, expect version (${IN_FLIGHT} in flight)`, single.sdk, 'events/s', single.raw),
+    metric(
+      `append 1 event, expect version (${IN_FLIGHT} in flight), vs raw js.publish`,
+      single.sdk,
+      'events/s',
+      single.publish,
+    ),
     metric(
       `append batch of ${BATCH}, expect version (${BATCH_IN_FLIGHT} in flight)`,
       batches.sdk,

@@ -7,8 +7,8 @@ import { subjectMatcher } from '../../subjects/subjects.js';
  */
 const HORIZON_MS = 3_000;
 
-/** How many subjects' latest appends a store remembers for its filter reads. */
-const SUBJECTS_KEPT = 1024;
+/** How many of its latest appended events a store remembers for its filter reads. */
+const EVENTS_KEPT = 1024;
 
 /** An appended event: its sequence and subject. */
 export interface OwnAppend {
@@ -21,12 +21,13 @@ export interface OwnAppend {
  * replicated stream any replica answers direct gets, and a follower applies an append a
  * moment after the leader acknowledged it. An entity read waits for a replica with the
  * latest append (whose answers say how far they have got); a filter read reads on until
- * it has the latest append of each remembered subject it matches. Pure.
+ * it has the newest of the latest appended events it matches. Pure.
  */
 export class OwnAppends {
   private newest?: OwnAppend & { at: number };
-  /** Each subject's latest append, least recently appended first, at most SUBJECTS_KEPT. */
-  private readonly bySubject = new Map<string, { sequence: number; at: number }>();
+  /** The latest appended events, a ring of EVENTS_KEPT: `next` is where the oldest is. */
+  private readonly kept: Array<{ sequence: number; subject: string; at: number }> = [];
+  private next = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -34,17 +35,13 @@ export class OwnAppends {
   record(appended: ReadonlyArray<OwnAppend>): void {
     const at = this.now();
     for (const { sequence, subject } of appended) {
-      this.bySubject.delete(subject);
-      this.bySubject.set(subject, { sequence, at });
-    }
-    for (const [subject] of this.bySubject) {
-      if (this.bySubject.size <= SUBJECTS_KEPT) break;
-      this.bySubject.delete(subject);
+      this.kept[this.next] = { sequence, subject, at };
+      this.next = (this.next + 1) % EVENTS_KEPT;
     }
     const last = appended.at(-1);
     const current = this.newest;
     if (last && (!current || last.sequence > current.sequence || at - current.at > HORIZON_MS))
-      this.newest = { ...last, at };
+      this.newest = { sequence: last.sequence, subject: last.subject, at };
   }
 
   /** The latest append, while recent, when a read from sequence `from` on would include it. */
@@ -54,14 +51,14 @@ export class OwnAppends {
   }
 
   /**
-   * The highest sequence, from `from` on, of a recent append on a subject `filter`
-   * matches: where a read of `filter` must not end before. 0 when there is none.
+   * The highest sequence, from `from` on, of a recent appended event on a subject
+   * `filter` matches: where a read of `filter` must not end before. 0 when there is none.
    */
   lastMatching(filter: string, from: number): number {
     const since = this.now() - HORIZON_MS;
     const matches = subjectMatcher(filter);
     let last = 0;
-    for (const [subject, { sequence, at }] of this.bySubject)
+    for (const { sequence, subject, at } of this.kept)
       if (at >= since && sequence >= from && sequence > last && matches(subject)) last = sequence;
     return last;
   }
