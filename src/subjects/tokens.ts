@@ -25,6 +25,8 @@ export function encodeToken(part: string, value: string): string {
   if (value.length === 0) throw new InvalidTokenError(part, value, 'must not be empty');
   if (value.length > MAX_TOKEN)
     throw new InvalidTokenError(part, value, `must be at most ${MAX_TOKEN} characters`);
+  // The common case, on every append: nothing to escape.
+  if (unescaped.test(value)) return value;
   // A lone surrogate has no UTF-8 form: two different ones would both become U+FFFD.
   if (!isWellFormed(value)) throw new InvalidTokenError(part, value, 'is not well-formed Unicode');
   let out = '';
