@@ -16,7 +16,7 @@ import { mapHeaderSource } from '../codec/metadata.js';
 import type { EventSchemas } from '../codec/schema.js';
 import { ConcurrencyError, type ValidationError } from '../errors.js';
 import { assertPlainToken } from '../subjects/tokens.js';
-import { SubjectScheme, subjectMatches, type EntityRef } from '../subjects/subjects.js';
+import { SubjectScheme, subjectMatcher, type EntityRef } from '../subjects/subjects.js';
 import { decodeNow, filterOf, foldEvents, readEvents, toFilter } from './reading.js';
 import { appendOne, resultsFrom } from './writing.js';
 import { assertObject, wholeOption } from '../options.js';
@@ -166,19 +166,19 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
     target: ReadTarget<E> = {},
     options: ReadOptions = {},
   ): EventReader<E> | EventReader<Pick<E, K>> {
-    const filter = this.format.scheme.filter(filterOf(target, options, 'read'));
+    const matches = subjectMatcher(this.format.scheme.filter(filterOf(target, options, 'read')));
     const after = options.after ?? 0;
     const until = options.until ?? Number.MAX_SAFE_INTEGER;
     const messages = this.messages;
     const format = this.format;
     return readEvents(async function* () {
       // Pending counts to the end of the stream, as JetStream's does.
-      let left = messages.slice(after).filter((m) => subjectMatches(filter, m.subject)).length;
+      let left = messages.slice(after).filter((m) => matches(m.subject)).length;
       // It ends where the stream ended when it started, as JetStream's reads end (near) there:
       // a reader appending to what it reads would otherwise never finish.
       const end = Math.min(until, messages.length);
       for (let i = after; i < end; i++) {
-        if (subjectMatches(filter, messages[i]!.subject))
+        if (matches(messages[i]!.subject))
           yield [decodeNow(format, { ...messages[i]!, pending: Math.max(0, --left) })];
       }
     }, options);
@@ -207,7 +207,7 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
     target: ReadTarget<E> = {},
     options: WatchOptions = {},
   ): Observable<WatchMessage<E>> | Observable<WatchMessage<Pick<E, K>>> {
-    const filter = this.format.scheme.filter(filterOf(target, options, 'watch'));
+    const matches = subjectMatcher(this.format.scheme.filter(filterOf(target, options, 'watch')));
     return watchEvents(
       this.format,
       (handlers) => {
@@ -219,14 +219,14 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
             await Promise.resolve();
             if (stopped) return;
             const from = options.after === 'new' ? this.messages.length : (options.after ?? 0);
-            const history = this.messages.slice(from).filter((m) => subjectMatches(filter, m.subject));
+            const history = this.messages.slice(from).filter((m) => matches(m.subject));
             history.forEach((m, i) => handlers.message(m, history.length - i - 1));
             const caughtUpAt = Math.max(from, history[history.length - 1]?.sequence ?? 0);
             handlers.caughtUp(caughtUpAt);
             if (stopped) return;
             // Only later events, as from a consumer starting there, even past the stream's end.
             live = this.appended.subscribe((m) => {
-              if (m.sequence > caughtUpAt && subjectMatches(filter, m.subject)) handlers.message(m, 0);
+              if (m.sequence > caughtUpAt && matches(m.subject)) handlers.message(m, 0);
             });
           },
           stop: async () => {
@@ -240,7 +240,7 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
         reached: async (sequence) => this.messages.length >= sequence,
         firstFrom: async (from) => {
           for (let i = Math.max(0, from - 1); i < this.messages.length; i++)
-            if (subjectMatches(filter, this.messages[i]!.subject)) return this.messages[i]!.sequence;
+            if (matches(this.messages[i]!.subject)) return this.messages[i]!.sequence;
           return undefined;
         },
       },
@@ -265,8 +265,9 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
   }
 
   private lastOn(subject: string): number {
+    const matches = subjectMatcher(subject);
     for (let i = this.messages.length - 1; i >= 0; i--) {
-      if (subjectMatches(subject, this.messages[i]!.subject)) return i + 1;
+      if (matches(this.messages[i]!.subject)) return i + 1;
     }
     return 0;
   }
