@@ -1,5 +1,5 @@
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
-import { InvalidArgumentError, MalformedEventError } from '../errors.js';
+import { InvalidArgumentError, isJetsourceError, MalformedEventError } from '../errors.js';
 import { assertEvolver, assertObject } from '../options.js';
 import type { EntityRef, EventFilter } from '../subjects/subjects.js';
 import type {
@@ -156,7 +156,7 @@ export function readEvents<E extends object>(
             // `for await` does not call return() when next() throws: stop the source here,
             // or a bulk read's consumer would go on filling its window.
             await chunks.return?.().catch(() => undefined);
-            throw error;
+            throw withReaderStack(error);
           }
         },
         async return(): Promise<IteratorResult<EnvelopeOf<E>>> {
@@ -166,6 +166,19 @@ export function readEvents<E extends object>(
       };
     },
   };
+}
+
+/**
+ * Adds where the reader was iterated to the stack of jetsource's error raised deep in its pages:
+ * V8 does not follow async generators when it records a stack, so it would otherwise name
+ * only jetsource's frames. Runs on failures only.
+ */
+function withReaderStack(error: unknown): unknown {
+  if (isJetsourceError(error) && typeof error.stack === 'string') {
+    const here = new Error().stack?.split('\n').slice(2).join('\n');
+    if (here) error.stack += `\n    --- read by ---\n${here}`;
+  }
+  return error;
 }
 
 /**
