@@ -93,7 +93,7 @@ export async function connect(options: ConnectOptions): Promise<NatsConnection> 
   if (apiPrefix !== undefined) apiPrefixes.set(nc, apiPrefix);
   linkOf(nc);
   if (tenant !== undefined) {
-    await verifyTenant(nc, tenant).catch(async (err: unknown) => {
+    await verifyTenant(nc, tenant, rest.timeout || undefined).catch(async (err: unknown) => {
       await nc.close();
       throw err;
     });
@@ -156,12 +156,12 @@ export const tenantOfAccount = (account: string): string => account.split('/')[0
  * and throws {@link TenantMismatchError} unless it is one of `tenant`'s (see
  * {@link tenantOfAccount}). With accounts per tenant (the bundled nats-server.conf) this
  * catches a wrong `tenant` option at once, instead of as a permission error on the first
- * append.
+ * append. `timeoutMs` bounds the server's answer (`connect` passes its own `timeout`).
  */
-export async function verifyTenant(nc: NatsConnection, tenant: string): Promise<void> {
+export async function verifyTenant(nc: NatsConnection, tenant: string, timeoutMs = 5000): Promise<void> {
   let account: string | undefined;
   try {
-    const reply = await nc.request('$SYS.REQ.USER.INFO', Empty, { timeout: 5000 });
+    const reply = await nc.request('$SYS.REQ.USER.INFO', Empty, { timeout: timeoutMs });
     account = (reply.json() as { data?: { account?: string } }).data?.account;
   } catch (cause) {
     // A refused reply inbox is a permission problem of the right tenant's user, not a mismatch.

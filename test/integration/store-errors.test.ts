@@ -12,6 +12,7 @@ import {
   StoreNotFoundError,
   UnavailableError,
   UnsupportedServerError,
+  verifyTenant,
 } from '../../src/index.js';
 import { DeadLetters, ensureProcessorStream, ensureStore, ensureViews } from '../../src/server.js';
 import { createMemoryEventStore } from '../../src/testing/index.js';
@@ -565,6 +566,21 @@ test('an append left unanswered names its event ids, and a retry with them store
     await own.close();
   }
 }, 60_000);
+
+test('a tenant check the server leaves unanswered fails after its timeoutMs, not a fixed 5 s', async () => {
+  const own = await useServer();
+  try {
+    const conn = await own.connect();
+    own.server.pause();
+    const started = Date.now();
+    const err = await verifyTenant(conn, 'x', 300).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    own.server.resume();
+  } finally {
+    await own.close();
+  }
+});
 
 test('an atomic append refused while too many are in flight says nothing was stored, and stores nothing', async () => {
   const own = await useServer({
