@@ -22,6 +22,7 @@ import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { OpenSource, SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import { assertSupportedServer } from '../connection/server-version.js';
+import { linkOf } from '../connection/link.js';
 import type {
   AppendAllOptions,
   AppendOptions,
@@ -122,6 +123,8 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
         'pass a connection from connect(), wsconnect() or @nats-io/transport-node',
       );
     assertSupportedServer(options.connection);
+    // Followed from now: a connection handed in (not from connect) drops unseen until then.
+    linkOf(options.connection);
     const account = verifiedAccount(options.connection);
     if (account !== undefined && tenantOfAccount(account) !== options.tenant) {
       throw new TenantMismatchError(options.tenant, `the connection belongs to account "${account}"`);

@@ -3,10 +3,10 @@
 // reconnects: the store waits for the link and sends again instead.
 import { afterEach, expect, test } from 'vitest';
 import { filter, firstValueFrom } from 'rxjs';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { wsconnect, type NatsConnection } from '@nats-io/nats-core';
 import { connectionState, createEventStore, UnavailableError, type EventStore } from '../../src/index.js';
 import { DeadLetters, ensureStore } from '../../src/server.js';
-import { useServer, type TestServer } from '../support/nats.js';
+import { useServer, wsFactory, type TestServer } from '../support/nats.js';
 
 type Events = { Ticked: { n: number } };
 
@@ -107,6 +107,35 @@ test('a read or an append made while the connection is down waits for it to come
   expect((await store.load(entity, counter)).version).toBe(version);
   // The read ran after the reconnect, before or after the append.
   expect([0, version]).toContain(before.version);
+}, 30_000);
+
+test('a store follows a connection handed in from when it is opened: its first append, made while the connection is down, waits for it', async () => {
+  // No retries: sent while down, the append would be lost with the connection's buffer
+  // and could only fail as "may have been stored".
+  const { open, server } = await setUp(20_000, 0);
+  // nats.js's own connect, not jetsource's, which would follow the connection from the start.
+  const handedIn = await wsconnect({
+    servers: server.wsUrl,
+    wsFactory,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+    reconnectJitter: 50,
+  });
+  try {
+    const store = open(handedIn);
+    const dropped = (async () => {
+      for await (const s of handedIn.status()) if (s.type === 'disconnect') return;
+    })();
+    await server.kill();
+    await dropped;
+    const appending = store.append(entity, tick(1), { expect: 'new' });
+    await new Promise((r) => setTimeout(r, 300));
+    await server.restart();
+    const { version } = await appending;
+    expect((await store.load(entity, counter)).version).toBe(version);
+  } finally {
+    await handedIn.close();
+  }
 }, 30_000);
 
 test('past timeoutMs of a connection down, a read fails and an append says it was not sent', async () => {
