@@ -85,7 +85,7 @@ const links = new WeakMap<NatsConnection, Link>();
 
 /**
  * Follows a connection's link from now on (at once for connections made by jetsource's
- * `connect`; for one handed in, from when a store is opened on it, or its first request).
+ * `connect`; for one handed in, from when a store, view or dead-letter set is opened on it).
  */
 export function linkOf(nc: NatsConnection): Link {
   let link = links.get(nc);

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
-import { acrossDrops, sentOnceUp } from '../connection/link.js';
+import { acrossDrops, linkOf, sentOnceUp } from '../connection/link.js';
 import { StoreConfigError } from '../errors.js';
 import { replicasOption } from '../options.js';
 import { DirectReader, untilDirectGetsAnswer } from '../store/jetstream/direct.js';
@@ -58,6 +58,8 @@ export class DeadLetters {
   static async open(nc: NatsConnection, options: DeadLettersOptions = {}): Promise<DeadLetters> {
     const bucket = assertBucketName(options.bucket ?? 'deadletters');
     const replicas = replicasOption(options.replicas);
+    // Followed from now (see linkOf): letters read while it is down then wait for it.
+    linkOf(nc);
     const kv = await adminStep(`opening dead letters (bucket ${bucket})`, () =>
       new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas }),
     );

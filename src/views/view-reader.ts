@@ -17,6 +17,7 @@ import { decodeViewEntry } from './codec.js';
 import { ViewKeys, type ViewDefinition, type ViewEntry } from './define-view.js';
 import { assertApiPrefix, assertBucketName } from '../subjects/tokens.js';
 import { assertObject, timeoutOption } from '../options.js';
+import { linkOf } from '../connection/link.js';
 
 /** Where a view lives: a connection in the tenant's account (a store fits). */
 export interface ViewSource {
@@ -91,6 +92,8 @@ export function openView<S>(
   const keys = new ViewKeys(source.tenant, view.name);
   const missing = 'the service role creates it with ensureViews() or by starting a projector';
   const { connection } = source;
+  // Followed from now (see linkOf): a view read while it is down then waits for it.
+  linkOf(connection);
   const apiPrefix = source.apiPrefix === undefined ? undefined : assertApiPrefix(source.apiPrefix);
   const timeoutMs = timeoutOption('timeoutMs', options.timeoutMs);
   const direct = new DirectReader(connection, `KV_${bucket}`, timeoutMs, missing, apiPrefix);
