@@ -25,14 +25,14 @@ describe('OwnAppends', () => {
     own.record([{ sequence: 50, subject: 'es.t.a.1.E' }]);
     c.pass(3_000);
     expect(own.mustSee(1)?.sequence).toBe(50);
-    expect(own.lastMatching('es.t.>', 1)).toBe(50);
+    expect(own.matching('es.t.>', 1)).toEqual({ first: 50, last: 50 });
     c.pass(1);
     // Expired (maxAgeMs), or the stream was made again: waiting for it would never end.
     expect(own.mustSee(1)).toBeUndefined();
-    expect(own.lastMatching('es.t.>', 1)).toBe(0);
+    expect(own.matching('es.t.>', 1)).toBeUndefined();
     own.record([{ sequence: 3, subject: 'es.t.a.1.E' }]);
     expect(own.mustSee(1)?.sequence).toBe(3);
-    expect(own.lastMatching('es.t.>', 1)).toBe(3);
+    expect(own.matching('es.t.>', 1)).toEqual({ first: 3, last: 3 });
   });
 
   test('a filter read must reach the latest append on a subject it matches, from any of the events of an append', () => {
@@ -44,14 +44,18 @@ describe('OwnAppends', () => {
       { sequence: 22, subject: 'es.t.account.a1.Debited' },
     ]);
     own.record([{ sequence: 30, subject: 'es.t.account.a2.Debited' }]);
-    expect(own.lastMatching('es.t.>', 1)).toBe(30);
-    expect(own.lastMatching('es.t.order.*.*', 1)).toBe(21);
-    expect(own.lastMatching('es.t.*.*.Placed', 1)).toBe(20);
-    expect(own.lastMatching('es.t.account.a1.*', 1)).toBe(22);
+    expect(own.matching('es.t.>', 1)).toEqual({ first: 20, last: 30 });
+    expect(own.matching('es.t.order.*.*', 1)).toEqual({ first: 20, last: 21 });
+    expect(own.matching('es.t.*.*.Placed', 1)).toEqual({ first: 20, last: 20 });
+    expect(own.matching('es.t.account.*.*', 1)).toEqual({ first: 22, last: 30 });
+    expect(own.matching('es.t.account.a1.*', 1)).toEqual({ first: 22, last: 22 });
+    // From a sequence on: a read past the first must still meet the next.
+    expect(own.matching('es.t.>', 21)).toEqual({ first: 21, last: 30 });
+    expect(own.matching('es.t.account.*.*', 23)).toEqual({ first: 30, last: 30 });
     // Nothing of this store's on the filter, or nothing from `from` on.
-    expect(own.lastMatching('es.t.invoice.*.*', 1)).toBe(0);
-    expect(own.lastMatching('es.u.>', 1)).toBe(0);
-    expect(own.lastMatching('es.t.order.*.*', 22)).toBe(0);
+    expect(own.matching('es.t.invoice.*.*', 1)).toBeUndefined();
+    expect(own.matching('es.u.>', 1)).toBeUndefined();
+    expect(own.matching('es.t.order.*.*', 22)).toBeUndefined();
     // The entity listing's latest append is the newest of all.
     expect(own.mustSee(1)).toEqual(
       expect.objectContaining({ sequence: 30, subject: 'es.t.account.a2.Debited' }),
@@ -63,12 +67,12 @@ describe('OwnAppends', () => {
     own.record([{ sequence: 5, subject: 'es.t.a.old.E' }]);
     own.record([{ sequence: 6, subject: 'es.t.a.kept.E' }]);
     own.record(Array.from({ length: 1023 }, (_, i) => ({ sequence: 100 + i, subject: `es.t.b.${i}.E` })));
-    expect(own.lastMatching('es.t.a.kept.E', 1)).toBe(6);
+    expect(own.matching('es.t.a.kept.E', 1)?.last).toBe(6);
     // The oldest made room.
-    expect(own.lastMatching('es.t.a.old.E', 1)).toBe(0);
-    expect(own.lastMatching('es.t.b.*.E', 1)).toBe(1122);
+    expect(own.matching('es.t.a.old.E', 1)).toBeUndefined();
+    expect(own.matching('es.t.b.*.E', 1)).toEqual({ first: 100, last: 1122 });
     own.record([{ sequence: 2000, subject: 'es.t.c.1.E' }]);
-    expect(own.lastMatching('es.t.a.kept.E', 1)).toBe(0);
-    expect(own.lastMatching('es.t.>', 1)).toBe(2000);
+    expect(own.matching('es.t.a.kept.E', 1)).toBeUndefined();
+    expect(own.matching('es.t.>', 1)).toEqual({ first: 100, last: 2000 });
   });
 });

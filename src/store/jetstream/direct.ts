@@ -7,7 +7,7 @@ import { jetStreamApi } from '../../connection/connect.js';
 import { acrossDrops } from '../../connection/link.js';
 import type { ReadEnd } from './reaching.js';
 import { askUntil, NOBODY_ANSWERING_WAITS } from './asking-again.js';
-import type { OwnAppends } from './own-appends.js';
+import { HORIZON_MS, type OwnAppends } from './own-appends.js';
 
 /**
  * A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` (or
@@ -87,7 +87,7 @@ export class DirectReader {
    */
   async lastSequence(filter: string): Promise<number> {
     const last = (await this.last(filter))?.sequence ?? 0;
-    return Math.max(last, this.own?.lastMatching(filter, last + 1) ?? 0);
+    return Math.max(last, this.own?.matching(filter, last + 1)?.last ?? 0);
   }
 
   /**
@@ -99,8 +99,12 @@ export class DirectReader {
     return {
       next: async (after) =>
         (await this.get({ seq: after + 1, next_by_subj: filter }))?.sequence ??
-        (this.own?.lastMatching(filter, after + 1) || undefined),
+        this.own?.matching(filter, after + 1)?.first,
       last: () => this.lastSequence(filter),
+      missing: (sequence) =>
+        this.own?.matching(filter, sequence)?.first === sequence
+          ? `, which this store appended under ${HORIZON_MS / 1000} s ago (a replica is behind, or the stream was deleted and made again since)`
+          : '',
     };
   }
 

@@ -5,7 +5,7 @@ import { subjectMatcher } from '../../subjects/subjects.js';
  * Followers lag by milliseconds; past this the append may have expired (`maxAgeMs`) or
  * the stream been made again, and waiting for it would never end.
  */
-const HORIZON_MS = 3_000;
+export const HORIZON_MS = 3_000;
 
 /** How many of its latest appended events a store remembers for its filter reads. */
 const EVENTS_KEPT = 1024;
@@ -28,6 +28,7 @@ export class OwnAppends {
   /** The latest appended events, a ring of EVENTS_KEPT: `next` is where the oldest is. */
   private readonly kept: Array<{ sequence: number; subject: string; at: number }> = [];
   private next = 0;
+  private lastFilter?: { filter: string; matches: (subject: string) => boolean };
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -51,15 +52,30 @@ export class OwnAppends {
   }
 
   /**
-   * The highest sequence, from `from` on, of a recent appended event on a subject
-   * `filter` matches: where a read of `filter` must not end before. 0 when there is none.
+   * The lowest and highest sequence, from `from` on, of the recent appended events on
+   * subjects `filter` matches: where a read of `filter` must go on to (the first is the
+   * next event after `from` it must meet, the last where it must not end before).
    */
-  lastMatching(filter: string, from: number): number {
+  matching(filter: string, from: number): { first: number; last: number } | undefined {
     const since = this.now() - HORIZON_MS;
-    const matches = subjectMatcher(filter);
-    let last = 0;
-    for (const { sequence, subject, at } of this.kept)
-      if (at >= since && sequence >= from && sequence > last && matches(subject)) last = sequence;
-    return last;
+    const matches = this.matcher(filter);
+    let found: { first: number; last: number } | undefined;
+    // Newest first: the ring is in the order appends were acknowledged, so the first entry
+    // past the horizon ends the search.
+    for (let k = 1; k <= this.kept.length; k++) {
+      const { sequence, subject, at } = this.kept[(this.next - k + EVENTS_KEPT) % EVENTS_KEPT]!;
+      if (at < since) break;
+      if (sequence < from || !matches(subject)) continue;
+      if (!found) found = { first: sequence, last: sequence };
+      else if (sequence < found.first) found.first = sequence;
+      else if (sequence > found.last) found.last = sequence;
+    }
+    return found;
+  }
+
+  /** One read asks about one filter several times: its matcher is made once. */
+  private matcher(filter: string): (subject: string) => boolean {
+    if (this.lastFilter?.filter !== filter) this.lastFilter = { filter, matches: subjectMatcher(filter) };
+    return this.lastFilter.matches;
   }
 }

@@ -10,6 +10,8 @@ export interface ReadEnd {
   next(after: number): Promise<number | undefined>;
   /** The sequence of the newest stored event (0 when none). */
   last(): Promise<number>;
+  /** What to add to the error of a read that cannot reach the event at `sequence`. */
+  missing?(sequence: number): string;
 }
 
 /** The end of a read whose last event is known (an entity subject's, from its listing). */
@@ -59,7 +61,7 @@ export async function* reachingLast<T extends { readonly sequence: number }>(
     if (still === undefined || still > target) return;
     if (attempt >= waits.length)
       throw new UnavailableError(
-        `the read of ${subject} stopped at ${reached}, though event ${still} follows`,
+        `the read of ${subject} stopped at ${reached}, though event ${still} follows${end.missing?.(still) ?? ''}`,
       );
     await delay(waits[attempt]!);
   }
