@@ -173,10 +173,13 @@ export function readEvents<E extends object>(
  * V8 does not follow async generators when it records a stack, so it would otherwise name
  * only jetsource's frames. Runs on failures only.
  */
+const READ_BY = '    --- read by ---';
+
 function withReaderStack(error: unknown): unknown {
-  if (isJetsourceError(error) && typeof error.stack === 'string') {
+  // Once: an error raised again (a source that keeps it) already names its reader.
+  if (isJetsourceError(error) && typeof error.stack === 'string' && !error.stack.includes(READ_BY)) {
     const here = new Error().stack?.split('\n').slice(2).join('\n');
-    if (here) error.stack += `\n    --- read by ---\n${here}`;
+    if (here) error.stack += `\n${READ_BY}\n${here}`;
   }
   return error;
 }

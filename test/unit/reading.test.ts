@@ -19,6 +19,9 @@ describe('readEvents', () => {
     await expect(iteratingCaller()).rejects.toBe(error);
     expect(error.stack).toContain('--- read by ---');
     expect(error.stack!.split('--- read by ---')[1]).toContain('iteratingCaller');
+    // The same error raised again is not marked twice.
+    await expect(iteratingCaller()).rejects.toBe(error);
+    expect(error.stack!.split('--- read by ---')).toHaveLength(2);
   });
 
   test('errors that are not jetsource’s are passed on untouched', async () => {
