@@ -28,10 +28,13 @@ import { log, metric, type Metric } from './lib.js';
  * the browser app to 85.71, and 20.5 / 86 until reads, appends and view writes that wait
  * for a dropped connection and are sent again after the reconnect (nats.js loses both
  * their answers and what is sent while it reconnects), with stale connections counted as
- * dropped and appends cut by a close reported as maybe stored, took them to 21.0 / 86.52.
+ * dropped and appends cut by a close reported as maybe stored, took them to 21.0 / 86.52,
+ * and 21.5 / 87 until filter reads that read their own writes on replicated streams, a
+ * read's errors naming the code that iterated it and handed-in connections followed from
+ * when a store is opened took them to 21.64 / 87.12.
  * Raise it only for a feature worth the bytes; the browser app's total is what users pay.
  */
-export const budgets = { ownCode: 21.5, browserApp: 87 } as const;
+export const budgets = { ownCode: 22, browserApp: 87.5 } as const;
 
 /** The service entry (`jetsource/server`), beside the client entry. */
 const serverEntry = join(dirname(srcEntry), 'server.ts');
