@@ -14,6 +14,7 @@ import { entityReadBenchmarks, entityWatchBenchmarks } from './entity-read.js';
 import { fill, openStore } from './fixtures.js';
 import { log, metric, perSecond, printTable, timed, writeResults, type Metric } from './lib.js';
 import { catchUpBenchmarks, replayMemoryBenchmarks } from './replay.js';
+import { referenceMetrics } from './references.js';
 import { viewBenchmarks } from './views.js';
 import { watchBenchmarks } from './watch.js';
 
@@ -67,6 +68,7 @@ try {
 }
 
 metrics.push(...(await bundleBenchmarks()));
+metrics.push(...referenceMetrics(metrics));
 printTable(metrics);
 await writeResults(resultsFile, metrics);
 log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s; results in ${resultsFile}`);
