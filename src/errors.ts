@@ -54,6 +54,22 @@ export function isJetsourceError(err: unknown, code?: JetsourceErrorCode): err i
   );
 }
 
+/**
+ * Adds to the stack of jetsource's error where the user's code met it: `origin` (an Error
+ * made there), under `--- <where> ---`. V8 records no caller through async generators or
+ * a source's callbacks, so an error raised deep in a read or a watch would otherwise name
+ * only jetsource's frames. Once per error: one raised again already says where.
+ */
+export function withOrigin(error: unknown, where: string, origin: Error): unknown {
+  if (!isJetsourceError(error) || typeof error.stack !== 'string' || error.stack.includes(ORIGIN_MARK))
+    return error;
+  const frames = origin.stack?.split('\n').slice(1).join('\n');
+  if (frames) error.stack += `${ORIGIN_MARK}${where} ---\n${frames}`;
+  return error;
+}
+
+const ORIGIN_MARK = '\n    --- ';
+
 /** The entity changed since it was read: reload it, decide again, and retry the append. */
 export class ConcurrencyError extends JetsourceError {
   /** The entity as `type/id`, for messages (a `/` inside a type or id makes it ambiguous: see `entityRef`). */

@@ -1,5 +1,5 @@
 import type { EventFormat, StoredMessage } from '../codec/event-format.js';
-import { InvalidArgumentError, isJetsourceError, MalformedEventError } from '../errors.js';
+import { InvalidArgumentError, MalformedEventError, withOrigin } from '../errors.js';
 import { assertEvolver, assertObject } from '../options.js';
 import type { EntityRef, EventFilter } from '../subjects/subjects.js';
 import type {
@@ -156,7 +156,8 @@ export function readEvents<E extends object>(
             // `for await` does not call return() when next() throws: stop the source here,
             // or a bulk read's consumer would go on filling its window.
             await chunks.return?.().catch(() => undefined);
-            throw withReaderStack(error);
+            // Made here, in the next() the reader's loop awaits: its stack names that loop.
+            throw withOrigin(error, 'read by', new Error());
           }
         },
         async return(): Promise<IteratorResult<EnvelopeOf<E>>> {
@@ -166,22 +167,6 @@ export function readEvents<E extends object>(
       };
     },
   };
-}
-
-/**
- * Adds where the reader was iterated to the stack of jetsource's error raised deep in its pages:
- * V8 does not follow async generators when it records a stack, so it would otherwise name
- * only jetsource's frames. Runs on failures only.
- */
-const READ_BY = '    --- read by ---';
-
-function withReaderStack(error: unknown): unknown {
-  // Once: an error raised again (a source that keeps it) already names its reader.
-  if (isJetsourceError(error) && typeof error.stack === 'string' && !error.stack.includes(READ_BY)) {
-    const here = new Error().stack?.split('\n').slice(2).join('\n');
-    if (here) error.stack += `\n${READ_BY}\n${here}`;
-  }
-  return error;
 }
 
 /**

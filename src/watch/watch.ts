@@ -6,6 +6,7 @@ import {
   MalformedEventError,
   StoreNotFoundError,
   UnavailableError,
+  withOrigin,
 } from '../errors.js';
 import type { EnvelopeOf } from '../store/types.js';
 import type { OpenSource } from './source.js';
@@ -34,7 +35,10 @@ export function watchEvents<E extends object>(
   options: WatchOptions = {},
   stored?: StoredBounds,
 ): Observable<WatchMessage<E>> {
+  // Where the watch was made, for its errors' stacks (see withOrigin); formatted only on one.
+  const origin = new Error();
   return new Observable<WatchMessage<E>>((subscriber) => {
+    const fail = (err: unknown) => subscriber.error(withOrigin(err, 'watch made', origin));
     if (options.after !== 'new') checkBound('after', options.after);
     checkBound('until', options.until);
     checkHeartbeat(options.heartbeatMs);
@@ -50,14 +54,14 @@ export function watchEvents<E extends object>(
 
     const inOrder = (step: () => void | Promise<void>) => {
       if (tail) {
-        tail = tail.then(step).catch((err) => subscriber.error(err));
+        tail = tail.then(step).catch(fail);
         return;
       }
       try {
         const result = step();
-        if (result instanceof Promise) tail = result.catch((err) => subscriber.error(err));
+        if (result instanceof Promise) tail = result.catch(fail);
       } catch (err) {
-        subscriber.error(err);
+        fail(err);
       }
     };
 
@@ -97,9 +101,7 @@ export function watchEvents<E extends object>(
         (done) => (done ? subscriber.complete() : later()),
         (err) =>
           // A server restarting or slow to answer: the source rides that out, so look later.
-          err instanceof UnavailableError || err instanceof StoreNotFoundError
-            ? later()
-            : subscriber.error(err),
+          err instanceof UnavailableError || err instanceof StoreNotFoundError ? later() : fail(err),
       );
     };
     // The order matters: only once `until` is stored is "nothing matching up to it" final.
@@ -115,7 +117,7 @@ export function watchEvents<E extends object>(
       if (msg.sequence > until) return finish(until);
       delivered++;
       if (event instanceof MalformedEventError) {
-        if (options.onMalformed !== 'report') return subscriber.error(event);
+        if (options.onMalformed !== 'report') return fail(event);
         subscriber.next({
           kind: 'malformed',
           malformed: { sequence: msg.sequence, subject: msg.subject, raw: msg.data, error: event },
@@ -160,9 +162,9 @@ export function watchEvents<E extends object>(
         if (!tail) {
           try {
             const result = onMessage(msg, left);
-            if (result) tail = result.catch((err) => subscriber.error(err));
+            if (result) tail = result.catch(fail);
           } catch (err) {
-            subscriber.error(err);
+            fail(err);
           }
           return;
         }
@@ -178,7 +180,7 @@ export function watchEvents<E extends object>(
         });
       },
       error(err) {
-        inOrder(() => subscriber.error(err));
+        inOrder(() => fail(err));
       },
       // Held while async decodes queue: the server then sends no more than its window.
       flowControl(answer) {
@@ -187,7 +189,7 @@ export function watchEvents<E extends object>(
       },
       emitted: () => tail ?? Promise.resolve(),
     });
-    source.start().catch((err) => subscriber.error(err));
+    source.start().catch(fail);
     return () => {
       clearTimeout(poll);
       void source.stop();
