@@ -2,6 +2,7 @@ import { Observable } from 'rxjs';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../codec/event-format.js';
 import { OrderedConsumer } from '../store/jetstream/ordered-consumer.js';
+import { withOrigin } from '../errors.js';
 
 /** A KV watch message: a key's current message (value or delete marker), or `loaded` once. */
 export type KvWatchMessage =
@@ -23,7 +24,10 @@ export function watchKv(
   apiPrefix?: string,
 ): Observable<KvWatchMessage> {
   const prefix = `$KV.${bucket}.`;
+  // Where the watch was made, for its errors' stacks (see withOrigin).
+  const origin = new Error();
   return new Observable<KvWatchMessage>((subscriber) => {
+    const fail = (err: unknown) => subscriber.error(withOrigin(err, 'watch made', origin));
     const consumer = new OrderedConsumer(
       {
         nc,
@@ -37,10 +41,10 @@ export function watchKv(
         message: (msg) =>
           subscriber.next({ kind: 'entry', key: msg.subject.slice(prefix.length), message: msg }),
         caughtUp: () => subscriber.next({ kind: 'loaded' }),
-        error: (err) => subscriber.error(err),
+        error: fail,
       },
     );
-    consumer.start().catch((err) => subscriber.error(err));
+    consumer.start().catch(fail);
     return () => void consumer.stop();
   });
 }
