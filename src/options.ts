@@ -35,6 +35,27 @@ export function assertObject(name: string, value: unknown, shape: string): void 
     throw new InvalidArgumentError(name, value, `pass ${shape}`);
 }
 
+/**
+ * Refuses what is not a NATS connection (plain JS callers): a `connect()` not awaited
+ * would otherwise fail later, at the first request or in the background, as a bare TypeError.
+ */
+export function assertConnection(value: unknown, name = 'connection'): void {
+  const nc = value as { then?: unknown; request?: unknown; status?: unknown } | null;
+  if (typeof nc?.then === 'function')
+    throw new InvalidArgumentError(name, undefined, 'got a Promise: await connect() first');
+  if (
+    typeof nc !== 'object' ||
+    nc === null ||
+    typeof nc.request !== 'function' ||
+    typeof nc.status !== 'function'
+  )
+    throw new InvalidArgumentError(
+      name,
+      undefined,
+      'pass a connection from connect(), wsconnect() or @nats-io/transport-node',
+    );
+}
+
 /** Refuses a fold without an `evolve` function before any event is read (plain JS callers). */
 export function assertEvolver(evolver: unknown): void {
   if (typeof (evolver as { evolve?: unknown } | null)?.evolve !== 'function')

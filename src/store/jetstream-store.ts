@@ -6,10 +6,10 @@ import { watchEvents, type StoredBounds } from '../watch/watch.js';
 import { jsonCodec, type EventCodec } from '../codec/codec.js';
 import { EventFormat } from '../codec/event-format.js';
 import type { EventSchemas } from '../codec/schema.js';
-import { InvalidArgumentError, TenantMismatchError } from '../errors.js';
+import { TenantMismatchError } from '../errors.js';
 import { jetStreamApi, tenantOfAccount, verifiedAccount } from '../connection/connect.js';
 import { assertApiPrefix, assertPlainToken } from '../subjects/tokens.js';
-import { assertObject, timeoutOption, wholeOption } from '../options.js';
+import { assertConnection, assertObject, timeoutOption, wholeOption } from '../options.js';
 import { SubjectScheme, type EntityRef, type EventFilter } from '../subjects/subjects.js';
 import { decodeNow, filterOf, readEvents, foldEvents, mapChunks, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
@@ -116,12 +116,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
   private readonly eventTypes = new EventTypeGuess();
 
   constructor(options: EventStoreOptions<E>) {
-    if (typeof options.connection !== 'object' || options.connection === null)
-      throw new InvalidArgumentError(
-        'connection',
-        undefined,
-        'pass a connection from connect(), wsconnect() or @nats-io/transport-node',
-      );
+    assertConnection(options.connection);
     assertSupportedServer(options.connection);
     // Followed from now: a connection handed in (not from connect) drops unseen until then.
     linkOf(options.connection);

@@ -12,6 +12,7 @@ import {
   StoreNotFoundError,
   UnavailableError,
   UnsupportedServerError,
+  openView,
   verifyTenant,
 } from '../../src/index.js';
 import { DeadLetters, ensureProcessorStream, ensureStore, ensureViews } from '../../src/server.js';
@@ -338,12 +339,18 @@ describe('store errors', () => {
       ['apiPrefix', { apiPrefix: 'JS..API' }],
       ['apiPrefix', { apiPrefix: '' }],
       ['connection', { connection: undefined }],
+      ['connection', { connection: { servers: 'ws://localhost:8080' } }],
     ];
     for (const [name, options] of bad) {
       const open = () => createEventStore({ connection: nc, tenant: 'x', ...options });
       expect(open, name).toThrow(InvalidArgumentError);
       expect(open, name).toThrow(new RegExp(`^invalid ${name}\\b`));
     }
+    // A connect() not awaited: said so at once, not as a TypeError in the background later.
+    const notAwaited = { connection: Promise.resolve(nc) as unknown as NatsConnection, tenant: 'x' };
+    expect(() => createEventStore(notAwaited)).toThrow(/invalid connection.*await connect\(\) first/);
+    expect(() => openView(notAwaited, { name: 'v', version: 1 })).toThrow(/await connect\(\) first/);
+    await expect(DeadLetters.open(notAwaited.connection)).rejects.toThrow(/await connect\(\) first/);
     expect(createEventStore({ connection: nc, tenant: 'x', apiPrefix: 'JS.API', retries: 0 }).apiPrefix).toBe(
       'JS.API',
     );
