@@ -5,8 +5,13 @@ import { createEventStore, UnsupportedServerError } from '../../src/index.js';
 import { thrown } from '../support/thrown.js';
 
 /** A connection that only reports which server it is on: the gate must not need more. */
+/** A connection's shape, on a server of that version; refused before any request is made. */
 const onServer = (version?: string) =>
-  ({ info: version === undefined ? undefined : { version } }) as unknown as NatsConnection;
+  ({
+    info: version === undefined ? undefined : { version },
+    request: () => Promise.reject(new Error('no I/O here')),
+    status: () => [][Symbol.iterator](),
+  }) as unknown as NatsConnection;
 
 describe('supportsAtomicAppends', () => {
   test.each(['2.9.10', '2.11.8', '1.4.1', '2.12.0', '2.12.13', '2.13.0', '2.14.0', '2.14.3'])(
