@@ -12,6 +12,7 @@ import { ServerError, StoreNotFoundError } from '../errors.js';
 import { adminRemedy, fromRequestError } from '../connection/request-errors.js';
 import { acrossDrops } from '../connection/link.js';
 import { ApiErrorCode, directMessage } from '../store/jetstream/api.js';
+import { DirectReader } from '../store/jetstream/direct.js';
 import { ProcessorConfigError } from './errors.js';
 import { consumerDrift, type DurableConfig } from './policy.js';
 
@@ -113,14 +114,31 @@ export async function secretConsumersOf(
   return names;
 }
 
-/** Events delivered to no one yet plus events delivered but not settled. */
-export async function consumerLag(jsm: JetStreamManager, stream: string, durable: string): Promise<number> {
+/** A durable consumer's progress: the last stream sequence delivered, and how many delivered events await their ack. */
+export async function consumerProgress(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+): Promise<{ delivered: number; ackPending: number }> {
   try {
     const info = await jsm.consumers.info(stream, durable);
-    return info.num_pending + info.num_ack_pending;
+    return { delivered: info.delivered.stream_seq, ackPending: info.num_ack_pending };
   } catch (err) {
     throw consumerError(err, stream);
   }
+}
+
+/** How many events on `filter` a stream holds from sequence `from` on (one direct get). */
+export async function countFrom(
+  nc: NatsConnection,
+  stream: string,
+  filter: string,
+  from: number,
+  timeoutMs: number,
+): Promise<number> {
+  const [first] = await new DirectReader(nc, stream, timeoutMs, undefined, '$JS.API').page(filter, from, 1);
+  // A batch get's message says how many more match after it.
+  return first ? first.pending + 1 : 0;
 }
 
 /** One stored message by stream sequence (direct get), or null when it is not in the stream. */

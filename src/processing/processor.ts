@@ -31,7 +31,8 @@ import {
   consumeDurable,
   consumerExists,
   consumerFound,
-  consumerLag,
+  consumerProgress,
+  countFrom,
   secretConsumersOf,
   ensureDurable,
   storedAt,
@@ -126,7 +127,10 @@ export interface Processor {
   readonly state: 'running' | 'stopping' | 'stopped';
   /** Counters and handler timings of this instance. */
   metrics(): ProcessorMetrics;
-  /** Events not yet processed by any instance: undelivered plus delivered but unsettled. */
+  /**
+   * Events not yet processed by any instance: those on the store's stream not yet delivered
+   * (also those its mirror has not copied yet), plus those delivered but unsettled.
+   */
   lag(): Promise<number>;
   /** Its dead letters, oldest event first. */
   deadLetters(): Promise<DeadLetter[]>;
@@ -305,8 +309,22 @@ class DurableProcessor<E extends object> implements Processor {
     return this.recorder.snapshot(this.queue.active);
   }
 
-  lag(): Promise<number> {
-    return consumerLag(this.resolved.jsm, this.resolved.stream, this.consumer);
+  async lag(): Promise<number> {
+    const { store } = this.options;
+    const { delivered, ackPending } = await consumerProgress(
+      this.resolved.jsm,
+      this.resolved.stream,
+      this.consumer,
+    );
+    // Counted on the store's stream: its mirror (same sequences) may not hold the latest yet.
+    const undelivered = await countFrom(
+      store.connection,
+      store.stream,
+      this.resolved.filter,
+      delivered + 1,
+      this.resolved.timeoutMs,
+    );
+    return undelivered + ackPending;
   }
 
   deadLetters(): Promise<DeadLetter[]> {

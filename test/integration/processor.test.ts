@@ -833,6 +833,47 @@ describe('processor: configuration', () => {
     expect((await jsm.consumers.info(`${origin}_WORK`, processor.consumer)).name).toBe(processor.consumer);
   });
 
+  test('lag counts events the mirror has not copied yet, and those delivered but unsettled', async () => {
+    const origin = unique('LAGGED');
+    await ensureStore(nc, { stream: origin, prefix: origin.toLowerCase() });
+    await ensureProcessorStream(nc, { stream: origin });
+    const store = createEventStore<Events>({
+      connection: nc,
+      tenant: 't',
+      prefix: origin.toLowerCase(),
+      stream: origin,
+    });
+    const { consumerStream: _, ...defaults } = fast;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const settled: number[] = [];
+    const processor = await start({
+      store,
+      name: 'lagging',
+      handler: async (e) => {
+        await gate;
+        settled.push(e.sequence);
+      },
+      ...defaults,
+      ackWaitMs: 10_000,
+    });
+    for (let round = 0; round < 5; round++) {
+      const before = settled.length;
+      await store.append(account(`l${round}`), [deposit(1), deposit(2), deposit(3)]);
+      // Right after the append, before the mirror may have it: nothing is settled yet.
+      expect(await processor.lag()).toBe(3 * (round + 1) - before);
+    }
+    release();
+    await until(
+      () => settled.length,
+      (n) => n === 15,
+    );
+    await until(
+      () => processor.lag(),
+      (n) => n === 0,
+    );
+  });
+
   test("a processor whose durable is on the store's own stream is not moved to the mirror by default", async () => {
     const store = newStore();
     const before = await start({ store, name: 'stays', handler: () => {}, ...fast });
