@@ -213,6 +213,10 @@ export function incompatibilities(
     problems.push(
       `consumer_limits.inactive_threshold is ${idle === 0 ? 'unset' : `${idle / 1e6} ms`}, so consumers users cannot delete may live on`,
     );
+  else if (wantedIdle === 0 && idle > 0)
+    problems.push(
+      `consumer_limits.inactive_threshold is ${idle / 1e6} ms, though consumerIdleLimitMs: 0 asks for none: a processor's durable consumer on it would be removed when idle`,
+    );
   else if (idle > 0 && idle < MIN_IDLE_LIMIT_MS * 1e6)
     problems.push(
       `consumer_limits.inactive_threshold is ${idle / 1e6} ms, under the ${MIN_IDLE_LIMIT_MS} ms a watch's consumer asks to stay unused, so the server would refuse every watch and long read`,

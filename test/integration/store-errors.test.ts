@@ -92,6 +92,21 @@ describe('ensureStore', () => {
     expect((err as StoreConfigError).problems.join('; ')).toMatch(problem);
   });
 
+  test('a stream with a consumer idle limit is refused to a caller asking for none, a longer duplicate window is kept', async () => {
+    const stream = unique('S');
+    const prefix = stream.toLowerCase();
+    await ensureStore(nc, { stream, prefix }); // the default 5 minute cap
+    // Asking for no cap means a processor's durable on this stream: it would be removed when idle.
+    const err = await ensureStore(nc, { stream, prefix, consumerIdleLimitMs: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreConfigError);
+    expect((err as StoreConfigError).problems.join('; ')).toMatch(
+      /inactive_threshold is 300000 ms, though consumerIdleLimitMs: 0 asks for none/,
+    );
+    // A window longer than asked remembers retries longer: nothing is weaker.
+    const kept = await ensureStore(nc, { stream, prefix, duplicateWindowMs: 60_000 });
+    expect([kept.created, kept.config.duplicate_window]).toEqual([false, 120_000_000_000]);
+  });
+
   test('a watch on a stream whose consumer idle limit is too short says which limit, not a bare server error', async () => {
     const stream = unique('S');
     const prefix = stream.toLowerCase();
