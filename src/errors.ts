@@ -87,10 +87,15 @@ export class ConcurrencyError extends JetsourceError {
     options?: { cause?: unknown },
   ) {
     const described = typeof entity === 'string' ? entity : `${entity.type}/${entity.id}`;
+    // Versions only grow: one ahead of the entity's was never read from it.
+    const why =
+      typeof expected === 'number' && actual !== undefined && expected > actual
+        ? 'the expected version is ahead of the entity, so it did not come from loading it'
+        : 'another writer appended first';
     super(
       'CONCURRENCY',
       `${described} is at ${actual === undefined ? 'an unknown version' : `version ${actual}`}, not ${expected}: ` +
-        'another writer appended first. Load it again, re-decide, and retry.',
+        `${why}. Load it again, re-decide, and retry.`,
       options,
     );
     this.name = 'ConcurrencyError';

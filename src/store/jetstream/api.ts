@@ -58,9 +58,14 @@ export function parseReply(msg: Msg): ApiReply {
  * nothing was written. Ours (ServerError) or nats.js's (a KV update's JetStreamApiError).
  */
 export function isWriteConflict(err: unknown): boolean {
-  const code = err instanceof ServerError ? err.errCode : (err as { code?: unknown } | null)?.code;
-  return code === ApiErrorCode.WrongLastSequence || code === ApiErrorCode.ExpectationRace;
+  return isWriteConflictCode(
+    err instanceof ServerError ? err.errCode : (err as { code?: unknown } | null)?.code,
+  );
 }
+
+/** Whether a JetStream error code says an expected last sequence moved (10071, 10164). */
+export const isWriteConflictCode = (code: unknown): boolean =>
+  code === ApiErrorCode.WrongLastSequence || code === ApiErrorCode.ExpectationRace;
 
 /** nats.js's refusal of a JetStream API request for a stream that does not exist. */
 export function isStreamNotFound(err: unknown): boolean {

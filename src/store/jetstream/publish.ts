@@ -17,7 +17,14 @@ import {
   fromRequestError,
   inboxRemedy,
 } from '../../connection/request-errors.js';
-import { ApiErrorCode, isTransient, isWriteConflict, parseReply, type ApiReply } from './api.js';
+import {
+  ApiErrorCode,
+  isTransient,
+  isWriteConflict,
+  isWriteConflictCode,
+  parseReply,
+  type ApiReply,
+} from './api.js';
 import { sendAtomicBatch } from './atomic-batch.js';
 import { resultsFrom } from '../writing.js';
 import type { DirectReader } from './direct.js';
@@ -274,7 +281,10 @@ function ackedSequence(ctx: PublishContext, ack: ApiReply, allowEmpty = false): 
 
 /** The server's refusal of an append; `captured` is the stream the reply came from. */
 function refusal(stream: string, error: NonNullable<ApiReply['error']>, captured?: string): Error {
-  const refused = new ServerError(error.err_code, error.description);
+  const refused = new ServerError(error.err_code, error.description, {
+    // The cause of a ConcurrencyError: known, not one to report.
+    remedy: isWriteConflictCode(error.err_code) ? 'It is reported as a ConcurrencyError.' : undefined,
+  });
   if (error.err_code !== ApiErrorCode.StreamMismatch) return refused;
   // Without the check, the append would be stored in that other stream and no read would find it.
   const owner = captured ? `stream "${captured}"` : 'another stream';
