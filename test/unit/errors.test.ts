@@ -210,7 +210,9 @@ describe('error classes', () => {
     expect(new ConcurrencyError('order/1', 3, 5).message).toContain('another writer appended first');
     // Versions only grow: a version ahead of the entity's was never loaded from it.
     const ahead = new ConcurrencyError('order/1', 99_999, 6).message;
-    expect(ahead).toMatch(/^order\/1 is at version 6, not 99999: the expected version is ahead of the entity/);
+    expect(ahead).toMatch(
+      /^order\/1 is at version 6, not 99999: the expected version is ahead of the entity/,
+    );
     expect(ahead).not.toContain('another writer');
   });
 
