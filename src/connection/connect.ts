@@ -16,6 +16,7 @@ import {
   wsconnect,
   type NatsConnection,
   type WsConnectionOptions,
+  type WsSocketFactory,
 } from '@nats-io/nats-core';
 
 /** Options for {@link connect}: any nats.js WebSocket option, with browser- and edge-friendly defaults. */
@@ -40,7 +41,7 @@ export interface ConnectOptions extends WsConnectionOptions {
    * forever), as does one that has made no socket 50 ms before the connect `timeout`; on a
    * reconnect such a failure is one failed attempt.
    */
-  wsFactory?: WsConnectionOptions['wsFactory'];
+  wsFactory?: WsSocketFactory;
 }
 
 /** nats.js's connect timeout when `timeout` is not given. */
