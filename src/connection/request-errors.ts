@@ -45,7 +45,7 @@ export function fromRequestError(
     // arrive. That is the inbox prefix, not the role.
     const remedy = isInbox(denied)
       ? (remedies.inbox ?? inboxRemedy)
-      : (remedies.denied ?? (denied.startsWith('$JS.API.') ? apiRemedy : undefined));
+      : (remedies.denied ?? apiRemedyFor(denied, stream));
     return new PermissionDeniedError(denied, cause.operation === 'subscription' ? 'subscribe' : 'publish', {
       cause,
       remedy,
@@ -65,6 +65,16 @@ export function fromRequestError(
 }
 
 const isInbox = (subject: string) => /^_INBOX[._]/.test(subject);
+
+/**
+ * What to check when a JetStream API subject was refused; one that names the stream may
+ * name the wrong one (a tenant user may use only its own stream's API).
+ */
+function apiRemedyFor(denied: string, stream: string): string | undefined {
+  if (!/(^|\.)API\./.test(denied)) return undefined;
+  if (stream === '' || !denied.includes(`.${stream}`)) return apiRemedy;
+  return `Check the user's role and tenant, that the store's stream option ("${stream}") names the stream the user may use, and apiPrefix if its account imports the API (bundled config: 'JS.API').`;
+}
 
 /**
  * Whether the connection closed while a request waited for its answer: the request was

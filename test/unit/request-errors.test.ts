@@ -64,3 +64,26 @@ describe('fromRequestError', () => {
     expect(closedWhileWaiting(new errors.RequestError('connection disconnected'))).toBe(false);
   });
 });
+
+describe('fromRequestError', () => {
+  const denied = (subject: string) =>
+    new errors.PermissionViolationError('Permissions Violation', 'publish', subject);
+
+  test("a refused API subject that names the store's stream says to check the stream option too", () => {
+    for (const api of ['$JS.API', 'JS.API']) {
+      const mapped = fromRequestError(denied(`${api}.DIRECT.GET.NOPE`), 'NOPE', `${api}.DIRECT.GET.NOPE`);
+      expect(mapped).toBeInstanceOf(PermissionDeniedError);
+      expect((mapped as Error).message).toMatch(/stream option \("NOPE"\) names the stream the user may use/);
+    }
+    const other = fromRequestError(
+      denied('$JS.API.STREAM.INFO.OTHER'),
+      'EVENTS',
+      '$JS.API.STREAM.INFO.OTHER',
+    );
+    expect((other as Error).message).toMatch(/pass apiPrefix/);
+    expect((other as Error).message).not.toMatch(/stream option/);
+    // Not the JetStream API: the role's default advice.
+    const append = fromRequestError(denied('es.acme.a.1.E'), 'EVENTS', 'es.acme.a.1.E');
+    expect((append as Error).message).toMatch(/readers cannot append/);
+  });
+});
