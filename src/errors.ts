@@ -173,12 +173,15 @@ export class ValidationError extends JetsourceError {
   constructor(
     readonly eventType: string,
     readonly issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>,
-    /** `cause`: what the validator or codec threw, when it threw rather than listing issues. */
-    options?: { cause?: unknown },
+    /**
+     * `cause`: what the validator or codec threw, when it threw rather than listing issues;
+     * `event`: which event of an append it is (`#2 of 3, for order/1`).
+     */
+    options?: { cause?: unknown; event?: string },
   ) {
     super(
       'VALIDATION',
-      `${eventType} is invalid: ${issues.map((i) => (i.path?.length ? `${i.path.map(pathKey).join('.')}: ` : '') + i.message).join('; ')}. ` +
+      `${eventType}${options?.event ? ` (event ${options.event})` : ''} is invalid: ${issues.map((i) => (i.path?.length ? `${i.path.map(pathKey).join('.')}: ` : '') + i.message).join('; ')}. ` +
         'Nothing was written.',
       options,
     );

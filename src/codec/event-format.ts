@@ -145,11 +145,18 @@ export class EventFormat<E extends object> {
         );
       }
       const events: PreparedEvent[] = [];
-      for (const event of write.events) {
+      for (const [index, event] of write.events.entries()) {
         if (typeof event.type === 'string' && !fitsHeader(event.type))
           throw headerToken('event type', event.type);
+        // Which one, when the append has several: its errors say so (worded only for one).
+        const where = () =>
+          count > 1
+            ? `#${index + 1} of ${write.events.length}, for ${describeEntity(write.entity)}`
+            : undefined;
         // Without schemas there is nothing to wait for: no await per event on the hot path.
-        const data = this.options.schemas ? await this.validate(String(event.type), event.data) : event.data;
+        const data = this.options.schemas
+          ? await this.validate(String(event.type), event.data, where)
+          : event.data;
         const id = event.id ?? newId();
         if (ids.has(id))
           throw new ValidationError(event.type, [
@@ -173,7 +180,7 @@ export class EventFormat<E extends object> {
           type: event.type,
           subject: this.scheme.event(write.entity, event.type),
           headers,
-          data: this.encode(event.type, data),
+          data: this.encode(event.type, data, where),
         });
       }
       prepared.push({
@@ -212,7 +219,7 @@ export class EventFormat<E extends object> {
       : checkedEnvelope<E>(msg, address, checked);
   }
 
-  private encode(type: string, data: unknown): Uint8Array {
+  private encode(type: string, data: unknown, where: () => string | undefined): Uint8Array {
     let bytes: unknown;
     try {
       bytes = this.options.codec.encode(data);
@@ -220,7 +227,7 @@ export class EventFormat<E extends object> {
       throw new ValidationError(
         type,
         [{ message: `cannot be encoded: ${String((cause as Error | null)?.message ?? cause)}` }],
-        { cause },
+        { cause, event: where() },
       );
     }
     // By tag, not instanceof: a codec may build its arrays in another realm (a vm, an iframe).
@@ -231,15 +238,18 @@ export class EventFormat<E extends object> {
     return this.options.codec === jsonCodec ? (bytes as Uint8Array) : (bytes as Uint8Array).slice();
   }
 
-  private async validate(type: string, data: unknown): Promise<unknown> {
+  private async validate(type: string, data: unknown, where: () => string | undefined): Promise<unknown> {
     const schemas = this.options.schemas as Record<string, never> | undefined;
     if (schemas && !Object.hasOwn(schemas, type)) {
-      throw new ValidationError(type, [
-        { message: `unknown event type; known: ${Object.keys(schemas).join(', ')}` },
-      ]);
+      throw new ValidationError(
+        type,
+        [{ message: `unknown event type; known: ${Object.keys(schemas).join(', ')}` }],
+        { event: where() },
+      );
     }
     const checked = await check(schemas?.[type], data);
-    if (!checked.ok) throw new ValidationError(type, checked.issues, { cause: checked.cause });
+    if (!checked.ok)
+      throw new ValidationError(type, checked.issues, { cause: checked.cause, event: where() });
     return checked.value;
   }
 }

@@ -322,6 +322,25 @@ describe('EventFormat.prepare', () => {
       expect((err as Error).message).toContain('amount: amount must be positive');
     });
 
+    test('in an append of several events, the error says which one failed; alone, it needs not', async () => {
+      const err = await rejection(
+        format.prepare([
+          {
+            entity: order,
+            events: [
+              { type: 'placed', data: { amount: 1 } },
+              { type: 'placed', data: { amount: -1 } },
+            ],
+          },
+        ]),
+      );
+      expect((err as Error).message).toMatch(/^placed \(event #2 of 2, for order\/o-1\) is invalid: amount/);
+      const alone = await rejection(
+        format.prepare([{ entity: order, events: [{ type: 'placed', data: { amount: -1 } }] }]),
+      );
+      expect((alone as Error).message).toMatch(/^placed is invalid/);
+    });
+
     test('a validator that throws is a ValidationError keeping the error', async () => {
       const err = await rejection(
         throwing(format === validatedAsync).prepare([
