@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { filter, firstValueFrom } from 'rxjs';
-import { ConcurrencyError, connect, createEventStore, shareLive, type EnvelopeOf } from 'jetsource';
+import { connect, createEventStore, isJetsourceError, shareLive, type EnvelopeOf } from 'jetsource';
 
 // 1. Describe your events once; append, read and watch are checked against it.
 type Bank = {
@@ -76,7 +76,8 @@ export async function quickstart(servers: string, log: (line: string) => void = 
   try {
     await store.append(alice, { type: 'Withdrawn', data: { amount: 100 } }, { expect: from.version });
   } catch (err) {
-    if (!(err instanceof ConcurrencyError)) throw err;
+    // isJetsourceError, not instanceof: it holds across bundles and module formats.
+    if (!isJetsourceError(err, 'CONCURRENCY')) throw err;
     log(`  conflict: ${err.message}`);
   }
 

@@ -83,7 +83,7 @@ export interface EventStoreOptions<E extends object> {
 }
 
 /**
- * Opens an event store on an existing JetStream stream (see {@link ensureStore}).
+ * Opens an event store on an existing JetStream stream (an admin step makes it: `ensureStore` from `jetsource/server`).
  * It needs no stream or consumer admin rights: appends publish to the tenant's
  * subjects and reads use direct get, so it works for a restricted browser user. A missing
  * connection or an option it cannot use is an `InvalidArgumentError` at once: a `NaN`

@@ -8,7 +8,7 @@ import type { NatsServer, NatsServerOptions } from './nats-server.js';
  *
  * @example
  * const server = await startNatsServer();
- * const nc = await wsconnect({ servers: server.wsUrl });
+ * const nc = await connect({ servers: server.wsUrl }); // from 'jetsource'; on Node 20 pass wsFactory too
  * await server.stop();
  */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
