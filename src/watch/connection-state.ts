@@ -8,6 +8,9 @@ import type { ConnectionState } from './types.js';
  * A reconnect is a value, not an error; the Observable emits `closed` and completes when
  * the connection closes.
  *
+ * Once reconnecting, it stays `reconnecting` until the connection is back or closed (nats.js
+ * reports each failed attempt as another disconnect).
+ *
  * The first value is exact for connections made by jetsource's `connect`. For others
  * nats.js cannot tell whether they are up, so it is `connected` (or `closed`, or
  * `disconnected` while draining) even during an outage, until the next change.
@@ -20,12 +23,15 @@ export function connectionState(nc: NatsConnection): Observable<ConnectionState>
       return;
     }
     const link = lastLinkStatus(nc);
-    subscriber.next(nc.isDraining() ? 'disconnected' : link ? stateOf(link)! : 'connected');
+    let last: ConnectionState = nc.isDraining() ? 'disconnected' : link ? stateOf(link)! : 'connected';
+    subscriber.next(last);
     const status = nc.status() as QueuedIterator<Status>;
     void (async () => {
       for await (const s of status) {
         const state = stateOf(s.type);
-        if (state) subscriber.next(state);
+        // nats.js reports each failed attempt as a disconnect: still reconnecting, for a UI.
+        if (!state || (state === 'disconnected' && last === 'reconnecting')) continue;
+        subscriber.next((last = state));
       }
       // The status stream ends when the connection closes, or when this subscriber left.
       if (subscriber.closed) return;

@@ -77,6 +77,21 @@ describe('watch survives connection loss', () => {
     expect(states[states.length - 1]).toBe('connected');
   }, 60_000);
 
+  test('connectionState stays reconnecting through failed attempts, not flickering back to disconnected', async () => {
+    const states: ConnectionState[] = [];
+    const status = connectionState(watcherConn).subscribe((s) => states.push(s));
+    await t.server.kill();
+    // Attempts every 100–150 ms: a dozen fail before the server is back.
+    await new Promise((r) => setTimeout(r, 1500));
+    await t.server.restart();
+    await eventually(
+      async () => states.at(-1),
+      (s) => s === 'connected',
+    );
+    status.unsubscribe();
+    expect(states).toEqual(['connected', 'disconnected', 'reconnecting', 'connected']);
+  }, 30_000);
+
   test('a watch with until rides out an outage longer than its request timeout', async () => {
     const tenant = unique('tenant');
     const writer = await t.connect();
