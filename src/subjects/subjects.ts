@@ -10,6 +10,9 @@ export interface EntityRef {
 /**
  * Selects events. Every field left out matches anything; an empty filter matches the
  * whole tenant. One filter maps to exactly one subject, which keeps reads permission-scopable.
+ * To keep a filter in a variable for a typed store's `read` or `watch`, type it
+ * `ReadTarget<YourEvents>` (or `EventFilter<keyof YourEvents & string>`): a bare
+ * `EventFilter` allows any event type, which a typed store refuses.
  */
 export interface EventFilter<T extends string = string> {
   readonly entityType?: string;
