@@ -1,6 +1,7 @@
 import { backoff, delay } from '@nats-io/nats-core';
 import type { KV } from '@nats-io/kv';
-import { isJetsourceError, UnavailableError } from '../errors.js';
+import { isJetsourceError, PermissionDeniedError, UnavailableError } from '../errors.js';
+import { adminRemedy } from '../connection/request-errors.js';
 import { wholeOption } from '../options.js';
 import type { Subscription } from 'rxjs';
 import type { DeadLetter, DeadLetters } from '../processing/dead-letters.js';
@@ -145,7 +146,14 @@ export async function startProjector<S, E extends object>(
     maxAttempts: wholeOption('maxAttempts', options.maxAttempts, 3, 1),
   };
   const bucket = options.bucket ?? 'views';
-  const kv = await ensureViews(store.connection, { bucket });
+  const kv = await ensureViews(store.connection, { bucket }).catch((err: unknown) => {
+    // Said of the step the caller took (it ensures the views bucket first).
+    if (!(err instanceof PermissionDeniedError)) throw err;
+    throw new PermissionDeniedError(err.subject, err.operation, {
+      cause: err,
+      remedy: adminRemedy(`startProjector (view ${view.name}, bucket ${bucket})`),
+    });
+  });
   // Sound: a view that folds any event folds E's.
   const projector = new ViewProjector(store, view as ViewDefinition<S, E>, kv, bucket, {
     ...options,

@@ -195,6 +195,10 @@ test('admin steps run by a tenant writer say they need the service role', async 
     await startProjector(store, view).catch((e: unknown) => e),
     await startProcessor({ store, name: 'admin-check', handler: () => {} }).catch((e: unknown) => e),
   ];
+  // Each names the step its caller took.
+  expect((errs[3] as Error).message).toMatch(
+    /startProjector \(view admin-check, bucket views\) is an admin step/,
+  );
   for (const err of errs) {
     expect(err).toBeInstanceOf(PermissionDeniedError);
     expect((err as Error).message).toMatch(/is an admin step: .*service role/);
