@@ -1,5 +1,6 @@
 import type { NatsConnection, Status } from '@nats-io/nats-core';
 import { UnavailableError } from '../errors.js';
+import { assertConnection } from '../options.js';
 
 /** Statuses that change whether a connection is up. */
 export type LinkStatus = Extract<Status['type'], 'disconnect' | 'reconnecting' | 'reconnect'>;
@@ -91,6 +92,16 @@ export function linkOf(nc: NatsConnection): Link {
   let link = links.get(nc);
   if (!link) links.set(nc, (link = new Link(nc)));
   return link;
+}
+
+/**
+ * What a store, view or dead-letter set does when it is opened on a connection: refuses
+ * what is not one (see assertConnection), and follows its link from now, so a connection
+ * handed in (not from `connect`) that drops before the first request is seen to drop.
+ */
+export function followConnection(value: unknown, name?: string): void {
+  assertConnection(value, name);
+  linkOf(value as NatsConnection);
 }
 
 /** The latest link change of a connection followed since it was made; undefined if none yet. */

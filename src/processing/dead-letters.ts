@@ -1,9 +1,9 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { adminStep } from '../connection/request-errors.js';
-import { acrossDrops, linkOf, sentOnceUp } from '../connection/link.js';
+import { acrossDrops, followConnection, sentOnceUp } from '../connection/link.js';
 import { StoreConfigError } from '../errors.js';
-import { assertConnection, replicasOption } from '../options.js';
+import { replicasOption } from '../options.js';
 import { DirectReader, untilDirectGetsAnswer } from '../store/jetstream/direct.js';
 import { assertBucketName, encodeToken } from '../subjects/tokens.js';
 
@@ -56,11 +56,9 @@ export class DeadLetters {
    * more history is refused with StoreConfigError. Needs the service role.
    */
   static async open(nc: NatsConnection, options: DeadLettersOptions = {}): Promise<DeadLetters> {
-    assertConnection(nc);
+    followConnection(nc);
     const bucket = assertBucketName(options.bucket ?? 'deadletters');
     const replicas = replicasOption(options.replicas);
-    // Followed from now (see linkOf): letters read while it is down then wait for it.
-    linkOf(nc);
     const kv = await adminStep(`opening dead letters (bucket ${bucket})`, () =>
       new Kvm(nc).create(bucket, { history: 1, allow_direct: true, replicas }),
     );

@@ -9,7 +9,7 @@ import type { EventSchemas } from '../codec/schema.js';
 import { TenantMismatchError } from '../errors.js';
 import { jetStreamApi, tenantOfAccount, verifiedAccount } from '../connection/connect.js';
 import { assertApiPrefix, assertPlainToken } from '../subjects/tokens.js';
-import { assertConnection, assertObject, timeoutOption, wholeOption } from '../options.js';
+import { assertObject, timeoutOption, wholeOption } from '../options.js';
 import { SubjectScheme, type EntityRef, type EventFilter } from '../subjects/subjects.js';
 import { decodeNow, filterOf, readEvents, foldEvents, mapChunks, toFilter } from './reading.js';
 import { appendOne } from './writing.js';
@@ -22,7 +22,7 @@ import { catchUpSource } from './jetstream/catch-up-source.js';
 import type { OpenSource, SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import { assertSupportedServer } from '../connection/server-version.js';
-import { linkOf } from '../connection/link.js';
+import { followConnection } from '../connection/link.js';
 import type {
   AppendAllOptions,
   AppendOptions,
@@ -116,10 +116,8 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
   private readonly eventTypes = new EventTypeGuess();
 
   constructor(options: EventStoreOptions<E>) {
-    assertConnection(options.connection);
+    followConnection(options.connection);
     assertSupportedServer(options.connection);
-    // Followed from now: a connection handed in (not from connect) drops unseen until then.
-    linkOf(options.connection);
     const account = verifiedAccount(options.connection);
     if (account !== undefined && tenantOfAccount(account) !== options.tenant) {
       throw new TenantMismatchError(options.tenant, `the connection belongs to account "${account}"`);

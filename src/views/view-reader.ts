@@ -16,8 +16,8 @@ import { watchKv, type KvWatchMessage } from '../watch/kv-watch.js';
 import { decodeViewEntry } from './codec.js';
 import { ViewKeys, type ViewDefinition, type ViewEntry } from './define-view.js';
 import { assertApiPrefix, assertBucketName } from '../subjects/tokens.js';
-import { assertConnection, assertObject, timeoutOption } from '../options.js';
-import { linkOf } from '../connection/link.js';
+import { assertObject, timeoutOption } from '../options.js';
+import { followConnection } from '../connection/link.js';
 
 /** Where a view lives: a connection in the tenant's account (a store fits). */
 export interface ViewSource {
@@ -92,9 +92,7 @@ export function openView<S>(
   const keys = new ViewKeys(source.tenant, view.name);
   const missing = 'the service role creates it with ensureViews() or by starting a projector';
   const { connection } = source;
-  assertConnection(connection, 'view source connection');
-  // Followed from now (see linkOf): a view read while it is down then waits for it.
-  linkOf(connection);
+  followConnection(connection, 'view source connection');
   const apiPrefix = source.apiPrefix === undefined ? undefined : assertApiPrefix(source.apiPrefix);
   const timeoutMs = timeoutOption('timeoutMs', options.timeoutMs);
   const direct = new DirectReader(connection, `KV_${bucket}`, timeoutMs, missing, apiPrefix);
