@@ -8,7 +8,7 @@ import { delay } from '@nats-io/nats-core';
 import type { StoredMessage } from '../codec/event-format.js';
 import type { JetStreamEventStore } from '../store/jetstream-store.js';
 import { toFilter } from '../store/reading.js';
-import type { EnvelopeOf, ReadTarget } from '../store/types.js';
+import type { EnvelopeOf, EventTypeFilter, ReadTarget } from '../store/types.js';
 import { subjectMatches } from '../subjects/subjects.js';
 import { assertPlainToken } from '../subjects/tokens.js';
 import { timeoutOption } from '../options.js';
@@ -48,8 +48,14 @@ import {
 } from './policy.js';
 import { WorkQueue } from './work-queue.js';
 
-/** Options for {@link startProcessor}: what to handle, how, and the delivery contract. */
-export interface ProcessorOptions<E extends object> extends ProcessorPolicy {
+/**
+ * Options for {@link startProcessor}: what to handle, how, and the delivery contract. `K`
+ * is the event types the handler receives: the filter's `eventType` when it names one.
+ */
+export interface ProcessorOptions<
+  E extends object,
+  K extends keyof E & string = keyof E & string,
+> extends ProcessorPolicy {
   /** The store whose events to handle; its connection, tenant and stream are used. */
   store: JetStreamEventStore<E>;
   /**
@@ -58,10 +64,15 @@ export interface ProcessorOptions<E extends object> extends ProcessorPolicy {
    * starts a new processor from the first event.
    */
   name: string;
-  /** Which events: an entity `{ type, id }` or `{ entityType?, entityId?, eventType? }`. Default: all the tenant's. */
-  filter?: ReadTarget<E>;
+  /**
+   * Which events: an entity `{ type, id }` or `{ entityType?, entityId?, eventType? }`.
+   * Default: all the tenant's. Naming an `eventType` types the handler's events as that type's.
+   */
+  filter?: ReadTarget<E> | EventTypeFilter<K>;
   /** Runs once per event (at least once: make its effects idempotent, e.g. keyed by `event.id`). */
-  handler: ProcessorHandler<E>;
+  // NoInfer: K comes from the filter alone, so a handler written for fewer types than
+  // the filter lets through is refused rather than taken as the filter's meaning.
+  handler: ProcessorHandler<Pick<E, NoInfer<K>>>;
   /** Where given-up events go. Default: `DeadLetters.open(connection)` (bucket `deadletters`). */
   deadLetters?: DeadLetters;
   /** Per-request timeout of replays' direct gets, in ms. Default 5000. */
@@ -174,7 +185,7 @@ const secretConsumerName = (durable: string) =>
  *   name: 'send-welcome',
  *   filter: { entityType: 'account', eventType: 'Opened' },
  *   handler: async (event, ctx) => {
- *     if (event.type !== 'Opened') return; // the filter does not narrow the type
+ *     // event is typed as an Opened event: the filter names that type.
  *     if (!mailer.up) return retry(30_000);
  *     await mailer.send(event.data.owner, { idempotencyKey: event.id });
  *     await store.append(event.entity, { type: 'Welcomed', data: {} }, ctx.propagation);
@@ -182,7 +193,9 @@ const secretConsumerName = (durable: string) =>
  * });
  * process.on('SIGTERM', () => welcome.stop());
  */
-export async function startProcessor<E extends object>(options: ProcessorOptions<E>): Promise<Processor> {
+export async function startProcessor<E extends object, K extends keyof E & string = keyof E & string>(
+  options: ProcessorOptions<E, K>,
+): Promise<Processor> {
   const { store, name } = options;
   // Without a handler every event would fail, and be dead-lettered, one by one.
   if (typeof options.handler !== 'function')
@@ -223,10 +236,14 @@ export async function startProcessor<E extends object>(options: ProcessorOptions
   await ensureDurable(jsm, stream, name, consumerConfig(consumer, filter, policy), mirrorRemedy);
   const letters = `${store.stream}/${durable}`;
   const resolved = { policy, durable, letters, consumer, filter, jsm, deadLetters, stream, timeoutMs };
-  const processor = new DurableProcessor(options, resolved);
+  // The consumer's filter delivers only K's events, and a replay checks the subject.
+  const processor = new DurableProcessor(options as unknown as RunOptions<E>, resolved);
   await processor.start();
   return processor;
 }
+
+/** The options as a running processor sees them: a handler of every event its filter lets through. */
+type RunOptions<E extends object> = Omit<ProcessorOptions<E>, 'handler'> & { handler: ProcessorHandler<E> };
 
 interface Resolved {
   /** Where the durable lives: the store's stream or its mirror (same sequences). */
@@ -256,7 +273,7 @@ class DurableProcessor<E extends object> implements Processor {
   private stopped: Promise<void> | undefined;
 
   constructor(
-    private readonly options: ProcessorOptions<E>,
+    private readonly options: RunOptions<E>,
     private readonly resolved: Resolved,
   ) {
     this.name = options.name;

@@ -23,7 +23,7 @@ import {
   type ViewReader,
   type WatchMessage,
 } from 'jetsource';
-import { startProjector, type Projector } from 'jetsource/server';
+import { startProcessor, startProjector, type Projector } from 'jetsource/server';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 
@@ -250,6 +250,43 @@ describe('views', () => {
       initial: 0,
       evolve: (n) => n + 1,
     });
+  });
+});
+
+describe('processors', () => {
+  test("a filter naming an event type types the handler's events as that type", () => {
+    void startProcessor({
+      store,
+      name: 'welcome',
+      filter: { entityType: 'account', eventType: 'Opened' },
+      handler: (e) => {
+        expectTypeOf(e).toEqualTypeOf<EventEnvelope<'Opened', { owner: string }>>();
+        expectTypeOf(e.data.owner).toBeString();
+      },
+    });
+    // A handler written for every event fits a narrower filter.
+    const anyEvent = (e: EnvelopeOf<Bank>) => void e;
+    void startProcessor({ store, name: 'log', filter: { eventType: 'Deposited' }, handler: anyEvent });
+    // A handler of one type does not fit a filter that lets others through.
+    const openedOnly = (e: EventEnvelope<'Opened', { owner: string }>) => void e;
+    // @ts-expect-error -- Deposited events would reach a handler of Opened ones
+    void startProcessor({ store, name: 'wrong', filter: { entityType: 'account' }, handler: openedOnly });
+  });
+
+  test('without an event type, the handler gets the envelope union', () => {
+    void startProcessor({
+      store,
+      name: 'all',
+      filter: { entityType: 'account' },
+      handler: (e) => void expectTypeOf(e).toEqualTypeOf<EnvelopeOf<Bank>>(),
+    });
+    void startProcessor({
+      store,
+      name: 'tenant',
+      handler: (e) => void expectTypeOf(e).toEqualTypeOf<EnvelopeOf<Bank>>(),
+    });
+    // @ts-expect-error -- no such event type in the map
+    void startProcessor({ store, name: 'typo', filter: { eventType: 'Opend' }, handler: () => undefined });
   });
 });
 
