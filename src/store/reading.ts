@@ -13,25 +13,9 @@ import type {
 } from './types.js';
 
 /** Refuses an `after` or `until` that is not a stream sequence, before any request. */
-function checkBound(name: 'after' | 'until', value: unknown): void {
+export function checkBound(name: 'after' | 'until', value: unknown): void {
   if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0))
     throw new InvalidArgumentError(name, value, 'use a sequence number >= 0');
-}
-
-/**
- * Refuses bounds that are not stream sequences, and an `until` before `after`: that range
- * is empty, and reading nothing would hide the caller's mix-up. (`until` equal to `after`
- * is a legitimately empty range: `after` is exclusive, `until` inclusive.)
- */
-export function checkBounds({ after, until }: { after?: unknown; until?: unknown }): void {
-  if (after !== 'new') checkBound('after', after);
-  checkBound('until', until);
-  if (typeof after === 'number' && typeof until === 'number' && until < after)
-    throw new InvalidArgumentError(
-      'until',
-      until,
-      `it is before after (${after}); pass until >= after, or swap them`,
-    );
 }
 
 const filterKeys = new Set(['entityType', 'entityId', 'eventType']);
@@ -137,7 +121,8 @@ export function readEvents<E extends object>(
     // events with one resolved promise each, which is cheaper per event.
     [Symbol.asyncIterator]() {
       // Checked here so that a bad bound fails the `for await`, like any read error.
-      checkBounds(options);
+      checkBound('after', options.after);
+      checkBound('until', options.until);
       const chunks = source()[Symbol.asyncIterator]();
       let chunk: ReadonlyArray<Decoded<E>> = [];
       let index = 0;

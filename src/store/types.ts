@@ -98,7 +98,7 @@ export type MalformedPolicy = 'throw' | 'report';
 export interface ReadOptions {
   /** Start after this sequence (exclusive). Default 0: from the beginning. */
   after?: number;
-  /** Stop at this sequence (inclusive; not below `after`). Default: wherever the stream is when the read reaches it. */
+  /** Stop at this sequence (inclusive). Default: wherever the stream is when the read reaches it. */
   until?: number;
   /** `'throw'` (default) fails the read; `'report'` collects them in {@link EventReader.malformed}. */
   onMalformed?: MalformedPolicy;

@@ -8,8 +8,7 @@ export interface WatchOptions {
   /** Deliver events after this sequence; `'new'` skips history. Default 0: everything. */
   after?: WatchStart;
   /**
-   * Complete after delivering every matching event up to this sequence (inclusive; not
-   * below a numeric `after`): at
+   * Complete after delivering every matching event up to this sequence (inclusive): at
    * once when one lands on it, else once the tenant's events reach it. A watch waiting for
    * that looks again after each event, and every few seconds at most.
    */

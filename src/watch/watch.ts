@@ -10,7 +10,7 @@ import {
 } from '../errors.js';
 import type { EnvelopeOf } from '../store/types.js';
 import type { OpenSource } from './source.js';
-import { checkBounds } from '../store/reading.js';
+import { checkBound } from '../store/reading.js';
 import type { WatchMessage, WatchOptions, WatchProgress } from './types.js';
 
 /** What a watch with `until` asks the store before it may complete. */
@@ -39,7 +39,8 @@ export function watchEvents<E extends object>(
   const origin = new Error();
   return new Observable<WatchMessage<E>>((subscriber) => {
     const fail = (err: unknown) => subscriber.error(withOrigin(err, 'watch made', origin));
-    checkBounds(options);
+    if (options.after !== 'new') checkBound('after', options.after);
+    checkBound('until', options.until);
     checkHeartbeat(options.heartbeatMs);
     const until = options.until ?? Infinity;
     let delivered = 0;
