@@ -98,7 +98,10 @@ export type MalformedPolicy = 'throw' | 'report';
 export interface ReadOptions {
   /** Start after this sequence (exclusive). Default 0: from the beginning. */
   after?: number;
-  /** Stop at this sequence (inclusive). Default: wherever the stream is when the read reaches it. */
+  /**
+   * Stop at this sequence (inclusive). Default: wherever the stream is when the read reaches
+   * it. At or before `after` the range is empty: the read ends at once, with no events.
+   */
   until?: number;
   /** `'throw'` (default) fails the read; `'report'` collects them in {@link EventReader.malformed}. */
   onMalformed?: MalformedPolicy;
