@@ -18,7 +18,7 @@ import { consumerRange } from './jetstream/consumer-range.js';
 import { entityRange, EventTypeGuess } from './jetstream/entity-range.js';
 import { OwnAppends } from './jetstream/own-appends.js';
 import { reachingLast } from './jetstream/reaching.js';
-import { catchUpSource } from './jetstream/catch-up-source.js';
+import { catchUpSource, newestOnSource } from './jetstream/catch-up-source.js';
 import type { OpenSource, SourceHandlers } from '../watch/source.js';
 import { publishWrites, type PublishContext } from './jetstream/publish.js';
 import { assertSupportedServer } from '../connection/server-version.js';
@@ -257,7 +257,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
     const filter = filterOf(target, options, 'watch');
     const subject = this.format.scheme.filter(filter);
     const after = options.after ?? 0;
-    const follow = (from: typeof after, handlers: SourceHandlers) =>
+    const follow = (from: number, handlers: SourceHandlers) =>
       new OrderedConsumer(
         {
           nc: this.connection,
@@ -271,15 +271,22 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
       );
     // One entity's history is cheapest through its literal subjects; then it follows live.
     const open: OpenSource =
-      isWholeEntity(filter) && typeof after === 'number'
+      after === 'new'
         ? (handlers) =>
-            catchUpSource(
-              after,
-              (from) => this.entityPages(subject, from, Number.MAX_SAFE_INTEGER),
+            newestOnSource(
+              () => this.direct.lastSequence(subject),
               (from) => follow(from, handlers),
               handlers,
             )
-        : (handlers) => follow(after, handlers);
+        : isWholeEntity(filter)
+          ? (handlers) =>
+              catchUpSource(
+                after,
+                (from) => this.entityPages(subject, from, Number.MAX_SAFE_INTEGER),
+                (from) => follow(from, handlers),
+                handlers,
+              )
+          : (handlers) => follow(after, handlers);
     return watchEvents(this.format, open, options, this.storedBounds(subject));
   }
 

@@ -5,7 +5,11 @@ export type WatchStart = number | 'new';
 
 /** Options for `store.watch()`. */
 export interface WatchOptions {
-  /** Deliver events after this sequence; `'new'` skips history. Default 0: everything. */
+  /**
+   * Deliver events after this sequence. `'new'` skips history: it starts after the newest
+   * matching event when the watch starts, and resumes from there across reconnects.
+   * Default 0: everything.
+   */
   after?: WatchStart;
   /**
    * Complete after delivering every matching event up to this sequence (inclusive): at

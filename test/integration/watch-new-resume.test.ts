@@ -101,3 +101,62 @@ test("after: 'new' resumes after its last event when a reconnect supersedes the 
     sub.unsubscribe();
   }
 }, 30_000);
+
+test("after: 'new' delivers what was appended while a drop lost the first create's reply, before any event came", async () => {
+  const stream = unique('S');
+  const tenant = unique('tenant');
+  const writerConn = await t.connect();
+  await ensureStore(writerConn, { stream, prefix: 'm' });
+  const writer = createEventStore<Events>({ connection: writerConn, tenant, prefix: 'm', stream });
+  const watcherConn = await t.connect({ reconnectTimeWait: 100, reconnectJitter: 50 });
+  const watcher = createEventStore<Events>({ connection: watcherConn, tenant, prefix: 'm', stream });
+  await tick(writer, 0); // history, which 'new' skips
+
+  let releaseFirst!: () => void;
+  let openSecond!: () => void;
+  const firstReply = new Promise<void>((r) => (releaseFirst = r));
+  const secondSend = new Promise<void>((r) => (openSecond = r));
+  let made = 0;
+  creates.intercept = async (send) => {
+    made++;
+    if (made === 1) {
+      // Made on the server; its reply comes only after a reconnect has superseded it.
+      const info = await send();
+      await firstReply;
+      return info;
+    }
+    if (made === 2) await secondSend;
+    return send();
+  };
+  const seqs: number[] = [];
+  const sub = watcher.watch({}, { after: 'new' }).subscribe((m) => {
+    if (m.kind === 'event') seqs.push(m.event.sequence);
+  });
+  try {
+    await eventually(
+      async () => made,
+      (n) => n === 1,
+    );
+    watcherConn.reconnect();
+    await eventually(
+      async () => made,
+      (n) => n === 2,
+    );
+    // Appended after the watch's first consumer was made, before any event reached the
+    // watch: the first consumer sends it to an inbox nobody listens to any more.
+    const lost = await tick(writer, 1);
+    openSecond();
+    releaseFirst();
+    const after = await tick(writer, 2);
+    await eventually(
+      async () => seqs.length,
+      (n) => n >= 2,
+    );
+    expect(seqs).toEqual([lost, after]);
+  } finally {
+    creates.intercept = undefined;
+    releaseFirst();
+    openSecond();
+    sub.unsubscribe();
+  }
+}, 30_000);

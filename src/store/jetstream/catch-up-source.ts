@@ -1,3 +1,5 @@
+import { backoff, delay } from '@nats-io/nats-core';
+import { UnavailableError } from '../../errors.js';
 import type { SourceHandlers, WatchSource } from '../../watch/source.js';
 import type { PendingMessage } from './direct.js';
 
@@ -37,6 +39,45 @@ export function catchUpSource(
       }
       if (stopped) return;
       live = follow(cursor);
+      await live.start();
+    },
+    async stop() {
+      stopped = true;
+      await live?.stop();
+    },
+  };
+}
+
+/**
+ * A watch source for `after: 'new'`: it finds the newest matching event first and follows
+ * from there. A consumer asked for "new" has no position until its create reply arrives;
+ * when a drop loses that reply, the consumer made again would start at the stream's end as
+ * it is then, skipping what was appended in between. A sequence resumes exactly.
+ *
+ * The lookup rides drops and timeouts like a consumer create does; other errors (no
+ * stream, no permission) end the watch.
+ */
+export function newestOnSource(
+  newest: () => Promise<number>,
+  follow: (after: number) => WatchSource,
+  handlers: SourceHandlers,
+): WatchSource {
+  let live: WatchSource | undefined;
+  let stopped = false;
+  const waits = backoff([100, 250, 500, 1000, 2000]);
+  return {
+    async start() {
+      let after: number | undefined;
+      for (let attempt = 0; after === undefined; attempt++) {
+        try {
+          after = await newest();
+        } catch (err) {
+          if (!(err instanceof UnavailableError)) return stopped ? undefined : handlers.error(err as Error);
+          await delay(waits.backoff(attempt));
+        }
+        if (stopped) return;
+      }
+      live = follow(after);
       await live.start();
     },
     async stop() {

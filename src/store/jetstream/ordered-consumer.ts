@@ -55,10 +55,10 @@ export interface OrderedConsumerOptions {
   /** A single subject filter, so the create subject can be scoped by permissions. */
   filter: string;
   /**
-   * Deliver sequences after this one; `'new'` starts at the stream's end;
-   * `'last-per-subject'` starts with the newest message of each subject (KV current values).
+   * Deliver sequences after this one; `'last-per-subject'` starts with the newest message
+   * of each subject (KV current values).
    */
-  after: number | 'new' | 'last-per-subject';
+  after: number | 'last-per-subject';
   /** Idle heartbeat in ms; a silent consumer is recreated after three of them. Default 2000. */
   heartbeatMs?: number;
   /** What to tell the user when the stream is missing (default: run ensureStore). */
@@ -95,7 +95,7 @@ export class OrderedConsumer {
   private cursor = 0;
   private deliverySeq = 0;
   /** The first create's policy when it is not a sequence, until a create or a message sets the cursor. */
-  private initial: 'new' | 'last-per-subject' | undefined;
+  private initial: 'last-per-subject' | undefined;
   private caughtUp = false;
   private stopped = false;
   private lastActivity = Date.now();
@@ -219,13 +219,11 @@ export class OrderedConsumer {
       inactive_threshold: nanos(this.idleLimitMs),
       mem_storage: true,
       num_replicas: 1,
-      ...(this.initial === 'new'
-        ? { deliver_policy: DeliverPolicy.New }
-        : this.initial === 'last-per-subject'
-          ? { deliver_policy: DeliverPolicy.LastPerSubject }
-          : this.cursor > 0
-            ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.cursor + 1 }
-            : { deliver_policy: DeliverPolicy.All }),
+      ...(this.initial === 'last-per-subject'
+        ? { deliver_policy: DeliverPolicy.LastPerSubject }
+        : this.cursor > 0
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.cursor + 1 }
+          : { deliver_policy: DeliverPolicy.All }),
     };
     this.consumerName = name;
     let sub: Subscription | undefined;
@@ -245,7 +243,6 @@ export class OrderedConsumer {
       this.limitedSince = undefined;
       this.lastActivity = Date.now();
       // Once created, the consumer's position is the cursor; later recreations resume from it.
-      if (this.initial === 'new') this.cursor = Math.max(this.cursor, info.delivered.stream_seq);
       this.initial = undefined;
       if (info.num_pending === 0 && this.deliverySeq === 0) this.markCaughtUp();
       return false;
