@@ -335,6 +335,25 @@ const expectedStreamHeader = 'Nats-Expected-Stream';
 export const eventIdHeader = Header.Id;
 
 /**
+ * Whether a stored message is this event, as a retry would have stored it: its subject,
+ * its id and its bytes. The id alone is not proof: another writer may have stored other
+ * data under an id the caller chose.
+ */
+export function isStoredEvent(stored: StoredMessage, event: PreparedEvent): boolean {
+  return (
+    stored.subject === event.subject &&
+    stored.header(eventIdHeader) === event.id &&
+    sameBytes(stored.data, event.data)
+  );
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
  * An append reused the id of another stored event (the event `sequence` on `subject`).
  * Ids deduplicate retries, so the new event would be dropped as a retry: refuse it.
  */

@@ -7,6 +7,7 @@ import {
   EventFormat,
   eventIdHeader,
   eventIdTaken,
+  isStoredEvent,
   wireEvents,
   type PreparedEvent,
   type PreparedWrite,
@@ -320,14 +321,14 @@ export class MemoryEventStore<E extends object = EventMap> implements EventStore
     return this.runAt(prepared, newest - events.length + 1);
   }
 
-  /** The append's sequences when its events sit, with their subjects and ids, from `start` on. */
+  /** The append's sequences when its events sit, each as itself (subject, id, data), from `start` on. */
   private runAt(prepared: PreparedWrite[], start: number): AppendResult[] | undefined {
     const events = prepared.flatMap((w) => w.events);
     const inPlace =
       start >= 1 &&
       events.every((e, i) => {
         const m = this.messages[start + i - 1];
-        return m?.subject === e.subject && m.header(eventIdHeader) === e.id;
+        return m !== undefined && isStoredEvent(m, e);
       });
     return inPlace ? resultsFrom(prepared, start) : undefined;
   }

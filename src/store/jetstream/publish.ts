@@ -1,6 +1,12 @@
 import { backoff, delay, errors, headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { PreparedEvent, PreparedWrite, StoredMessage } from '../../codec/event-format.js';
-import { batchIdTaken, eventIdHeader, eventIdTaken, wireEvents } from '../../codec/event-format.js';
+import {
+  batchIdTaken,
+  eventIdHeader,
+  eventIdTaken,
+  isStoredEvent,
+  wireEvents,
+} from '../../codec/event-format.js';
 import {
   BatchTooLargeError,
   ConcurrencyError,
@@ -238,13 +244,13 @@ async function publishOne(ctx: PublishContext, msg: WireMessage, write: Prepared
   const ack = parseReply(reply);
   const sequence = ackedSequence(ctx, ack);
   // Nats-Msg-Id deduplicates across the whole stream: the stored message is an earlier
-  // attempt of this append only if it is on this event's subject.
+  // attempt of this append only if it is this event, on its subject with its data.
   if (ack.duplicate) {
     const stored = await ctx.direct.stored(sequence);
     // The leader holds it, yet no replica answering has it: which event it is, is unknown.
     if (!stored)
       throw mayBeStored(`event #${sequence} holds an id of it but could not be read`, [msg.event], undefined);
-    if (stored.subject !== msg.event.subject) {
+    if (!isStoredEvent(stored, msg.event)) {
       // A replicated stream checks the id first, one replica the expectation: report what
       // one replica does, so the error does not depend on the stream's replicas.
       throw (
@@ -407,10 +413,9 @@ async function storedLastSequence(
   const candidate = await lastSequenceCandidate(ctx, writes, events.length);
   // Too early in the stream to hold the whole append: the id found is another event's.
   if (candidate === undefined || candidate < events.length) return undefined;
-  // One id matching proves little (it may be an older event's, or an append that shares
-  // only some ids with this one): a batch is contiguous, so every event must sit where
-  // this candidate puts it, with its subject and id.
-  if (events.length === 1) return candidate;
+  // One id matching proves little (it may be an older event's, an append that shares only
+  // some ids with this one, or another writer's data under an id the caller chose): a
+  // batch is contiguous, so every event must sit where this candidate puts it, as itself.
   const start = candidate - events.length + 1;
   // A direct-get batch stops at max_bytes: ask again from where it stopped.
   const stored: StoredMessage[] = [];
@@ -420,7 +425,7 @@ async function storedLastSequence(
     stored.push(...next);
   }
   const matches = (m: StoredMessage | undefined, e: PreparedEvent, i: number) =>
-    m?.sequence === start + i && m.subject === e.subject && m.header(eventIdHeader) === e.id;
+    m?.sequence === start + i && isStoredEvent(m, e);
   return events.every((e, i) => matches(stored[i], e, i)) ? candidate : undefined;
 }
 

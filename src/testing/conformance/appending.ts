@@ -366,6 +366,18 @@ export const appendingCases: ReadonlyArray<ConformanceCase> = [
         'VALIDATION',
         'same id, another event type',
       );
+      // Same entity, type and id, other data: another writer's event under an id the caller
+      // chose, not this append stored earlier. Nor does it pass for the expectation it fails.
+      await rejects(
+        store.append(account('a'), { ...deposit(2), id: 'taken' }),
+        'VALIDATION',
+        'same id and subject, other data',
+      );
+      await rejects(
+        store.append(account('a'), { ...deposit(2), id: 'taken' }, { expect: 'new' }),
+        'CONCURRENCY',
+        'same id and subject, other data, with an expectation that fails',
+      );
       const inBatch = (await rejects(
         store.append(account('c'), [
           { ...deposit(3), id: 'fresh' },
