@@ -38,20 +38,31 @@ afterAll(() => t.close());
 const tick = async (store: EventStore<Events>, n: number) =>
   (await store.append({ type: 'clock', id: 'c' }, { type: 'Ticked', data: { n } })).version;
 
-test("after: 'new' resumes after its last event when a reconnect supersedes the first create", async () => {
+/** A stream with one event ('new' skips it), a writer, and a watcher that reconnects quickly. */
+async function storeWithHistory(prefix: string) {
   const stream = unique('S');
   const tenant = unique('tenant');
   const writerConn = await t.connect();
-  await ensureStore(writerConn, { stream, prefix: 'n' });
-  const writer = createEventStore<Events>({ connection: writerConn, tenant, prefix: 'n', stream });
+  await ensureStore(writerConn, { stream, prefix });
+  const writer = createEventStore<Events>({ connection: writerConn, tenant, prefix, stream });
   const watcherConn = await t.connect({ reconnectTimeWait: 100, reconnectJitter: 50 });
-  const watcher = createEventStore<Events>({ connection: watcherConn, tenant, prefix: 'n', stream });
-  await tick(writer, 0); // history, which 'new' skips
+  const watcher = createEventStore<Events>({ connection: watcherConn, tenant, prefix, stream });
+  await tick(writer, 0);
+  return { writer, watcherConn, watcher };
+}
 
+/** What holds the first create's reply and the second create's sending, until released. */
+function gates() {
   let releaseFirst!: () => void;
   let openSecond!: () => void;
   const firstReply = new Promise<void>((r) => (releaseFirst = r));
   const secondSend = new Promise<void>((r) => (openSecond = r));
+  return { firstReply, releaseFirst, secondSend, openSecond };
+}
+
+test("after: 'new' resumes after its last event when a reconnect supersedes the first create", async () => {
+  const { writer, watcherConn, watcher } = await storeWithHistory('n');
+  const { firstReply, releaseFirst, secondSend, openSecond } = gates();
   const policies: unknown[] = [];
   creates.intercept = async (send, config) => {
     policies.push(config.deliver_policy);
@@ -103,19 +114,8 @@ test("after: 'new' resumes after its last event when a reconnect supersedes the 
 }, 30_000);
 
 test("after: 'new' delivers what was appended while a drop lost the first create's reply, before any event came", async () => {
-  const stream = unique('S');
-  const tenant = unique('tenant');
-  const writerConn = await t.connect();
-  await ensureStore(writerConn, { stream, prefix: 'm' });
-  const writer = createEventStore<Events>({ connection: writerConn, tenant, prefix: 'm', stream });
-  const watcherConn = await t.connect({ reconnectTimeWait: 100, reconnectJitter: 50 });
-  const watcher = createEventStore<Events>({ connection: watcherConn, tenant, prefix: 'm', stream });
-  await tick(writer, 0); // history, which 'new' skips
-
-  let releaseFirst!: () => void;
-  let openSecond!: () => void;
-  const firstReply = new Promise<void>((r) => (releaseFirst = r));
-  const secondSend = new Promise<void>((r) => (openSecond = r));
+  const { writer, watcherConn, watcher } = await storeWithHistory('m');
+  const { firstReply, releaseFirst, secondSend, openSecond } = gates();
   let made = 0;
   creates.intercept = async (send) => {
     made++;
