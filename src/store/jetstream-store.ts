@@ -112,6 +112,8 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
   private readonly direct: DirectReader;
   private readonly publish: PublishContext;
   private readonly pageSize: number;
+  /** This store's recent appends, which its reads and watches must see. */
+  private readonly own = new OwnAppends();
   /** What entity reads have listed, so the next read of a type starts on its subjects at once. */
   private readonly eventTypes = new EventTypeGuess();
 
@@ -133,14 +135,13 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
     const timeoutMs = timeoutOption('timeoutMs', options.timeoutMs);
     this.apiPrefix =
       options.apiPrefix === undefined ? jetStreamApi(options.connection) : assertApiPrefix(options.apiPrefix);
-    const own = new OwnAppends();
     this.direct = new DirectReader(
       options.connection,
       this.stream,
       timeoutMs,
       undefined,
       this.apiPrefix,
-      own,
+      this.own,
     );
     this.pageSize = wholeOption('readPageSize', options.readPageSize, 1000, 1);
     this.publish = {
@@ -149,7 +150,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
       timeoutMs,
       retries: wholeOption('retries', options.retries, 2, 0),
       direct: this.direct,
-      own,
+      own: this.own,
       // The server's minimum window is 100 ms (see ensureStore).
       duplicateWindowMs: wholeOption('duplicateWindowMs', options.duplicateWindowMs, 120_000, 100),
     };
@@ -266,6 +267,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
           filter: subject,
           after: from,
           heartbeatMs: options.heartbeatMs,
+          reach: this.own.matching(subject, from + 1)?.last,
         },
         handlers,
       );

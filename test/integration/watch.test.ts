@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEventStore, foldWatch, type EventStore, type WatchMessage } from '../../src/index.js';
 import { createMemoryEventStore } from '../../src/testing/index.js';
 import { ensureStore } from '../../src/server.js';
+import { OrderedConsumer } from '../../src/store/jetstream/ordered-consumer.js';
+import { HORIZON_MS } from '../../src/store/jetstream/own-appends.js';
 import { eventually, serverCounts } from '../support/monitor.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
@@ -274,6 +276,79 @@ describe('watch: caught-up survives a purge during catch-up', () => {
     expect(messages).toHaveLength(1);
     expect(messages[0]!.progress.delivered).toBeLessThan(20_000);
     await jsm.streams.delete(purgeable);
+  });
+});
+
+// A consumer of one replica may sit on a follower that has not applied the watching store's
+// latest append yet. One server cannot lag, so these tests make the consumer miss an own
+// append in other ways: one appended after it reported nothing pending, one purged.
+describe("watch: caught-up covers the store's own appends", () => {
+  test('a consumer told to reach a sequence says caught-up there, not where it first had nothing pending', async () => {
+    const { writer } = stores();
+    const [last] = (await fill(writer, 3)).slice(-1);
+    const reported: unknown[] = [];
+    const consumer = new OrderedConsumer(
+      {
+        nc: watcherConn,
+        stream,
+        filter: `w.${writer.tenant}.>`,
+        after: 0,
+        heartbeatMs: 300,
+        reach: last! + 2,
+      },
+      {
+        message: () => undefined,
+        caughtUp: (sequence) => reported.push(sequence),
+        error: (err) => reported.push(err),
+      },
+    );
+    await consumer.start();
+    await new Promise((r) => setTimeout(r, 1000)); // three idle heartbeats with nothing pending
+    const missing = reported.slice();
+    const { version } = await writer.append(account('e0'), [deposit(1), deposit(2)]);
+    await eventually(
+      async () => reported.slice(),
+      (r) => r.length > 0,
+    );
+    await consumer.stop();
+    expect([missing, reported, version]).toEqual([[], [last! + 2], last! + 2]);
+  });
+
+  test("a watch waits for the store's own append it cannot find, then gives up on it after the horizon", async () => {
+    // A stream that allows purge: jetsource's own streams deny it.
+    const purgeable = unique('PURGE');
+    const prefix = unique('pp');
+    const jsm = await jetstreamManager(writerConn);
+    await jsm.streams.add({
+      name: purgeable,
+      subjects: [`${prefix}.>`],
+      allow_direct: true,
+      allow_atomic: true,
+    });
+    const store = createEventStore<Events>({
+      connection: watcherConn,
+      tenant: 'x',
+      prefix,
+      stream: purgeable,
+    });
+    await store.append(account('a'), deposit(1));
+    const appendedAt = Date.now();
+    await jsm.streams.purge(purgeable);
+    const messages: Message[] = [];
+    const watching = store.watch({}, { heartbeatMs: 300 }).subscribe((m) => messages.push(m));
+    await new Promise((r) => setTimeout(r, 1000));
+    const early = messages.length;
+    await eventually(
+      async () => messages.length,
+      (n) => n > 0,
+      10_000,
+    );
+    const waited = Date.now() - appendedAt;
+    watching.unsubscribe();
+    await jsm.streams.delete(purgeable);
+    expect(early).toBe(0);
+    expect(messages.map((m) => m.kind)).toEqual(['caught-up']);
+    expect(waited).toBeGreaterThanOrEqual(HORIZON_MS);
   });
 });
 

@@ -29,6 +29,7 @@ import {
   UnavailableError,
 } from '../../errors.js';
 import { parseDelivery } from './delivery.js';
+import { HORIZON_MS } from './own-appends.js';
 
 /** Callbacks of an {@link OrderedConsumer}: plain functions, so the Observable layer stays in one place. */
 export interface OrderedConsumerHandlers {
@@ -63,6 +64,13 @@ export interface OrderedConsumerOptions {
   heartbeatMs?: number;
   /** What to tell the user when the stream is missing (default: run ensureStore). */
   missingRemedy?: string;
+  /**
+   * Caught-up waits until the consumer has delivered up to this sequence: the newest of a
+   * store's own appends that the filter matches. A consumer of one replica may sit on a
+   * follower that has not applied that append yet, and would say caught-up without it.
+   * Past {@link HORIZON_MS} it stops waiting: the append may have been deleted.
+   */
+  reach?: number;
 }
 
 const nanos = (ms: number) => Math.round(ms * 1_000_000);
@@ -114,6 +122,9 @@ export class OrderedConsumer {
   private connected = true;
   /** Flow-control requests handed to the reader and not answered yet: the server is waiting on us. */
   private unanswered = 0;
+  /** See {@link OrderedConsumerOptions.reach}; 0 once reached or given up on. */
+  private reach: number;
+  private reachTimer?: ReturnType<typeof setTimeout>;
 
   constructor(
     private readonly options: OrderedConsumerOptions,
@@ -123,6 +134,7 @@ export class OrderedConsumer {
     this.idleLimitMs = Math.max(this.heartbeatMs * 5, MIN_IDLE_LIMIT_MS);
     this.initial = typeof options.after === 'number' ? undefined : options.after;
     this.cursor = typeof options.after === 'number' ? options.after : 0;
+    this.reach = options.reach ?? 0;
   }
 
   /**
@@ -135,6 +147,8 @@ export class OrderedConsumer {
       apiPrefix: this.options.apiPrefix ?? jetStreamApi(this.options.nc),
     });
     if (this.stopped) return;
+    // Given up on, the next idle heartbeat or last pending delivery says caught-up.
+    if (this.reach > this.cursor) this.reachTimer = setTimeout(() => (this.reach = 0), HORIZON_MS);
     this.status = this.options.nc.status() as QueuedIterator<Status>;
     void this.followConnection(this.status);
     // Silence for three heartbeats means a lost consumer; a create in flight has its own timeout.
@@ -151,6 +165,7 @@ export class OrderedConsumer {
     this.stopped = true;
     clearInterval(this.watchdog);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.reachTimer);
     this.status?.stop();
     this.sub?.unsubscribe();
     await this.deleteConsumer();
@@ -331,7 +346,8 @@ export class OrderedConsumer {
   }
 
   private markCaughtUp(): void {
-    if (this.caughtUp) return;
+    if (this.caughtUp || this.cursor < this.reach) return;
+    clearTimeout(this.reachTimer);
     this.caughtUp = true;
     this.handlers.caughtUp(this.cursor);
   }
