@@ -1170,6 +1170,71 @@ describe('known holes inside tenant A (role boundaries)', () => {
   });
 });
 
+// All readers of a tenant are one user of the bundled config, with one inbox prefix: each
+// sees the others' API replies, and so their watches' deliver subjects and consumer names.
+// What a watch can still do is refuse what its own consumer would not deliver.
+describe('a reader against another reader of its tenant', () => {
+  test("a consumer aimed at a watch's inbox, or the watch's own consumer widened, puts nothing off its filter into the watch", async () => {
+    const [victimConn, attacker] = await Promise.all([
+      t.connect(credentials(A, 'reader')),
+      t.connect(credentials(A, 'reader')),
+    ]);
+    const service = createEventStore({ connection: conn(A, 'service'), tenant: A });
+    const watched = { type: 'acct', id: unique('watched') };
+    const other = { type: 'acct', id: unique('other') };
+    await service.append(other, { type: 'Opened', data: {} });
+    // The attacker snoops every API answer of the readers' account.
+    const creates: Array<{ name: string; config: Record<string, unknown> }> = [];
+    attacker.subscribe(`_INBOX_${A}_reader.>`, {
+      callback: (_, msg) => {
+        if (!msg.string().includes('"io.nats.jetstream.api.v1.consumer_create_response"')) return;
+        creates.push(msg.json<{ name: string; config: Record<string, unknown> }>());
+      },
+    });
+    await attacker.flush();
+    const seen: string[] = [];
+    const watch = createEventStore({ connection: victimConn, tenant: A })
+      .watch(watched)
+      .subscribe((m) => seen.push(m.kind === 'event' ? m.event.entity.id : m.kind));
+    const filter = `es.${A}.acct.${watched.id}.*`;
+    const [victim] = await eventually(
+      async () => creates.filter((c) => c.config.filter_subject === filter),
+      (found) => found.length > 0 && seen.includes('caught-up'),
+    );
+    const create = (name: string, config: Record<string, unknown>, action?: string) =>
+      request(`$JS.API.CONSUMER.CREATE.EVENTS.${name}.es.${A}.>`, {
+        stream_name: 'EVENTS',
+        config: { ...config, name, filter_subject: `es.${A}.>` },
+        ...(action ? { action } : {}),
+      })(attacker);
+    // One: the attacker's own consumer, delivering the tenant's whole history to the watch's inbox.
+    const aimed = await create(unique('aimed'), {
+      deliver_subject: victim!.config.deliver_subject,
+      ack_policy: 'none',
+      deliver_policy: 'all',
+      inactive_threshold: 10_000_000_000,
+    });
+    // Two: the watch's own consumer, updated to the whole tenant; new events off its filter follow.
+    const widened = await create(victim!.name, victim!.config, 'update');
+    await service.append(other, { type: 'Closed', data: {} });
+    const { version } = await service.append(watched, { type: 'Opened', data: {} });
+    await eventually(
+      async () => seen.slice(),
+      (s) => s.includes(watched.id),
+      10_000,
+    );
+    watch.unsubscribe();
+    await Promise.all([victimConn.close(), attacker.close()]);
+    expect([aimed.kind, widened.kind], `${aimed.detail}; ${widened.detail}`).toEqual([
+      'answered',
+      'answered',
+    ]);
+    expect(JSON.parse(widened.replies[0]!.text).config.filter_subject).toBe(`es.${A}.>`);
+    expect(seen).toEqual(['caught-up', watched.id]);
+    expect(version).toBeGreaterThan(0);
+  });
+});
+
 // Last in the file: vitest runs a file's tests in order, so every attack above has run.
 test('the suite made over 200 attack attempts, as the README says', () => {
   expect(counts.crossTenant + counts.ownTenant).toBeGreaterThan(200);

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest';
-import { deliveredMessageTime, parseDelivery } from '../../src/store/jetstream/delivery.js';
+import { deliveredMessageTime, isDelivery, parseDelivery } from '../../src/store/jetstream/delivery.js';
 
 describe('parseDelivery', () => {
   test('reads the 9-token form', () => {
-    expect(parseDelivery('$JS.ACK.EVENTS.oc_1.1.42.7.1700000000000000000.3')).toEqual({
+    expect(parseDelivery('$JS.ACK.EVENTS.oc_1.1.42.7.1700000000000000000.3', 'EVENTS', 'oc_1')).toEqual({
       streamSequence: 42,
       deliverySequence: 7,
       pending: 3,
@@ -11,7 +11,9 @@ describe('parseDelivery', () => {
   });
 
   test('reads the form with domain, account hash and a random token', () => {
-    expect(parseDelivery('$JS.ACK._.HASH.EVENTS.oc_1.2.1000001.5.1700000000000000000.0.r4nd')).toEqual({
+    expect(
+      parseDelivery('$JS.ACK._.HASH.EVENTS.oc_1.2.1000001.5.1700000000000000000.0.r4nd', 'EVENTS', 'oc_1'),
+    ).toEqual({
       streamSequence: 1000001,
       deliverySequence: 5,
       pending: 0,
@@ -27,7 +29,36 @@ describe('parseDelivery', () => {
       '$JS.ACK.S.C.1.x.2.3.4',
       '$JS.FC.S.x.y',
     ])
-      expect(parseDelivery(reply)).toBeUndefined();
+      expect(parseDelivery(reply, 'S', 'C')).toBeUndefined();
+  });
+
+  test("another stream's or consumer's delivery is not ours, in both forms", () => {
+    const forms = (stream: string, consumer: string) => [
+      `$JS.ACK.${stream}.${consumer}.1.42.7.1700000000000000000.3`,
+      `$JS.ACK._.HASH.${stream}.${consumer}.1.42.7.1700000000000000000.3.r4nd`,
+    ];
+    const ours = (reply: string) => parseDelivery(reply, 'EVENTS', 'oc_1') !== undefined;
+    expect(forms('EVENTS', 'oc_1').map(ours)).toEqual([true, true]);
+    for (const [stream, consumer] of [
+      ['EVENTS', 'oc_2'],
+      ['EVENTS', 'oc_10'],
+      ['EVENTS', 'oc_'],
+      ['OTHER', 'oc_1'],
+      ['EVENTS2', 'oc_1'],
+      ['EVENT', 'oc_1'],
+    ])
+      expect(forms(stream!, consumer!).map(ours), `${stream} ${consumer}`).toEqual([false, false]);
+  });
+});
+
+describe('isDelivery', () => {
+  test('tells stored messages from status and flow-control messages', () => {
+    expect(['$JS.ACK.S.C.1.2.3.4.0', '$JS.FC.S.x.y', '_INBOX.abc', undefined].map(isDelivery)).toEqual([
+      true,
+      false,
+      false,
+      false,
+    ]);
   });
 });
 

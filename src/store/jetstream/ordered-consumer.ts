@@ -28,8 +28,9 @@ import {
   StoreNotFoundError,
   UnavailableError,
 } from '../../errors.js';
-import { parseDelivery } from './delivery.js';
+import { isDelivery, parseDelivery } from './delivery.js';
 import { HORIZON_MS } from './own-appends.js';
+import { subjectMatcher } from '../../subjects/subjects.js';
 
 /** Callbacks of an {@link OrderedConsumer}: plain functions, so the Observable layer stays in one place. */
 export interface OrderedConsumerHandlers {
@@ -125,6 +126,7 @@ export class OrderedConsumer {
   /** See {@link OrderedConsumerOptions.reach}; 0 once reached or given up on. */
   private reach: number;
   private reachTimer?: ReturnType<typeof setTimeout>;
+  private readonly inFilter: (subject: string) => boolean;
 
   constructor(
     private readonly options: OrderedConsumerOptions,
@@ -135,6 +137,7 @@ export class OrderedConsumer {
     this.initial = typeof options.after === 'number' ? undefined : options.after;
     this.cursor = typeof options.after === 'number' ? options.after : 0;
     this.reach = options.reach ?? 0;
+    this.inFilter = subjectMatcher(options.filter);
   }
 
   /**
@@ -294,10 +297,18 @@ export class OrderedConsumer {
   private receive(err: Error | null, msg: Msg, name: string): void {
     if (this.stopped || name !== this.consumerName) return;
     if (err) return this.fail(fromRequestError(err, this.options.stream, this.options.filter) as Error);
+    if (!isDelivery(msg.reply)) {
+      this.lastActivity = Date.now();
+      return this.control(msg);
+    }
+    const delivery = parseDelivery(msg.reply, this.options.stream, name);
+    // Another consumer's, aimed at our inbox by a user who shares the inbox prefix: not ours.
+    if (!delivery) return;
     this.lastActivity = Date.now();
-    const delivery = parseDelivery(msg.reply);
-    if (!delivery) return this.control(msg);
     if (delivery.deliverySequence !== this.deliverySeq + 1) return this.recreate();
+    // Off the filter: our consumer was changed under us (by a user who shares our identity
+    // and so may update it). Made again from the cursor, it delivers what we asked for.
+    if (!this.inFilter(msg.subject)) return this.recreate();
     this.deliverySeq = delivery.deliverySequence;
     this.cursor = delivery.streamSequence;
     // The cursor is a position now, even if the create's reply never comes (a reconnect).
