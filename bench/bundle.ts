@@ -32,10 +32,13 @@ import { log, metric, type Metric } from './lib.js';
  * and 21.5 / 87 until filter reads that read their own writes on replicated streams, a
  * read's errors naming the code that iterated it and handed-in connections followed from
  * when a store is opened took them to 21.64 / 87.12 (and a user's-eye review's fixes, such
- * as refusing a connect() not awaited and watches' errors naming their caller, to 21.98 / 87.4).
+ * as refusing a connect() not awaited and watches' errors naming their caller, to 21.98 / 87.4),
+ * and 22 / 87.5 until retries recognised by their bytes, 'new' watches that resume exactly,
+ * and watches that wait for their store's own appends on a follower and refuse other
+ * consumers' deliveries took them to 22.25 / 87.77.
  * Raise it only for a feature worth the bytes; the browser app's total is what users pay.
  */
-export const budgets = { ownCode: 22, browserApp: 87.5 } as const;
+export const budgets = { ownCode: 22.5, browserApp: 88 } as const;
 
 /** The service entry (`jetsource/server`), beside the client entry. */
 const serverEntry = join(dirname(srcEntry), 'server.ts');

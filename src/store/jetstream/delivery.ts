@@ -20,14 +20,13 @@ export function parseDelivery(
   stream: string,
   consumer: string,
 ): Delivery | undefined {
-  const starts = tokenStarts(reply);
-  const base = baseOf(starts);
-  if (reply === undefined || base < 0) return undefined;
-  if (!isToken(reply, starts, base - 2, stream) || !isToken(reply, starts, base - 1, consumer))
-    return undefined;
-  const streamSequence = tokenNumber(reply, starts, base + 1);
-  const deliverySequence = tokenNumber(reply, starts, base + 2);
-  const pending = tokenNumber(reply, starts, base + 4);
+  const base = tokenize(reply);
+  if (base < 0) return undefined;
+  const text = reply!;
+  if (!isToken(text, base - 2, stream) || !isToken(text, base - 1, consumer)) return undefined;
+  const streamSequence = tokenNumber(text, base + 1);
+  const deliverySequence = tokenNumber(text, base + 2);
+  const pending = tokenNumber(text, base + 4);
   if (!Number.isSafeInteger(streamSequence + deliverySequence + pending)) return undefined;
   return { streamSequence, deliverySequence, pending };
 }
@@ -37,33 +36,50 @@ export function parseDelivery(
  * Apart from {@link parseDelivery}: it is needed only for events without a time header.
  */
 export function deliveredMessageTime(reply: string | undefined): number | undefined {
-  const starts = tokenStarts(reply);
-  const base = baseOf(starts);
+  const base = tokenize(reply);
   // Nanoseconds overflow a double's integers, but not by a millisecond.
-  return reply === undefined || base < 0 ? undefined : tokenNumber(reply, starts, base + 3) / 1e6;
+  return base < 0 ? undefined : tokenNumber(reply!, base + 3) / 1e6;
 }
 
 const ACK = '$JS.ACK.';
-const noTokens: readonly number[] = [];
 
-/** Where each token of a `$JS.ACK…` reply starts; none for any other subject. */
-function tokenStarts(reply: string | undefined): readonly number[] {
-  if (!isDelivery(reply)) return noTokens;
-  // Without split(): this runs once per delivered message.
-  const starts = [0];
-  for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) starts.push(i + 1);
-  return starts;
+/**
+ * Where each token of the reply being parsed starts, and one past its end: reused, as
+ * parsing runs once per delivered message and never across an await. Tokens past the
+ * pending count are not needed.
+ */
+const starts = new Int32Array(12);
+
+/**
+ * Records where the reply's tokens start; returns the token before the stream sequence: 4,
+ * or 6 in the form with domain and account hash (11 tokens or more), or -1 for neither.
+ */
+function tokenize(reply: string | undefined): number {
+  if (!isDelivery(reply)) return -1;
+  let count = 1;
+  for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) {
+    if (count < starts.length) starts[count] = i + 1;
+    count++;
+  }
+  if (count < starts.length) starts[count] = reply.length + 1;
+  return count === 9 ? 4 : count >= 11 ? 6 : -1;
 }
 
-/** The token before the stream sequence: 4, or 6 in the form with domain and account hash; -1 for neither. */
-const baseOf = (starts: readonly number[]) => (starts.length === 9 ? 4 : starts.length >= 11 ? 6 : -1);
-
-/** Whether token `n` is `expected`, compared in place: this runs once per delivered message. */
-function isToken(text: string, starts: readonly number[], n: number, expected: string): boolean {
+/** Whether token `n` is `expected`, compared in place. */
+function isToken(text: string, n: number, expected: string): boolean {
   const start = starts[n]!;
   return starts[n + 1]! - 1 - start === expected.length && text.startsWith(expected, start);
 }
 
-function tokenNumber(text: string, starts: readonly number[], n: number): number {
-  return Number(text.slice(starts[n], (starts[n + 1] ?? text.length + 1) - 1));
+/** Token `n` as a whole number, read in place; NaN unless it is all digits. */
+function tokenNumber(text: string, n: number): number {
+  const start = starts[n]!;
+  const end = starts[n + 1]! - 1;
+  let value = end > start ? 0 : NaN;
+  for (let i = start; i < end; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return NaN;
+    value = value * 10 + digit;
+  }
+  return value;
 }
