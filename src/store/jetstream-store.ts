@@ -267,7 +267,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
           filter: subject,
           after: from,
           heartbeatMs: options.heartbeatMs,
-          reach: this.own.matching(subject, from + 1)?.last,
+          reach: this.own.awaited(subject, from, options.until ?? Number.MAX_SAFE_INTEGER),
         },
         handlers,
       );

@@ -155,7 +155,10 @@ export function subjectMatcher(filter: string): (subject: string) => boolean {
       if (rest[i] === '>') return at < subject.length;
       const dot = subject.indexOf('.', at);
       const end = dot === -1 ? subject.length : dot;
-      if (end === at || (rest[i] !== '*' && subject.slice(at, end) !== rest[i])) return false;
+      const token = rest[i]!;
+      if (end === at) return false;
+      // Compared in place: watches match every delivered subject.
+      if (token !== '*' && (end - at !== token.length || !subject.startsWith(token, at))) return false;
       if (i === rest.length - 1) return dot === -1;
       if (dot === -1) return false;
       at = dot + 1;

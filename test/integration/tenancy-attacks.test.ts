@@ -275,12 +275,15 @@ function defineAttack(role: Role, name: string, run: Attempt, options: AttackOpt
 // ---------------------------------------------------------------------------------------
 // Attempt builders
 
-/** JetStream consumer create; the filter goes in the subject when `filterInSubject` is given. */
+/**
+ * JetStream consumer create (`UPDATE`: the same request, changing an existing consumer);
+ * the filter goes in the subject when `filterInSubject` is given.
+ */
 function createConsumer(
   stream: string,
   filterInSubject: string | undefined,
   config: Record<string, unknown> = {},
-  api: 'CREATE' | 'DURABLE.CREATE' | 'LEGACY' = 'CREATE',
+  api: 'CREATE' | 'UPDATE' | 'DURABLE.CREATE' | 'LEGACY' = 'CREATE',
 ): Attempt {
   return (nc) => {
     const name = typeof config.name === 'string' ? config.name : unique('c');
@@ -299,6 +302,7 @@ function createConsumer(
         ...(filterInSubject ? { filter_subject: filterInSubject } : {}),
         ...config,
       },
+      ...(api === 'UPDATE' ? { action: 'update' } : {}),
     };
     return request(subject, body)(nc);
   };
@@ -1171,10 +1175,14 @@ describe('known holes inside tenant A (role boundaries)', () => {
 });
 
 // All readers of a tenant are one user of the bundled config, with one inbox prefix: each
-// sees the others' API replies, and so their watches' deliver subjects and consumer names.
+// sees the others' API answers, and so their watches' deliver subjects and consumer names.
 // What a watch can still do is refuse what its own consumer would not deliver.
 describe('a reader against another reader of its tenant', () => {
-  test("a consumer aimed at a watch's inbox, or the watch's own consumer widened, puts nothing off its filter into the watch", async () => {
+  /**
+   * A reader's watch of an entity with one event (read by its catch-up, so its consumer
+   * has delivered nothing yet), and another reader who has snooped its consumer's create.
+   */
+  async function snoopedWatch() {
     const [victimConn, attacker] = await Promise.all([
       t.connect(credentials(A, 'reader')),
       t.connect(credentials(A, 'reader')),
@@ -1183,7 +1191,6 @@ describe('a reader against another reader of its tenant', () => {
     const watched = { type: 'acct', id: unique('watched') };
     const other = { type: 'acct', id: unique('other') };
     await service.append(other, { type: 'Opened', data: {} });
-    // The attacker snoops every API answer of the readers' account.
     const creates: Array<{ name: string; config: Record<string, unknown> }> = [];
     attacker.subscribe(`_INBOX_${A}_reader.>`, {
       callback: (_, msg) => {
@@ -1192,46 +1199,81 @@ describe('a reader against another reader of its tenant', () => {
       },
     });
     await attacker.flush();
+    /** Appends one event to the watched entity; returns how the watch shows it. */
+    let appended = 0;
+    const appendWatched = async () => {
+      const n = ++appended;
+      const { version } = await service.append(watched, { type: 'Opened', data: { n } });
+      return `${watched.id} #${version} {"n":${n}}`;
+    };
+    const history = await appendWatched();
+    /** What the watch emitted: each event as `<entity id> #<sequence> <data>`, else its kind. */
     const seen: string[] = [];
     const watch = createEventStore({ connection: victimConn, tenant: A })
       .watch(watched)
-      .subscribe((m) => seen.push(m.kind === 'event' ? m.event.entity.id : m.kind));
+      .subscribe((m) =>
+        seen.push(
+          m.kind === 'event'
+            ? `${m.event.entity.id} #${m.event.sequence} ${JSON.stringify(m.event.data)}`
+            : m.kind,
+        ),
+      );
     const filter = `es.${A}.acct.${watched.id}.*`;
     const [victim] = await eventually(
       async () => creates.filter((c) => c.config.filter_subject === filter),
       (found) => found.length > 0 && seen.includes('caught-up'),
     );
-    const create = (name: string, config: Record<string, unknown>, action?: string) =>
-      request(`$JS.API.CONSUMER.CREATE.EVENTS.${name}.es.${A}.>`, {
-        stream_name: 'EVENTS',
-        config: { ...config, name, filter_subject: `es.${A}.>` },
-        ...(action ? { action } : {}),
-      })(attacker);
-    // One: the attacker's own consumer, delivering the tenant's whole history to the watch's inbox.
-    const aimed = await create(unique('aimed'), {
-      deliver_subject: victim!.config.deliver_subject,
-      ack_policy: 'none',
+    /** A consumer create or update as the attacker, with the filter `config` names. */
+    const create = (config: Record<string, unknown>, api?: 'UPDATE') =>
+      createConsumer('EVENTS', String(config.filter_subject), config, api)(attacker);
+    /** Appends one more event to the watched entity and waits until the watch shows it. */
+    const appendSeen = async () => {
+      const line = await appendWatched();
+      await eventually(
+        async () => seen.slice(),
+        (s) => s.includes(line),
+        10_000,
+      );
+      return line;
+    };
+    const close = async () => {
+      watch.unsubscribe();
+      await Promise.all([victimConn.close(), attacker.close()]);
+    };
+    return { service, other, filter, history, seen, victim: victim!, create, appendSeen, close };
+  }
+
+  test("a consumer aimed at a watch's inbox, or the watch's own consumer widened, puts nothing into the watch twice or off its filter", async () => {
+    const { service, other, filter, history, seen, victim, create, appendSeen, close } = await snoopedWatch();
+    // One: the attacker's own consumer on the same entity, delivering its history to the watch's inbox.
+    const aimed = await create({
+      name: unique('aimed'),
+      filter_subject: filter,
+      deliver_subject: victim.config.deliver_subject,
       deliver_policy: 'all',
-      inactive_threshold: 10_000_000_000,
     });
     // Two: the watch's own consumer, updated to the whole tenant; new events off its filter follow.
-    const widened = await create(victim!.name, victim!.config, 'update');
+    const tenant = `es.${A}.>`;
+    const widened = await create({ ...victim.config, filter_subject: tenant }, 'UPDATE');
     await service.append(other, { type: 'Closed', data: {} });
-    const { version } = await service.append(watched, { type: 'Opened', data: {} });
-    await eventually(
-      async () => seen.slice(),
-      (s) => s.includes(watched.id),
-      10_000,
-    );
-    watch.unsubscribe();
-    await Promise.all([victimConn.close(), attacker.close()]);
+    const live = await appendSeen();
+    await close();
     expect([aimed.kind, widened.kind], `${aimed.detail}; ${widened.detail}`).toEqual([
       'answered',
       'answered',
     ]);
-    expect(JSON.parse(widened.replies[0]!.text).config.filter_subject).toBe(`es.${A}.>`);
-    expect(seen).toEqual(['caught-up', watched.id]);
-    expect(version).toBeGreaterThan(0);
+    expect(JSON.parse(widened.replies[0]!.text).config.filter_subject).toBe(tenant);
+    expect(seen).toEqual([history, 'caught-up', live]);
+  });
+
+  test("a watch whose consumer is turned to headers only makes it again and gets each event's data", async () => {
+    const { history, seen, victim, create, appendSeen, close } = await snoopedWatch();
+    const stripped = await create({ ...victim.config, headers_only: true }, 'UPDATE');
+    const live = await appendSeen();
+    await close();
+    expect(stripped.kind, stripped.detail).toBe('answered');
+    expect(JSON.parse(stripped.replies[0]!.text).config.headers_only).toBe(true);
+    expect(seen).toEqual([history, 'caught-up', live]);
   });
 });
 

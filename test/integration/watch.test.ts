@@ -1,5 +1,5 @@
-import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { firstValueFrom, lastValueFrom, filter, take, toArray, type Subscription } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEventStore, foldWatch, type EventStore, type WatchMessage } from '../../src/index.js';
@@ -294,7 +294,7 @@ describe("watch: caught-up covers the store's own appends", () => {
         filter: `w.${writer.tenant}.>`,
         after: 0,
         heartbeatMs: 300,
-        reach: last! + 2,
+        reach: { sequence: last! + 2, until: Date.now() + 60_000 },
       },
       {
         message: () => undefined,
@@ -314,7 +314,7 @@ describe("watch: caught-up covers the store's own appends", () => {
     expect([missing, reported, version]).toEqual([[], [last! + 2], last! + 2]);
   });
 
-  test("a watch waits for the store's own append it cannot find, then gives up on it after the horizon", async () => {
+  test("a watch waits for the store's own append it cannot find, and gives up on it 3 s after the append", async () => {
     // A stream that allows purge: jetsource's own streams deny it.
     const purgeable = unique('PURGE');
     const prefix = unique('pp');
@@ -325,30 +325,59 @@ describe("watch: caught-up covers the store's own appends", () => {
       allow_direct: true,
       allow_atomic: true,
     });
-    const store = createEventStore<Events>({
-      connection: watcherConn,
-      tenant: 'x',
-      prefix,
-      stream: purgeable,
-    });
-    await store.append(account('a'), deposit(1));
-    const appendedAt = Date.now();
-    await jsm.streams.purge(purgeable);
-    const messages: Message[] = [];
-    const watching = store.watch({}, { heartbeatMs: 300 }).subscribe((m) => messages.push(m));
-    await new Promise((r) => setTimeout(r, 1000));
-    const early = messages.length;
-    await eventually(
-      async () => messages.length,
-      (n) => n > 0,
-      10_000,
+    try {
+      const store = createEventStore<Events>({
+        connection: watcherConn,
+        tenant: 'x',
+        prefix,
+        stream: purgeable,
+      });
+      const appendedAt = Date.now();
+      await store.append(account('a'), deposit(1));
+      await jsm.streams.purge(purgeable);
+      const messages: Message[] = [];
+      // The default heartbeat (2 s): giving up says caught-up at once, not a heartbeat later.
+      const watching = store.watch({}).subscribe((m) => messages.push(m));
+      await new Promise((r) => setTimeout(r, 1000));
+      const early = messages.length;
+      await eventually(
+        async () => messages.length,
+        (n) => n > 0,
+        10_000,
+      );
+      const waited = Date.now() - appendedAt;
+      watching.unsubscribe();
+      expect(early).toBe(0);
+      expect(messages.map((m) => m.kind)).toEqual(['caught-up']);
+      expect(waited).toBeGreaterThanOrEqual(HORIZON_MS - 10);
+      expect(waited).toBeLessThan(HORIZON_MS + 1000);
+    } finally {
+      await jsm.streams.delete(purgeable);
+    }
+  });
+});
+
+describe('watch: a consumer changed under it', () => {
+  // A headers-only delivery means another user updated our consumer (see the tenancy attack
+  // suite): it is made again. A stored message may carry the header itself, and must not
+  // make it again forever.
+  test('a stored message with no data that carries Nats-Msg-Size itself is delivered, after one remake', async () => {
+    const { writer, watcher } = stores();
+    const h = headers();
+    h.set('Nats-Msg-Size', '5');
+    const { seq } = await jetstream(writerConn).publish(
+      `w.${writer.tenant}.account.x.Deposited`,
+      new Uint8Array(),
+      {
+        headers: h,
+      },
     );
-    const waited = Date.now() - appendedAt;
-    watching.unsubscribe();
-    await jsm.streams.delete(purgeable);
-    expect(early).toBe(0);
-    expect(messages.map((m) => m.kind)).toEqual(['caught-up']);
-    expect(waited).toBeGreaterThanOrEqual(HORIZON_MS);
+    const messages = await lastValueFrom(
+      watcher.watch({}, { noWait: true, onMalformed: 'report' }).pipe(toArray()),
+    );
+    expect(
+      messages.map((m) => (m.kind === 'malformed' ? `malformed ${m.malformed.sequence}` : m.kind)),
+    ).toEqual([`malformed ${seq}`, 'caught-up']);
   });
 });
 

@@ -1,5 +1,10 @@
 import { describe, expect, test } from 'vitest';
-import { deliveredMessageTime, isDelivery, parseDelivery } from '../../src/store/jetstream/delivery.js';
+import {
+  deliveredMessageTime,
+  isDelivery,
+  isFlowControlOf,
+  parseDelivery,
+} from '../../src/store/jetstream/delivery.js';
 
 describe('parseDelivery', () => {
   test('reads the 9-token form', () => {
@@ -59,6 +64,25 @@ describe('isDelivery', () => {
       false,
       false,
     ]);
+  });
+});
+
+describe('isFlowControlOf', () => {
+  test("tells our consumer's flow control from another's, in both forms", () => {
+    const ours = (subject: string) => isFlowControlOf(subject, 'EVENTS', 'oc_1');
+    expect(['$JS.FC.EVENTS.oc_1.a1B2', '$JS.FC._.HASH.EVENTS.oc_1.a1B2'].map(ours)).toEqual([true, true]);
+    expect(
+      [
+        '$JS.FC.EVENTS.oc_2.a1B2',
+        '$JS.FC.EVENTS.xoc_1.a1B2',
+        '$JS.FC.XEVENTS.oc_1.a1B2',
+        '$JS.FC.OTHER.oc_1.a1B2',
+        '$JS.ACK.EVENTS.oc_1.a1B2',
+        '_INBOX.EVENTS.oc_1.a1B2',
+      ].map(ours),
+    ).toEqual([false, false, false, false, false, false]);
+    // Between a consumer's remakes there is none: nothing is ours.
+    expect(isFlowControlOf('$JS.FC.EVENTS.oc_1.a1B2', 'EVENTS', undefined)).toBe(false);
   });
 });
 

@@ -75,4 +75,22 @@ describe('OwnAppends', () => {
     expect(own.matching('es.t.a.kept.E', 1)).toBeUndefined();
     expect(own.matching('es.t.>', 1)).toEqual({ first: 100, last: 2000 });
   });
+
+  test('a watch awaits the newest matching append in (after, upTo], until 3 s after it was acknowledged', () => {
+    const c = clock();
+    const own = new OwnAppends(c.now);
+    own.record([{ sequence: 12, subject: 'es.t.a.1.E' }]);
+    c.pass(1_000);
+    own.record([{ sequence: 10, subject: 'es.t.a.2.E' }]); // acknowledged later, stored earlier
+    own.record([{ sequence: 15, subject: 'es.t.b.1.E' }]);
+    expect(own.awaited('es.t.a.*.E', 0, 100)).toEqual({ sequence: 12, until: 1_000 + 3_000 });
+    expect(own.awaited('es.t.>', 0, 100)).toEqual({ sequence: 15, until: 2_000 + 3_000 });
+    expect(own.awaited('es.t.>', 0, 14)).toEqual({ sequence: 12, until: 4_000 });
+    expect(own.awaited('es.t.a.*.E', 11, 100)).toEqual({ sequence: 12, until: 4_000 });
+    expect(own.awaited('es.t.a.*.E', 12, 100)).toBeUndefined();
+    expect(own.awaited('es.t.a.2.E', 0, 9)).toBeUndefined();
+    c.pass(2_001);
+    // The first append has passed the horizon; the later ones count.
+    expect(own.awaited('es.t.a.*.E', 0, 100)).toEqual({ sequence: 10, until: 5_000 });
+  });
 });

@@ -7,7 +7,19 @@ export interface Delivery {
 }
 
 /** Whether a pushed message is a stored message (its reply is a `$JS.ACK…` subject), not a status or flow control. */
-export const isDelivery = (reply: string | undefined): reply is string => reply?.startsWith(ACK) === true;
+export const isDelivery = (reply: string | undefined): boolean => reply?.startsWith(ACK) === true;
+
+/**
+ * Whether a flow-control subject (`$JS.FC.[<domain>.<hash>.]<stream>.<consumer>.<random>`,
+ * a request's reply or a stalled heartbeat's header) is of this stream and consumer. Pure.
+ */
+export function isFlowControlOf(subject: string, stream: string, consumer: string | undefined): boolean {
+  return (
+    consumer !== undefined &&
+    subject.startsWith(FC) &&
+    subject.endsWith(`.${stream}.${consumer}`, subject.lastIndexOf('.'))
+  );
+}
 
 /**
  * Parses `$JS.ACK.<stream>.<consumer>.<count>.<sseq>.<dseq>.<ts>.<pending>` and the newer
@@ -42,6 +54,7 @@ export function deliveredMessageTime(reply: string | undefined): number | undefi
 }
 
 const ACK = '$JS.ACK.';
+const FC = '$JS.FC.';
 
 /**
  * Where each token of the reply being parsed starts, and one past its end: reused, as
@@ -55,7 +68,7 @@ const starts = new Int32Array(12);
  * or 6 in the form with domain and account hash (11 tokens or more), or -1 for neither.
  */
 function tokenize(reply: string | undefined): number {
-  if (!isDelivery(reply)) return -1;
+  if (reply === undefined || !isDelivery(reply)) return -1;
   let count = 1;
   for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) {
     if (count < starts.length) starts[count] = i + 1;

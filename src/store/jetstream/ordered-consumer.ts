@@ -28,9 +28,8 @@ import {
   StoreNotFoundError,
   UnavailableError,
 } from '../../errors.js';
-import { isDelivery, parseDelivery } from './delivery.js';
-import { HORIZON_MS } from './own-appends.js';
 import { subjectMatcher } from '../../subjects/subjects.js';
+import { isDelivery, isFlowControlOf, parseDelivery } from './delivery.js';
 
 /** Callbacks of an {@link OrderedConsumer}: plain functions, so the Observable layer stays in one place. */
 export interface OrderedConsumerHandlers {
@@ -69,9 +68,9 @@ export interface OrderedConsumerOptions {
    * Caught-up waits until the consumer has delivered up to this sequence: the newest of a
    * store's own appends that the filter matches. A consumer of one replica may sit on a
    * follower that has not applied that append yet, and would say caught-up without it.
-   * Past {@link HORIZON_MS} it stops waiting: the append may have been deleted.
+   * Past `until` (ms since 1970) it stops waiting: the append may have been deleted.
    */
-  reach?: number;
+  reach?: { sequence: number; until: number };
 }
 
 const nanos = (ms: number) => Math.round(ms * 1_000_000);
@@ -123,10 +122,14 @@ export class OrderedConsumer {
   private connected = true;
   /** Flow-control requests handed to the reader and not answered yet: the server is waiting on us. */
   private unanswered = 0;
-  /** See {@link OrderedConsumerOptions.reach}; 0 once reached or given up on. */
+  /** The sequence of {@link OrderedConsumerOptions.reach}, until given up on (then 0). */
   private reach: number;
   private reachTimer?: ReturnType<typeof setTimeout>;
+  /** The server said nothing is pending while the cursor was short of `reach`. */
+  private quietBelowReach = false;
   private readonly inFilter: (subject: string) => boolean;
+  /** The cursor when a headers-only delivery last made the consumer again. */
+  private strippedAt?: number;
 
   constructor(
     private readonly options: OrderedConsumerOptions,
@@ -136,7 +139,7 @@ export class OrderedConsumer {
     this.idleLimitMs = Math.max(this.heartbeatMs * 5, MIN_IDLE_LIMIT_MS);
     this.initial = typeof options.after === 'number' ? undefined : options.after;
     this.cursor = typeof options.after === 'number' ? options.after : 0;
-    this.reach = options.reach ?? 0;
+    this.reach = options.reach?.sequence ?? 0;
     this.inFilter = subjectMatcher(options.filter);
   }
 
@@ -150,8 +153,12 @@ export class OrderedConsumer {
       apiPrefix: this.options.apiPrefix ?? jetStreamApi(this.options.nc),
     });
     if (this.stopped) return;
-    // Given up on, the next idle heartbeat or last pending delivery says caught-up.
-    if (this.reach > this.cursor) this.reachTimer = setTimeout(() => (this.reach = 0), HORIZON_MS);
+    const { reach } = this.options;
+    if (reach && reach.sequence > this.cursor)
+      this.reachTimer = setTimeout(() => {
+        this.reach = 0;
+        if (this.quietBelowReach) this.markCaughtUp();
+      }, reach.until - Date.now());
     this.status = this.options.nc.status() as QueuedIterator<Status>;
     void this.followConnection(this.status);
     // Silence for three heartbeats means a lost consumer; a create in flight has its own timeout.
@@ -225,6 +232,7 @@ export class OrderedConsumer {
     const deliverSubject = inboxFor(this.options.nc);
     this.sub?.unsubscribe();
     this.deliverySeq = 0;
+    this.quietBelowReach = false;
     this.lastActivity = Date.now();
     const config: Partial<ConsumerConfig> = {
       name,
@@ -309,12 +317,21 @@ export class OrderedConsumer {
     // Off the filter: our consumer was changed under us (by a user who shares our identity
     // and so may update it). Made again from the cursor, it delivers what we asked for.
     if (!this.inFilter(msg.subject)) return this.recreate();
+    const stored = pushedMessage(msg, delivery.streamSequence);
+    // Headers only, by the same kind of update: made again, once per sequence, as a stored
+    // message may carry that header itself.
+    const headersOnly = msg.data.length === 0 && stored.header('Nats-Msg-Size') !== undefined;
+    if (headersOnly && this.strippedAt !== this.cursor) {
+      this.strippedAt = this.cursor;
+      return this.recreate();
+    }
     this.deliverySeq = delivery.deliverySequence;
     this.cursor = delivery.streamSequence;
     // The cursor is a position now, even if the create's reply never comes (a reconnect).
     this.initial = undefined;
-    this.handlers.message(pushedMessage(msg, delivery.streamSequence), delivery.pending);
+    this.handlers.message(stored, delivery.pending);
     if (delivery.pending === 0) this.markCaughtUp();
+    else this.quietBelowReach = false;
   }
 
   /** Flow control, heartbeats and consumer status messages. */
@@ -325,12 +342,14 @@ export class OrderedConsumer {
       if (code >= 400) this.recreate();
       return;
     }
-    if (msg.reply) return this.flowControl(msg);
+    // Flow control names its consumer: another's, aimed at our inbox, is not ours to answer.
+    const ours = (reply: string) => isFlowControlOf(reply, this.options.stream, this.consumerName);
+    if (msg.reply) return ours(msg.reply) ? this.flowControl(msg) : undefined;
     // A heartbeat naming a stall means the server holds more for us behind flow control:
     // not caught up. If no answer is pending with the reader, the request was lost: answer.
     const stalled = msg.headers?.get('Nats-Consumer-Stalled');
     if (stalled) {
-      if (this.unanswered === 0) this.options.nc.publish(stalled);
+      if (this.unanswered === 0 && ours(stalled)) this.options.nc.publish(stalled);
       return;
     }
     if (this.unanswered > 0) return;
@@ -357,7 +376,11 @@ export class OrderedConsumer {
   }
 
   private markCaughtUp(): void {
-    if (this.caughtUp || this.cursor < this.reach) return;
+    if (this.caughtUp) return;
+    if (this.cursor < this.reach) {
+      this.quietBelowReach = true;
+      return;
+    }
     clearTimeout(this.reachTimer);
     this.caughtUp = true;
     this.handlers.caughtUp(this.cursor);

@@ -57,20 +57,44 @@ export class OwnAppends {
    * next event after `from` it must meet, the last where it must not end before).
    */
   matching(filter: string, from: number): { first: number; last: number } | undefined {
+    let found: { first: number; last: number } | undefined;
+    this.forEachRecent(filter, from, Number.MAX_SAFE_INTEGER, (sequence) => {
+      if (!found) found = { first: sequence, last: sequence };
+      else if (sequence < found.first) found.first = sequence;
+      else if (sequence > found.last) found.last = sequence;
+    });
+    return found;
+  }
+
+  /**
+   * The newest recent appended event in (after, upTo] on a subject `filter` matches, which
+   * a watch of `filter` must deliver before it says caught-up, and until when (ms since
+   * 1970) it is worth waiting for.
+   */
+  awaited(filter: string, after: number, upTo: number): { sequence: number; until: number } | undefined {
+    let found: { sequence: number; until: number } | undefined;
+    this.forEachRecent(filter, after + 1, upTo, (sequence, at) => {
+      if (!found || sequence > found.sequence) found = { sequence, until: at + HORIZON_MS };
+    });
+    return found;
+  }
+
+  /** Calls `visit` for each recent appended event in [from, upTo] on a subject `filter` matches. */
+  private forEachRecent(
+    filter: string,
+    from: number,
+    upTo: number,
+    visit: (sequence: number, at: number) => void,
+  ): void {
     const since = this.now() - HORIZON_MS;
     const matches = this.matcher(filter);
-    let found: { first: number; last: number } | undefined;
     // Newest first: the ring is in the order appends were acknowledged, so the first entry
     // past the horizon ends the search.
     for (let k = 1; k <= this.kept.length; k++) {
       const { sequence, subject, at } = this.kept[(this.next - k + EVENTS_KEPT) % EVENTS_KEPT]!;
       if (at < since) break;
-      if (sequence < from || !matches(subject)) continue;
-      if (!found) found = { first: sequence, last: sequence };
-      else if (sequence < found.first) found.first = sequence;
-      else if (sequence > found.last) found.last = sequence;
+      if (sequence >= from && sequence <= upTo && matches(subject)) visit(sequence, at);
     }
-    return found;
   }
 
   /** One read asks about one filter several times: its matcher is made once. */
