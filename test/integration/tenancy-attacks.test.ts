@@ -1219,10 +1219,13 @@ describe('a reader against another reader of its tenant', () => {
         ),
       );
     const filter = `es.${A}.acct.${watched.id}.*`;
-    const [victim] = await eventually(
+    const made = await eventually(
       async () => creates.filter((c) => c.config.filter_subject === filter),
       (found) => found.length > 0 && seen.includes('caught-up'),
     );
+    // The attacks below aim at this consumer: the watch has made no other.
+    expect(made).toHaveLength(1);
+    const victim = made[0]!;
     /** A consumer create or update as the attacker, with the filter `config` names. */
     const create = (config: Record<string, unknown>, api?: 'UPDATE') =>
       createConsumer('EVENTS', String(config.filter_subject), config, api)(attacker);
@@ -1240,7 +1243,7 @@ describe('a reader against another reader of its tenant', () => {
       watch.unsubscribe();
       await Promise.all([victimConn.close(), attacker.close()]);
     };
-    return { service, other, filter, history, seen, victim: victim!, create, appendSeen, close };
+    return { service, other, filter, history, seen, victim, create, appendSeen, close };
   }
 
   test("a consumer aimed at a watch's inbox, or the watch's own consumer widened, puts nothing into the watch twice or off its filter", async () => {

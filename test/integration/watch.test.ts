@@ -332,25 +332,26 @@ describe("watch: caught-up covers the store's own appends", () => {
         prefix,
         stream: purgeable,
       });
-      const appendedAt = Date.now();
+      const sent = Date.now();
       await store.append(account('a'), deposit(1));
+      const acknowledged = Date.now();
       await jsm.streams.purge(purgeable);
       const messages: Message[] = [];
-      // The default heartbeat (2 s): giving up says caught-up at once, not a heartbeat later.
-      const watching = store.watch({}).subscribe((m) => messages.push(m));
-      await new Promise((r) => setTimeout(r, 1000));
+      // A long heartbeat: giving up says caught-up at once, not at the next heartbeat.
+      const watching = store.watch({}, { heartbeatMs: 8000 }).subscribe((m) => messages.push(m));
+      await new Promise((r) => setTimeout(r, acknowledged + 2000 - Date.now()));
       const early = messages.length;
       await eventually(
         async () => messages.length,
         (n) => n > 0,
         10_000,
       );
-      const waited = Date.now() - appendedAt;
+      const at = Date.now();
       watching.unsubscribe();
       expect(early).toBe(0);
       expect(messages.map((m) => m.kind)).toEqual(['caught-up']);
-      expect(waited).toBeGreaterThanOrEqual(HORIZON_MS - 10);
-      expect(waited).toBeLessThan(HORIZON_MS + 1000);
+      expect(at - sent).toBeGreaterThanOrEqual(HORIZON_MS - 10);
+      expect(at - acknowledged).toBeLessThan(HORIZON_MS + 2000);
     } finally {
       await jsm.streams.delete(purgeable);
     }
@@ -363,6 +364,12 @@ describe('watch: a consumer changed under it', () => {
   // make it again forever.
   test('a stored message with no data that carries Nats-Msg-Size itself is delivered, after one remake', async () => {
     const { writer, watcher } = stores();
+    const filter = `w.${writer.tenant}.>`;
+    let creates = 0;
+    const api = writerConn.subscribe(`$JS.API.CONSUMER.CREATE.${stream}.*.${filter}`, {
+      callback: () => void creates++,
+    });
+    await writerConn.flush();
     const h = headers();
     h.set('Nats-Msg-Size', '5');
     const { seq } = await jetstream(writerConn).publish(
@@ -375,9 +382,11 @@ describe('watch: a consumer changed under it', () => {
     const messages = await lastValueFrom(
       watcher.watch({}, { noWait: true, onMalformed: 'report' }).pipe(toArray()),
     );
+    api.unsubscribe();
     expect(
       messages.map((m) => (m.kind === 'malformed' ? `malformed ${m.malformed.sequence}` : m.kind)),
     ).toEqual([`malformed ${seq}`, 'caught-up']);
+    expect(creates).toBe(2);
   });
 });
 

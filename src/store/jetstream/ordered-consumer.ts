@@ -1,7 +1,6 @@
 import {
   backoff,
   errors,
-  nuid,
   type Msg,
   type NatsConnection,
   type QueuedIterator,
@@ -94,12 +93,10 @@ export class OrderedConsumer {
   private readonly heartbeatMs: number;
   /** The server removes a consumer nobody listens to after this long (readers may not delete theirs). */
   private readonly idleLimitMs: number;
-  private readonly namePrefix = `js_${nuid.next()}`;
   private jsm?: JetStreamManager;
   private sub?: Subscription;
   private status?: QueuedIterator<Status>;
   private consumerName?: string;
-  private serial = 0;
   private cursor = 0;
   private deliverySeq = 0;
   /** The first create's policy when it is not a sequence, until a create or a message sets the cursor. */
@@ -155,10 +152,13 @@ export class OrderedConsumer {
     if (this.stopped) return;
     const { reach } = this.options;
     if (reach && reach.sequence > this.cursor)
-      this.reachTimer = setTimeout(() => {
-        this.reach = 0;
-        if (this.quietBelowReach) this.markCaughtUp();
-      }, reach.until - Date.now());
+      this.reachTimer = setTimeout(
+        () => {
+          this.reach = 0;
+          if (this.quietBelowReach && this.unanswered === 0) this.markCaughtUp();
+        },
+        Math.max(0, reach.until - Date.now()),
+      );
     this.status = this.options.nc.status() as QueuedIterator<Status>;
     void this.followConnection(this.status);
     // Silence for three heartbeats means a lost consumer; a create in flight has its own timeout.
@@ -228,7 +228,7 @@ export class OrderedConsumer {
 
   /** One create; true when it failed in a way a retry may fix. */
   private async createOnce(attempt: number): Promise<boolean> {
-    const name = `${this.namePrefix}_${++this.serial}`;
+    const name = unguessableName();
     const deliverSubject = inboxFor(this.options.nc);
     this.sub?.unsubscribe();
     this.deliverySeq = 0;
@@ -292,6 +292,9 @@ export class OrderedConsumer {
    * other watches') can still expire; after that the limit is simply too low.
    */
   private refusal(err: unknown): Error | undefined {
+    // Every create has a new name: a taken one was made by a user who shares our identity
+    // and saw our names. The next create takes the next name.
+    if (err instanceof JetStreamApiError && err.code === ApiErrorCode.ConsumerNameTaken) return undefined;
     if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.MaximumConsumers))
       return fatalError(err, this.options);
     this.limitedSince ??= Date.now();
@@ -305,10 +308,7 @@ export class OrderedConsumer {
   private receive(err: Error | null, msg: Msg, name: string): void {
     if (this.stopped || name !== this.consumerName) return;
     if (err) return this.fail(fromRequestError(err, this.options.stream, this.options.filter) as Error);
-    if (!isDelivery(msg.reply)) {
-      this.lastActivity = Date.now();
-      return this.control(msg);
-    }
+    if (!isDelivery(msg.reply)) return this.control(msg);
     const delivery = parseDelivery(msg.reply, this.options.stream, name);
     // Another consumer's, aimed at our inbox by a user who shares the inbox prefix: not ours.
     if (!delivery) return;
@@ -342,14 +342,18 @@ export class OrderedConsumer {
       if (code >= 400) this.recreate();
       return;
     }
-    // Flow control names its consumer: another's, aimed at our inbox, is not ours to answer.
-    const ours = (reply: string) => isFlowControlOf(reply, this.options.stream, this.consumerName);
-    if (msg.reply) return ours(msg.reply) ? this.flowControl(msg) : undefined;
-    // A heartbeat naming a stall means the server holds more for us behind flow control:
-    // not caught up. If no answer is pending with the reader, the request was lost: answer.
-    const stalled = msg.headers?.get('Nats-Consumer-Stalled');
-    if (stalled) {
-      if (this.unanswered === 0 && ours(stalled)) this.options.nc.publish(stalled);
+    // Flow control names its consumer: another's, aimed at our inbox, is neither ours to
+    // answer nor a sign that ours is alive.
+    const subject = msg.reply || msg.headers?.get('Nats-Consumer-Stalled');
+    if (subject && !isFlowControlOf(subject, this.options.stream, this.consumerName)) return;
+    this.lastActivity = Date.now();
+    if (subject) {
+      // The server holds more for us: not caught up, whatever it said before.
+      this.quietBelowReach = false;
+      if (msg.reply) return this.flowControl(msg);
+      // A heartbeat naming a stall: if no answer is pending with the reader, the request
+      // was lost: answer it.
+      if (this.unanswered === 0) this.options.nc.publish(subject);
       return;
     }
     if (this.unanswered > 0) return;
@@ -406,6 +410,13 @@ export class OrderedConsumer {
     this.handlers.error(err);
   }
 }
+
+/**
+ * A consumer name no one can guess from the ones before it: users of one role see each
+ * other's, and one who made our next consumer's name first would have our creates refused.
+ */
+const unguessableName = () =>
+  `js_${Array.from(globalThis.crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('')}`;
 
 /** A pushed message as a stored message (its headers are the original ones). */
 function pushedMessage(msg: Msg, sequence: number): StoredMessage {

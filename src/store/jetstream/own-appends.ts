@@ -69,12 +69,16 @@ export class OwnAppends {
   /**
    * The newest recent appended event in (after, upTo] on a subject `filter` matches, which
    * a watch of `filter` must deliver before it says caught-up, and until when (ms since
-   * 1970) it is worth waiting for.
+   * 1970) it is worth waiting for: 3 s after the last of those events was acknowledged
+   * (appends in flight together may be acknowledged out of order).
    */
   awaited(filter: string, after: number, upTo: number): { sequence: number; until: number } | undefined {
     let found: { sequence: number; until: number } | undefined;
     this.forEachRecent(filter, after + 1, upTo, (sequence, at) => {
-      if (!found || sequence > found.sequence) found = { sequence, until: at + HORIZON_MS };
+      found = {
+        sequence: Math.max(sequence, found?.sequence ?? 0),
+        until: Math.max(at + HORIZON_MS, found?.until ?? 0),
+      };
     });
     return found;
   }
