@@ -32,6 +32,10 @@ describe('parseDelivery', () => {
       '_INBOX.abc',
       '$JS.ACK.too.short',
       '$JS.ACK.S.C.1.x.2.3.4',
+      '$JS.ACK.S.C.1..2.3.4',
+      '$JS.ACK.S.C.1.-2.2.3.4',
+      '$JS.ACK.S.C.1.2.3.4.99999999999999999999',
+      '$JS.ACK.D.H.S.C.1.2.3.4', // ten tokens: neither form
       '$JS.FC.S.x.y',
     ])
       expect(parseDelivery(reply, 'S', 'C')).toBeUndefined();

@@ -39,7 +39,8 @@ export function parseDelivery(
   const streamSequence = tokenNumber(text, base + 1);
   const deliverySequence = tokenNumber(text, base + 2);
   const pending = tokenNumber(text, base + 4);
-  if (!Number.isSafeInteger(streamSequence + deliverySequence + pending)) return undefined;
+  const whole = Number.isSafeInteger;
+  if (!whole(streamSequence) || !whole(deliverySequence) || !whole(pending)) return undefined;
   return { streamSequence, deliverySequence, pending };
 }
 
