@@ -34,11 +34,13 @@ import { log, metric, type Metric } from './lib.js';
  * when a store is opened took them to 21.64 / 87.12 (and a user's-eye review's fixes, such
  * as refusing a connect() not awaited and watches' errors naming their caller, to 21.98 / 87.4),
  * and 22 / 87.5 until retries recognised by their bytes, 'new' watches that resume exactly,
- * and watches that wait for their store's own appends on a follower and refuse other
- * consumers' deliveries took them to 22.25 / 87.77.
+ * and watches that wait for their store's own appends on a follower took them to 22.25 /
+ * 87.77, and to 22.66 / 88.09 with watches that refuse what another user of their role
+ * can aim at them (other consumers' deliveries and flow control, their own consumer
+ * widened or stripped to headers, its next name taken).
  * Raise it only for a feature worth the bytes; the browser app's total is what users pay.
  */
-export const budgets = { ownCode: 22.5, browserApp: 88 } as const;
+export const budgets = { ownCode: 23, browserApp: 88.5 } as const;
 
 /** The service entry (`jetsource/server`), beside the client entry. */
 const serverEntry = join(dirname(srcEntry), 'server.ts');
