@@ -112,8 +112,11 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
   private readonly direct: DirectReader;
   private readonly publish: PublishContext;
   private readonly pageSize: number;
-  /** This store's recent appends, which its reads and watches must see. */
-  private readonly own = new OwnAppends();
+  /**
+   * @internal This store's recent appends, which its reads and watches must see; a test
+   * harness that stores events past the store records them here too.
+   */
+  readonly own = new OwnAppends();
   /** What entity reads have listed, so the next read of a type starts on its subjects at once. */
   private readonly eventTypes = new EventTypeGuess();
 

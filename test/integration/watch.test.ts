@@ -382,6 +382,8 @@ describe('watch: a consumer changed under it', () => {
     const messages = await lastValueFrom(
       watcher.watch({}, { noWait: true, onMalformed: 'report' }).pipe(toArray()),
     );
+    // Every create request reached the server before the watch ended: a round trip brings them in.
+    await writerConn.flush();
     api.unsubscribe();
     expect(
       messages.map((m) => (m.kind === 'malformed' ? `malformed ${m.malformed.sequence}` : m.kind)),

@@ -31,7 +31,12 @@ export function jetStreamHarness(
       );
       const h = headers();
       for (const [k, v] of raw.headers) h.append(k, v);
-      await nc.request(subject, raw.data, { headers: h, timeout: 5000 });
+      const ack = await nc.request(subject, raw.data, { headers: h, timeout: 5000 });
+      const { seq } = ack.json<{ seq?: number }>();
+      if (seq === undefined) throw new Error(`the injected message was refused: ${ack.string()}`);
+      // Read as if the store had appended it: on a replicated stream its reads then wait
+      // for a replica that has it, rather than read one that does not yet.
+      (store as JetStreamEventStore<ConformanceEvents>).own.record([{ sequence: seq, subject }]);
     },
   };
 }
