@@ -252,12 +252,16 @@ describe('retries on a replicated stream', () => {
         ),
       );
       const won = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
-      expect(won).toHaveLength(1);
+      // What each append came to, for the failure message of any check below.
+      const told = outcomes
+        .map((o) => (o.status === 'fulfilled' ? JSON.stringify(o.value) : String(o.reason)))
+        .join('; ');
+      expect(won, told).toHaveLength(1);
       for (const o of outcomes) if (o.status === 'rejected') losses.push(o.reason as ConcurrencyError);
       for (const loss of losses.splice(0)) {
-        expect(loss).toBeInstanceOf(ConcurrencyError);
+        expect(loss, told).toBeInstanceOf(ConcurrencyError);
         expect(loss.entityRef).toEqual(entity);
-        expect(loss.actual).toBe(won[0]!.version);
+        expect(loss.actual, told).toBe(won[0]!.version);
       }
     }
   });
