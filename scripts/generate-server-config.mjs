@@ -2,7 +2,8 @@
 // Generates nats-server.conf from config/tenants.json. Each tenant gets a data account
 // (its streams, buckets and service user) and one account per client role (writer,
 // reader) that imports only what that role needs; every user is limited to its tenant's
-// subjects and its own inbox prefix.
+// subjects and its own inbox prefix. A client role has one shared user, or the users a
+// tenant lists for it (`"users": { "reader": ["alice"] }`), each with an inbox of its own.
 //   node scripts/generate-server-config.mjs [--production] [--input file] [--output file]
 // --production swaps the marked development passwords for $ENV references.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -41,9 +42,57 @@ export function validateTenants(spec) {
     for (const key of ['maxStreams', 'maxConsumers', 'maxConnections', 'maxSubscriptions'])
       if (t?.[key] !== undefined && !(Number.isInteger(t[key]) && t[key] > 0))
         problems.push(`tenants[${i}].${key} must be a positive integer`);
+    problems.push(...userProblems(t?.users, `tenants[${i}].users`));
   }
+  if (problems.length === 0) problems.push(...userCollisions(spec.tenants));
   if (problems.length) throw new Error(`invalid tenants file:\n  - ${problems.join('\n  - ')}`);
   return spec;
+}
+
+/**
+ * Problems with a tenant's `users`: for each client role, the names of its users (each with
+ * its own password and inbox prefix) in place of the one shared `<tenant>-<role>` user.
+ */
+function userProblems(users, where) {
+  if (users === undefined) return [];
+  if (typeof users !== 'object' || users === null || Array.isArray(users))
+    return [`${where} must be an object like { "reader": ["alice", "bob"] }`];
+  const problems = [];
+  for (const [role, names] of Object.entries(users)) {
+    if (!clientRoles.includes(role)) {
+      problems.push(`${where}.${role}: only ${clientRoles.join(' and ')} can have users of their own`);
+      continue;
+    }
+    if (!Array.isArray(names) || names.length === 0) {
+      problems.push(`${where}.${role} must be a non-empty list of user names`);
+      continue;
+    }
+    const seen = new Set();
+    for (const name of names) {
+      if (typeof name !== 'string' || !plain.test(name))
+        problems.push(`${where}.${role}: ${JSON.stringify(name)} must be 1-32 letters, digits, "_" or "-"`);
+      // Names that differ only in case or "-" vs "_" would share a password variable.
+      else if (seen.has(normalized(name)))
+        problems.push(`${where}.${role}: ${name} collides with another user (case or "-"/"_")`);
+      if (typeof name === 'string') seen.add(normalized(name));
+    }
+  }
+  return problems;
+}
+
+/** Users of different tenants or roles whose names (and so password variables) would be the same. */
+function userCollisions(tenants) {
+  const owners = new Map();
+  const problems = [];
+  for (const t of tenants)
+    for (const role of ['service', ...clientRoles])
+      for (const user of t.users?.[role] ?? [undefined]) {
+        const name = userName(t.name, role, user);
+        const other = owners.get(normalized(name));
+        if (other) problems.push(`user ${name} collides with ${other} (case or "-"/"_")`);
+        else owners.set(normalized(name), name);
+      }
+  return problems;
 }
 
 /**
@@ -136,12 +185,19 @@ export function roleImports(spec, tenant, role) {
   return { services, inbox: `${inboxPrefix(tenant, role)}.>` };
 }
 
-/** The inbox prefix a role's connections must use (`inboxPrefix` in connect()). */
-export const inboxPrefix = (tenant, role) => `_INBOX_${tenant}_${role}`;
+/**
+ * The inbox prefix a user's connections must use (`inboxPrefix` in connect()): the role's,
+ * or for a named user of the role, one under it that only that user may subscribe to.
+ */
+export const inboxPrefix = (tenant, role, user) => `_INBOX_${tenant}_${role}${user ? `.${user}` : ''}`;
+
+/** A user's name: `<tenant>-<role>`, or `<tenant>-<role>-<user>` for a named user. */
+export const userName = (tenant, role, user) => `${tenant}-${role}${user ? `-${user}` : ''}`;
 
 /** The development password of a user; production configs reference an environment variable instead. */
-export const devPassword = (tenant, role) => `dev-${tenant}-${role}`;
-const envName = (tenant, role) => `JETSOURCE_${tenant}_${role}_PASSWORD`.toUpperCase().replace(/-/g, '_');
+export const devPassword = (tenant, role, user) => `dev-${userName(tenant, role, user)}`;
+const envName = (tenant, role, user) =>
+  `JETSOURCE_${userName(tenant, role, user)}_PASSWORD`.toUpperCase().replace(/-/g, '_');
 
 const q = (s) => JSON.stringify(s);
 const list = (items, indent) => `[\n${items.map((s) => `${indent}  ${q(s)}`).join('\n')}\n${indent}]`;
@@ -179,18 +235,18 @@ websocket {
 
 export function renderConfig(spec, { production = false } = {}) {
   validateTenants(spec);
-  const user = (t, role) => {
-    const password = production ? `$${envName(t.name, role)}` : q(devPassword(t.name, role));
+  const user = (t, role, name) => {
+    const password = production ? `$${envName(t.name, role, name)}` : q(devPassword(t.name, role, name));
     const denials = roleDenials(spec, role);
     const deny = denials.length ? `\n            deny: ${list(denials, '            ')}` : '';
     return `      {
-        user: ${q(`${t.name}-${role}`)}
+        user: ${q(userName(t.name, role, name))}
         password: ${password}${production ? '' : '  # DEVELOPMENT ONLY'}
         permissions: {
           publish: {
             allow: ${list(rolePermissions(spec, t.name, role), '            ')}${deny}
           }
-          subscribe: { allow: [${q(`${inboxPrefix(t.name, role)}.>`)}] }
+          subscribe: { allow: [${q(`${inboxPrefix(t.name, role, name)}.>`)}] }
           # Lets the client answer flow-control requests of its own consumers.
           allow_responses: true
         }
@@ -246,7 +302,7 @@ ${exports.join('\n')}
       return `  ${q(accountOf(t.name, role))} {
 ${limits(t)}
     users: [
-${user(t, role)}
+${(t.users?.[role] ?? [undefined]).map((name) => user(t, role, name)).join('\n')}
     ]
     imports: [
 ${imports.join('\n')}

@@ -10,7 +10,7 @@ import {
 
 /** What to do when the user may not subscribe to the connection's reply inbox. */
 export const inboxRemedy =
-  "Connect with the user's own inboxPrefix (the bundled config uses _INBOX_<tenant>_<role>).";
+  "Connect with the user's own inboxPrefix (the bundled config uses _INBOX_<tenant>_<role>, or _INBOX_<tenant>_<role>.<name> for a user of its own).";
 
 /** What to say when the user may not use `$JS.API`: its account may have the API elsewhere. */
 export const apiRemedy =

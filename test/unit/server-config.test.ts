@@ -23,6 +23,7 @@ type Tenant = {
   maxConsumers?: number;
   maxConnections?: number;
   maxSubscriptions?: number;
+  users?: Partial<Record<Role, string[]>>;
 };
 type Spec = { prefix: string; stream: string; viewsBucket: string; tenants: Tenant[] };
 type Role = 'writer' | 'reader' | 'service';
@@ -141,6 +142,69 @@ describe('validateTenants', () => {
 
   test('renderConfig validates too', () => {
     expect(() => render(spec('ac.me'))).toThrow(/invalid tenants file/);
+  });
+});
+
+describe('users of their own', () => {
+  const withUsers = (users: unknown): Spec => ({
+    ...spec('acme'),
+    tenants: [{ name: 'acme', users } as Tenant],
+  });
+
+  test('a role may list users, each with its own name, password and inbox prefix under the role', () => {
+    const config = render(withUsers({ reader: ['alice', 'bob'] }));
+    const reader = account(config, 'acme/reader');
+    expect([...reader.matchAll(/user: "([^"]+)"/g)].map((m) => m[1])).toEqual([
+      'acme-reader-alice',
+      'acme-reader-bob',
+    ]);
+    expect([...reader.matchAll(/password: "([^"]+)"/g)].map((m) => m[1])).toEqual([
+      devPassword('acme', 'reader', 'alice'),
+      devPassword('acme', 'reader', 'bob'),
+    ]);
+    // Neither may subscribe to the other's inbox, nor to the role's as a whole.
+    expect([...reader.matchAll(/subscribe: \{ allow: \[([^\]]*)\] \}/g)].map((m) => m[1])).toEqual([
+      '"_INBOX_acme_reader.alice.>"',
+      '"_INBOX_acme_reader.bob.>"',
+    ]);
+    expect(inboxPrefix('acme', 'reader', 'alice')).toBe('_INBOX_acme_reader.alice');
+    // Both answer on the inbox the account imports, and have the role's permissions.
+    expect(reader).toMatch(/subject: "_INBOX_acme_reader\.>"/);
+    const allow = [...reader.matchAll(/allow: \[\n([^\]]*)\]/g)].map((m) => m[1]);
+    expect(allow).toHaveLength(2);
+    expect(allow[0]).toBe(allow[1]);
+    // A role without a list keeps its one user.
+    const writer = account(config, 'acme/writer');
+    expect([...writer.matchAll(/user: "([^"]+)"/g)].map((m) => m[1])).toEqual(['acme-writer']);
+    const production = render(withUsers({ reader: ['alice', 'bob'] }), { production: true });
+    expect([...production.matchAll(/password: (\S+)/g)].map((m) => m[1])).toEqual([
+      '$JETSOURCE_ACME_SERVICE_PASSWORD',
+      '$JETSOURCE_ACME_WRITER_PASSWORD',
+      '$JETSOURCE_ACME_READER_ALICE_PASSWORD',
+      '$JETSOURCE_ACME_READER_BOB_PASSWORD',
+    ]);
+  });
+
+  test.each([
+    ['a list', ['alice'], /users must be an object/],
+    ['the service role', { service: ['alice'] }, /users\.service: only writer and reader/],
+    ['an empty list', { reader: [] }, /users\.reader must be a non-empty list/],
+    ['a name with a dot', { reader: ['a.b'] }, /users\.reader: "a\.b" must be 1-32 letters/],
+    [
+      'names that differ in case',
+      { writer: ['Alice', 'alice'] },
+      /users\.writer: alice collides with another user/,
+    ],
+  ])('rejects %s', (_label, users, message) => {
+    expect(() => validate(withUsers(users))).toThrow(message);
+  });
+
+  test("rejects a user whose name is another tenant's user's", () => {
+    const both = {
+      ...spec('acme'),
+      tenants: [{ name: 'acme', users: { reader: ['reader'] } }, { name: 'acme-reader' }],
+    };
+    expect(() => validate(both)).toThrow(/user acme-reader-reader collides with acme-reader-reader/);
   });
 });
 
