@@ -195,16 +195,23 @@ describe('users of their own', () => {
       { writer: ['Alice', 'alice'] },
       /users\.writer: alice collides with another user/,
     ],
+    ["a role's name", { reader: ['Service'] }, /users\.reader: Service is a role's name/],
   ])('rejects %s', (_label, users, message) => {
     expect(() => validate(withUsers(users))).toThrow(message);
+  });
+
+  test('the checked-in tenants file keeps one shared user per client role: the demo, examples and tests log in as them', () => {
+    expect(checkedIn.tenants.filter((t) => t.users !== undefined)).toEqual([]);
   });
 
   test("rejects a user whose name is another tenant's user's", () => {
     const both = {
       ...spec('acme'),
-      tenants: [{ name: 'acme', users: { reader: ['reader'] } }, { name: 'acme-reader' }],
+      tenants: [{ name: 'acme', users: { reader: ['x-writer'] } }, { name: 'acme-reader-x' }],
     };
-    expect(() => validate(both)).toThrow(/user acme-reader-reader collides with acme-reader-reader/);
+    expect(() => validate(both)).toThrow(
+      'user acme-reader-x-writer of tenants[1] writer user collides with acme-reader-x-writer of tenants[0] users.reader x-writer',
+    );
   });
 });
 
