@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tcpConnect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { Subscription } from 'rxjs';
 // @ts-expect-error -- plain ESM script without types
 import { renderConfig } from '../../scripts/generate-server-config.mjs';
 import { Kvm } from '@nats-io/kv';
@@ -96,7 +97,12 @@ test('a watch refused by the consumer limit for longer than old consumers linger
   await ensureStore(await t.connect(devUser('hooli', 'service')), {});
   const reader = await t.connect(devUser('hooli', 'reader'));
   const store = createEventStore({ connection: reader, tenant: 'hooli' });
-  const first = store.watch().subscribe();
+  // The first watch holds the one consumer before the second asks: the server may take
+  // two creates in flight in either order.
+  let first!: Subscription;
+  await new Promise<void>((resolve, reject) => {
+    first = store.watch().subscribe({ next: (m) => m.kind === 'caught-up' && resolve(), error: reject });
+  });
   const startedAt = Date.now();
   try {
     const err = await new Promise((resolve) =>

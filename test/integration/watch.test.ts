@@ -234,18 +234,18 @@ describe.each([
   });
 });
 
+/** A stream of its own that allows purge (jetsource's own streams deny it). */
+async function purgeableStream() {
+  const name = unique('PURGE');
+  const prefix = unique('pp');
+  const jsm = await jetstreamManager(writerConn);
+  await jsm.streams.add({ name, subjects: [`${prefix}.>`], allow_direct: true, allow_atomic: true });
+  return { name, prefix, jsm };
+}
+
 describe('watch: caught-up survives a purge during catch-up', () => {
   test('purging what num_pending promised still ends in caught-up (idle heartbeat)', async () => {
-    // A stream that allows purge: jetsource's own streams deny it.
-    const purgeable = unique('PURGE');
-    const prefix = unique('pp');
-    const jsm = await jetstreamManager(writerConn);
-    await jsm.streams.add({
-      name: purgeable,
-      subjects: [`${prefix}.>`],
-      allow_direct: true,
-      allow_atomic: true,
-    });
+    const { name: purgeable, prefix, jsm } = await purgeableStream();
     const writer = createEventStore<Events>({
       connection: writerConn,
       tenant: 'x',
@@ -315,16 +315,7 @@ describe("watch: caught-up covers the store's own appends", () => {
   });
 
   test("a watch waits for the store's own append it cannot find, and gives up on it 3 s after the append", async () => {
-    // A stream that allows purge: jetsource's own streams deny it.
-    const purgeable = unique('PURGE');
-    const prefix = unique('pp');
-    const jsm = await jetstreamManager(writerConn);
-    await jsm.streams.add({
-      name: purgeable,
-      subjects: [`${prefix}.>`],
-      allow_direct: true,
-      allow_atomic: true,
-    });
+    const { name: purgeable, prefix, jsm } = await purgeableStream();
     try {
       const store = createEventStore<Events>({
         connection: watcherConn,
