@@ -1,5 +1,4 @@
 import { nuid, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
-import type { StoredMessage } from '../../codec/event-format.js';
 import { parseReply, type ApiReply } from './api.js';
 
 /** One message of an atomic batch; its headers get the batch's own added. */
@@ -16,15 +15,6 @@ export interface BatchReplies {
   /** The commit's: `{ seq }` of the last message, or the refusal; nothing was stored then. */
   readonly commit: () => Promise<ApiReply>;
 }
-
-/**
- * Whether a stored message is of an atomic batch but not its last: the server keeps each
- * message's batch headers, and only the last has the commit. A replica that answers with
- * one such as an entity's newest message is still storing the batch (nats-server 2.15 lets
- * a direct get see a batch part-way), so the entity's version is not known from it yet.
- */
-export const isInsideBatch = (msg: StoredMessage): boolean =>
-  msg.header('Nats-Batch-Id') !== undefined && msg.header('Nats-Batch-Commit') === undefined;
 
 /**
  * Sends messages as one ADR-50 atomic batch (nats.js 3.4's batch drops expectations and

@@ -31,7 +31,7 @@ import {
   parseReply,
   type ApiReply,
 } from './api.js';
-import { isInsideBatch, sendAtomicBatch } from './atomic-batch.js';
+import { sendAtomicBatch } from './atomic-batch.js';
 import { resultsFrom } from '../writing.js';
 import type { DirectReader } from './direct.js';
 import type { OwnAppends } from './own-appends.js';
@@ -380,24 +380,20 @@ function versionFound(err: ServerError, writes: ReadonlyArray<PreparedWrite>): n
   return named === undefined ? undefined : Number(named);
 }
 
-/**
- * The first write whose entity is not at the version it expects, as a ConcurrencyError;
- * none while the replica answering shows an entity part-way through an atomic append.
- */
+/** The first write whose entity is not at the version it expects, as a ConcurrencyError. */
 async function firstConflict(
   ctx: PublishContext,
   writes: ReadonlyArray<PreparedWrite>,
   cause?: unknown,
 ): Promise<ConcurrencyError | undefined> {
-  const lasts = await Promise.all(
-    writes.map((w) => (w.expect === 'any' ? undefined : ctx.direct.last(w.entitySubject))),
+  const actuals = await Promise.all(
+    writes.map(async (w) =>
+      w.expect === 'any' ? undefined : ((await ctx.direct.last(w.entitySubject))?.sequence ?? 0),
+    ),
   );
   for (const [i, write] of writes.entries()) {
     if (write.expect === 'any') continue;
-    const last = lasts[i];
-    // Part of another writer's atomic append: the version it ends at is not shown yet.
-    if (last && isInsideBatch(last)) return undefined;
-    const actual = last?.sequence ?? 0;
+    const actual = actuals[i]!;
     if (actual !== (write.expect === 'new' ? 0 : write.expect))
       return new ConcurrencyError(write.entity, write.expect, actual, { cause });
   }
