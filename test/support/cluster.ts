@@ -11,10 +11,21 @@ export interface TestCluster {
 /**
  * Starts `size` clustered nats-servers and waits until JetStream has elected a meta leader
  * all of them know. A JetStream cluster refuses to start without its routes, so each
- * server's cluster port is taken from the OS before any starts (free at that moment;
- * another process could take it in between, and the start then fails rather than hangs).
+ * server's cluster port is taken from the OS before any starts. It is free at that
+ * moment; another process can take it in between (an outgoing connection's port, say),
+ * and the cluster is then started again on fresh ports.
  */
 export async function startCluster(size = 3): Promise<TestCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(size);
+    } catch (err) {
+      if (attempt >= 3 || !String((err as Error).message).includes('address already in use')) throw err;
+    }
+  }
+}
+
+async function startClusterOnce(size: number): Promise<TestCluster> {
   const ports = await Promise.all(Array.from({ length: size }, freePort));
   const config = (i: number) => {
     const routes = ports.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`);
