@@ -1,42 +1,25 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as tcpConnect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Subscription } from 'rxjs';
-// @ts-expect-error -- plain ESM script without types
-import { renderConfig } from '../../scripts/generate-server-config.mjs';
 import { Kvm } from '@nats-io/kv';
 import { createEventStore, StoreConfigError, UnavailableError } from '../../src/index.js';
 import { ensureStore, ensureViews } from '../../src/server.js';
 import { eventually } from '../support/monitor.js';
-import { devUser, useServer, type TestServer } from '../support/nats.js';
+import { devUser, type TestServer } from '../support/nats.js';
+import { useTenantsServer } from '../support/tenancy.js';
 
 // Account limits keep one tenant from exhausting the server for the others.
 let t: TestServer;
-let dir: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'jetsource-limits-'));
-  const configFile = join(dir, 'limits.conf');
-  const spec = {
-    prefix: 'es',
-    stream: 'EVENTS',
-    viewsBucket: 'views',
-    tenants: [
-      { name: 'acme', maxConnections: 3, maxSubscriptions: 20 },
-      { name: 'globex', maxConnections: 3 },
-      { name: 'initech', maxConsumers: 10 },
-      { name: 'hooli', maxConsumers: 1 },
-    ],
-  };
-  await writeFile(configFile, (renderConfig as (s: unknown) => string)(spec));
-  t = await useServer({ configFile });
+  t = await useTenantsServer([
+    { name: 'acme', maxConnections: 3, maxSubscriptions: 20 },
+    { name: 'globex', maxConnections: 3 },
+    { name: 'initech', maxConsumers: 10 },
+    { name: 'hooli', maxConsumers: 1 },
+  ]);
 });
-afterAll(async () => {
-  await t.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => t.close());
 
 // Limits apply to each of a tenant's accounts: its data account and each client role's.
 test('a tenant role at its connection limit cannot connect more, and another tenant still can', async () => {

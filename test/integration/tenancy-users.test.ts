@@ -2,38 +2,23 @@
 // prefix under the role's, which no other user may subscribe to. Readers who share one
 // user see each other's API answers, and so their watches' consumers (see
 // tenancy-attacks.test.ts); readers with users of their own do not.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 // @ts-expect-error -- plain ESM script without types
-import { devPassword, inboxPrefix, renderConfig } from '../../scripts/generate-server-config.mjs';
+import { devPassword, inboxPrefix } from '../../scripts/generate-server-config.mjs';
 import { createEventStore } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
 import { eventually } from '../support/monitor.js';
-import { devUser, unique, useServer, type TestServer } from '../support/nats.js';
+import { devUser, unique, type TestServer } from '../support/nats.js';
+import { useTenantsServer } from '../support/tenancy.js';
 
 let t: TestServer;
-let dir: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'jetsource-users-'));
-  const configFile = join(dir, 'users.conf');
-  const spec = {
-    prefix: 'es',
-    stream: 'EVENTS',
-    viewsBucket: 'views',
-    tenants: [{ name: 'acme', users: { reader: ['alice', 'bob'] } }],
-  };
-  await writeFile(configFile, (renderConfig as (s: unknown) => string)(spec));
-  t = await useServer({ configFile });
+  t = await useTenantsServer([{ name: 'acme', users: { reader: ['alice', 'bob'] } }]);
   await ensureStore(await t.connect(devUser('acme', 'service')), {});
 });
-afterAll(async () => {
-  await t.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => t.close());
 
 /** A named reader of acme, connected with its own password and inbox prefix. */
 const reader = (name: string) =>

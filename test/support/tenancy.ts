@@ -9,8 +9,14 @@ import {
   type QueuedIterator,
   type Status,
 } from '@nats-io/nats-core';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { inboxFor, jetStreamApi } from '../../src/connection/connect.js';
+// @ts-expect-error -- plain ESM script without types
+import { renderConfig } from '../../scripts/generate-server-config.mjs';
+import { useServer, type TestServer } from './nats.js';
 
 /**
  * A JetStream API subject as the connection's account names it: the bundled config's
@@ -244,6 +250,25 @@ function watchPermissionErrors(nc: NatsConnection) {
     },
     stop() {
       iterator.stop();
+    },
+  };
+}
+
+/**
+ * A nats-server on the config the generator makes for `tenants` (prefix `es`, stream
+ * `EVENTS`, bucket `views`); its close() also removes the config file.
+ */
+export async function useTenantsServer(tenants: ReadonlyArray<Record<string, unknown>>): Promise<TestServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'jetsource-tenants-'));
+  const configFile = join(dir, 'tenants.conf');
+  const spec = { prefix: 'es', stream: 'EVENTS', viewsBucket: 'views', tenants };
+  await writeFile(configFile, (renderConfig as (s: unknown) => string)(spec));
+  const t = await useServer({ configFile });
+  return {
+    ...t,
+    async close() {
+      await t.close();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

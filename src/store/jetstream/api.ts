@@ -20,8 +20,6 @@ export const ApiErrorCode = {
   /** `Nats-Expected-Stream` names another stream than the one that captured the subject. */
   StreamMismatch: 10060,
   ConsumerNotFound: 10014,
-  /** A consumer of that name exists with another config. */
-  ConsumerNameTaken: 10148,
   /** The account holds as many consumers as its `max_consumers` allows. */
   MaximumConsumers: 10026,
   /** The consumer asks to stay unused longer than the stream's `consumer_limits.inactive_threshold`. */

@@ -292,9 +292,6 @@ export class OrderedConsumer {
    * other watches') can still expire; after that the limit is simply too low.
    */
   private refusal(err: unknown): Error | undefined {
-    // Every create has a new name: a taken one was made by a user who shares our identity
-    // and saw our names. The next create takes the next name.
-    if (err instanceof JetStreamApiError && err.code === ApiErrorCode.ConsumerNameTaken) return undefined;
     if (!(err instanceof JetStreamApiError && err.code === ApiErrorCode.MaximumConsumers))
       return fatalError(err, this.options);
     this.limitedSince ??= Date.now();
