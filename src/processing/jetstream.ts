@@ -15,6 +15,7 @@ import { ApiErrorCode, directMessage } from '../store/jetstream/api.js';
 import { DirectReader } from '../store/jetstream/direct.js';
 import { ProcessorConfigError } from './errors.js';
 import { consumerDrift, type DurableConfig } from './policy.js';
+import { repliesOf } from '../connection/replies.js';
 
 const ConsumerAlreadyExists = 10148;
 const ConsumerNotFound = ApiErrorCode.ConsumerNotFound;
@@ -154,7 +155,7 @@ export async function storedAt(
     // Sent again after the reconnect when the connection drops before the answer.
     reply = await acrossDrops(
       nc,
-      () => nc.request(api, JSON.stringify({ seq: sequence }), { timeout: timeoutMs }),
+      () => repliesOf(nc).one(api, JSON.stringify({ seq: sequence }), { timeoutMs }),
       timeoutMs,
     );
   } catch (err) {

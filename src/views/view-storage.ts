@@ -12,6 +12,7 @@ import { sendAtomicBatch, type BatchMessage } from '../store/jetstream/atomic-ba
 import { acrossDrops, sentOnceUp } from '../connection/link.js';
 import { encodeViewValue } from './codec.js';
 import type { StoredViewValue, ViewKeys } from './define-view.js';
+import { repliesOf } from '../connection/replies.js';
 
 /** Where a version's projection has got to, written in the same atomic batch as the values it covers (see `commit`). */
 export interface Checkpoint {
@@ -135,7 +136,7 @@ export class ViewStorage<S> {
     if (messages.length === 1) {
       const [m] = messages as [BatchMessage];
       return parseReply(
-        await connection.request(m.subject, m.data, { headers: m.headers, timeout: timeoutMs }),
+        await repliesOf(connection).one(m.subject, m.data, { headers: m.headers, timeoutMs }),
       );
     }
     const replies = await sendAtomicBatch(connection, messages, timeoutMs);

@@ -7,3 +7,13 @@ export function thrown(fn: () => unknown): unknown {
   }
   throw new Error('expected a throw');
 }
+
+/** Awaits a promise and returns what it rejected with, failing the test when it resolved. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}

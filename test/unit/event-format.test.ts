@@ -18,7 +18,7 @@ import {
 } from '../../src/errors.js';
 import type { EntityWrite, ExpectedVersion } from '../../src/store/types.js';
 import { SubjectScheme } from '../../src/subjects/subjects.js';
-import { thrown } from '../support/thrown.js';
+import { rejection, thrown } from '../support/thrown.js';
 
 type Events = {
   placed: { amount: number };
@@ -75,15 +75,6 @@ const fromPrepared = (event: PreparedEvent, sequence: number) =>
   stored(event.subject, event.data, event.headers, sequence);
 
 const bytes = (s: string) => new TextEncoder().encode(s);
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 const boom = new Error('validator bug');
 const throwing = (async: boolean) => {

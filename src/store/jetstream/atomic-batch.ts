@@ -1,4 +1,5 @@
 import { nuid, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { repliesOf } from '../../connection/replies.js';
 import { parseReply, type ApiReply } from './api.js';
 
 /** One message of an atomic batch; its headers get the batch's own added. */
@@ -34,7 +35,8 @@ export async function sendAtomicBatch(
   });
   const last = messages[messages.length - 1]!;
   last.headers.set('Nats-Batch-Commit', '1');
-  const send = (m: BatchMessage) => nc.request(m.subject, m.data, { headers: m.headers, timeout: timeoutMs });
+  const replies = repliesOf(nc);
+  const send = (m: BatchMessage) => replies.one(m.subject, m.data, { headers: m.headers, timeoutMs });
   const first = send(messages[0]!);
   first.catch(() => undefined);
   for (const m of messages.slice(1, -1)) nc.publish(m.subject, m.data, { headers: m.headers });

@@ -1,10 +1,11 @@
-import { backoff, delay, Empty, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { backoff, delay, Empty, errors, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import type { StoredMessage } from '../../codec/event-format.js';
 import { isJetsourceError, ServerError, StoreNotFoundError, UnavailableError } from '../../errors.js';
 import { fromRequestError } from '../../connection/request-errors.js';
 import { directMessage } from './api.js';
 import { jetStreamApi } from '../../connection/connect.js';
 import { acrossDrops } from '../../connection/link.js';
+import { repliesOf } from '../../connection/replies.js';
 import type { ReadEnd } from './reaching.js';
 import { askUntil, NOBODY_ANSWERING_WAITS } from './asking-again.js';
 import { HORIZON_MS, type OwnAppends } from './own-appends.js';
@@ -117,7 +118,7 @@ export class DirectReader {
     return this.ask(async () => {
       let reply: Msg;
       try {
-        reply = await this.nc.request(api, body, { timeout: this.timeoutMs });
+        reply = await repliesOf(this.nc).one(api, body, { timeoutMs: this.timeoutMs });
       } catch (err) {
         throw this.mapped(err, api);
       }
@@ -244,35 +245,40 @@ export class DirectReader {
   private async batchOnce(body: object): Promise<BatchAnswer | null> {
     const api = this.api;
     const messages: PendingMessage[] = [];
+    let answer: BatchAnswer | null = null;
     try {
-      const replies = await this.nc.requestMany(api, JSON.stringify({ ...body, max_bytes: ANSWER_BYTES }), {
-        // Not 'sentinel': it ends at any empty payload, and an event may have one. The
-        // loop ends at the server's end-of-batch status instead.
-        strategy: 'timer',
-        maxWait: this.timeoutMs,
-      });
-      for await (const reply of replies) {
-        const status = statusOf(reply);
-        // 204: end of batch; 404 first: nothing matches.
-        if (status === 204) {
-          const upTo = reply.headers?.get('Nats-UpTo-Sequence');
-          return {
-            messages,
-            unsent: Number(reply.headers?.get('Nats-Num-Pending') || 0),
-            upTo: upTo ? Number(upTo) : undefined,
-          };
-        }
-        if (status === 404 && messages.length === 0) return { messages, unsent: 0 };
-        if (status === 413) return null;
-        if (status !== 0) throw this.statusError(reply, status);
-        messages.push(directMessage(reply));
-      }
+      await repliesOf(this.nc).many(
+        api,
+        JSON.stringify({ ...body, max_bytes: ANSWER_BYTES }),
+        { timeoutMs: this.timeoutMs },
+        (reply) => {
+          const status = statusOf(reply);
+          // 204: end of batch; 404 first: nothing matches; 413: too many subjects (null).
+          if (status === 204) {
+            const upTo = reply.headers?.get('Nats-UpTo-Sequence');
+            const unsent = Number(reply.headers?.get('Nats-Num-Pending') || 0);
+            answer = { messages, unsent, upTo: upTo ? Number(upTo) : undefined };
+            return true;
+          }
+          if (status === 404 && messages.length === 0) {
+            answer = { messages, unsent: 0 };
+            return true;
+          }
+          if (status === 413) return true;
+          if (status !== 0) throw this.statusError(reply, status);
+          messages.push(directMessage(reply));
+          return false;
+        },
+      );
     } catch (err) {
+      if (err instanceof errors.TimeoutError)
+        throw new UnavailableError(
+          `the server did not finish a direct get on ${api} within ${this.timeoutMs} ms`,
+          { cause: err },
+        );
       throw this.mapped(err, api);
     }
-    throw new UnavailableError(
-      `the server did not finish a direct get on ${api} within ${this.timeoutMs} ms`,
-    );
+    return answer;
   }
 
   private mapped(err: unknown, api: string): unknown {

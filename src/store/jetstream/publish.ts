@@ -37,6 +37,7 @@ import type { DirectReader } from './direct.js';
 import type { OwnAppends } from './own-appends.js';
 import { askUntil, NOBODY_ANSWERING_WAITS } from './asking-again.js';
 import { DROPPED, linkDown, linkOf, unlessDropped } from '../../connection/link.js';
+import { repliesOf } from '../../connection/replies.js';
 
 /** What the append protocol needs from its store. */
 export interface PublishContext {
@@ -237,9 +238,9 @@ function toWire(writes: ReadonlyArray<PreparedWrite>, stream: string, maxPayload
 }
 
 async function publishOne(ctx: PublishContext, msg: WireMessage, write: PreparedWrite): Promise<number> {
-  const reply = await ctx.nc.request(msg.event.subject, msg.event.data, {
+  const reply = await repliesOf(ctx.nc).one(msg.event.subject, msg.event.data, {
     headers: msg.headers,
-    timeout: ctx.timeoutMs,
+    timeoutMs: ctx.timeoutMs,
   });
   const ack = parseReply(reply);
   const sequence = ackedSequence(ctx, ack);

@@ -1,0 +1,179 @@
+import {
+  errors,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Payload,
+  type Subscription,
+} from '@nats-io/nats-core';
+import { inboxFor } from './connect.js';
+
+/** A request's options: its headers, and how long its answer(s) may take. */
+export interface ReplyOptions {
+  readonly headers?: MsgHdrs;
+  readonly timeoutMs: number;
+}
+
+/** Takes one reply of a request answered by several; returns true at the last. */
+export type ReplyHandler = (reply: Msg) => boolean;
+
+interface Waiting {
+  readonly subject: string;
+  readonly timer: ReturnType<typeof setTimeout>;
+  /** The request's reply handler; true ends it. */
+  readonly take: ReplyHandler;
+  readonly fail: (err: Error) => void;
+}
+
+/**
+ * Requests whose replies come to one wildcard inbox subscription per connection, as in
+ * nats.js's own request mux, without its per-request cost: nats.js builds up to three
+ * Errors with stack traces and a timer promise per request (and an async iterator for
+ * several replies), which made pipelined appends about a third slower than this.
+ * Failures keep nats.js's shapes (TimeoutError; RequestError around no responders, a
+ * permission violation or a closed connection), so `fromRequestError` maps them as before.
+ */
+class Replies {
+  /** `<inbox>.` of the live subscription; undefined until the first request, or after it ended. */
+  private prefix: string | undefined;
+  private subscription: Subscription | undefined;
+  private nextToken = 0;
+  private readonly waiting = new Map<string, Waiting>();
+  private watchingErrors = false;
+
+  constructor(private readonly nc: NatsConnection) {}
+
+  /** Sends a request and resolves with its one reply. */
+  one(subject: string, data: Payload, options: ReplyOptions): Promise<Msg> {
+    return new Promise((resolve, reject) => {
+      this.send(subject, data, options, reject, (reply) => {
+        resolve(reply);
+        return true;
+      });
+    });
+  }
+
+  /**
+   * Sends a request answered by several replies, each handed to `take` as it comes, until
+   * `take` returns true (resolves) or throws (rejects with what it threw).
+   */
+  many(subject: string, data: Payload, options: ReplyOptions, take: ReplyHandler): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.send(subject, data, options, reject, (reply) => {
+        if (!take(reply)) return false;
+        resolve();
+        return true;
+      });
+    });
+  }
+
+  private send(
+    subject: string,
+    data: Payload,
+    { headers, timeoutMs }: ReplyOptions,
+    fail: (err: Error) => void,
+    take: ReplyHandler,
+  ): void {
+    let prefix: string;
+    try {
+      if (this.nc.isClosed()) throw new errors.ClosedConnectionError();
+      if (this.nc.isDraining()) throw new errors.DrainingConnectionError();
+      prefix = this.prefix ?? this.subscribe();
+    } catch (err) {
+      fail(err as Error);
+      return;
+    }
+    const token = (this.nextToken++).toString(36);
+    const timer = setTimeout(() => {
+      this.waiting.delete(token);
+      fail(new errors.TimeoutError());
+    }, timeoutMs);
+    this.waiting.set(token, { subject, timer, take, fail });
+    try {
+      this.nc.publish(subject, data, { reply: prefix + token, headers });
+    } catch (err) {
+      this.end(token, err as Error);
+    }
+  }
+
+  /** Subscribes to `<inbox>.*`; replies carry their request's token as the last token. */
+  private subscribe(): string {
+    const prefix = `${inboxFor(this.nc)}.`;
+    const subscription = this.nc.subscribe(`${prefix}*`, {
+      callback: (err, reply) => (err ? undefined : this.dispatch(reply.subject.slice(prefix.length), reply)),
+    });
+    this.prefix = prefix;
+    this.subscription = subscription;
+    // It ends with the connection, or refused (its error says why): what waits fails, and
+    // the next request subscribes again.
+    void subscription.closed.then((refused) => {
+      if (this.subscription === subscription) this.prefix = this.subscription = undefined;
+      const why = refused ?? new errors.RequestError('connection closed');
+      for (const token of [...this.waiting.keys()]) this.end(token, wrapped(why));
+    });
+    this.watchErrors();
+    return prefix;
+  }
+
+  private dispatch(token: string, reply: Msg): void {
+    const waiting = this.waiting.get(token);
+    if (!waiting) return; // timed out, or not ours
+    if (reply.data.length === 0 && reply.headers?.code === 503) {
+      this.end(token, wrapped(new errors.NoRespondersError(waiting.subject)));
+      return;
+    }
+    let last: boolean;
+    try {
+      last = waiting.take(reply);
+    } catch (err) {
+      this.end(token, err as Error);
+      return;
+    }
+    if (!last) return;
+    clearTimeout(waiting.timer);
+    this.waiting.delete(token);
+  }
+
+  private end(token: string, err: Error): void {
+    const waiting = this.waiting.get(token);
+    if (!waiting) return;
+    clearTimeout(waiting.timer);
+    this.waiting.delete(token);
+    waiting.fail(err);
+  }
+
+  /**
+   * A request the server refused to publish fails at once, not at its timeout: the
+   * server says so only as a connection error naming the subject, so the oldest request
+   * waiting on that subject is the one it refused (errors come in the order sent).
+   */
+  private watchErrors(): void {
+    if (this.watchingErrors) return;
+    this.watchingErrors = true;
+    void (async () => {
+      for await (const status of this.nc.status()) {
+        if (status.type !== 'error') continue;
+        const err = status.error;
+        if (!(err instanceof errors.PermissionViolationError) || err.operation !== 'publish') continue;
+        for (const [token, waiting] of this.waiting) {
+          if (waiting.subject !== err.subject) continue;
+          this.end(token, wrapped(err));
+          break;
+        }
+      }
+    })();
+  }
+}
+
+/** What nats.js's requests reject with for a cause other than a timeout. */
+const wrapped = (err: Error): Error =>
+  err instanceof errors.RequestError ? err : new errors.RequestError(err.message, { cause: err });
+
+const repliesByConnection = new WeakMap<NatsConnection, Replies>();
+
+/** The reply mux of a connection, made at its first request. */
+export function repliesOf(nc: NatsConnection): Replies {
+  let replies = repliesByConnection.get(nc);
+  if (!replies) repliesByConnection.set(nc, (replies = new Replies(nc)));
+  return replies;
+}
