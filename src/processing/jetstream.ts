@@ -11,11 +11,11 @@ import type { StoredMessage } from '../codec/event-format.js';
 import { ServerError, StoreNotFoundError } from '../errors.js';
 import { adminRemedy, fromRequestError } from '../connection/request-errors.js';
 import { acrossDrops } from '../connection/link.js';
+import { repliesOf } from '../connection/replies.js';
 import { ApiErrorCode, directMessage } from '../store/jetstream/api.js';
 import { DirectReader } from '../store/jetstream/direct.js';
 import { ProcessorConfigError } from './errors.js';
 import { consumerDrift, type DurableConfig } from './policy.js';
-import { repliesOf } from '../connection/replies.js';
 
 const ConsumerAlreadyExists = 10148;
 const ConsumerNotFound = ApiErrorCode.ConsumerNotFound;

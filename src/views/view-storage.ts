@@ -10,9 +10,9 @@ import {
 import { ApiErrorCode, isTransient, parseReply, type ApiReply } from '../store/jetstream/api.js';
 import { sendAtomicBatch, type BatchMessage } from '../store/jetstream/atomic-batch.js';
 import { acrossDrops, sentOnceUp } from '../connection/link.js';
+import { repliesOf } from '../connection/replies.js';
 import { encodeViewValue } from './codec.js';
 import type { StoredViewValue, ViewKeys } from './define-view.js';
-import { repliesOf } from '../connection/replies.js';
 
 /** Where a version's projection has got to, written in the same atomic batch as the values it covers (see `commit`). */
 export interface Checkpoint {

@@ -54,7 +54,7 @@ test('append, read and watch over TCP', async () => {
   ]);
   expect(read.at(-1)!.sequence).toBe(opened.version);
 
-  // After the first request, so the connection's shared reply subscription is in the baseline.
+  // After the first request, so the connection's reply subscriptions are in the baseline.
   const baseline = await serverCounts(t.server);
   // History, caught-up, then a live event appended after the watch caught up.
   const watch = store.watch(account);

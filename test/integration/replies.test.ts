@@ -2,9 +2,10 @@
 // and every way a request can fail ends it at once with nats.js's error shapes.
 import { errors, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { repliesOf } from '../../src/connection/replies.js';
+import { MORE, repliesOf } from '../../src/connection/replies.js';
 import { closedWhileWaiting, fromRequestError } from '../../src/connection/request-errors.js';
 import { PermissionDeniedError, StoreNotFoundError } from '../../src/errors.js';
+import { serverCounts } from '../support/monitor.js';
 import { rejection } from '../support/thrown.js';
 import { unique, useServer, type TestServer } from '../support/nats.js';
 
@@ -48,17 +49,14 @@ test('concurrent requests each get their own answer, whatever order the answers 
 
 test('a request nobody answers fails with a TimeoutError at its timeout, and a late answer is dropped', async () => {
   const subject = `echo.${unique()}`;
-  echo(nc, subject, () => 300);
+  echo(nc, subject, (data) => (data === 'late' ? 1000 : 1500));
   await nc.flush();
   const started = Date.now();
   const err = await rejection(repliesOf(nc).one(subject, 'late', { timeoutMs: 100 }));
   expect(err).toBeInstanceOf(errors.TimeoutError);
   expect(Date.now() - started).toBeGreaterThanOrEqual(95);
   // The late answer arrives while another request waits: only that one's answer ends it.
-  const fast = `echo.${unique()}`;
-  echo(nc, fast, () => 400);
-  await nc.flush();
-  expect(text(await repliesOf(nc).one(fast, 'mine', { timeoutMs: 2000 }))).toBe('mine');
+  expect(text(await repliesOf(nc).one(subject, 'mine', { timeoutMs: 5000 }))).toBe('mine');
 });
 
 test('a request nobody listens to fails at once as no responders, which reads as a missing store', async () => {
@@ -79,19 +77,24 @@ test('several answers go to the handler until it says the last has come', async 
   });
   await nc.flush();
   const seen: string[] = [];
-  await repliesOf(nc).many(subject, '', { timeoutMs: 2000 }, (reply) => {
+  const result = await repliesOf(nc).many(subject, '', { timeoutMs: 2000 }, (reply) => {
     seen.push(text(reply));
-    return seen.length === 3;
+    return seen.length === 3 ? `last: ${text(reply)}` : MORE;
   });
+  expect(result).toBe('last: 2');
   expect(seen).toEqual(['0', '1', '2']);
   // What the handler throws ends the request with it; later answers are dropped.
   const refused = new Error('bad answer');
+  let calls = 0;
   const err = await rejection(
     repliesOf(nc).many(subject, '', { timeoutMs: 2000 }, () => {
+      calls++;
       throw refused;
     }),
   );
   expect(err).toBe(refused);
+  await nc.flush();
+  expect(calls).toBe(1);
 });
 
 test('answers of several arriving after the timeout end nothing twice', async () => {
@@ -99,19 +102,20 @@ test('answers of several arriving after the timeout end nothing twice', async ()
   nc.subscribe(subject, {
     callback: (_err, m) => {
       m.respond('first');
-      setTimeout(() => m.respond('second'), 200);
+      setTimeout(() => m.respond('second'), 1500);
     },
   });
   await nc.flush();
   const seen: string[] = [];
   const err = await rejection(
-    repliesOf(nc).many(subject, '', { timeoutMs: 100 }, (reply) => {
+    repliesOf(nc).many(subject, '', { timeoutMs: 1000 }, (reply) => {
       seen.push(text(reply));
-      return false;
+      return MORE;
     }),
   );
   expect(err).toBeInstanceOf(errors.TimeoutError);
-  await new Promise((resolve) => setTimeout(resolve, 250));
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  await nc.flush();
   expect(seen).toEqual(['first']);
 });
 
@@ -123,12 +127,22 @@ test('a request the server refuses to publish fails at once as denied; others on
   const replies = repliesOf(limited);
   const allowed = replies.one(subject, 'ok', { timeoutMs: 5000 });
   const started = Date.now();
-  const err = await rejection(replies.one('denied.x', '', { timeoutMs: 5000 }));
+  // Two requests on the refused subject: each fails as denied.
+  const errs = await Promise.all(
+    [1, 2].map(() => rejection(replies.one('denied.x', '', { timeoutMs: 5000 }))),
+  );
   expect(Date.now() - started).toBeLessThan(2000);
-  const mapped = fromRequestError(err, 'S', 'denied.x');
-  expect(mapped).toBeInstanceOf(PermissionDeniedError);
-  expect((mapped as PermissionDeniedError).message).toContain('denied.x');
+  for (const err of errs) {
+    const mapped = fromRequestError(err, 'S', 'denied.x');
+    expect(mapped).toBeInstanceOf(PermissionDeniedError);
+    expect((mapped as PermissionDeniedError).message).toContain('denied.x');
+  }
   expect(text(await allowed)).toBe('ok');
+});
+
+test('a subject nats.js refuses is refused before anything is sent', async () => {
+  const err = await rejection(repliesOf(nc).one('bad subject', '', { timeoutMs: 5000 }));
+  expect(err).toBeInstanceOf(errors.InvalidSubjectError);
 });
 
 test('a reply inbox the user may not subscribe to fails the request as denied, and every later one too', async () => {
@@ -160,4 +174,22 @@ test('a connection that closes fails what waits as closed while waiting, and lat
   expect(await rejection(repliesOf(own).one(subject, '', { timeoutMs: 5000 }))).toBeInstanceOf(
     errors.ClosedConnectionError,
   );
+});
+
+test('a connection that drains fails what waits at once, and leaves no subscription behind', async () => {
+  const subject = `echo.${unique()}`;
+  echo(nc, subject, () => 1000);
+  await nc.flush();
+  const baseline = await serverCounts(t.server);
+  const own = await t.connect({ user: 'open', pass: 'open' });
+  const started = Date.now();
+  const waiting = rejection(repliesOf(own).one(subject, '', { timeoutMs: 5000 }));
+  await own.flush();
+  await own.drain();
+  expect(closedWhileWaiting(await waiting)).toBe(true);
+  expect(Date.now() - started).toBeLessThan(2000);
+  expect(await rejection(repliesOf(own).one(subject, '', { timeoutMs: 5000 }))).toBeInstanceOf(
+    errors.ClosedConnectionError,
+  );
+  await expect.poll(() => serverCounts(t.server)).toEqual(baseline);
 });

@@ -821,6 +821,7 @@ describe('projector failures', () => {
           await sleep(1500);
           publish(...args);
         })();
+        held.catch(() => undefined); // awaited below; a failure shows there, not as unhandled
       }) as typeof conn.publish;
       const retried: unknown[] = [];
       const projector = await startProjector(store, balances(1), {

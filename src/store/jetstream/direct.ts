@@ -5,7 +5,7 @@ import { fromRequestError } from '../../connection/request-errors.js';
 import { directMessage } from './api.js';
 import { jetStreamApi } from '../../connection/connect.js';
 import { acrossDrops } from '../../connection/link.js';
-import { repliesOf } from '../../connection/replies.js';
+import { MORE, repliesOf } from '../../connection/replies.js';
 import type { ReadEnd } from './reaching.js';
 import { askUntil, NOBODY_ANSWERING_WAITS } from './asking-again.js';
 import { HORIZON_MS, type OwnAppends } from './own-appends.js';
@@ -245,29 +245,24 @@ export class DirectReader {
   private async batchOnce(body: object): Promise<BatchAnswer | null> {
     const api = this.api;
     const messages: PendingMessage[] = [];
-    let answer: BatchAnswer | null = null;
     try {
-      await repliesOf(this.nc).many(
+      return await repliesOf(this.nc).many(
         api,
         JSON.stringify({ ...body, max_bytes: ANSWER_BYTES }),
         { timeoutMs: this.timeoutMs },
-        (reply) => {
+        (reply): BatchAnswer | null | typeof MORE => {
           const status = statusOf(reply);
-          // 204: end of batch; 404 first: nothing matches; 413: too many subjects (null).
+          // 204: end of batch; 404 first: nothing matches; 413: too many subjects.
           if (status === 204) {
             const upTo = reply.headers?.get('Nats-UpTo-Sequence');
             const unsent = Number(reply.headers?.get('Nats-Num-Pending') || 0);
-            answer = { messages, unsent, upTo: upTo ? Number(upTo) : undefined };
-            return true;
+            return { messages, unsent, upTo: upTo ? Number(upTo) : undefined };
           }
-          if (status === 404 && messages.length === 0) {
-            answer = { messages, unsent: 0 };
-            return true;
-          }
-          if (status === 413) return true;
+          if (status === 404 && messages.length === 0) return { messages, unsent: 0 };
+          if (status === 413) return null;
           if (status !== 0) throw this.statusError(reply, status);
           messages.push(directMessage(reply));
-          return false;
+          return MORE;
         },
       );
     } catch (err) {
@@ -278,7 +273,6 @@ export class DirectReader {
         );
       throw this.mapped(err, api);
     }
-    return answer;
   }
 
   private mapped(err: unknown, api: string): unknown {
