@@ -26,6 +26,8 @@ export const Header = {
   CausationId: 'Es-Causation-Id',
   Traceparent: 'traceparent',
   MetaPrefix: 'Es-Meta-',
+  /** On each event of a multi-event atomic append: how many it holds, so a reader knows where it ends. */
+  BatchSize: 'Es-Batch-Size',
 } as const;
 
 /** The header fields one stored event carries, as plain pairs (no I/O, no nats.js types). */

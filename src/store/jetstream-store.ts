@@ -237,12 +237,7 @@ export class JetStreamEventStore<E extends object = EventMap> implements EventSt
 
   async version(entity: EntityRef): Promise<number> {
     // scheme.entity refuses a filter: a version belongs to one entity.
-    const subject = this.format.scheme.entity(entity);
-    // A listing rather than a get of the last message: it waits for a replica that has
-    // this store's own appends, as a read does.
-    const lasts = await this.direct.lastPerSubject(subject, 1);
-    if (lasts === null) return (await this.direct.last(subject))?.sequence ?? 0;
-    return lasts.reduce((newest, m) => Math.max(newest, m.sequence), 0);
+    return this.direct.version(this.format.scheme.entity(entity));
   }
 
   async lastSequence(target: ReadTarget<E> = {}): Promise<number> {

@@ -1,10 +1,11 @@
 // Reading one entity goes through its literal per-event-type subjects (see entity-range.ts):
 // these check that nothing is lost, duplicated or reordered on the way, whatever the mix of
 // event types, bounds, page sizes and permissions.
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEventStore, type EnvelopeOf, type JetStreamEventStore } from '../../src/index.js';
 import { ensureStore } from '../../src/server.js';
+import { sendAtomicBatch } from '../../src/store/jetstream/atomic-batch.js';
 import { useServer, type TestServer } from '../support/nats.js';
 
 type Events = Record<string, { n: number }>;
@@ -199,3 +200,62 @@ describe('a listing larger than one answer holds', () => {
     expect(events.map((e) => e.data.n)).toEqual(types.map((_, n) => n));
   });
 });
+
+// A replica stores an atomic append message by message, and nats-server 2.15 lets a direct
+// get see one part-way; an entity listing waits for a replica past the end of the append
+// its newest event is part of. On one replica the end is always there: no wait, no request.
+describe('atomic appends in entity reads', () => {
+  /** The direct gets of one message by sequence (the check of a batch's end) a read sends. */
+  async function endChecks(read: () => Promise<unknown>): Promise<number> {
+    const publish = nc.publish.bind(nc);
+    let checks = 0;
+    nc.publish = ((...args: Parameters<typeof publish>) => {
+      const [subject, data] = args;
+      if (subject.includes('.DIRECT.GET.') && typeof data === 'string' && /^\{"seq":\d+\}$/.test(data))
+        checks++;
+      return publish(...args);
+    }) as typeof nc.publish;
+    try {
+      await read();
+    } finally {
+      nc.publish = publish;
+    }
+    return checks;
+  }
+
+  test('an entity whose newest event is inside a multi-entity append is read whole, with no extra request', async () => {
+    // account's event is the first of each appendAll above; the commit is on neighbour's.
+    const last = written.at(-1)!.sequence;
+    expect(
+      await endChecks(async () => expect((await open().load(account, counter)).state).toBe(ROUNDS)),
+    ).toBe(0);
+    expect(await endChecks(async () => expect(await open().version(account)).toBe(last))).toBe(0);
+    const bounded = written.filter((w) => w.sequence <= last);
+    expect(summary(await all(open().read(account, { until: last + 1 })))).toEqual(bounded);
+  });
+
+  test('a batch size header that claims more than the append holds does not hold a read up', async () => {
+    // Another writer of the tenant may set Es-Batch-Size: the end it names counts only
+    // once the same append is found there.
+    const entity = { type: 'account', id: 'claims' };
+    const stem = `es.${TENANT}.account`;
+    const message = (id: string, n: number) => {
+      const h = headers();
+      h.set('Nats-Msg-Id', `claims-${id}-${n}`);
+      h.set('Es-Type', 'Opened');
+      h.set('Es-Time', new Date().toISOString());
+      h.set('Es-Tenant', TENANT);
+      h.set('Es-Batch-Size', '5');
+      return { subject: `${stem}.${id}.Opened`, data: JSON.stringify({ n }), headers: h };
+    };
+    const { commit } = await sendAtomicBatch(nc, [message('claims', 1), message('other-claims', 2)], 5000);
+    const { seq } = await commit();
+    // The next message after the append is not part of it.
+    await store.append({ type: 'account', id: 'after-claims' }, { type: 'Opened', data: { n: 3 } });
+    const loaded = await open().load(entity, counter);
+    expect([loaded.state, loaded.version]).toEqual([1, seq! - 1]);
+    expect(await open().version(entity)).toBe(seq! - 1);
+  });
+});
+
+const counter = { initial: 0, evolve: (n: number) => n + 1 };

@@ -370,6 +370,22 @@ describe('wireEvents', () => {
       (thrown(() => wireEvents(prepared, 1, stream)) as PayloadTooLargeError).size;
     expect(size('EVENTS') - size()).toBe('Nats-Expected-Stream: EVENTS\r\n'.length);
   });
+
+  test("every message of a multi-event append carries the append's size; a single event none", async () => {
+    const placed = { type: 'placed' as const, data: { amount: 1 } };
+    const sizes = async (...counts: number[]) =>
+      wireEvents(
+        await plain.prepare(
+          counts.map((count, i) => ({
+            entity: { type: 'order', id: `o-${i}` },
+            events: Array(count).fill(placed),
+          })),
+        ),
+        Infinity,
+      ).map((w) => new Map(w.headers).get('Es-Batch-Size'));
+    expect(await sizes(2, 1)).toEqual(['3', '3', '3']);
+    expect(await sizes(1)).toEqual([undefined]);
+  });
 });
 
 describe('EventFormat.decode', () => {

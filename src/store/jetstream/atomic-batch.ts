@@ -1,6 +1,37 @@
 import { nuid, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import type { StoredMessage } from '../../codec/event-format.js';
+import { Header } from '../../codec/metadata.js';
 import { repliesOf } from '../../connection/replies.js';
 import { parseReply, type ApiReply } from './api.js';
+
+/** The ADR-50 headers of an atomic batch's messages, which the server stores with them. */
+const BatchHeader = {
+  Id: 'Nats-Batch-Id',
+  /** The message's position in its batch, from 1. */
+  Sequence: 'Nats-Batch-Sequence',
+  /** On the last message only. */
+  Commit: 'Nats-Batch-Commit',
+} as const;
+
+/**
+ * Where the atomic append a stored message is part of ends: the sequence of its last
+ * message (a batch is stored contiguously). jetsource's multi-event appends carry their
+ * size (`Es-Batch-Size`) beside the server's position header. Undefined outside a batch,
+ * or for a batch of unknown size (another writer's).
+ */
+export function batchEnd(msg: StoredMessage): number | undefined {
+  if (msg.header(BatchHeader.Id) === undefined) return undefined;
+  if (msg.header(BatchHeader.Commit) !== undefined) return msg.sequence;
+  const position = Number(msg.header(BatchHeader.Sequence));
+  const size = Number(msg.header(Header.BatchSize));
+  if (!Number.isSafeInteger(position) || !Number.isSafeInteger(size) || position < 1 || size < position)
+    return undefined;
+  return msg.sequence + size - position;
+}
+
+/** Whether two stored messages are parts of one atomic append. */
+export const sameBatch = (a: StoredMessage, b: StoredMessage): boolean =>
+  a.header(BatchHeader.Id) !== undefined && a.header(BatchHeader.Id) === b.header(BatchHeader.Id);
 
 /** One message of an atomic batch; its headers get the batch's own added. */
 export interface BatchMessage {
@@ -30,11 +61,11 @@ export async function sendAtomicBatch(
 ): Promise<BatchReplies> {
   const batchId = nuid.next();
   messages.forEach((m, i) => {
-    m.headers.set('Nats-Batch-Id', batchId);
-    m.headers.set('Nats-Batch-Sequence', String(i + 1));
+    m.headers.set(BatchHeader.Id, batchId);
+    m.headers.set(BatchHeader.Sequence, String(i + 1));
   });
   const last = messages[messages.length - 1]!;
-  last.headers.set('Nats-Batch-Commit', '1');
+  last.headers.set(BatchHeader.Commit, '1');
   const replies = repliesOf(nc);
   const send = (m: BatchMessage) => replies.one(m.subject, m.data, { headers: m.headers, timeoutMs });
   const first = send(messages[0]!);

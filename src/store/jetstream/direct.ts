@@ -8,6 +8,7 @@ import { acrossDrops } from '../../connection/link.js';
 import { MORE, repliesOf } from '../../connection/replies.js';
 import type { ReadEnd } from './reaching.js';
 import { askUntil, NOBODY_ANSWERING_WAITS } from './asking-again.js';
+import { batchEnd, sameBatch } from './atomic-batch.js';
 import { HORIZON_MS, type OwnAppends } from './own-appends.js';
 
 /**
@@ -28,6 +29,13 @@ export interface DirectQuery {
  * with a lower `max_pending`) as a slow consumer. Readers page on instead.
  */
 const ANSWER_BYTES = 1 << 20;
+
+/** The message with the highest sequence, if any. */
+function newest<M extends StoredMessage>(messages: ReadonlyArray<M>): M | undefined {
+  let found: M | undefined;
+  for (const m of messages) if (!found || m.sequence > found.sequence) found = m;
+  return found;
+}
 
 /** A stored message and how many matching messages follow it. */
 export type PendingMessage = StoredMessage & { pending: number };
@@ -89,6 +97,16 @@ export class DirectReader {
   async lastSequence(filter: string): Promise<number> {
     const last = (await this.last(filter))?.sequence ?? 0;
     return Math.max(last, this.own?.matching(filter, last + 1)?.last ?? 0);
+  }
+
+  /**
+   * An entity's version: the sequence of its newest event (0 when none), from a listing,
+   * so that it waits as an entity read does (see {@link lastPerSubject}).
+   */
+  async version(entitySubject: string): Promise<number> {
+    const lasts = await this.lastPerSubject(entitySubject, 1);
+    if (lasts === null) return (await this.last(entitySubject))?.sequence ?? 0;
+    return lasts.reduce((found, m) => Math.max(found, m.sequence), 0);
   }
 
   /**
@@ -166,9 +184,11 @@ export class DirectReader {
    * subjects hold. Null when they do not fit one answer (over 1024 subjects, or over 1 MiB
    * of last messages).
    *
-   * The answer comes from a replica that has the store's latest append, when recent: the
-   * end of an answer says how far its replica has got, and one behind is asked again after
-   * a wait. An empty answer has no end, so it is asked again with that append's subject.
+   * The answer comes from a replica that has the store's latest append, when recent, and
+   * the whole of the atomic append its newest message is part of: a replica stores one
+   * message by message, and nats-server 2.15 lets a direct get see it part-way. The end
+   * of an answer says how far its replica has got, and one short is asked again after a
+   * wait. An empty answer has no end, so it is asked again with that append's subject.
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
     const own = this.own?.mustSee(from);
@@ -183,24 +203,53 @@ export class DirectReader {
       // A bounded answer ends at the bound, not where its replica has got: first wait
       // unbounded for a replica with the store's append, when the bound covers it.
       if (own && own.sequence <= upTo && (await this.lastPerSubject(filter, from)) === null) return null;
+      const bounded = await ask([filter], upTo);
+      const last = bounded ? newest(bounded.messages) : undefined;
+      const end = last && batchEnd(last);
+      // Likewise when the newest event listed is inside an atomic append that ends within
+      // the bound: a replica part-way through it would list an event short of its end.
+      if (!last || !end || end === last.sequence || end > upTo) return bounded?.messages ?? null;
+      if ((await this.lastPerSubject(filter, from)) === null) return null;
       return (await ask([filter], upTo))?.messages ?? null;
     }
-    if (!own) return (await ask([filter]))?.messages ?? null;
     const listed = await askUntil(
       async () => {
-        const answer = await ask([filter]);
-        return answer?.messages.length === 0 && !inEntity(filter, own.subject)
-          ? ask([filter, own.subject])
-          : answer;
+        let answer = await ask([filter]);
+        if (own && answer?.messages.length === 0 && !inEntity(filter, own.subject))
+          answer = await ask([filter, own.subject]);
+        return answer && { answer, batchEnd: await this.unreachedBatchEnd(answer) };
       },
-      (answer) => answer === null || (answer.upTo ?? 0) >= own.sequence,
+      (listing) => listing === null || (listing.answer.upTo ?? 0) >= reach(listing),
     );
     if (!listed) return null;
-    if ((listed.upTo ?? 0) < own.sequence)
+    const { answer } = listed;
+    const at = answer.upTo ?? 0;
+    if (own && at < own.sequence)
       throw new UnavailableError(
-        `the replica answering direct gets on ${this.stream} is at ${listed.upTo ?? 'an unknown sequence'}, behind this store's own append at ${own.sequence}`,
+        `the replica answering direct gets on ${this.stream} is at ${answer.upTo ?? 'an unknown sequence'}, behind this store's own append at ${own.sequence}`,
       );
-    return listed.messages.filter((m) => inEntity(filter, m.subject));
+    if (at < listed.batchEnd)
+      throw new UnavailableError(
+        `the replica answering direct gets on ${this.stream} is at ${at}, part-way through an atomic append that ends at ${listed.batchEnd}`,
+      );
+    return answer.messages.filter((m) => inEntity(filter, m.subject));
+
+    function reach(listing: { batchEnd: number }): number {
+      return Math.max(own?.sequence ?? 0, listing.batchEnd);
+    }
+  }
+
+  /**
+   * The end of the atomic append the newest message of a listing is part of, when its
+   * replica has not reached it (0 otherwise). A size header could be wrong (any writer of
+   * the tenant can set it), so the end counts only once a get finds the same append there.
+   */
+  private async unreachedBatchEnd(answer: BatchAnswer): Promise<number> {
+    const last = newest(answer.messages);
+    const end = last && batchEnd(last);
+    if (!last || !end || end <= (answer.upTo ?? 0)) return 0;
+    const there = await this.get({ seq: end });
+    return there && sameBatch(there, last) ? end : 0;
   }
 
   /** One page: up to `batch` messages matching `filter` from sequence `seq` on. */

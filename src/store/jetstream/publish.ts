@@ -47,7 +47,7 @@ export interface PublishContext {
   /** Extra attempts after a timeout or transient server error; event ids make them idempotent. */
   readonly retries: number;
   /** Looks up what is stored when the server refuses an append or calls it a duplicate. */
-  readonly direct: Pick<DirectReader, 'last' | 'get' | 'stored' | 'run' | 'range'>;
+  readonly direct: Pick<DirectReader, 'last' | 'get' | 'stored' | 'run' | 'range' | 'version'>;
   /** The store's own appends, which its reads wait for on a replicated stream. */
   readonly own: OwnAppends;
   /** The stream's duplicate window: how far back the server refuses a repeated event id. */
@@ -387,10 +387,9 @@ async function firstConflict(
   writes: ReadonlyArray<PreparedWrite>,
   cause?: unknown,
 ): Promise<ConcurrencyError | undefined> {
+  // Versions as a read sees them: from a replica with the whole of the append that won.
   const actuals = await Promise.all(
-    writes.map(async (w) =>
-      w.expect === 'any' ? undefined : ((await ctx.direct.last(w.entitySubject))?.sequence ?? 0),
-    ),
+    writes.map((w) => (w.expect === 'any' ? undefined : ctx.direct.version(w.entitySubject))),
   );
   for (const [i, write] of writes.entries()) {
     if (write.expect === 'any') continue;
