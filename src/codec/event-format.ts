@@ -315,15 +315,14 @@ export function wireEvents(
   // One event goes as a plain publish; more as an atomic batch, whose headers count too.
   const events = writes.reduce((n, write) => n + write.events.length, 0);
   const overhead = events > 1 ? BATCH_HEADER_BYTES : FRAMING_BYTES;
-  const batchSize = events > 1 ? [[Header.BatchSize, String(events)] as const] : [];
   return writes.flatMap((write, w) =>
     write.events.map((event, i) => {
-      const headers =
-        i === 0
-          ? [...event.headers, ...batchSize, ...(w === 0 ? streamHeader : []), ...expectationHeaders(write)]
-          : batchSize.length > 0
-            ? [...event.headers, ...batchSize]
-            : event.headers;
+      const following = write.events.length - 1 - i;
+      const headers = [
+        ...event.headers,
+        ...(following > 0 ? [[Header.AppendFollowing, String(following)] as const] : []),
+        ...(i === 0 ? [...(w === 0 ? streamHeader : []), ...expectationHeaders(write)] : []),
+      ];
       const size = wireSize(event.data, headers, maxPayload, overhead);
       if (size > maxPayload) throw new PayloadTooLargeError(event.subject, size, maxPayload);
       return { event, headers };

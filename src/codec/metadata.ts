@@ -26,8 +26,11 @@ export const Header = {
   CausationId: 'Es-Causation-Id',
   Traceparent: 'traceparent',
   MetaPrefix: 'Es-Meta-',
-  /** On each event of a multi-event atomic append: how many it holds, so a reader knows where it ends. */
-  BatchSize: 'Es-Batch-Size',
+  /**
+   * On each event of an atomic append but its entity's last: how many of the entity's
+   * events follow it there, so a reader knows where the entity's part ends.
+   */
+  AppendFollowing: 'Es-Append-Following',
 } as const;
 
 /** The header fields one stored event carries, as plain pairs (no I/O, no nats.js types). */

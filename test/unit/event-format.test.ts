@@ -371,20 +371,29 @@ describe('wireEvents', () => {
     expect(size('EVENTS') - size()).toBe('Nats-Expected-Stream: EVENTS\r\n'.length);
   });
 
-  test("every message of a multi-event append carries the append's size; a single event none", async () => {
+  test("each event of an append but its entity's last says how many of the entity's follow", async () => {
     const placed = { type: 'placed' as const, data: { amount: 1 } };
-    const sizes = async (...counts: number[]) =>
-      wireEvents(
-        await plain.prepare(
-          counts.map((count, i) => ({
-            entity: { type: 'order', id: `o-${i}` },
-            events: Array(count).fill(placed),
-          })),
-        ),
-        Infinity,
-      ).map((w) => new Map(w.headers).get('Es-Batch-Size'));
-    expect(await sizes(2, 1)).toEqual(['3', '3', '3']);
-    expect(await sizes(1)).toEqual([undefined]);
+    const other = { type: 'order', id: 'o-2' };
+    const prepared = await plain.prepare([
+      { entity: order, events: [placed, placed, placed] },
+      { entity: other, events: [placed] },
+    ]);
+    const following = wireEvents(prepared, Infinity).map((w) =>
+      new Map(w.headers).get('Es-Append-Following'),
+    );
+    expect(following).toEqual(['2', '1', undefined, undefined]);
+    // It counts toward max_payload like every header: the first messages of these two
+    // atomic appends differ by that header alone.
+    const firstSize = async (writes: Parameters<typeof plain.prepare>[0]) => {
+      const wire = await plain.prepare(writes);
+      return (thrown(() => wireEvents(wire, 1)) as PayloadTooLargeError).size;
+    };
+    const withHeader = await firstSize([{ entity: order, events: [placed, placed] }]);
+    const without = await firstSize([
+      { entity: order, events: [placed] },
+      { entity: other, events: [placed] },
+    ]);
+    expect(withHeader - without).toBe('Es-Append-Following: 1\r\n'.length);
   });
 });
 

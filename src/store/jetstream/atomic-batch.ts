@@ -14,19 +14,18 @@ const BatchHeader = {
 } as const;
 
 /**
- * Where the atomic append a stored message is part of ends: the sequence of its last
- * message (a batch is stored contiguously). jetsource's multi-event appends carry their
- * size (`Es-Batch-Size`) beside the server's position header. Undefined outside a batch,
- * or for a batch of unknown size (another writer's).
+ * Where the entity's part of the atomic append a stored message is in ends: the sequence
+ * of the entity's last event there (an append is stored contiguously, each entity's
+ * events together). jetsource's appends say on each event how many of its entity's
+ * follow (`Es-Append-Following`). Undefined outside an atomic append, for an entity's
+ * last event in one, and for another writer's.
  */
-export function batchEnd(msg: StoredMessage): number | undefined {
+export function entityPartEnd(msg: StoredMessage): number | undefined {
   if (msg.header(BatchHeader.Id) === undefined) return undefined;
-  if (msg.header(BatchHeader.Commit) !== undefined) return msg.sequence;
-  const position = Number(msg.header(BatchHeader.Sequence));
-  const size = Number(msg.header(Header.BatchSize));
-  if (!Number.isSafeInteger(position) || !Number.isSafeInteger(size) || position < 1 || size < position)
-    return undefined;
-  return msg.sequence + size - position;
+  const following = Number(msg.header(Header.AppendFollowing));
+  if (!Number.isSafeInteger(following) || following < 1) return undefined;
+  const end = msg.sequence + following;
+  return Number.isSafeInteger(end) ? end : undefined;
 }
 
 /** Whether two stored messages are parts of one atomic append. */

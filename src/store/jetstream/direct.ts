@@ -8,7 +8,7 @@ import { acrossDrops } from '../../connection/link.js';
 import { MORE, repliesOf } from '../../connection/replies.js';
 import type { ReadEnd } from './reaching.js';
 import { askUntil, NOBODY_ANSWERING_WAITS } from './asking-again.js';
-import { batchEnd, sameBatch } from './atomic-batch.js';
+import { entityPartEnd, sameBatch } from './atomic-batch.js';
 import { HORIZON_MS, type OwnAppends } from './own-appends.js';
 
 /**
@@ -29,6 +29,12 @@ export interface DirectQuery {
  * with a lower `max_pending`) as a slow consumer. Readers page on instead.
  */
 const ANSWER_BYTES = 1 << 20;
+
+/**
+ * How many asks of a listing wait for the end of an atomic append that a get does not
+ * find yet: the replica may still be storing it, or the header naming it may be wrong.
+ */
+const UNSEEN_PART_END_ASKS = 2;
 
 /** The message with the highest sequence, if any. */
 function newest<M extends StoredMessage>(messages: ReadonlyArray<M>): M | undefined {
@@ -106,7 +112,7 @@ export class DirectReader {
   async version(entitySubject: string): Promise<number> {
     const lasts = await this.lastPerSubject(entitySubject, 1);
     if (lasts === null) return (await this.last(entitySubject))?.sequence ?? 0;
-    return lasts.reduce((found, m) => Math.max(found, m.sequence), 0);
+    return newest(lasts)?.sequence ?? 0;
   }
 
   /**
@@ -185,71 +191,84 @@ export class DirectReader {
    * of last messages).
    *
    * The answer comes from a replica that has the store's latest append, when recent, and
-   * the whole of the atomic append its newest message is part of: a replica stores one
-   * message by message, and nats-server 2.15 lets a direct get see it part-way. The end
-   * of an answer says how far its replica has got, and one short is asked again after a
-   * wait. An empty answer has no end, so it is asked again with that append's subject.
+   * all of the entity's events in the atomic append of its newest one: a replica stores
+   * an append message by message, and nats-server 2.15 lets a direct get see one
+   * part-way. The end of an answer says how far its replica has got, and one short is
+   * asked again after a wait (see {@link listing}).
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
     const own = this.own?.mustSee(from);
-    const ask = async (subjects: string[], bound?: number) => {
-      // An absent up_to_seq means the stream's last sequence (JSON drops undefined). Each
-      // subject comes with its whole last message, so past the answer's cap the caller
-      // reads another way.
-      const listed = await this.batch({ multi_last: subjects, seq: from, up_to_seq: bound });
-      return listed && listed.unsent === 0 ? listed : null;
-    };
-    if (upTo !== undefined) {
-      // A bounded answer ends at the bound, not where its replica has got: first wait
-      // unbounded for a replica with the store's append, when the bound covers it.
-      if (own && own.sequence <= upTo && (await this.lastPerSubject(filter, from)) === null) return null;
-      const bounded = await ask([filter], upTo);
-      const last = bounded ? newest(bounded.messages) : undefined;
-      const end = last && batchEnd(last);
-      // Likewise when the newest event listed is inside an atomic append that ends within
-      // the bound: a replica part-way through it would list an event short of its end.
-      if (!last || !end || end === last.sequence || end > upTo) return bounded?.messages ?? null;
-      if ((await this.lastPerSubject(filter, from)) === null) return null;
-      return (await ask([filter], upTo))?.messages ?? null;
-    }
+    if (upTo === undefined) return this.listing(filter, from, own);
+    // A bounded answer ends at the bound, not where its replica has got: first wait
+    // unbounded for a replica with the store's append, when the bound covers it.
+    if (own && own.sequence <= upTo && (await this.listing(filter, from, own)) === null) return null;
+    const bounded = await this.listed([filter], from, upTo);
+    const last = bounded ? newest(bounded.messages) : undefined;
+    const end = last && entityPartEnd(last);
+    // Likewise when more of the newest event's atomic append, within the bound, is the entity's.
+    if (!last || !end || Math.min(end, upTo) <= last.sequence) return bounded?.messages ?? null;
+    if ((await this.listing(filter, from)) === null) return null;
+    return (await this.listed([filter], from, upTo))?.messages ?? null;
+  }
+
+  /**
+   * An unbounded listing (see {@link lastPerSubject}) from a replica that has `own` (this
+   * store's latest append the read must see) and the entity's part of the atomic append
+   * of its newest event. An empty answer has no end, so it is asked again with the own
+   * append's subject. Fails when no replica answering does after the waits.
+   */
+  private async listing(
+    filter: string,
+    from: number,
+    own?: { sequence: number; subject: string },
+  ): Promise<PendingMessage[] | null> {
+    let asked = 0;
     const listed = await askUntil(
       async () => {
-        let answer = await ask([filter]);
+        let answer = await this.listed([filter], from);
         if (own && answer?.messages.length === 0 && !inEntity(filter, own.subject))
-          answer = await ask([filter, own.subject]);
-        return answer && { answer, batchEnd: await this.unreachedBatchEnd(answer) };
+          answer = await this.listed([filter, own.subject], from);
+        return answer && { answer, partEnd: await this.unreachedPartEnd(filter, answer, asked++) };
       },
-      (listing) => listing === null || (listing.answer.upTo ?? 0) >= reach(listing),
+      (l) => l === null || (l.answer.upTo ?? 0) >= Math.max(own?.sequence ?? 0, l.partEnd),
     );
     if (!listed) return null;
-    const { answer } = listed;
+    const { answer, partEnd } = listed;
     const at = answer.upTo ?? 0;
     if (own && at < own.sequence)
       throw new UnavailableError(
         `the replica answering direct gets on ${this.stream} is at ${answer.upTo ?? 'an unknown sequence'}, behind this store's own append at ${own.sequence}`,
       );
-    if (at < listed.batchEnd)
+    if (at < partEnd)
       throw new UnavailableError(
-        `the replica answering direct gets on ${this.stream} is at ${at}, part-way through an atomic append that ends at ${listed.batchEnd}`,
+        `the replica answering direct gets on ${this.stream} is at ${at}, part-way through an atomic append whose events on ${filter} end at ${partEnd}`,
       );
     return answer.messages.filter((m) => inEntity(filter, m.subject));
-
-    function reach(listing: { batchEnd: number }): number {
-      return Math.max(own?.sequence ?? 0, listing.batchEnd);
-    }
   }
 
   /**
-   * The end of the atomic append the newest message of a listing is part of, when its
-   * replica has not reached it (0 otherwise). A size header could be wrong (any writer of
-   * the tenant can set it), so the end counts only once a get finds the same append there.
+   * Where the entity's part of the atomic append of its newest listed event ends, when the
+   * listing's replica has not got there; 0 otherwise. Any writer of the tenant can set
+   * the header that says so, so the end counts only once a get finds the same append
+   * there; while the get finds nothing there, the first asks take the replica to be
+   * storing it still.
    */
-  private async unreachedBatchEnd(answer: BatchAnswer): Promise<number> {
-    const last = newest(answer.messages);
-    const end = last && batchEnd(last);
+  private async unreachedPartEnd(filter: string, answer: BatchAnswer, asked: number): Promise<number> {
+    const last = newest(answer.messages.filter((m) => inEntity(filter, m.subject)));
+    const end = last && entityPartEnd(last);
     if (!last || !end || end <= (answer.upTo ?? 0)) return 0;
     const there = await this.get({ seq: end });
-    return there && sameBatch(there, last) ? end : 0;
+    if (there) return sameBatch(there, last) ? end : 0;
+    return asked < UNSEEN_PART_END_ASKS ? end : 0;
+  }
+
+  /** A `multi_last` answer on `subjects` from `from`, up to `bound` (default: the stream's end); null past one answer's cap. */
+  private async listed(subjects: string[], from: number, bound?: number): Promise<BatchAnswer | null> {
+    // An absent up_to_seq means the stream's last sequence (JSON drops undefined). Each
+    // subject comes with its whole last message, so past the answer's cap the caller
+    // reads another way.
+    const listed = await this.batch({ multi_last: subjects, seq: from, up_to_seq: bound });
+    return listed && listed.unsent === 0 ? listed : null;
   }
 
   /** One page: up to `batch` messages matching `filter` from sequence `seq` on. */

@@ -387,13 +387,21 @@ async function firstConflict(
   writes: ReadonlyArray<PreparedWrite>,
   cause?: unknown,
 ): Promise<ConcurrencyError | undefined> {
-  // Versions as a read sees them: from a replica with the whole of the append that won.
+  // Versions as a read sees them (from a replica with all of the entity's part of the
+  // append that won); one no replica shows yet is unknown, and the caller looks again.
   const actuals = await Promise.all(
-    writes.map((w) => (w.expect === 'any' ? undefined : ctx.direct.version(w.entitySubject))),
+    writes.map((w) =>
+      w.expect === 'any'
+        ? undefined
+        : ctx.direct.version(w.entitySubject).catch((err: unknown) => {
+            if (err instanceof UnavailableError) return undefined;
+            throw err;
+          }),
+    ),
   );
   for (const [i, write] of writes.entries()) {
-    if (write.expect === 'any') continue;
-    const actual = actuals[i]!;
+    const actual = actuals[i];
+    if (write.expect === 'any' || actual === undefined) continue;
     if (actual !== (write.expect === 'new' ? 0 : write.expect))
       return new ConcurrencyError(write.entity, write.expect, actual, { cause });
   }
