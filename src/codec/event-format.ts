@@ -302,9 +302,11 @@ export interface WireEvent {
 
 /**
  * Each event of the writes with the headers it is published with (a write's first event
- * also carries its expectation), refusing one the server would refuse as over `maxPayload`.
- * With `stream`, the first event also names the stream that must store the append
- * (`Nats-Expected-Stream`): the server refuses it if another stream captures its subject.
+ * also carries its expectation, and each but a write's last says how many of the write's
+ * follow it, `Es-Append-Following`, so a reader can tell a write seen part-way), refusing
+ * one the server would refuse as over `maxPayload`. With `stream`, the first event also
+ * names the stream that must store the append (`Nats-Expected-Stream`): the server
+ * refuses it if another stream captures its subject.
  */
 export function wireEvents(
   writes: ReadonlyArray<PreparedWrite>,

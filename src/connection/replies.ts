@@ -10,14 +10,11 @@ export interface ReplyOptions {
 /** What a {@link Replies.many} handler returns while more replies are to come. */
 export const MORE: unique symbol = Symbol('more');
 
-/** Takes a reply; returns true at the last one of its request. */
-type ReplyHandler = (reply: Msg) => boolean;
-
 interface Waiting {
   readonly subject: string;
   readonly timer: ReturnType<typeof setTimeout>;
-  /** The request's reply handler; true ends it. */
-  readonly take: ReplyHandler;
+  /** Takes a reply; returns true at the last one of its request. */
+  readonly take: (reply: Msg) => boolean;
   readonly fail: (err: Error) => void;
 }
 
@@ -26,9 +23,10 @@ interface Waiting {
  * nats.js's own request mux, without its per-request cost: nats.js builds an Error (three
  * with async traces), a deferred and a timer promise per request, and an async iterator
  * for several replies. Pipelined appends through this ran ~1.2x as fast as through
- * `nc.request`. Failures keep nats.js's shapes (TimeoutError; RequestError around no
- * responders, a permission violation or a closed connection), so `fromRequestError` maps
- * them as before. Tokens are a counter: like nats.js's random ones, they are no secret
+ * `nc.request`. Failures keep nats.js's shapes (at send, ClosedConnectionError or
+ * DrainingConnectionError; then TimeoutError, or RequestError around no responders, a
+ * permission violation or the connection closing), so `fromRequestError` maps them as
+ * before. Tokens are a counter: like nats.js's random ones, they are no secret
  * from whoever sees the inbox; who may publish to it guards replies (in the bundled
  * config, no client).
  */
@@ -45,12 +43,7 @@ class Replies {
 
   /** Sends a request and resolves with its one reply. */
   one(subject: string, data: Payload, options: ReplyOptions): Promise<Msg> {
-    return new Promise((resolve, reject) => {
-      this.send(subject, data, options, reject, (reply) => {
-        resolve(reply);
-        return true;
-      });
-    });
+    return this.many(subject, data, options, (reply) => reply);
   }
 
   /**
@@ -79,7 +72,7 @@ class Replies {
     data: Payload,
     { headers, timeoutMs }: ReplyOptions,
     fail: (err: Error) => void,
-    take: ReplyHandler,
+    take: (reply: Msg) => boolean,
   ): void {
     let prefix: string;
     try {
@@ -116,7 +109,7 @@ class Replies {
       this.prefix = undefined;
       this.ended = refused === undefined;
       const why = refused ?? new errors.RequestError('connection closed');
-      for (const token of [...this.waiting.keys()]) this.end(token, wrapped(why));
+      for (const token of [...this.waiting.keys()]) this.end(token, asRequestError(why));
     });
     this.watchErrors();
     return prefix;
@@ -126,7 +119,7 @@ class Replies {
     const waiting = this.waiting.get(token);
     if (!waiting) return; // timed out, or not ours
     if (reply.data.length === 0 && reply.headers?.code === 503) {
-      this.end(token, wrapped(new errors.NoRespondersError(waiting.subject)));
+      this.end(token, asRequestError(new errors.NoRespondersError(waiting.subject)));
       return;
     }
     let last: boolean;
@@ -163,7 +156,7 @@ class Replies {
         const err = status.error;
         if (!(err instanceof errors.PermissionViolationError) || err.operation !== 'publish') continue;
         for (const [token, waiting] of [...this.waiting]) {
-          if (waiting.subject === err.subject) this.end(token, wrapped(err));
+          if (waiting.subject === err.subject) this.end(token, asRequestError(err));
         }
       }
     })();
@@ -171,7 +164,7 @@ class Replies {
 }
 
 /** What nats.js's requests reject with for a cause other than a timeout. */
-const wrapped = (err: Error): Error =>
+const asRequestError = (err: Error): Error =>
   err instanceof errors.RequestError ? err : new errors.RequestError(err.message, { cause: err });
 
 const repliesByConnection = new WeakMap<NatsConnection, Replies>();

@@ -204,7 +204,7 @@ describe('a listing larger than one answer holds', () => {
 // A replica stores an atomic append message by message, and nats-server 2.15 lets a direct
 // get see one part-way: an entity listing waits for a replica past the end of the entity's
 // events in the append of its newest event. On one replica they are always there, so no
-// get of that end is sent; a header that names a wrong end holds nothing up.
+// get of that end is sent; an end a get does not find is waited for two more asks, then dropped.
 describe('atomic appends in entity reads', () => {
   /** The direct gets `read` sends whose body matches `pattern`. */
   async function requests(pattern: RegExp, read: () => Promise<unknown>): Promise<number> {

@@ -14,11 +14,11 @@ const BatchHeader = {
 } as const;
 
 /**
- * Where the entity's part of the atomic append a stored message is in ends: the sequence
- * of the entity's last event there (an append is stored contiguously, each entity's
- * events together). jetsource's appends say on each event how many of its entity's
- * follow (`Es-Append-Following`). Undefined outside an atomic append, for an entity's
- * last event in one, and for another writer's.
+ * The sequence of the last event of this event's entity in the same atomic append (an
+ * append is stored contiguously, each entity's events together): jetsource's appends say
+ * on each event how many of its entity's follow (`Es-Append-Following`). Undefined
+ * outside an atomic append, for an entity's last event in one, and for an append written
+ * without the header. Any writer can set it: readers check that the end it names is there.
  */
 export function entityPartEnd(msg: StoredMessage): number | undefined {
   if (msg.header(BatchHeader.Id) === undefined) return undefined;

@@ -7,9 +7,9 @@ import { jetStreamApi } from '../../connection/connect.js';
 import { acrossDrops } from '../../connection/link.js';
 import { MORE, repliesOf } from '../../connection/replies.js';
 import type { ReadEnd } from './reaching.js';
-import { askUntil, NOBODY_ANSWERING_WAITS } from './asking-again.js';
+import { askUntil, CATCH_UP_WAITS, NOBODY_ANSWERING_WAITS } from './asking-again.js';
 import { entityPartEnd, sameBatch } from './atomic-batch.js';
-import { HORIZON_MS, type OwnAppends } from './own-appends.js';
+import { HORIZON_MS, type OwnAppend, type OwnAppends } from './own-appends.js';
 
 /**
  * A direct get of one message: by `seq`, or the first on `next_by_subj` from `seq` (or
@@ -35,6 +35,18 @@ const ANSWER_BYTES = 1 << 20;
  * find yet: the replica may still be storing it, or the header naming it may be wrong.
  */
 const UNSEEN_PART_END_ASKS = 2;
+
+/**
+ * The newest of `messages`, with the end of its entity's part of the atomic append it is
+ * in (see entityPartEnd); undefined when there is none, or it ends its entity's part.
+ */
+function newestPart<M extends StoredMessage>(
+  messages: ReadonlyArray<M>,
+): { last: M; end: number } | undefined {
+  const last = newest(messages);
+  const end = last && entityPartEnd(last);
+  return last && end ? { last, end } : undefined;
+}
 
 /** The message with the highest sequence, if any. */
 function newest<M extends StoredMessage>(messages: ReadonlyArray<M>): M | undefined {
@@ -107,10 +119,11 @@ export class DirectReader {
 
   /**
    * An entity's version: the sequence of its newest event (0 when none), from a listing,
-   * so that it waits as an entity read does (see {@link lastPerSubject}).
+   * so that it waits as an entity read does (see {@link lastPerSubject}), for `waits`. An
+   * entity past one listing's cap gets its wildcard's last message, without waiting.
    */
-  async version(entitySubject: string): Promise<number> {
-    const lasts = await this.lastPerSubject(entitySubject, 1);
+  async version(entitySubject: string, waits = CATCH_UP_WAITS): Promise<number> {
+    const lasts = await this.settledListing(entitySubject, 1, this.own?.mustSee(1), waits);
     if (lasts === null) return (await this.last(entitySubject))?.sequence ?? 0;
     return newest(lasts)?.sequence ?? 0;
   }
@@ -198,50 +211,53 @@ export class DirectReader {
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
     const own = this.own?.mustSee(from);
-    if (upTo === undefined) return this.listing(filter, from, own);
+    if (upTo === undefined) return this.settledListing(filter, from, own);
     // A bounded answer ends at the bound, not where its replica has got: first wait
     // unbounded for a replica with the store's append, when the bound covers it.
-    if (own && own.sequence <= upTo && (await this.listing(filter, from, own)) === null) return null;
-    const bounded = await this.listed([filter], from, upTo);
-    const last = bounded ? newest(bounded.messages) : undefined;
-    const end = last && entityPartEnd(last);
-    // Likewise when more of the newest event's atomic append, within the bound, is the entity's.
-    if (!last || !end || Math.min(end, upTo) <= last.sequence) return bounded?.messages ?? null;
-    if ((await this.listing(filter, from)) === null) return null;
-    return (await this.listed([filter], from, upTo))?.messages ?? null;
+    if (own && own.sequence <= upTo && (await this.settledListing(filter, from, own)) === null) return null;
+    const bounded = await this.multiLast([filter], from, upTo);
+    const part = bounded && newestPart(bounded.messages);
+    // Likewise for more of the entity's events, within the bound, in the atomic append
+    // of the newest one listed.
+    if (!part || part.last.sequence >= upTo) return bounded?.messages ?? null;
+    if ((await this.settledListing(filter, from)) === null) return null;
+    return (await this.multiLast([filter], from, upTo))?.messages ?? null;
   }
 
   /**
    * An unbounded listing (see {@link lastPerSubject}) from a replica that has `own` (this
    * store's latest append the read must see) and the entity's part of the atomic append
-   * of its newest event. An empty answer has no end, so it is asked again with the own
-   * append's subject. Fails when no replica answering does after the waits.
+   * of its newest event, asked again after each of `waits` (ms) while its replica has
+   * not. An empty answer has no end, so it is asked again with the own append's subject.
+   * Fails when the replica answering has neither after the waits.
    */
-  private async listing(
+  private async settledListing(
     filter: string,
     from: number,
-    own?: { sequence: number; subject: string },
+    own?: OwnAppend,
+    waits = CATCH_UP_WAITS,
   ): Promise<PendingMessage[] | null> {
     let asked = 0;
-    const listed = await askUntil(
+    const settled = await askUntil(
       async () => {
-        let answer = await this.listed([filter], from);
+        let answer = await this.multiLast([filter], from);
         if (own && answer?.messages.length === 0 && !inEntity(filter, own.subject))
-          answer = await this.listed([filter, own.subject], from);
+          answer = await this.multiLast([filter, own.subject], from);
         return answer && { answer, partEnd: await this.unreachedPartEnd(filter, answer, asked++) };
       },
-      (l) => l === null || (l.answer.upTo ?? 0) >= Math.max(own?.sequence ?? 0, l.partEnd),
+      (listing) =>
+        listing === null || (listing.answer.upTo ?? 0) >= Math.max(own?.sequence ?? 0, listing.partEnd),
+      waits,
     );
-    if (!listed) return null;
-    const { answer, partEnd } = listed;
+    if (!settled) return null;
+    const { answer, partEnd } = settled;
     const at = answer.upTo ?? 0;
+    const where = `the replica answering direct gets on ${this.stream} is at ${answer.upTo ?? 'an unknown sequence'}`;
     if (own && at < own.sequence)
-      throw new UnavailableError(
-        `the replica answering direct gets on ${this.stream} is at ${answer.upTo ?? 'an unknown sequence'}, behind this store's own append at ${own.sequence}`,
-      );
+      throw new UnavailableError(`${where}, behind this store's own append at ${own.sequence}`);
     if (at < partEnd)
       throw new UnavailableError(
-        `the replica answering direct gets on ${this.stream} is at ${at}, part-way through an atomic append whose events on ${filter} end at ${partEnd}`,
+        `${where}, part-way through an atomic append whose events on ${filter} end at ${partEnd}`,
       );
     return answer.messages.filter((m) => inEntity(filter, m.subject));
   }
@@ -254,21 +270,20 @@ export class DirectReader {
    * storing it still.
    */
   private async unreachedPartEnd(filter: string, answer: BatchAnswer, asked: number): Promise<number> {
-    const last = newest(answer.messages.filter((m) => inEntity(filter, m.subject)));
-    const end = last && entityPartEnd(last);
-    if (!last || !end || end <= (answer.upTo ?? 0)) return 0;
-    const there = await this.get({ seq: end });
-    if (there) return sameBatch(there, last) ? end : 0;
-    return asked < UNSEEN_PART_END_ASKS ? end : 0;
+    const part = newestPart(answer.messages.filter((m) => inEntity(filter, m.subject)));
+    if (!part || part.end <= (answer.upTo ?? 0)) return 0;
+    const there = await this.get({ seq: part.end });
+    if (there) return sameBatch(there, part.last) ? part.end : 0;
+    return asked < UNSEEN_PART_END_ASKS ? part.end : 0;
   }
 
   /** A `multi_last` answer on `subjects` from `from`, up to `bound` (default: the stream's end); null past one answer's cap. */
-  private async listed(subjects: string[], from: number, bound?: number): Promise<BatchAnswer | null> {
+  private async multiLast(subjects: string[], from: number, bound?: number): Promise<BatchAnswer | null> {
     // An absent up_to_seq means the stream's last sequence (JSON drops undefined). Each
     // subject comes with its whole last message, so past the answer's cap the caller
     // reads another way.
-    const listed = await this.batch({ multi_last: subjects, seq: from, up_to_seq: bound });
-    return listed && listed.unsent === 0 ? listed : null;
+    const answer = await this.batch({ multi_last: subjects, seq: from, up_to_seq: bound });
+    return answer && answer.unsent === 0 ? answer : null;
   }
 
   /** One page: up to `batch` messages matching `filter` from sequence `seq` on. */
@@ -277,8 +292,8 @@ export class DirectReader {
   }
 
   /**
-   * One direct-get batch. It rides the connection's shared request inbox (no subscription
-   * per read) and must end in the server's end-of-batch status: a batch that stops short
+   * One direct-get batch. It rides the connection's reply mux (`repliesOf`: one inbox
+   * subscription per connection, none per read) and must end in the server's end-of-batch status: a batch that stops short
    * (timeout, a message it failed to load) fails rather than silently truncating the read,
    * and one the connection dropped in the middle of is asked again. `unsent` is the
    * end-of-batch count of what still matches; `upTo`, for `multi_last`, the answering

@@ -370,6 +370,9 @@ async function settleRefusal(
 /** How long to wait, in turn, before looking again at what a refused append met (ms). */
 const SETTLE_WAITS = [20, 100, 400];
 
+/** How long one look at an entity's version waits, in turn, for a replica that shows it (ms). */
+const VERSION_WAITS = [5, 25];
+
 /**
  * The entity's version the server found, when a 10071 names it ("wrong last sequence: N")
  * and one write alone carries an expectation, so that it is that write's.
@@ -388,12 +391,13 @@ async function firstConflict(
   cause?: unknown,
 ): Promise<ConcurrencyError | undefined> {
   // Versions as a read sees them (from a replica with all of the entity's part of the
-  // append that won); one no replica shows yet is unknown, and the caller looks again.
+  // append that won), each waited for briefly: settleRefusal looks again after its own
+  // waits. One no replica shows yet is unknown.
   const actuals = await Promise.all(
     writes.map((w) =>
       w.expect === 'any'
         ? undefined
-        : ctx.direct.version(w.entitySubject).catch((err: unknown) => {
+        : ctx.direct.version(w.entitySubject, VERSION_WAITS).catch((err: unknown) => {
             if (err instanceof UnavailableError) return undefined;
             throw err;
           }),
