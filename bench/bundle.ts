@@ -38,7 +38,8 @@ import { log, metric, type Metric } from './lib.js';
  * 87.77, and to 22.66 / 88.09 with watches that refuse what another user of their role
  * can aim at them (other consumers' deliveries and flow control, their own consumer
  * widened or stripped to headers, its next name taken), to 23.26 / 88.74 with the
- * reply mux that replaced nats.js's requests (appends ~1.2x as fast), and to 23.70 /
+ * reply mux that replaced nats.js's requests (single appends from 0.85–0.92x raw to
+ * 0.99–1.15x), and to 23.70 /
  * 89.19 with entity listings that wait out a replica part-way through an atomic append.
  * Raise it only for a feature worth the bytes; the browser app's total is what users pay.
  */

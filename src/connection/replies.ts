@@ -22,8 +22,8 @@ interface Waiting {
  * Requests whose replies come to one wildcard inbox subscription per connection, as in
  * nats.js's own request mux, without its per-request cost: nats.js builds an Error (three
  * with async traces), a deferred and a timer promise per request, and an async iterator
- * for several replies. Pipelined appends through this ran ~1.2x as fast as through
- * `nc.request`. Failures keep nats.js's shapes (at send, ClosedConnectionError or
+ * for several replies. In a probe of 64 pipelined appends, this took 54–62k requests/s
+ * where `nc.request` took 31–44k. Failures keep nats.js's shapes (at send, ClosedConnectionError or
  * DrainingConnectionError; then TimeoutError, or RequestError around no responders, a
  * permission violation or the connection closing), so `fromRequestError` maps them as
  * before. Tokens are a counter: like nats.js's random ones, they are no secret
@@ -122,24 +122,25 @@ class Replies {
       this.end(token, asRequestError(new errors.NoRespondersError(waiting.subject)));
       return;
     }
-    let last: boolean;
     try {
-      last = waiting.take(reply);
+      if (waiting.take(reply)) this.forget(token);
     } catch (err) {
       this.end(token, err as Error);
-      return;
     }
-    if (!last) return;
-    clearTimeout(waiting.timer);
-    this.waiting.delete(token);
   }
 
+  /** Fails a waiting request. */
   private end(token: string, err: Error): void {
+    this.forget(token)?.fail(err);
+  }
+
+  /** Stops waiting for a request's replies; what it was waiting for, if anything. */
+  private forget(token: string): Waiting | undefined {
     const waiting = this.waiting.get(token);
-    if (!waiting) return;
+    if (!waiting) return undefined;
     clearTimeout(waiting.timer);
     this.waiting.delete(token);
-    waiting.fail(err);
+    return waiting;
   }
 
   /**

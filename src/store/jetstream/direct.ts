@@ -207,7 +207,7 @@ export class DirectReader {
    * all of the entity's events in the atomic append of its newest one: a replica stores
    * an append message by message, and nats-server 2.15 lets a direct get see one
    * part-way. The end of an answer says how far its replica has got, and one short is
-   * asked again after a wait (see {@link listing}).
+   * asked again after a wait (see {@link settledListing}).
    */
   async lastPerSubject(filter: string, from: number, upTo?: number): Promise<PendingMessage[] | null> {
     const own = this.own?.mustSee(from);
@@ -243,23 +243,27 @@ export class DirectReader {
         let answer = await this.multiLast([filter], from);
         if (own && answer?.messages.length === 0 && !inEntity(filter, own.subject))
           answer = await this.multiLast([filter, own.subject], from);
-        return answer && { answer, partEnd: await this.unreachedPartEnd(filter, answer, asked++) };
+        if (!answer) return null;
+        const listed = answer.messages.filter((m) => inEntity(filter, m.subject));
+        return {
+          upTo: answer.upTo ?? 0,
+          listed,
+          partEnd: await this.unreachedPartEnd(listed, answer.upTo, asked++),
+        };
       },
-      (listing) =>
-        listing === null || (listing.answer.upTo ?? 0) >= Math.max(own?.sequence ?? 0, listing.partEnd),
+      (listing) => listing === null || listing.upTo >= Math.max(own?.sequence ?? 0, listing.partEnd),
       waits,
     );
     if (!settled) return null;
-    const { answer, partEnd } = settled;
-    const at = answer.upTo ?? 0;
-    const where = `the replica answering direct gets on ${this.stream} is at ${answer.upTo ?? 'an unknown sequence'}`;
-    if (own && at < own.sequence)
+    const { upTo, listed, partEnd } = settled;
+    const where = `the replica answering direct gets on ${this.stream} is at ${upTo || 'an unknown sequence'}`;
+    if (own && upTo < own.sequence)
       throw new UnavailableError(`${where}, behind this store's own append at ${own.sequence}`);
-    if (at < partEnd)
+    if (upTo < partEnd)
       throw new UnavailableError(
         `${where}, part-way through an atomic append whose events on ${filter} end at ${partEnd}`,
       );
-    return answer.messages.filter((m) => inEntity(filter, m.subject));
+    return listed;
   }
 
   /**
@@ -269,9 +273,13 @@ export class DirectReader {
    * there; while the get finds nothing there, the first asks take the replica to be
    * storing it still.
    */
-  private async unreachedPartEnd(filter: string, answer: BatchAnswer, asked: number): Promise<number> {
-    const part = newestPart(answer.messages.filter((m) => inEntity(filter, m.subject)));
-    if (!part || part.end <= (answer.upTo ?? 0)) return 0;
+  private async unreachedPartEnd(
+    listed: ReadonlyArray<PendingMessage>,
+    upTo: number | undefined,
+    asked: number,
+  ): Promise<number> {
+    const part = newestPart(listed);
+    if (!part || part.end <= (upTo ?? 0)) return 0;
     const there = await this.get({ seq: part.end });
     if (there) return sameBatch(there, part.last) ? part.end : 0;
     return asked < UNSEEN_PART_END_ASKS ? part.end : 0;
@@ -293,9 +301,10 @@ export class DirectReader {
 
   /**
    * One direct-get batch. It rides the connection's reply mux (`repliesOf`: one inbox
-   * subscription per connection, none per read) and must end in the server's end-of-batch status: a batch that stops short
-   * (timeout, a message it failed to load) fails rather than silently truncating the read,
-   * and one the connection dropped in the middle of is asked again. `unsent` is the
+   * subscription per connection, none per read) and must end in the server's end-of-batch
+   * status: a batch that stops short (timeout, a message it failed to load) fails rather
+   * than silently truncating the read, and one the connection dropped in the middle of is
+   * asked again. `unsent` is the
    * end-of-batch count of what still matches; `upTo`, for `multi_last`, the answering
    * replica's last sequence (or the bound asked for). Null when the server refuses it for
    * matching too many subjects (413).
